@@ -1,0 +1,434 @@
+//! Configuration: the canonical settings tree (Packetbeat 1.x layout), its defaults,
+//! and loading from YAML with the other accepted layouts mapped onto it.
+//!
+//! The typed structs below are what the rest of wirebeat reads. Loading, layout
+//! mapping, `-E` overrides, validation and export live in the submodules.
+
+use std::time::Duration;
+
+/// Every setting wirebeat reads.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub shipper: ShipperConfig,
+    pub interfaces: Vec<InterfaceConfig>,
+    pub protocols: ProtocolsConfig,
+    pub output: OutputsConfig,
+    pub pipeline: PipelineConfig,
+    pub logging: LoggingConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct ShipperConfig {
+    /// Default: the host name.
+    pub name: String,
+    pub tags: Vec<String>,
+    pub ignore_outgoing: bool,
+    pub refresh_topology_freq: Duration,
+    pub topology_expire: Duration,
+}
+
+impl Default for ShipperConfig {
+    fn default() -> Self {
+        ShipperConfig {
+            name: hostname(),
+            tags: Vec::new(),
+            ignore_outgoing: false,
+            refresh_topology_freq: Duration::from_secs(10),
+            topology_expire: Duration::from_secs(15),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CaptureType {
+    #[default]
+    AfPacket,
+    Pcap,
+    PfRing,
+}
+
+#[derive(Clone, Debug)]
+pub struct InterfaceConfig {
+    pub device: String,
+    pub kind: CaptureType,
+    pub snaplen: u32,
+    pub buffer_size_mb: u32,
+    pub with_vlans: bool,
+    pub bpf_filter: Option<String>,
+    pub auto_promisc_mode: bool,
+    /// CIDRs (or `loopback`, `private`) inside the perimeter, for `network.direction`.
+    pub internal_networks: Vec<String>,
+}
+
+impl Default for InterfaceConfig {
+    fn default() -> Self {
+        InterfaceConfig {
+            device: "any".into(),
+            kind: CaptureType::AfPacket,
+            snaplen: 65535,
+            buffer_size_mb: 30,
+            with_vlans: false,
+            bpf_filter: None,
+            auto_promisc_mode: false,
+            internal_networks: Vec::new(),
+        }
+    }
+}
+
+/// Options every protocol has.
+#[derive(Clone, Debug)]
+pub struct ProtoCommon {
+    pub enabled: bool,
+    pub ports: Vec<u16>,
+    pub send_request: bool,
+    pub send_response: bool,
+    pub transaction_timeout: Duration,
+}
+
+impl ProtoCommon {
+    pub fn with_ports(ports: &[u16]) -> ProtoCommon {
+        ProtoCommon {
+            enabled: true,
+            ports: ports.to_vec(),
+            send_request: false,
+            send_response: false,
+            transaction_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub common: ProtoCommon,
+    pub send_headers: Vec<String>,
+    pub send_all_headers: bool,
+    pub split_cookie: bool,
+    pub real_ip_header: Option<String>,
+    pub hide_keywords: Vec<String>,
+    pub redact_authorization: bool,
+    pub redact_headers: Vec<String>,
+    pub include_body_for: Vec<String>,
+    pub include_request_body_for: Vec<String>,
+    pub include_response_body_for: Vec<String>,
+    pub decode_body: bool,
+    pub max_message_size: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            common: ProtoCommon::with_ports(&[80, 8080, 8000, 5000, 8002]),
+            send_headers: Vec::new(),
+            send_all_headers: false,
+            split_cookie: false,
+            real_ip_header: None,
+            hide_keywords: Vec::new(),
+            redact_authorization: false,
+            redact_headers: Vec::new(),
+            include_body_for: Vec::new(),
+            include_request_body_for: Vec::new(),
+            include_response_body_for: Vec::new(),
+            decode_body: true,
+            max_message_size: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// MySQL and PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct SqlConfig {
+    pub common: ProtoCommon,
+    pub max_rows: usize,
+    pub max_row_length: usize,
+    /// MySQL prepared-statement cache lifetime.
+    pub statement_timeout: Duration,
+}
+
+impl SqlConfig {
+    fn with_ports(ports: &[u16]) -> SqlConfig {
+        SqlConfig {
+            common: ProtoCommon::with_ports(ports),
+            max_rows: 10,
+            max_row_length: 1024,
+            statement_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    pub common: ProtoCommon,
+    pub queue_max_bytes: usize,
+    pub queue_max_messages: usize,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            common: ProtoCommon::with_ports(&[6379]),
+            queue_max_bytes: 1024 * 1024,
+            queue_max_messages: 20000,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ThriftConfig {
+    pub common: ProtoCommon,
+    /// `socket` or `framed`; `None` = detect.
+    pub transport_type: Option<String>,
+    /// `binary` or `compact`; `None` = detect.
+    pub protocol_type: Option<String>,
+    pub idl_files: Vec<String>,
+    pub string_max_size: usize,
+    pub collection_max_size: usize,
+    pub capture_reply: bool,
+    pub obfuscate_strings: bool,
+    pub drop_after_n_struct_fields: usize,
+}
+
+impl Default for ThriftConfig {
+    fn default() -> Self {
+        ThriftConfig {
+            common: ProtoCommon::with_ports(&[9090]),
+            transport_type: None,
+            protocol_type: None,
+            idl_files: Vec::new(),
+            string_max_size: 200,
+            collection_max_size: 15,
+            capture_reply: true,
+            obfuscate_strings: false,
+            drop_after_n_struct_fields: 500,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ProtocolsConfig {
+    pub http: HttpConfig,
+    pub mysql: SqlConfig,
+    pub pgsql: SqlConfig,
+    pub redis: RedisConfig,
+    pub thrift: ThriftConfig,
+    pub memcache: ProtoCommon,
+    pub dns: ProtoCommon,
+}
+
+impl Default for ProtocolsConfig {
+    fn default() -> Self {
+        ProtocolsConfig {
+            http: HttpConfig::default(),
+            mysql: SqlConfig::with_ports(&[3306, 3307]),
+            pgsql: SqlConfig::with_ports(&[5432]),
+            redis: RedisConfig::default(),
+            thrift: ThriftConfig::default(),
+            memcache: ProtoCommon::with_ports(&[11211]),
+            dns: ProtoCommon::with_ports(&[53]),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct OutputsConfig {
+    pub elasticsearch: Option<ElasticsearchOutput>,
+    pub redis: Option<RedisOutput>,
+    pub file: Option<FileOutput>,
+    pub console: Option<ConsoleOutput>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ElasticsearchOutput {
+    pub enabled: bool,
+    /// `host:port` or URLs; the 1.x `host`/`port` pair is folded in here.
+    pub hosts: Vec<String>,
+    pub protocol: Option<String>,
+    pub path: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub api_key: Option<String>,
+    pub index: String,
+    pub bulk_max_size: usize,
+    pub flush_interval: Duration,
+    pub max_retries: u32,
+    pub timeout: Duration,
+    pub compression_level: u32,
+    pub tls_certificate_authorities: Vec<String>,
+    pub tls_verify: bool,
+    pub save_topology: bool,
+}
+
+impl Default for ElasticsearchOutput {
+    fn default() -> Self {
+        ElasticsearchOutput {
+            enabled: true,
+            hosts: vec!["localhost:9200".into()],
+            protocol: None,
+            path: None,
+            username: None,
+            password: None,
+            api_key: None,
+            index: "packetbeat".into(),
+            bulk_max_size: 2048,
+            flush_interval: Duration::from_secs(1),
+            max_retries: 3,
+            timeout: Duration::from_secs(90),
+            compression_level: 0,
+            tls_certificate_authorities: Vec::new(),
+            tls_verify: true,
+            save_topology: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RedisOutput {
+    pub enabled: bool,
+    /// `host:port` entries; the 1.x `host`/`port` pair is folded in here.
+    pub hosts: Vec<String>,
+    /// List or channel name (1.x: `index`).
+    pub key: String,
+    pub db: u32,
+    pub db_topology: u32,
+    pub password: Option<String>,
+    /// `list` or `channel`.
+    pub datatype: String,
+    pub timeout: Duration,
+    pub reconnect_interval: Duration,
+    pub save_topology: bool,
+}
+
+impl Default for RedisOutput {
+    fn default() -> Self {
+        RedisOutput {
+            enabled: true,
+            hosts: vec!["localhost:6379".into()],
+            key: "packetbeat".into(),
+            db: 0,
+            db_topology: 1,
+            password: None,
+            datatype: "list".into(),
+            timeout: Duration::from_secs(5),
+            reconnect_interval: Duration::from_secs(1),
+            save_topology: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FileOutput {
+    pub enabled: bool,
+    pub path: String,
+    pub filename: String,
+    pub rotate_every_kb: u64,
+    pub number_of_files: u32,
+}
+
+impl Default for FileOutput {
+    fn default() -> Self {
+        FileOutput {
+            enabled: true,
+            path: "/tmp/wirebeat".into(),
+            filename: "wirebeat".into(),
+            rotate_every_kb: 10240,
+            number_of_files: 7,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ConsoleOutput {
+    pub enabled: bool,
+    pub pretty: bool,
+}
+
+impl Default for ConsoleOutput {
+    fn default() -> Self {
+        ConsoleOutput {
+            enabled: true,
+            pretty: false,
+        }
+    }
+}
+
+/// wirebeat additions (`pipeline:`): threads, queues and memory bounds.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Capture reader threads; 0 = derived from the core count.
+    pub readers: usize,
+    /// Worker threads; 0 = derived from the core count.
+    pub workers: usize,
+    /// Pin workers to cores.
+    pub pin: bool,
+    /// Packets per batch handed from a reader to a worker.
+    pub batch_packets: usize,
+    /// Batches queued per worker channel.
+    pub worker_queue: usize,
+    /// Encoded event batches queued towards each output.
+    pub output_queue: usize,
+    /// `block` (backpressure) or `drop_newest` (counted).
+    pub when_full: String,
+    /// Connections tracked per worker.
+    pub max_flows: usize,
+    /// Out-of-order bytes buffered per TCP stream direction.
+    pub tcp_max_ooo_bytes: usize,
+    /// Out-of-order segments buffered per TCP stream direction.
+    pub tcp_max_ooo_segments: usize,
+    /// Out-of-order bytes buffered per worker across all streams.
+    pub tcp_max_ooo_total_bytes: usize,
+    /// IP datagrams being reassembled at once.
+    pub defrag_max_datagrams: usize,
+    /// Bytes held by IP fragment reassembly.
+    pub defrag_max_bytes: usize,
+    /// Incomplete datagrams are dropped after this long (packet time).
+    pub defrag_timeout: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            readers: 0,
+            workers: 0,
+            pin: true,
+            batch_packets: 256,
+            worker_queue: 64,
+            output_queue: 64,
+            when_full: "block".into(),
+            max_flows: 131_072,
+            tcp_max_ooo_bytes: 256 * 1024,
+            tcp_max_ooo_segments: 256,
+            tcp_max_ooo_total_bytes: 32 * 1024 * 1024,
+            defrag_max_datagrams: 1024,
+            defrag_max_bytes: 8 * 1024 * 1024,
+            defrag_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct LoggingConfig {
+    pub level: String,
+    pub selectors: Vec<String>,
+    pub to_stderr: bool,
+    pub metrics_interval: Duration,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            level: "info".into(),
+            selectors: Vec::new(),
+            to_stderr: false,
+            metrics_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The machine's host name (`/proc/sys/kernel/hostname`, then `$HOSTNAME`).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}

@@ -1,0 +1,225 @@
+//! A small append-only JSON writer. Events are written straight into a reused byte
+//! buffer in a fixed key order, without building an intermediate tree, so encoding is
+//! cheap and the output of a replay is byte-for-byte reproducible.
+
+/// Writes one JSON value (usually an object) into `buf`. Commas are placed
+/// automatically; the caller opens and closes objects and arrays in order.
+pub struct JsonWriter<'a> {
+    buf: &'a mut Vec<u8>,
+    /// One flag per open container: true once it holds at least one element.
+    stack: Vec<bool>,
+    /// Set after `key()`, so the following value writes no comma.
+    after_key: bool,
+}
+
+impl<'a> JsonWriter<'a> {
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        JsonWriter {
+            buf,
+            stack: Vec::with_capacity(8),
+            after_key: false,
+        }
+    }
+
+    fn sep(&mut self) {
+        if self.after_key {
+            self.after_key = false;
+            return;
+        }
+        if let Some(has) = self.stack.last_mut() {
+            if *has {
+                self.buf.push(b',');
+            }
+            *has = true;
+        }
+    }
+
+    pub fn begin_object(&mut self) -> &mut Self {
+        self.sep();
+        self.buf.push(b'{');
+        self.stack.push(false);
+        self
+    }
+
+    pub fn end_object(&mut self) -> &mut Self {
+        self.stack.pop();
+        self.buf.push(b'}');
+        self
+    }
+
+    pub fn begin_array(&mut self) -> &mut Self {
+        self.sep();
+        self.buf.push(b'[');
+        self.stack.push(false);
+        self
+    }
+
+    pub fn end_array(&mut self) -> &mut Self {
+        self.stack.pop();
+        self.buf.push(b']');
+        self
+    }
+
+    /// Writes an object key; the next call must write its value.
+    pub fn key(&mut self, k: &str) -> &mut Self {
+        self.sep();
+        write_escaped(self.buf, k.as_bytes());
+        self.buf.push(b':');
+        self.after_key = true;
+        self
+    }
+
+    /// Opens a nested object under `k`.
+    pub fn object(&mut self, k: &str) -> &mut Self {
+        self.key(k).begin_object()
+    }
+
+    pub fn str(&mut self, v: &str) -> &mut Self {
+        self.sep();
+        write_escaped(self.buf, v.as_bytes());
+        self
+    }
+
+    /// Writes bytes as a JSON string, replacing invalid UTF-8 with U+FFFD.
+    pub fn bytes_lossy(&mut self, v: &[u8]) -> &mut Self {
+        self.sep();
+        match std::str::from_utf8(v) {
+            Ok(s) => write_escaped(self.buf, s.as_bytes()),
+            Err(_) => write_escaped(self.buf, String::from_utf8_lossy(v).as_bytes()),
+        }
+        self
+    }
+
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.sep();
+        let mut b = itoa::Buffer::new();
+        self.buf.extend_from_slice(b.format(v).as_bytes());
+        self
+    }
+
+    pub fn i64(&mut self, v: i64) -> &mut Self {
+        self.sep();
+        let mut b = itoa::Buffer::new();
+        self.buf.extend_from_slice(b.format(v).as_bytes());
+        self
+    }
+
+    pub fn bool(&mut self, v: bool) -> &mut Self {
+        self.sep();
+        self.buf
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        self
+    }
+
+    pub fn null(&mut self) -> &mut Self {
+        self.sep();
+        self.buf.extend_from_slice(b"null");
+        self
+    }
+
+    /// Writes already-encoded JSON as a value. The caller guarantees validity.
+    pub fn raw(&mut self, json: &[u8]) -> &mut Self {
+        self.sep();
+        self.buf.extend_from_slice(json);
+        self
+    }
+
+    /// Writes a value with `Display` as a JSON string (IP addresses, timestamps).
+    pub fn display(&mut self, v: impl std::fmt::Display) -> &mut Self {
+        use std::io::Write;
+        self.sep();
+        self.buf.push(b'"');
+        let _ = write!(self.buf, "{v}");
+        self.buf.push(b'"');
+        self
+    }
+
+    /// Writes a packet timestamp as an RFC 3339 UTC string with milliseconds.
+    pub fn ts(&mut self, ts: crate::time::Ts) -> &mut Self {
+        self.sep();
+        self.buf.push(b'"');
+        ts.write_rfc3339_millis(self.buf);
+        self.buf.push(b'"');
+        self
+    }
+
+    pub fn kv_str(&mut self, k: &str, v: &str) -> &mut Self {
+        self.key(k).str(v)
+    }
+
+    pub fn kv_u64(&mut self, k: &str, v: u64) -> &mut Self {
+        self.key(k).u64(v)
+    }
+
+    pub fn kv_opt_str(&mut self, k: &str, v: Option<&str>) -> &mut Self {
+        if let Some(v) = v {
+            self.key(k).str(v);
+        }
+        self
+    }
+
+    pub fn buf(&mut self) -> &mut Vec<u8> {
+        self.buf
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` (valid UTF-8) as a quoted JSON string.
+pub fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f | 0x7f => {
+                out.extend_from_slice(&s[start..i]);
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&s[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_objects_and_escapes() {
+        let mut buf = Vec::new();
+        let mut w = JsonWriter::new(&mut buf);
+        w.begin_object();
+        w.kv_str("a", "x\"y\n\u{1}");
+        w.object("b")
+            .kv_u64("c", 3)
+            .key("d")
+            .begin_array()
+            .u64(1)
+            .str("two")
+            .end_array()
+            .end_object();
+        w.key("e").i64(-5);
+        w.end_object();
+        let s = String::from_utf8(buf).unwrap();
+        assert_eq!(
+            s,
+            r#"{"a":"x\"y\n\u0001","b":{"c":3,"d":[1,"two"]},"e":-5}"#
+        );
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["b"]["d"][1], "two");
+    }
+}

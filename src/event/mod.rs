@@ -1,0 +1,333 @@
+//! The transaction event: what every protocol produces, and how it becomes the
+//! Packetbeat 8 / ECS JSON document. Protocols fill a [`Transaction`]; the engine adds
+//! the connection facts ([`ConnInfo`]); [`EventEncoder`] writes one JSON object.
+
+pub mod community_id;
+pub mod json;
+
+use std::net::IpAddr;
+
+use crate::time::Ts;
+pub use json::JsonWriter;
+
+/// ECS version the event layout follows.
+pub const ECS_VERSION: &str = "8.0.0";
+
+/// Exact diagnostics strings of SPEC §3.
+pub const NOTE_UNMATCHED_REQUEST: &str = "Unmatched request";
+pub const NOTE_UNMATCHED_RESPONSE: &str = "Unmatched response";
+pub const NOTE_LOSS_REQUEST: &str = "Packet loss while capturing the request";
+pub const NOTE_LOSS_RESPONSE: &str = "Packet loss while capturing the response";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+
+    pub fn ip_proto(self) -> u8 {
+        match self {
+            Transport::Tcp => 6,
+            Transport::Udp => 17,
+        }
+    }
+}
+
+/// Facts about a connection that every event of it carries.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    pub client_ip: IpAddr,
+    pub client_port: u16,
+    pub server_ip: IpAddr,
+    pub server_port: u16,
+    pub transport: Transport,
+    /// Community ID v1 of the 5-tuple (`1:...`).
+    pub community_id: String,
+    /// ECS `network.direction`.
+    pub direction: &'static str,
+}
+
+impl ConnInfo {
+    pub fn new(
+        client_ip: IpAddr,
+        client_port: u16,
+        server_ip: IpAddr,
+        server_port: u16,
+        transport: Transport,
+    ) -> ConnInfo {
+        let community_id = community_id::community_id_v1(
+            client_ip,
+            server_ip,
+            client_port,
+            server_port,
+            transport.ip_proto(),
+            0,
+        );
+        ConnInfo {
+            client_ip,
+            client_port,
+            server_ip,
+            server_port,
+            transport,
+            community_id,
+            direction: "unknown",
+        }
+    }
+}
+
+/// Protocol-specific fields of an event (`http.*`, `url.*`, `mysql.*`, ...).
+pub trait ProtoFields: Send {
+    /// Writes this protocol's top-level keys into the open event object.
+    fn write(&self, w: &mut JsonWriter<'_>);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Status {
+    #[default]
+    Ok,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Error => "Error",
+        }
+    }
+}
+
+/// One request/response pair (or an unmatched half), as produced by a protocol.
+#[derive(Default)]
+pub struct Transaction {
+    /// Protocol name: `type`, `event.dataset`, `network.protocol`.
+    pub kind: &'static str,
+    /// First packet of the request (or of the response when unmatched).
+    pub start: Ts,
+    /// First packet of the response, if there is one.
+    pub end: Option<Ts>,
+    pub status: Status,
+    /// `error.message` entries.
+    pub notes: Vec<String>,
+    /// Application bytes of the request (`source.bytes`) and response (`destination.bytes`).
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub method: Option<String>,
+    pub query: Option<String>,
+    pub path: Option<String>,
+    pub resource: Option<String>,
+    pub params: Option<String>,
+    /// Raw text, with `send_request` / `send_response`.
+    pub request: Option<String>,
+    pub response: Option<String>,
+    /// `destination.domain` (e.g. HTTP Host).
+    pub destination_domain: Option<String>,
+    /// `network.forwarded_ip` (e.g. from `real_ip_header`).
+    pub forwarded_ip: Option<String>,
+    /// `user.name` (e.g. from HTTP Basic auth).
+    pub user_name: Option<String>,
+    pub fields: Option<Box<dyn ProtoFields>>,
+}
+
+impl Transaction {
+    pub fn new(kind: &'static str, start: Ts) -> Transaction {
+        Transaction {
+            kind,
+            start,
+            ..Default::default()
+        }
+    }
+
+    pub fn note(&mut self, note: &str) {
+        if !self.notes.iter().any(|n| n == note) {
+            self.notes.push(note.to_string());
+        }
+    }
+}
+
+/// Static facts stamped on every event.
+#[derive(Clone, Debug)]
+pub struct AgentInfo {
+    pub name: String,
+    pub hostname: String,
+    pub version: String,
+    pub tags: Vec<String>,
+}
+
+impl AgentInfo {
+    pub fn new(name: String, tags: Vec<String>) -> AgentInfo {
+        AgentInfo {
+            hostname: crate::config::hostname(),
+            name,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            tags,
+        }
+    }
+}
+
+/// Encodes transactions as ECS JSON documents.
+#[derive(Clone, Debug)]
+pub struct EventEncoder {
+    agent: AgentInfo,
+}
+
+impl EventEncoder {
+    pub fn new(agent: AgentInfo) -> EventEncoder {
+        EventEncoder { agent }
+    }
+
+    /// Appends one JSON object (no trailing newline) for `tx` on `conn` to `out`.
+    pub fn encode(&self, conn: &ConnInfo, tx: &Transaction, out: &mut Vec<u8>) {
+        let mut w = JsonWriter::new(out);
+        w.begin_object();
+        w.key("@timestamp").ts(tx.start);
+        w.object("agent")
+            .kv_str("type", "wirebeat")
+            .kv_str("name", &self.agent.name)
+            .kv_str("hostname", &self.agent.hostname)
+            .kv_str("version", &self.agent.version)
+            .end_object();
+        endpoint(
+            &mut w,
+            "client",
+            conn.client_ip,
+            conn.client_port,
+            tx.request_bytes,
+            None,
+        );
+        endpoint(
+            &mut w,
+            "destination",
+            conn.server_ip,
+            conn.server_port,
+            tx.response_bytes,
+            tx.destination_domain.as_deref(),
+        );
+        w.object("ecs").kv_str("version", ECS_VERSION).end_object();
+        match tx.notes.len() {
+            0 => {}
+            1 => {
+                w.object("error")
+                    .kv_str("message", &tx.notes[0])
+                    .end_object();
+            }
+            _ => {
+                w.object("error").key("message").begin_array();
+                for n in &tx.notes {
+                    w.str(n);
+                }
+                w.end_array().end_object();
+            }
+        }
+        w.object("event");
+        w.kv_str("kind", "event");
+        w.key("category").begin_array().str("network").end_array();
+        w.key("type")
+            .begin_array()
+            .str("connection")
+            .str("protocol")
+            .end_array();
+        w.kv_str("dataset", tx.kind);
+        w.key("start").ts(tx.start);
+        if let Some(end) = tx.end {
+            w.key("end").ts(end);
+            w.kv_u64("duration", end.since(tx.start));
+        }
+        w.end_object();
+        w.object("host")
+            .kv_str("name", &self.agent.name)
+            .end_object();
+        if let Some(f) = &tx.fields {
+            f.write(&mut w);
+        }
+        w.kv_opt_str("method", tx.method.as_deref());
+        w.object("network")
+            .kv_str(
+                "type",
+                if conn.client_ip.is_ipv4() {
+                    "ipv4"
+                } else {
+                    "ipv6"
+                },
+            )
+            .kv_str("transport", conn.transport.as_str())
+            .kv_str("protocol", tx.kind)
+            .kv_str("direction", conn.direction)
+            .kv_str("community_id", &conn.community_id)
+            .kv_u64("bytes", tx.request_bytes.saturating_add(tx.response_bytes));
+        w.kv_opt_str("forwarded_ip", tx.forwarded_ip.as_deref());
+        w.end_object();
+        w.kv_opt_str("params", tx.params.as_deref());
+        w.kv_opt_str("path", tx.path.as_deref());
+        w.kv_opt_str("query", tx.query.as_deref());
+        w.object("related").key("ip").begin_array();
+        w.display(conn.client_ip);
+        if conn.server_ip != conn.client_ip {
+            w.display(conn.server_ip);
+        }
+        w.end_array();
+        if let Some(d) = &tx.destination_domain {
+            w.key("hosts").begin_array().str(d).end_array();
+        }
+        if let Some(u) = &tx.user_name {
+            w.key("user").begin_array().str(u).end_array();
+        }
+        w.end_object();
+        w.kv_opt_str("request", tx.request.as_deref());
+        w.kv_opt_str("resource", tx.resource.as_deref());
+        w.kv_opt_str("response", tx.response.as_deref());
+        endpoint(
+            &mut w,
+            "server",
+            conn.server_ip,
+            conn.server_port,
+            tx.response_bytes,
+            tx.destination_domain.as_deref(),
+        );
+        endpoint(
+            &mut w,
+            "source",
+            conn.client_ip,
+            conn.client_port,
+            tx.request_bytes,
+            None,
+        );
+        w.kv_str("status", tx.status.as_str());
+        if !self.agent.tags.is_empty() {
+            w.key("tags").begin_array();
+            for t in &self.agent.tags {
+                w.str(t);
+            }
+            w.end_array();
+        }
+        w.kv_str("type", tx.kind);
+        if let Some(u) = &tx.user_name {
+            w.object("user").kv_str("name", u).end_object();
+        }
+        w.end_object();
+    }
+}
+
+fn endpoint(
+    w: &mut JsonWriter<'_>,
+    name: &str,
+    ip: IpAddr,
+    port: u16,
+    bytes: u64,
+    domain: Option<&str>,
+) {
+    w.object(name);
+    w.key("ip").display(ip);
+    w.kv_u64("port", port as u64);
+    w.kv_u64("bytes", bytes);
+    w.kv_opt_str("domain", domain);
+    w.end_object();
+}

@@ -1,0 +1,17 @@
+//! wirebeat: a passive network transaction analyzer, Packetbeat-compatible.
+//!
+//! Data flow: [`capture`] (sources) → [`decode`] (L2–L4, defrag) → [`flow`] (flow
+//! table, TCP reassembly) → [`protos`] (parsers, pairing, fields) → [`event`] (JSON) →
+//! [`output`]; with [`config`], [`pipeline`] (threads, channels, shutdown) and
+//! [`stats`] beside them.
+
+pub mod capture;
+pub mod config;
+pub mod decode;
+pub mod event;
+pub mod flow;
+pub mod output;
+pub mod pipeline;
+pub mod protos;
+pub mod stats;
+pub mod time;

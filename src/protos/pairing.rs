@@ -1,0 +1,241 @@
+//! FIFO request/response pairing shared by every protocol.
+//!
+//! Requests wait in a bounded per-connection queue; each completed response pairs with
+//! the oldest request, so pipelining works. Responses with no request, requests left at
+//! timeout or at connection end, and requests evicted from a full queue are published
+//! as unmatched transactions with status Error and the exact notes of SPEC §3.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::Ctx;
+use crate::event::{NOTE_UNMATCHED_REQUEST, NOTE_UNMATCHED_RESPONSE, Status, Transaction};
+use crate::time::Ts;
+
+/// A parsed request or response waiting to be paired.
+pub trait Message {
+    /// Timestamp of the message's first packet.
+    fn ts(&self) -> Ts;
+    /// Approximate memory held, for `max_bytes` bounds.
+    fn mem_size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
+
+/// A protocol's way of turning a pair (or an unmatched half) into a transaction.
+pub trait Exchange {
+    type Request: Message;
+    type Response: Message;
+    /// Builds the transaction. At least one side is present. Pairing sets the status
+    /// and note for unmatched halves after this returns.
+    fn transaction(&self, req: Option<Self::Request>, resp: Option<Self::Response>) -> Transaction;
+}
+
+/// Bounds of one connection's pending-request queue.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_messages: usize,
+    pub max_bytes: usize,
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_messages: 1000,
+            max_bytes: 10 * 1024 * 1024,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct Pairing<R> {
+    pending: VecDeque<R>,
+    bytes: usize,
+    limits: Limits,
+}
+
+impl<R: Message> Pairing<R> {
+    pub fn new(limits: Limits) -> Self {
+        Pairing {
+            pending: VecDeque::new(),
+            bytes: 0,
+            limits,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The oldest pending request: the one the response being parsed answers.
+    pub fn front(&self) -> Option<&R> {
+        self.pending.front()
+    }
+
+    /// Queues a complete request. When the queue is full the oldest request is
+    /// published as unmatched and counted as an eviction.
+    pub fn request<E>(&mut self, ex: &E, req: R, ctx: &mut Ctx<'_>)
+    where
+        E: Exchange<Request = R>,
+    {
+        let size = req.mem_size();
+        while !self.pending.is_empty()
+            && (self.pending.len() >= self.limits.max_messages.max(1)
+                || self.bytes + size > self.limits.max_bytes)
+        {
+            ctx.counters.pairing_evictions += 1;
+            if let Some(old) = self.pop() {
+                emit_unmatched_request(ex, old, ctx);
+            }
+        }
+        self.bytes += size;
+        self.pending.push_back(req);
+    }
+
+    /// Pairs a complete response with the oldest request (or publishes it unmatched).
+    pub fn response<E>(&mut self, ex: &E, resp: E::Response, ctx: &mut Ctx<'_>)
+    where
+        E: Exchange<Request = R>,
+    {
+        match self.pop() {
+            Some(req) => {
+                let tx = ex.transaction(Some(req), Some(resp));
+                ctx.counters.transactions += 1;
+                ctx.emit(tx);
+            }
+            None => {
+                let mut tx = ex.transaction(None, Some(resp));
+                tx.status = Status::Error;
+                tx.note(NOTE_UNMATCHED_RESPONSE);
+                ctx.counters.transactions += 1;
+                ctx.counters.unmatched_responses += 1;
+                ctx.emit(tx);
+            }
+        }
+    }
+
+    /// Publishes, as unmatched, every request older than the transaction timeout.
+    pub fn expire<E>(&mut self, ex: &E, now: Ts, ctx: &mut Ctx<'_>)
+    where
+        E: Exchange<Request = R>,
+    {
+        while let Some(front) = self.pending.front() {
+            if front.ts().saturating_add(self.limits.timeout) > now {
+                break;
+            }
+            if let Some(old) = self.pop() {
+                emit_unmatched_request(ex, old, ctx);
+            }
+        }
+    }
+
+    /// Publishes every pending request as unmatched (connection end).
+    pub fn drain<E>(&mut self, ex: &E, ctx: &mut Ctx<'_>)
+    where
+        E: Exchange<Request = R>,
+    {
+        while let Some(old) = self.pop() {
+            emit_unmatched_request(ex, old, ctx);
+        }
+    }
+
+    fn pop(&mut self) -> Option<R> {
+        let r = self.pending.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(r.mem_size());
+        Some(r)
+    }
+}
+
+fn emit_unmatched_request<E: Exchange>(ex: &E, req: E::Request, ctx: &mut Ctx<'_>) {
+    let mut tx = ex.transaction(Some(req), None);
+    tx.status = Status::Error;
+    tx.note(NOTE_UNMATCHED_REQUEST);
+    ctx.counters.transactions += 1;
+    ctx.counters.unmatched_requests += 1;
+    ctx.emit(tx);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Counters;
+
+    struct Msg(Ts, &'static str);
+    impl Message for Msg {
+        fn ts(&self) -> Ts {
+            self.0
+        }
+    }
+    struct Ex;
+    impl Exchange for Ex {
+        type Request = Msg;
+        type Response = Msg;
+        fn transaction(&self, req: Option<Msg>, resp: Option<Msg>) -> Transaction {
+            let start = req
+                .as_ref()
+                .or(resp.as_ref())
+                .map(|m| m.0)
+                .unwrap_or_default();
+            let mut tx = Transaction::new("test", start);
+            tx.method = req.map(|m| m.1.to_string());
+            tx.end = resp.map(|m| m.0);
+            tx
+        }
+    }
+
+    #[test]
+    fn fifo_unmatched_timeout_and_eviction() {
+        let mut out = Vec::new();
+        let mut counters = Counters::default();
+        let mut ctx = Ctx {
+            ts: Ts(0),
+            out: &mut out,
+            counters: &mut counters,
+        };
+        let limits = Limits {
+            max_messages: 2,
+            max_bytes: usize::MAX,
+            timeout: Duration::from_secs(1),
+        };
+        let mut p = Pairing::new(limits);
+        p.request(&Ex, Msg(Ts(1), "a"), &mut ctx);
+        p.request(&Ex, Msg(Ts(2), "b"), &mut ctx);
+        p.response(&Ex, Msg(Ts(3), ""), &mut ctx);
+        p.request(&Ex, Msg(Ts(4), "c"), &mut ctx);
+        p.request(&Ex, Msg(Ts(5), "d"), &mut ctx); // evicts b
+        p.expire(&Ex, Ts(1_000_000_004), &mut ctx); // expires c
+        p.drain(&Ex, &mut ctx); // d
+        p.response(&Ex, Msg(Ts(9), ""), &mut ctx);
+        let got: Vec<_> = out
+            .iter()
+            .map(|t| {
+                (
+                    t.method.clone().unwrap_or_default(),
+                    t.status,
+                    t.notes.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(got[0], ("a".into(), Status::Ok, vec![]));
+        assert_eq!(got[1].0, "b");
+        assert_eq!(got[1].2, vec![NOTE_UNMATCHED_REQUEST.to_string()]);
+        assert_eq!(got[2].0, "c");
+        assert_eq!(got[3].0, "d");
+        assert_eq!(
+            got[4],
+            (
+                "".into(),
+                Status::Error,
+                vec![NOTE_UNMATCHED_RESPONSE.to_string()]
+            )
+        );
+        assert_eq!(counters.pairing_evictions, 1);
+        assert_eq!(counters.unmatched_requests, 3);
+        assert_eq!(counters.unmatched_responses, 1);
+    }
+}

@@ -1,0 +1,96 @@
+//! Counters for everything that is seen, parsed, published or lost. Each worker owns
+//! its own `Counters` (no shared cache lines on the per-packet path); they are summed
+//! for the periodic and final reports.
+
+macro_rules! counters {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* $field:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub struct $name { $($(#[$fm])* pub $field: u64),* }
+
+        impl $name {
+            /// Adds every counter of `other` into `self`.
+            pub fn add(&mut self, other: &$name) {
+                $(self.$field = self.$field.wrapping_add(other.$field);)*
+            }
+
+            /// `(name, value)` for every counter, in declaration order.
+            pub fn entries(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($field), self.$field)),*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// Capture, decoding, flow and reassembly counters.
+    pub struct Counters {
+        /// Packets read from the source.
+        packets,
+        /// Bytes of captured frames.
+        bytes,
+        /// Frames too short or malformed to decode.
+        decode_errors,
+        /// Frames cut by the snaplen (captured length < wire length).
+        truncated_frames,
+        /// Packets that are not IPv4/IPv6 TCP/UDP.
+        non_ip_or_l4,
+        /// Packets on no configured port.
+        ignored_ports,
+        /// IP fragments received and datagrams reassembled from them.
+        ip_fragments,
+        ip_reassembled,
+        /// Fragments dropped at a defragmentation limit or timeout.
+        ip_fragments_dropped,
+        /// Flows created, expired by idle time, closed by FIN/RST.
+        flows_created,
+        flows_expired,
+        flows_closed,
+        /// New flows refused because the flow table was full.
+        flow_table_full,
+        /// TCP segments fully retransmitted (dropped) and overlaps trimmed.
+        tcp_retransmits,
+        tcp_overlaps,
+        /// Segments buffered out of order, and those dropped at a buffering limit.
+        tcp_ooo_buffered,
+        tcp_ooo_dropped,
+        /// Holes never filled, reported to the parser as gaps, and their bytes.
+        tcp_gaps,
+        tcp_gap_bytes,
+        /// Streams whose unparsed buffer hit `max_stream_buffer`.
+        tcp_buffer_overflows,
+        /// Parser errors (unparseable data on a known port).
+        parse_errors,
+        /// Connections a parser stopped following (protocol upgrade, TLS...).
+        parser_stopped,
+        /// Transactions published, and the unmatched ones among them.
+        transactions,
+        unmatched_requests,
+        unmatched_responses,
+        /// Pending requests evicted because a connection's queue was full.
+        pairing_evictions,
+        /// Events written, and dropped by an output.
+        events_published,
+        events_dropped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_and_list() {
+        let mut a = Counters {
+            packets: 2,
+            ..Default::default()
+        };
+        let b = Counters {
+            packets: 3,
+            ..Default::default()
+        };
+        a.add(&b);
+        assert_eq!(a.packets, 5);
+        assert_eq!(a.entries()[0], ("packets", 5));
+    }
+}

@@ -1,0 +1,113 @@
+//! Packet time. Every clock in wirebeat (timeouts, expiry, `@timestamp`) is derived
+//! from packet timestamps, so replaying a capture gives the same events every time.
+
+use std::fmt;
+
+/// Nanoseconds since the Unix epoch, as stamped on a captured packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ts(pub u64);
+
+impl Ts {
+    pub const ZERO: Ts = Ts(0);
+
+    pub fn from_secs_nanos(secs: u64, nanos: u64) -> Ts {
+        Ts(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
+    }
+
+    pub fn nanos(self) -> u64 {
+        self.0
+    }
+
+    pub fn saturating_add(self, d: std::time::Duration) -> Ts {
+        Ts(self
+            .0
+            .saturating_add(d.as_nanos().min(u64::MAX as u128) as u64))
+    }
+
+    /// Nanoseconds from `earlier` to `self`, zero if `earlier` is later.
+    pub fn since(self, earlier: Ts) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// Writes the RFC 3339 UTC form with millisecond precision, as Packetbeat does:
+    /// `2026-11-24T22:27:38.123Z`.
+    pub fn write_rfc3339_millis(self, out: &mut Vec<u8>) {
+        let secs = self.0 / 1_000_000_000;
+        let millis = (self.0 % 1_000_000_000) / 1_000_000;
+        let days = secs / 86_400;
+        let rem = secs % 86_400;
+        let (y, m, d) = civil_from_days(days as i64);
+        let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+        push_num(out, y as u64, 4);
+        out.push(b'-');
+        push_num(out, m as u64, 2);
+        out.push(b'-');
+        push_num(out, d as u64, 2);
+        out.push(b'T');
+        push_num(out, hh, 2);
+        out.push(b':');
+        push_num(out, mm, 2);
+        out.push(b':');
+        push_num(out, ss, 2);
+        out.push(b'.');
+        push_num(out, millis, 3);
+        out.push(b'Z');
+    }
+
+    /// UTC calendar date `(year, month, day)` of this instant.
+    pub fn utc_date(self) -> (i64, u32, u32) {
+        civil_from_days((self.0 / 1_000_000_000 / 86_400) as i64)
+    }
+}
+
+impl fmt::Display for Ts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut v = Vec::with_capacity(24);
+        self.write_rfc3339_millis(&mut v);
+        f.write_str(std::str::from_utf8(&v).unwrap_or("?"))
+    }
+}
+
+fn push_num(out: &mut Vec<u8>, mut v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    while v > 0 && i > 0 {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    let start = i.min(buf.len() - width);
+    out.extend_from_slice(&buf[start..]);
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(Ts(0).to_string(), "1970-01-01T00:00:00.000Z");
+        // 2000-02-29T12:34:56.789Z
+        let t = Ts::from_secs_nanos(951_827_696, 789_000_123);
+        assert_eq!(t.to_string(), "2000-02-29T12:34:56.789Z");
+        assert_eq!(
+            Ts::from_secs_nanos(1_795_991_258, 0).to_string(),
+            "2026-11-29T22:27:38.000Z"
+        );
+        assert_eq!(t.utc_date(), (2000, 2, 29));
+    }
+}
