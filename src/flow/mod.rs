@@ -1,1 +1,505 @@
-//! flow (in progress)
+//! Flow table and TCP stream handling. One `FlowTable` per worker: it owns every
+//! connection hashed to that worker, reassembles both directions, feeds the
+//! protocol parser through the engine-owned buffer, and expires idle connections by
+//! packet time. Nothing here is shared between workers.
+
+pub mod reassembly;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::event::{ConnInfo, Transaction, Transport};
+use crate::protos::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use crate::stats::Counters;
+use crate::time::Ts;
+use reassembly::{Chunk, ReasmLimits, Reassembler};
+
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+pub const TCP_ACK: u8 = 0x10;
+
+/// One TCP segment, as the flow layer needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpPacket<'a> {
+    pub ts: Ts,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub payload: &'a [u8],
+    /// Payload bytes cut by the snaplen.
+    pub missing: u32,
+}
+
+/// Where completed transactions go.
+pub trait EventSink {
+    fn emit(&mut self, conn: &ConnInfo, tx: Transaction);
+}
+
+impl EventSink for Vec<(ConnInfo, Transaction)> {
+    fn emit(&mut self, conn: &ConnInfo, tx: Transaction) {
+        self.push((conn.clone(), tx));
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct FlowLimits {
+    pub max_flows: usize,
+    pub reasm: ReasmLimits,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits {
+            max_flows: 131_072,
+            reasm: ReasmLimits::default(),
+        }
+    }
+}
+
+/// Direction-independent connection key: the lower endpoint first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct FlowKey {
+    a: (IpAddr, u16),
+    b: (IpAddr, u16),
+}
+
+impl FlowKey {
+    fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> FlowKey {
+        if (src, sport) <= (dst, dport) {
+            FlowKey {
+                a: (src, sport),
+                b: (dst, dport),
+            }
+        } else {
+            FlowKey {
+                a: (dst, dport),
+                b: (src, sport),
+            }
+        }
+    }
+}
+
+/// Engine-side state of one direction: reassembly plus the unconsumed tail.
+#[derive(Default)]
+struct Stream {
+    reasm: Reassembler,
+    buf: Vec<u8>,
+    /// Do not call the parser again before `buf` holds this many bytes.
+    wait_for: usize,
+}
+
+struct Flow {
+    /// Creation order, for deterministic flushing.
+    id: u64,
+    conn: ConnInfo,
+    parser: Option<Box<dyn Parser>>,
+    max_buffer: usize,
+    streams: [Stream; 2],
+    last_seen: Ts,
+    timeout: Duration,
+}
+
+impl Flow {
+    fn dir_of(&self, src: IpAddr, sport: u16) -> Dir {
+        if (src, sport) == (self.conn.client_ip, self.conn.client_port) {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        }
+    }
+}
+
+/// Parser-facing state of one direction, borrowed apart from its reassembler.
+struct Feed<'a> {
+    parser: &'a mut Option<Box<dyn Parser>>,
+    buf: &'a mut Vec<u8>,
+    wait_for: &'a mut usize,
+    out: &'a mut Vec<Transaction>,
+    dir: Dir,
+    ts: Ts,
+    max_buffer: usize,
+}
+
+impl Feed<'_> {
+    /// Hands one reassembled chunk to the parser, keeping the unconsumed tail.
+    fn chunk(&mut self, c: Chunk<'_>, counters: &mut Counters) {
+        let Some(parser) = self.parser.as_mut() else {
+            return;
+        };
+        let mut ctx = Ctx {
+            ts: self.ts,
+            out: self.out,
+            counters,
+        };
+        let progress = match c {
+            Chunk::Gap(n) => {
+                self.buf.clear();
+                *self.wait_for = 0;
+                parser.gap(self.dir, n, &mut ctx);
+                return;
+            }
+            Chunk::Fin => {
+                if !self.buf.is_empty() {
+                    // Whatever the parser could not use before the close is unusable now.
+                    let n = self.buf.len() as u64;
+                    self.buf.clear();
+                    parser.gap(self.dir, n, &mut ctx);
+                }
+                parser.fin(self.dir, &mut ctx);
+                return;
+            }
+            Chunk::Data(d) if self.buf.is_empty() => {
+                let pr = parser.parse(self.dir, d, &mut ctx);
+                if let Progress::Consumed { consumed, need } = pr {
+                    let rest = &d[consumed.min(d.len())..];
+                    if !rest.is_empty() {
+                        self.buf.extend_from_slice(rest);
+                        *self.wait_for = rest.len().saturating_add(need);
+                    }
+                }
+                pr
+            }
+            Chunk::Data(d) => {
+                self.buf.extend_from_slice(d);
+                if self.buf.len() < *self.wait_for && self.buf.len() <= self.max_buffer {
+                    return;
+                }
+                let pr = parser.parse(self.dir, self.buf, &mut ctx);
+                if let Progress::Consumed { consumed, need } = pr {
+                    self.buf.drain(..consumed.min(self.buf.len()));
+                    *self.wait_for = self.buf.len().saturating_add(need);
+                }
+                pr
+            }
+        };
+        match progress {
+            Progress::Consumed { .. } => {
+                if self.buf.len() > self.max_buffer {
+                    ctx.counters.tcp_buffer_overflows += 1;
+                    let n = self.buf.len() as u64;
+                    self.buf.clear();
+                    *self.wait_for = 0;
+                    parser.gap(self.dir, n, &mut ctx);
+                }
+            }
+            Progress::Error => {
+                ctx.counters.parse_errors += 1;
+                self.buf.clear();
+                *self.wait_for = 0;
+            }
+            Progress::Stop => {
+                ctx.counters.parser_stopped += 1;
+                parser.close(&mut ctx);
+                self.buf.clear();
+                *self.parser = None;
+            }
+        }
+        if self.buf.capacity() > 4 * self.max_buffer.max(4096) && self.buf.len() < self.max_buffer {
+            self.buf.shrink_to(self.max_buffer);
+        }
+    }
+}
+
+pub struct FlowTable {
+    protos: Vec<Arc<dyn ProtocolFactory>>,
+    /// Port → index into `protos` + 1 (0 = no protocol).
+    port_map: Vec<u8>,
+    flows: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
+    expiry: BinaryHeap<Reverse<(Ts, u64, FlowKey)>>,
+    limits: FlowLimits,
+    next_id: u64,
+    total_ooo: usize,
+    now: Ts,
+    scratch: Vec<Transaction>,
+}
+
+impl FlowTable {
+    pub fn new(protos: Vec<Arc<dyn ProtocolFactory>>, limits: FlowLimits) -> FlowTable {
+        let mut port_map = vec![0u8; 65536];
+        for (i, p) in protos.iter().enumerate().take(254) {
+            if p.transport() != Transport::Tcp {
+                continue;
+            }
+            for &port in p.ports() {
+                if port_map[port as usize] == 0 {
+                    port_map[port as usize] = (i + 1) as u8;
+                }
+            }
+        }
+        FlowTable {
+            protos,
+            port_map,
+            flows: HashMap::default(),
+            expiry: BinaryHeap::new(),
+            limits,
+            next_id: 0,
+            total_ooo: 0,
+            now: Ts::ZERO,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// True when either port belongs to a configured TCP protocol.
+    pub fn wants_ports(&self, sport: u16, dport: u16) -> bool {
+        self.port_map[sport as usize] != 0 || self.port_map[dport as usize] != 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Bytes held in out-of-order buffers across all streams.
+    pub fn ooo_bytes(&self) -> usize {
+        self.total_ooo
+    }
+
+    /// Processes one TCP segment.
+    pub fn process_tcp(
+        &mut self,
+        p: &TcpPacket<'_>,
+        sink: &mut dyn EventSink,
+        counters: &mut Counters,
+    ) {
+        self.advance(p.ts, sink, counters);
+        let key = FlowKey::new(p.src, p.sport, p.dst, p.dport);
+        if p.flags & TCP_SYN != 0 && p.flags & TCP_ACK == 0 {
+            // A fresh SYN on a tuple we track at another position: a new connection.
+            let reused = match self.flows.get_mut(&key) {
+                Some(f) => {
+                    let d = f.dir_of(p.src, p.sport);
+                    !f.streams[d.idx()].reasm.syn(p.seq)
+                }
+                None => false,
+            };
+            if reused {
+                self.close_flow(&key, sink, counters);
+                counters.flows_closed += 1;
+            }
+        }
+        if !self.flows.contains_key(&key) {
+            if p.payload.is_empty() && p.missing == 0 && p.flags & TCP_SYN == 0 {
+                return; // a bare ACK/FIN/RST of a connection we do not follow
+            }
+            if !self.create(key, p, counters) {
+                return;
+            }
+        }
+        if p.flags & TCP_RST != 0 {
+            self.close_flow(&key, sink, counters);
+            counters.flows_closed += 1;
+            return;
+        }
+        let limits = self.limits.reasm;
+        let Some(f) = self.flows.get_mut(&key) else {
+            return;
+        };
+        f.last_seen = p.ts;
+        let dir = f.dir_of(p.src, p.sport);
+        if p.flags & TCP_SYN != 0 {
+            f.streams[dir.idx()].reasm.syn(p.seq);
+        }
+        let Flow {
+            conn,
+            parser,
+            streams,
+            max_buffer,
+            ..
+        } = f;
+        if let Some(pr) = parser.as_mut() {
+            let mut ctx = Ctx {
+                ts: p.ts,
+                out: &mut self.scratch,
+                counters,
+            };
+            pr.expire(p.ts, &mut ctx);
+        }
+        let [s0, s1] = streams;
+        let (this, other) = if dir == Dir::ToServer {
+            (s0, s1)
+        } else {
+            (s1, s0)
+        };
+        // The other direction first: our ACK may prove one of its holes lost.
+        if p.flags & TCP_ACK != 0 {
+            let mut feed = Feed {
+                parser,
+                buf: &mut other.buf,
+                wait_for: &mut other.wait_for,
+                out: &mut self.scratch,
+                dir: dir.other(),
+                ts: p.ts,
+                max_buffer: *max_buffer,
+            };
+            other
+                .reasm
+                .peer_ack(p.ack, &mut self.total_ooo, counters, &mut |c, cn| {
+                    feed.chunk(c, cn)
+                });
+        }
+        let mut feed = Feed {
+            parser,
+            buf: &mut this.buf,
+            wait_for: &mut this.wait_for,
+            out: &mut self.scratch,
+            dir,
+            ts: p.ts,
+            max_buffer: *max_buffer,
+        };
+        this.reasm.segment(
+            p.seq,
+            p.payload,
+            p.missing,
+            p.flags & TCP_FIN != 0,
+            &limits,
+            &mut self.total_ooo,
+            counters,
+            &mut |c, cn| feed.chunk(c, cn),
+        );
+        let done = this.reasm.fin_done() && other.reasm.fin_done();
+        for tx in self.scratch.drain(..) {
+            sink.emit(conn, tx);
+        }
+        if done {
+            self.close_flow(&key, sink, counters);
+            counters.flows_closed += 1;
+        }
+    }
+
+    /// Moves the packet clock forward and expires idle connections.
+    pub fn advance(&mut self, now: Ts, sink: &mut dyn EventSink, counters: &mut Counters) {
+        if now <= self.now {
+            return;
+        }
+        self.now = now;
+        while let Some(Reverse((deadline, id, key))) = self.expiry.peek().copied() {
+            if deadline > now {
+                break;
+            }
+            self.expiry.pop();
+            let Some(f) = self.flows.get(&key) else {
+                continue;
+            };
+            if f.id != id {
+                continue;
+            }
+            let due = f.last_seen.saturating_add(f.timeout);
+            if due > now {
+                self.expiry.push(Reverse((due, id, key)));
+                continue;
+            }
+            self.close_flow(&key, sink, counters);
+            counters.flows_expired += 1;
+        }
+    }
+
+    /// Ends every connection (end of input): flushes holes, then each parser.
+    pub fn flush_all(&mut self, sink: &mut dyn EventSink, counters: &mut Counters) {
+        let mut keys: Vec<(u64, FlowKey)> = self.flows.iter().map(|(k, f)| (f.id, *k)).collect();
+        keys.sort_unstable();
+        for (_, k) in keys {
+            self.close_flow(&k, sink, counters);
+        }
+        self.expiry.clear();
+    }
+
+    fn create(&mut self, key: FlowKey, p: &TcpPacket<'_>, counters: &mut Counters) -> bool {
+        let (dp, sp) = (
+            self.port_map[p.dport as usize],
+            self.port_map[p.sport as usize],
+        );
+        // The side on a protocol port is the server; the destination wins a tie.
+        let (proto, server_is_dst) = if dp != 0 {
+            (dp, true)
+        } else if sp != 0 {
+            (sp, false)
+        } else {
+            return false;
+        };
+        if self.flows.len() >= self.limits.max_flows {
+            counters.flow_table_full += 1;
+            return false;
+        }
+        let factory = &self.protos[proto as usize - 1];
+        let conn = if server_is_dst {
+            ConnInfo::new(p.src, p.sport, p.dst, p.dport, Transport::Tcp)
+        } else {
+            ConnInfo::new(p.dst, p.dport, p.src, p.sport, Transport::Tcp)
+        };
+        let parser = factory.new_parser(&conn);
+        let timeout = factory.connection_timeout();
+        let id = self.next_id;
+        self.next_id += 1;
+        self.expiry
+            .push(Reverse((p.ts.saturating_add(timeout), id, key)));
+        self.flows.insert(
+            key,
+            Flow {
+                id,
+                conn,
+                parser: Some(parser),
+                max_buffer: factory.max_buffer(),
+                streams: Default::default(),
+                last_seen: p.ts,
+                timeout,
+            },
+        );
+        counters.flows_created += 1;
+        true
+    }
+
+    fn close_flow(&mut self, key: &FlowKey, sink: &mut dyn EventSink, counters: &mut Counters) {
+        let Some(mut f) = self.flows.remove(key) else {
+            return;
+        };
+        let ts = self.now.max(f.last_seen);
+        let Flow {
+            conn,
+            parser,
+            streams,
+            max_buffer,
+            ..
+        } = &mut f;
+        for (i, st) in streams.iter_mut().enumerate() {
+            let dir = if i == 0 { Dir::ToServer } else { Dir::ToClient };
+            let mut feed = Feed {
+                parser,
+                buf: &mut st.buf,
+                wait_for: &mut st.wait_for,
+                out: &mut self.scratch,
+                dir,
+                ts,
+                max_buffer: *max_buffer,
+            };
+            st.reasm.flush(&mut self.total_ooo, counters, &mut |c, cn| {
+                feed.chunk(c, cn)
+            });
+            st.reasm.discard(&mut self.total_ooo);
+        }
+        if let Some(pr) = parser.as_mut() {
+            let mut ctx = Ctx {
+                ts,
+                out: &mut self.scratch,
+                counters,
+            };
+            pr.close(&mut ctx);
+        }
+        for tx in self.scratch.drain(..) {
+            sink.emit(conn, tx);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

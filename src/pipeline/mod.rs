@@ -1,1 +1,430 @@
-//! pipeline (in progress)
+//! Threads and channels. A reader decodes packets, keeps only those on configured
+//! ports, and shards them by a symmetric flow hash into batches for worker threads
+//! (so each connection lives on exactly one worker). Workers own flow state,
+//! reassembly, parsing and event encoding, and pass NDJSON batches to the writer
+//! thread, which feeds every output. Channels are bounded: a slow output pushes back
+//! on workers, and workers on the reader.
+
+pub mod worker;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::capture::dump::PcapWriter;
+use crate::capture::file::FileSource;
+use crate::capture::{CaptureError, LinkType};
+use crate::config::Config;
+use crate::decode::{Decoder, DefragLimits, L4, flow_hash};
+use crate::event::{AgentInfo, EventEncoder};
+use crate::output::Output;
+use crate::protos::{self, ProtocolFactory};
+use crate::stats::Counters;
+use crate::time::Ts;
+
+/// How to replay a capture file (`-I`).
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    pub file: PathBuf,
+    /// `-t`: as fast as possible instead of honouring the capture's timing.
+    pub top_speed: bool,
+    /// `-l`: passes over the file; 0 = forever.
+    pub loops: u64,
+    /// `-N`: parse but publish nothing.
+    pub no_publish: bool,
+    /// `--dump`: also write every packet read to this pcap file.
+    pub dump: Option<PathBuf>,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub counters: Counters,
+    /// Set when the input ended on a damaged file (after everything before the
+    /// damage was processed and published).
+    pub input_error: Option<String>,
+    /// Set when an output failed.
+    pub output_error: Option<String>,
+}
+
+/// One decoded TCP segment inside a batch; its payload lives in `Batch::data`.
+#[derive(Clone, Copy, Debug)]
+pub struct Rec {
+    pub ts: Ts,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub missing: u32,
+    pub off: u32,
+    pub len: u32,
+}
+
+/// Packets for one worker, with their payloads packed in one buffer.
+#[derive(Default)]
+pub struct Batch {
+    pub recs: Vec<Rec>,
+    pub data: Vec<u8>,
+}
+
+pub enum WorkerMsg {
+    Packets(Batch),
+    /// End of one pass over the input: flush every connection.
+    FlushAll,
+}
+
+/// Set by SIGINT/SIGTERM; the reader stops and everything drains.
+pub fn install_signal_handlers() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
+            tracing::warn!(target: "pipeline", "cannot install handler for signal {sig}: {e}");
+        }
+    }
+    stop
+}
+
+/// Worker count for a replay: `pipeline.workers`, or 1 (a single worker keeps the
+/// output order identical from run to run).
+fn replay_workers(cfg: &Config) -> usize {
+    if cfg.pipeline.workers > 0 {
+        cfg.pipeline.workers.min(256)
+    } else {
+        1
+    }
+}
+
+/// Replays a capture file through the workers into `outputs`.
+pub fn run_replay(
+    cfg: &Config,
+    opts: &ReplayOptions,
+    outputs: Vec<Box<dyn Output>>,
+    stop: Arc<AtomicBool>,
+) -> Result<Summary, CaptureError> {
+    let protos = protos::enabled(cfg);
+    let mut src = FileSource::open(&opts.file)?;
+    let nworkers = replay_workers(cfg);
+    let agent = AgentInfo::new(cfg.shipper.name.clone(), cfg.shipper.tags.clone());
+    let encoder = EventEncoder::new(agent);
+
+    let (out_tx, out_rx) = bounded::<Vec<u8>>(cfg.pipeline.output_queue.max(1));
+    let writer = thread::Builder::new()
+        .name("wirebeat-writer".into())
+        .spawn(move || writer_loop(out_rx, outputs))
+        .expect("spawn writer thread");
+
+    let mut senders = Vec::with_capacity(nworkers);
+    let mut handles = Vec::with_capacity(nworkers);
+    let cores = if cfg.pipeline.pin {
+        core_ids()
+    } else {
+        Vec::new()
+    };
+    for i in 0..nworkers {
+        let (tx, rx) = bounded::<WorkerMsg>(cfg.pipeline.worker_queue.max(1));
+        senders.push(tx);
+        let w = worker::Worker::new(
+            cfg,
+            protos.clone(),
+            encoder.clone(),
+            out_tx.clone(),
+            !opts.no_publish,
+        );
+        let core = if nworkers > 1 {
+            cores.get(i % cores.len().max(1)).copied()
+        } else {
+            None
+        };
+        handles.push(
+            thread::Builder::new()
+                .name(format!("wirebeat-worker-{i}"))
+                .spawn(move || {
+                    if let Some(c) = core {
+                        pin_to(c);
+                    }
+                    w.run(rx)
+                })
+                .expect("spawn worker thread"),
+        );
+    }
+    drop(out_tx);
+
+    let mut reader = Reader::new(cfg, &protos, senders, opts)?;
+    let mut input_error = None;
+    let mut pass = 0u64;
+    loop {
+        match reader.pass(&mut src, &stop) {
+            Ok(()) => {}
+            Err(e) => {
+                input_error = Some(e.to_string());
+                break;
+            }
+        }
+        reader.flush_all();
+        pass += 1;
+        if stop.load(Ordering::Relaxed) || (opts.loops != 0 && pass >= opts.loops) {
+            break;
+        }
+        src = FileSource::open(&opts.file)?;
+        reader.next_pass();
+    }
+    let mut counters = reader.finish();
+    for h in handles {
+        match h.join() {
+            Ok(c) => counters.add(&c),
+            Err(_) => tracing::error!(target: "pipeline", "a worker thread panicked"),
+        }
+    }
+    let (written, output_error) = writer
+        .join()
+        .unwrap_or((0, Some("writer thread panicked".into())));
+    let _ = written;
+    if output_error.is_some() {
+        counters.events_dropped += counters.events_published.saturating_sub(written);
+        counters.events_published = written.min(counters.events_published);
+    }
+    Ok(Summary {
+        counters,
+        input_error,
+        output_error,
+    })
+}
+
+fn core_ids() -> Vec<usize> {
+    match std::thread::available_parallelism() {
+        Ok(n) => (0..n.get()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn pin_to(_core: usize) {
+    // Pinning arrives with the live capture pipeline; replay relies on the scheduler.
+}
+
+/// Receives NDJSON batches and writes them to every output. Returns the number of
+/// events written and the first output error.
+fn writer_loop(rx: Receiver<Vec<u8>>, mut outputs: Vec<Box<dyn Output>>) -> (u64, Option<String>) {
+    let mut written = 0u64;
+    let mut error: Option<String> = None;
+    for batch in rx {
+        if error.is_some() {
+            continue; // keep draining so workers never block on a dead output
+        }
+        for o in outputs.iter_mut() {
+            if let Err(e) = o.write_batch(&batch) {
+                error = Some(format!("output {}: {e}", o.name()));
+                break;
+            }
+        }
+        if error.is_none() {
+            written += memchr::memchr_iter(b'\n', &batch).count() as u64;
+        }
+    }
+    for o in outputs.iter_mut() {
+        if let Err(e) = o.flush() {
+            error.get_or_insert(format!("output {}: {e}", o.name()));
+        }
+    }
+    (written, error)
+}
+
+/// Reads packets, decodes them and hands them to workers in batches.
+struct Reader {
+    decoder: Decoder,
+    senders: Vec<Sender<WorkerMsg>>,
+    batches: Vec<Batch>,
+    batch_packets: usize,
+    port_wanted: Vec<bool>,
+    counters: Counters,
+    dump: Option<PcapWriter>,
+    dump_path: Option<PathBuf>,
+    top_speed: bool,
+    seed: u64,
+    /// Added to every timestamp so that time keeps moving forward across loops.
+    ts_shift: u64,
+    /// First and last raw timestamps of the current pass.
+    pass_first: Option<Ts>,
+    pass_last: Ts,
+    /// First (shifted) timestamp of the run, for pacing.
+    first_ts: Option<Ts>,
+    wall_start: Instant,
+}
+
+impl Reader {
+    fn new(
+        cfg: &Config,
+        protos: &[Arc<dyn ProtocolFactory>],
+        senders: Vec<Sender<WorkerMsg>>,
+        opts: &ReplayOptions,
+    ) -> Result<Reader, CaptureError> {
+        let mut port_wanted = vec![false; 65536];
+        for p in protos {
+            for &port in p.ports() {
+                port_wanted[port as usize] = true;
+            }
+        }
+        let p = &cfg.pipeline;
+        let n = senders.len();
+        Ok(Reader {
+            decoder: Decoder::new(DefragLimits {
+                max_datagrams: p.defrag_max_datagrams,
+                max_bytes: p.defrag_max_bytes,
+                timeout: p.defrag_timeout,
+            }),
+            senders,
+            batches: (0..n).map(|_| Batch::default()).collect(),
+            batch_packets: p.batch_packets.clamp(1, 65536),
+            port_wanted,
+            counters: Counters::default(),
+            dump: None,
+            dump_path: opts.dump.clone(),
+            top_speed: opts.top_speed,
+            seed: {
+                use std::hash::BuildHasher;
+                std::collections::hash_map::RandomState::new().hash_one(0x77_69_72_65u64)
+            },
+            ts_shift: 0,
+            pass_first: None,
+            pass_last: Ts::ZERO,
+            first_ts: None,
+            wall_start: Instant::now(),
+        })
+    }
+
+    fn pass(&mut self, src: &mut FileSource, stop: &AtomicBool) -> Result<(), CaptureError> {
+        let mut n: u64 = 0;
+        while let Some(pkt) = src.next_packet()? {
+            n += 1;
+            if n & 1023 == 0 && stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let ts = Ts(pkt.ts.0.saturating_add(self.ts_shift));
+            self.counters.packets += 1;
+            self.counters.bytes += pkt.data.len() as u64;
+            if let Some(path) = &self.dump_path {
+                if self.dump.is_none() {
+                    match PcapWriter::create(path, pkt.linktype, 65535) {
+                        Ok(w) => self.dump = Some(w),
+                        Err(e) => {
+                            tracing::error!(target: "pipeline", "--dump {}: {e}", path.display());
+                            self.dump_path = None;
+                        }
+                    }
+                }
+                if let Some(w) = self.dump.as_mut() {
+                    if let Err(e) = w.write(&pkt) {
+                        tracing::error!(target: "pipeline", "--dump: {e}");
+                        self.dump = None;
+                        self.dump_path = None;
+                    }
+                }
+            }
+            if !self.top_speed {
+                self.pace(ts);
+            }
+            self.pass_first.get_or_insert(pkt.ts);
+            self.pass_last = self.pass_last.max(pkt.ts);
+            let linktype: LinkType = pkt.linktype;
+            let Some(ip) =
+                self.decoder
+                    .decode(ts, linktype, pkt.data, pkt.orig_len, &mut self.counters)
+            else {
+                continue;
+            };
+            let L4::Tcp(seg) = &ip.l4 else {
+                self.counters.ignored_ports += 1;
+                continue;
+            };
+            if !self.port_wanted[seg.src_port as usize] && !self.port_wanted[seg.dst_port as usize]
+            {
+                self.counters.ignored_ports += 1;
+                continue;
+            }
+            let w = if self.senders.len() == 1 {
+                0
+            } else {
+                (flow_hash(ip.src, ip.dst, seg.src_port, seg.dst_port, 6, self.seed)
+                    % self.senders.len() as u64) as usize
+            };
+            let b = &mut self.batches[w];
+            b.recs.push(Rec {
+                ts,
+                src: ip.src,
+                dst: ip.dst,
+                sport: seg.src_port,
+                dport: seg.dst_port,
+                seq: seg.seq,
+                ack: seg.ack,
+                flags: seg.flags,
+                missing: seg.missing,
+                off: b.data.len() as u32,
+                len: seg.payload.len() as u32,
+            });
+            b.data.extend_from_slice(seg.payload);
+            if b.recs.len() >= self.batch_packets || b.data.len() >= 1 << 20 {
+                self.send(w);
+            }
+        }
+        Ok(())
+    }
+
+    fn pace(&mut self, ts: Ts) {
+        let first = *self.first_ts.get_or_insert(ts);
+        let due = Duration::from_nanos(ts.since(first));
+        let elapsed = self.wall_start.elapsed();
+        if due > elapsed {
+            // Hand queued packets to workers before sleeping so output keeps flowing.
+            for w in 0..self.batches.len() {
+                self.send(w);
+            }
+            thread::sleep((due - elapsed).min(Duration::from_secs(3600)));
+        }
+    }
+
+    fn send(&mut self, w: usize) {
+        if self.batches[w].recs.is_empty() {
+            return;
+        }
+        let b = std::mem::take(&mut self.batches[w]);
+        // A worker that died already reported; nothing to do with its packets.
+        let _ = self.senders[w].send(WorkerMsg::Packets(b));
+    }
+
+    fn flush_all(&mut self) {
+        for w in 0..self.batches.len() {
+            self.send(w);
+            let _ = self.senders[w].send(WorkerMsg::FlushAll);
+        }
+    }
+
+    /// Prepares the next loop over the file: time continues one second after the
+    /// last packet of this pass, so clocks never run backwards.
+    fn next_pass(&mut self) {
+        if let Some(first) = self.pass_first.take() {
+            let span = self.pass_last.since(first).saturating_add(1_000_000_000);
+            self.ts_shift = self.ts_shift.saturating_add(span);
+        }
+        self.pass_last = Ts::ZERO;
+    }
+
+    fn finish(mut self) -> Counters {
+        for w in 0..self.batches.len() {
+            self.send(w);
+        }
+        if let Some(mut d) = self.dump.take() {
+            if let Err(e) = d.flush() {
+                tracing::error!(target: "pipeline", "--dump: {e}");
+            }
+        }
+        self.senders.clear();
+        self.counters
+    }
+}

@@ -1,0 +1,141 @@
+//! A worker thread: owns a flow table, turns packet batches into transactions and
+//! encodes them into NDJSON batches for the writer.
+
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::WorkerMsg;
+use crate::config::Config;
+use crate::event::{ConnInfo, EventEncoder, Transaction};
+use crate::flow::reassembly::ReasmLimits;
+use crate::flow::{EventSink, FlowLimits, FlowTable, TcpPacket};
+use crate::protos::ProtocolFactory;
+use crate::stats::Counters;
+
+/// Encoded events are handed to the writer in chunks of about this size.
+const OUT_CHUNK: usize = 256 * 1024;
+
+pub struct Worker {
+    table: FlowTable,
+    sink: EncodingSink,
+    counters: Counters,
+}
+
+/// Encodes transactions into an NDJSON buffer (or only counts them with `-N`).
+pub struct EncodingSink {
+    encoder: EventEncoder,
+    buf: Vec<u8>,
+    out: Sender<Vec<u8>>,
+    publish: bool,
+    published: u64,
+}
+
+impl EncodingSink {
+    pub fn new(encoder: EventEncoder, out: Sender<Vec<u8>>, publish: bool) -> EncodingSink {
+        EncodingSink {
+            encoder,
+            buf: Vec::with_capacity(OUT_CHUNK + 4096),
+            out,
+            publish,
+            published: 0,
+        }
+    }
+
+    fn ship(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(OUT_CHUNK + 4096));
+        // The writer only stops after every worker is gone; a send error means it died
+        // and has already reported why.
+        let _ = self.out.send(full);
+    }
+}
+
+impl EventSink for EncodingSink {
+    fn emit(&mut self, conn: &ConnInfo, tx: Transaction) {
+        self.published += 1;
+        if !self.publish {
+            return;
+        }
+        self.encoder.encode(conn, &tx, &mut self.buf);
+        self.buf.push(b'\n');
+        if self.buf.len() >= OUT_CHUNK {
+            self.ship();
+        }
+    }
+}
+
+impl Worker {
+    pub fn new(
+        cfg: &Config,
+        protos: Vec<Arc<dyn ProtocolFactory>>,
+        encoder: EventEncoder,
+        out: Sender<Vec<u8>>,
+        publish: bool,
+    ) -> Worker {
+        let p = &cfg.pipeline;
+        let limits = FlowLimits {
+            max_flows: p.max_flows.max(1),
+            reasm: ReasmLimits {
+                max_ooo_bytes: p.tcp_max_ooo_bytes,
+                max_ooo_segments: p.tcp_max_ooo_segments.max(1),
+                max_ooo_total_bytes: p.tcp_max_ooo_total_bytes,
+            },
+        };
+        Worker {
+            table: FlowTable::new(protos, limits),
+            sink: EncodingSink::new(encoder, out, publish),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Runs until the reader hangs up; returns this worker's counters.
+    pub fn run(mut self, rx: Receiver<WorkerMsg>) -> Counters {
+        let mut warned_full = false;
+        for msg in rx {
+            match msg {
+                WorkerMsg::Packets(b) => {
+                    for r in &b.recs {
+                        let start = r.off as usize;
+                        let payload = b.data.get(start..start + r.len as usize).unwrap_or(&[]);
+                        let p = TcpPacket {
+                            ts: r.ts,
+                            src: r.src,
+                            dst: r.dst,
+                            sport: r.sport,
+                            dport: r.dport,
+                            seq: r.seq,
+                            ack: r.ack,
+                            flags: r.flags,
+                            payload,
+                            missing: r.missing,
+                        };
+                        self.table
+                            .process_tcp(&p, &mut self.sink, &mut self.counters);
+                    }
+                    if !warned_full && self.counters.flow_table_full > 0 {
+                        warned_full = true;
+                        tracing::warn!(
+                            target: "tcp",
+                            "flow table full ({} connections): new connections are not tracked \
+                             (raise pipeline.max_flows); counted as flow_table_full",
+                            self.table.len()
+                        );
+                    }
+                }
+                WorkerMsg::FlushAll => {
+                    self.table.flush_all(&mut self.sink, &mut self.counters);
+                    self.sink.ship();
+                }
+            }
+        }
+        self.table.flush_all(&mut self.sink, &mut self.counters);
+        self.sink.ship();
+        if self.sink.publish {
+            self.counters.events_published += self.sink.published;
+        }
+        self.counters
+    }
+}
