@@ -156,8 +156,8 @@ impl Transaction {
 /// Static facts stamped on every event.
 #[derive(Clone, Debug)]
 pub struct AgentInfo {
+    /// The shipper name (`shipper.name`, default the host name).
     pub name: String,
-    pub hostname: String,
     pub version: String,
     pub tags: Vec<String>,
 }
@@ -165,7 +165,6 @@ pub struct AgentInfo {
 impl AgentInfo {
     pub fn new(name: String, tags: Vec<String>) -> AgentInfo {
         AgentInfo {
-            hostname: crate::config::hostname(),
             name,
             version: env!("CARGO_PKG_VERSION").to_string(),
             tags,
@@ -192,7 +191,6 @@ impl EventEncoder {
         w.object("agent")
             .kv_str("type", "wirebeat")
             .kv_str("name", &self.agent.name)
-            .kv_str("hostname", &self.agent.hostname)
             .kv_str("version", &self.agent.version)
             .end_object();
         endpoint(

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets up and runs every wirebeat check: formatting, lints, unit and integration tests.
+# Usage: scripts/test.sh            (from anywhere inside the repository)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+if ! need cargo; then
+    echo "wirebeat: cargo not found. Install a Rust toolchain (1.89 or newer), e.g. with rustup." >&2
+    exit 1
+fi
+# C compiler for the bundled allocator (mimalloc) build.
+if ! need cc && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc >/dev/null
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --all-targets --locked
