@@ -1,0 +1,517 @@
+#!/usr/bin/env bash
+# Records wirebeat's protocol test fixtures (pcaps) from real servers and clients.
+#
+# Two network namespaces joined by a veth pair are created for the run:
+#   wb-cli  (veth wbc0, 10.77.0.1/24)  runs the clients and tcpdump
+#   wb-srv  (veth wbs0, 10.77.0.2/24)  runs the servers
+# The namespaces have no route anywhere else, so no traffic can leave them.
+# Offloads are switched off on both ends, so every captured segment is at most
+# one MTU (1500) and carries a real checksum.  Everything the script creates
+# (namespaces, servers, tcpdump, temp dir) is removed on exit, also on failure.
+#
+# Usage: scripts/capture-fixtures.sh SET...
+#   SET is one of: http, all
+# Each set is one function, set_<name>; adding a set (mysql, pgsql, redis, thrift)
+# means writing that function and adding the name to SETS below.
+#
+# Output: tests/pcaps/<set>/<scenario>.pcap plus <scenario>.md (the traffic it holds,
+# computed from the pcap by scripts/fixtures/pcap_summary.py), <set>/README.md and
+# <set>/expected.json.  The previous files of a set are replaced only when the whole
+# set was recorded and checked successfully.
+
+set -euo pipefail
+
+readonly SETS=(http)
+
+readonly NS_CLI=wb-cli NS_SRV=wb-srv
+readonly IF_CLI=wbc0 IF_SRV=wbs0
+readonly ADDR_CLI=10.77.0.1 ADDR_SRV=10.77.0.2
+readonly MTU=1500
+
+readonly WAIT_TIMEOUT=10     # seconds for a server/tcpdump to become ready or stop
+readonly CLIENT_TIMEOUT=30   # seconds for one scenario's clients
+readonly SETTLE=0.5          # seconds of capture after the connections are closed
+
+readonly UA="wirebeat-fixture/1.0"
+readonly PY=/usr/bin/python3
+# A fixed mtime for the served files, so nginx's ETag and Last-Modified are stable.
+readonly FILE_MTIME="2024-01-01 00:00:00 UTC"
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly SCRIPT_DIR
+readonly REPO_ROOT=${SCRIPT_DIR%/scripts}
+readonly HELPERS=$SCRIPT_DIR/fixtures
+readonly PCAP_ROOT=$REPO_ROOT/tests/pcaps
+
+WORK=""          # private temp dir
+PIDS=()          # background processes started by this script
+
+log() { printf '[capture-fixtures] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+usage() {
+    cat >&2 <<EOF
+Usage: $0 SET...
+Records wirebeat's pcap test fixtures into tests/pcaps/<set>/.
+Sets: ${SETS[*]} all
+Must run as root (network namespaces, tcpdump); installs missing Debian packages.
+EOF
+    exit 2
+}
+
+# ------------------------------------------------------------------ processes
+
+# stop_pid PID: SIGTERM (SIGINT for tcpdump-like children is passed explicitly by
+# the caller), wait up to WAIT_TIMEOUT, then SIGKILL.  Only ever our own PIDs.
+stop_pid() {
+    local pid=$1 sig=${2:-TERM} i
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -s "$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < WAIT_TIMEOUT * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "process $pid did not stop on SIG$sig, killing it"
+        kill -s KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+forget_pid() {
+    local pid=$1 p keep=()
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+# bg NAME CMD...: start CMD in the background, output to $WORK/log/NAME.log.
+# The PID is left in BG_PID.  `ip netns exec` execs CMD, so the PID is CMD's.
+bg() {
+    local name=$1
+    shift
+    "$@" >"$WORK/log/$name.log" 2>&1 &
+    BG_PID=$!
+    PIDS+=("$BG_PID")
+}
+
+# wait_until SECONDS WHAT CMD...: poll CMD every 0.1 s until it succeeds.
+wait_until() {
+    local secs=$1 what=$2 i
+    shift 2
+    for ((i = 0; i < secs * 10; i++)); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    die "timed out after ${secs}s waiting for $what"
+}
+
+cleanup() {
+    local rc=$? pid ns
+    set +e
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    PIDS=()
+    teardown_net
+    if [[ -n $WORK && -d $WORK ]]; then
+        if ((rc != 0)); then
+            log "logs of the failed run:"
+            for f in "$WORK"/log/*.log; do
+                [[ -s $f ]] || continue
+                log "--- $(basename "$f")"
+                tail -n 20 "$f" >&2
+            done
+        fi
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+
+# ------------------------------------------------------------------ setup
+
+ensure_packages() {
+    local missing=() policy=/usr/sbin/policy-rc.d made_policy=0
+    command -v ip >/dev/null || missing+=(iproute2)
+    command -v ss >/dev/null || missing+=(iproute2)
+    command -v tcpdump >/dev/null || missing+=(tcpdump)
+    command -v ethtool >/dev/null || missing+=(ethtool)
+    command -v curl >/dev/null || missing+=(curl)
+    command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+    [[ -x $PY ]] || missing+=(python3)
+    ((${#missing[@]} == 0)) && return 0
+    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
+    log "installing Debian packages: ${missing[*]}"
+    # Keep the packages' init scripts from starting a system-wide nginx.
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        made_policy=1
+    fi
+    local ok=1
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq || ok=0
+    if ((ok)); then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null || ok=0
+    fi
+    ((made_policy)) && rm -f "$policy"
+    ((ok)) || die "apt-get could not install: ${missing[*]}"
+}
+
+ns_exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
+
+teardown_net() {
+    local ns pid
+    for ns in "$NS_CLI" "$NS_SRV"; do
+        ns_exists "$ns" || continue
+        # Leftovers of an earlier, interrupted run live only in these namespaces.
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+        ip netns del "$ns" 2>/dev/null || log "could not delete namespace $ns"
+    done
+}
+
+# no_offload NS IF: switch off segmentation/receive offloads and checksum offload.
+no_offload() {
+    local ns=$1 ifc=$2 feat state
+    for feat in tso gso gro lro tx rx sg ufo; do
+        ip netns exec "$ns" ethtool -K "$ifc" "$feat" off >/dev/null 2>&1 || true
+    done
+    for feat in tcp-segmentation-offload generic-segmentation-offload \
+        generic-receive-offload tx-checksumming; do
+        state=$(ip netns exec "$ns" ethtool -k "$ifc" | awk -v f="$feat:" '$1 == f {print $2}')
+        [[ $state == off ]] || die "could not switch off $feat on $ifc in $ns (state: ${state:-unknown})"
+    done
+}
+
+setup_net() {
+    teardown_net
+    log "creating namespaces $NS_CLI ($ADDR_CLI) and $NS_SRV ($ADDR_SRV)"
+    ip netns add "$NS_CLI"
+    ip netns add "$NS_SRV"
+    local ns
+    for ns in "$NS_CLI" "$NS_SRV"; do
+        # IPv4 only: no router solicitations, DAD or MLD noise in the captures.
+        # (/proc/sys/net shows the namespace of the process; no procps needed.)
+        if [[ -d /proc/sys/net/ipv6 ]]; then
+            ip netns exec "$ns" sh -c 'echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 &&
+                echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6'
+        fi
+        ip -n "$ns" link set lo up
+    done
+    ip link add "$IF_CLI" netns "$NS_CLI" mtu "$MTU" type veth \
+        peer name "$IF_SRV" netns "$NS_SRV" mtu "$MTU"
+    ip -n "$NS_CLI" addr add "$ADDR_CLI/24" dev "$IF_CLI"
+    ip -n "$NS_SRV" addr add "$ADDR_SRV/24" dev "$IF_SRV"
+    no_offload "$NS_CLI" "$IF_CLI"
+    no_offload "$NS_SRV" "$IF_SRV"
+    ip -n "$NS_CLI" link set "$IF_CLI" up
+    ip -n "$NS_SRV" link set "$IF_SRV" up
+    wait_until "$WAIT_TIMEOUT" "the veth link to come up" link_up
+}
+
+link_up() {
+    ip -n "$NS_CLI" link show "$IF_CLI" | grep -q 'state UP' &&
+        ip -n "$NS_SRV" link show "$IF_SRV" | grep -q 'state UP'
+}
+
+listening() { # NS PORT
+    [[ -n $(ip netns exec "$1" ss -Hltn "sport = :$2") ]]
+}
+
+# True when no TCP connection in either namespace is still open or closing
+# (TIME-WAIT is done as far as the wire is concerned).
+all_closed() {
+    local ns
+    for ns in "$NS_CLI" "$NS_SRV"; do
+        [[ -z $(ip netns exec "$ns" ss -Htn state all exclude listening exclude time-wait) ]] || return 1
+    done
+}
+
+# ------------------------------------------------------------------ capture
+
+# capture SET NAME FUNC EXPECT_CONNS EXPECT_STATUSES DESCRIPTION
+# Captures the traffic of FUNC (run with a timeout) into $WORK/out/SET/NAME.pcap,
+# checks the connection count and response statuses and writes NAME.md.
+capture() {
+    local set=$1 name=$2 func=$3 want_conns=$4 want_status=$5 desc=$6
+    local out=$WORK/out/$set pcap tlog pid
+    mkdir -p "$out"
+    pcap=$out/$name.pcap
+    tlog=$WORK/log/tcpdump-$name.log
+    log "[$set] $name"
+    wait_until "$WAIT_TIMEOUT" "earlier connections to close" all_closed
+    # -U, --immediate-mode: deliver and write each packet at once; -Z root: keep the privileges to write the file.
+    bg "tcpdump-$name" ip netns exec "$NS_CLI" tcpdump -i "$IF_CLI" -nn -U --immediate-mode -Z root \
+        -s 65535 -w "$pcap" "tcp and host $ADDR_SRV"
+    pid=$BG_PID
+    wait_until "$WAIT_TIMEOUT" "tcpdump to listen on $IF_CLI" grep -q "listening on" "$tlog"
+    sleep 0.2
+    if ! "$func" >"$WORK/log/client-$name.log" 2>&1; then
+        die "client of scenario $name failed (see client-$name.log above)"
+    fi
+    wait_until "$WAIT_TIMEOUT" "the connections of $name to close" all_closed
+    sleep "$SETTLE"
+    stop_pid "$pid" INT
+    forget_pid "$pid"
+    grep -q "packets captured" "$tlog" || die "tcpdump for $name did not finish cleanly"
+    if grep -Eq "^[1-9][0-9]* packets? dropped by kernel" "$tlog"; then
+        die "tcpdump dropped packets while recording $name"
+    fi
+    "$PY" "$HELPERS/pcap_summary.py" --json "$pcap" >"$out/$name.json"
+    check_summary "$out/$name.json" "$name" "$want_conns" "$want_status"
+    {
+        printf '# %s.pcap\n\n%s\n\n' "$name" "$desc"
+        # shellcheck disable=SC2016 # literal backticks (markdown)
+        printf 'Recorded by `scripts/capture-fixtures.sh %s`; the tables below are computed\n' "$set"
+        # shellcheck disable=SC2016
+        printf 'from the pcap by `scripts/fixtures/pcap_summary.py --markdown`.\n\n'
+        "$PY" "$HELPERS/pcap_summary.py" --markdown "$pcap"
+    } >"$out/$name.md"
+}
+
+# check_summary JSON NAME CONNS "STATUS..." - every connection complete (handshake,
+# both FINs, no RST, no gaps), the expected number of connections and statuses.
+check_summary() {
+    "$PY" - "$@" <<'EOF'
+import json, sys
+path, name, conns, statuses = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split()
+s = json.load(open(path))
+err = []
+if len(s["connections"]) != conns:
+    err.append("%d connections, expected %d" % (len(s["connections"]), conns))
+for c in s["connections"]:
+    if not (c["handshake"] and c["client_fin"] and c["server_fin"]):
+        err.append("connection %d incomplete (handshake/FINs)" % c["id"])
+    if c["rst"] or c["gaps"] or c.get("incomplete_messages") or c.get("unmatched_responses"):
+        err.append("connection %d has RST, gaps or incomplete messages" % c["id"])
+    if c["max_segment_payload"] > 1460:
+        err.append("connection %d has a %d-byte segment (offloads on?)" % (c["id"], c["max_segment_payload"]))
+got = [str(t["status"]) for t in s["transactions"]]
+if got != statuses:
+    err.append("statuses %s, expected %s" % (" ".join(got), " ".join(statuses)))
+if err:
+    sys.exit("%s: %s" % (name, "; ".join(err)))
+EOF
+}
+
+# install_set SET: replace tests/pcaps/SET with the freshly recorded files.
+install_set() {
+    local set=$1 src=$WORK/out/$1 dst=$PCAP_ROOT/$1
+    "$PY" - "$src" <<'EOF'
+import glob, json, os, sys
+src = sys.argv[1]
+out = {}
+for path in sorted(glob.glob(os.path.join(src, "*.json"))):
+    name = os.path.basename(path)[:-5]
+    if name == "expected":
+        continue
+    s = json.load(open(path))
+    for t in s["transactions"]:
+        t.pop("request_headers", None)
+    out[name] = {"connections": len(s["connections"]), "packets": s["packets"],
+                 "transactions": s["transactions"]}
+with open(os.path.join(src, "expected.json"), "w") as f:
+    json.dump(out, f, indent=2, sort_keys=True)
+    f.write("\n")
+EOF
+    find "$src" -name '*.json' ! -name expected.json -delete
+    mkdir -p "$dst"
+    find "$dst" -maxdepth 1 -type f \( -name '*.pcap' -o -name '*.md' -o -name '*.json' \) -delete
+    cp "$src"/* "$dst"/
+    log "[$set] wrote $(find "$dst" -maxdepth 1 -name '*.pcap' | wc -l) pcaps to ${dst#"$REPO_ROOT"/}"
+}
+
+# ------------------------------------------------------------------ HTTP set
+
+readonly HTTP_BASE=http://$ADDR_SRV
+readonly PY_BASE=http://$ADDR_SRV:8080
+
+# cli CMD...: run CMD in the client namespace with a timeout.
+cli() { timeout "$CLIENT_TIMEOUT" ip netns exec "$NS_CLI" "$@"; }
+
+# curl with fixed headers (fixed User-Agent, no proxy, HTTP/1.1, bounded time).
+# Response bodies go to the client log.
+hcurl() {
+    cli curl -sS --http1.1 --noproxy '*' --max-time 20 -A "$UA" "$@"
+}
+
+start_http_servers() {
+    local prefix=$WORK/nginx
+    mkdir -p "$prefix/docroot" "$prefix/tmp"
+    "$PY" "$HELPERS/make_http_docroot.py" "$prefix/docroot"
+    find "$prefix/docroot" -type f -exec touch -d "$FILE_MTIME" {} +
+    printf 'alice:{PLAIN}wonderland\n' >"$prefix/htpasswd"
+    sed -e "s|@PREFIX@|$prefix|g" -e "s|@ADDR@|$ADDR_SRV|g" \
+        "$HELPERS/nginx-http.conf.in" >"$prefix/nginx.conf"
+    ip netns exec "$NS_SRV" nginx -t -q -p "$prefix/" -e "$prefix/error.log" \
+        -c "$prefix/nginx.conf" || die "nginx rejected $prefix/nginx.conf"
+    bg nginx ip netns exec "$NS_SRV" nginx -p "$prefix/" -e "$prefix/error.log" \
+        -c "$prefix/nginx.conf"
+    bg http_server ip netns exec "$NS_SRV" "$PY" "$HELPERS/http_server.py" \
+        --bind "$ADDR_SRV" --port 8080
+    wait_until "$WAIT_TIMEOUT" "nginx on $ADDR_SRV:80" listening "$NS_SRV" 80
+    wait_until "$WAIT_TIMEOUT" "http_server.py on $ADDR_SRV:8080" listening "$NS_SRV" 8080
+    # The ETag of file2k.txt for the conditional GET (fetched before any capture).
+    HTTP_ETAG=$(hcurl -I "$HTTP_BASE/file2k.txt" | tr -d '\r' | awk -F': ' 'tolower($1) == "etag" {print $2}')
+    HTTP_LASTMOD=$(hcurl -I "$HTTP_BASE/file2k.txt" | tr -d '\r' | awk -F': ' 'tolower($1) == "last-modified" {print $2}')
+    [[ -n $HTTP_ETAG && -n $HTTP_LASTMOD ]] || die "nginx sent no ETag/Last-Modified for file2k.txt"
+}
+
+http_get_simple() {
+    hcurl "$HTTP_BASE/"
+}
+
+http_keepalive() {
+    # One curl invocation: the connection is reused for all three URLs.
+    hcurl "$HTTP_BASE/" "$HTTP_BASE/file2k.txt" "$HTTP_BASE/missing.html"
+}
+
+http_head_304() {
+    hcurl -I "$HTTP_BASE/file2k.txt" \
+        --next -sS --http1.1 --noproxy '*' --max-time 20 -A "$UA" \
+        -H "If-None-Match: $HTTP_ETAG" -H "If-Modified-Since: $HTTP_LASTMOD" \
+        "$HTTP_BASE/file2k.txt"
+}
+
+http_gzip_large() {
+    hcurl -o /dev/null -H 'Accept-Encoding: gzip' "$HTTP_BASE/big.txt" \
+        --next -sS --http1.1 --noproxy '*' --max-time 20 -A "$UA" \
+        "$HTTP_BASE/file2k.txt"
+}
+
+http_post_form() {
+    cli curl -sS --http1.1 --noproxy '*' --max-time 20 \
+        -A 'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Firefox/115.0' \
+        -u alice:wonderland \
+        -H 'X-Forwarded-For: 203.0.113.7, 10.0.0.1' \
+        -H 'Cookie: a=1; b="two"' \
+        --data 'user=alice&password=secret&x=1' \
+        "$HTTP_BASE/login?q=1&password=hunter2"
+}
+
+http_expect_100() {
+    hcurl -o /dev/null -H 'Expect: 100-continue' -H 'Content-Type: text/plain' \
+        --data-binary "@$WORK/nginx/docroot/file2k.txt" "$PY_BASE/echo"
+}
+
+http_chunked() {
+    hcurl "$PY_BASE/chunked"
+}
+
+http_close_delimited() {
+    hcurl "$PY_BASE/close"
+}
+
+http_server_error() {
+    hcurl "$PY_BASE/error"
+}
+
+http_pipelined() {
+    cli "$PY" "$HELPERS/http_pipeline_client.py" "$ADDR_SRV" 80 / /file2k.txt /missing.html
+}
+
+http_sample() {
+    # Chained with && : errexit does not apply inside the caller's `if`.
+    hcurl "$HTTP_BASE/?lang=en" "$HTTP_BASE/file2k.txt" "$HTTP_BASE/nope.html" &&
+    hcurl -H 'Content-Type: application/json' --data '{"id":1,"name":"wirebeat"}' "$PY_BASE/echo" &&
+    hcurl "$HTTP_BASE/private/" \
+        --next -sS --http1.1 --noproxy '*' --max-time 20 -A "$UA" -u alice:wonderland \
+        "$HTTP_BASE/private/"
+}
+
+set_http() {
+    start_http_servers
+    capture http get_simple http_get_simple 1 "200" \
+        "One connection to nginx, one transaction: \`GET /\` answered 200 with the 120-byte index.html (Content-Length)."
+    capture http keepalive http_keepalive 1 "200 200 404" \
+        "One keep-alive connection to nginx (one curl invocation, connection reused): \`GET /\` 200, \`GET /file2k.txt\` 200 (2048 bytes), \`GET /missing.html\` 404."
+    capture http head_304 http_head_304 1 "200 304" \
+        "One keep-alive connection to nginx: \`HEAD /file2k.txt\` 200 (headers only, Content-Length 2048 but no body), then a conditional \`GET /file2k.txt\` with If-None-Match and If-Modified-Since answered 304 Not Modified (no body)."
+    capture http gzip_large http_gzip_large 1 "200 200" \
+        "One keep-alive connection to nginx: \`GET /big.txt\` (102400-byte text file) with \`Accept-Encoding: gzip\`, answered gzip-compressed with Transfer-Encoding: chunked over many full-size (1448-byte payload) segments; then \`GET /file2k.txt\` without Accept-Encoding, answered uncompressed with Content-Length 2048."
+    capture http post_form http_post_form 1 "200" \
+        "One connection to nginx: \`POST /login?q=1&password=hunter2\` with body \`user=alice&password=secret&x=1\` (application/x-www-form-urlencoded, 30 bytes), headers \`Authorization: Basic YWxpY2U6d29uZGVybGFuZA==\` (alice:wonderland), \`X-Forwarded-For: 203.0.113.7, 10.0.0.1\`, \`Cookie: a=1; b=\"two\"\` and a Firefox User-Agent; answered 200 \`welcome\\n\` (text/plain, 8 bytes)."
+    capture http expect_100 http_expect_100 1 "200" \
+        "One connection to the Python server (port 8080): \`POST /echo\` with \`Expect: 100-continue\` and a 2048-byte text/plain body. The server answers \`HTTP/1.1 100 Continue\` (25 bytes) after the request headers, the client then sends the body, and the final response is 200 echoing the 2048 bytes (Content-Length)."
+    capture http chunked http_chunked 1 "200" \
+        "One connection to the Python server (port 8080): \`GET /chunked\` answered 200 with Transfer-Encoding: chunked, five data chunks written ~20 ms apart, then the last chunk \`0\\r\\n\\r\\n\`."
+    capture http close_delimited http_close_delimited 1 "200" \
+        "One connection to the Python server (port 8080): \`GET /close\` answered \`HTTP/1.0 200 OK\` with \`Connection: close\` and no Content-Length; the body (20 lines) ends when the server closes the connection (server FIN first)."
+    capture http server_error http_server_error 1 "500" \
+        "One connection to the Python server (port 8080): \`GET /error\` answered 500 Internal Server Error with a short text/plain body (Content-Length)."
+    capture http pipelined http_pipelined 1 "200 200 404" \
+        "One connection to nginx; a raw-socket client sends three GET requests in ONE write (one TCP segment, HTTP/1.1 pipelining): \`GET /\`, \`GET /file2k.txt\`, \`GET /missing.html\` (the last with Connection: close), then reads the three responses 200, 200, 404; nginx closes after the last."
+    capture http sample http_sample 3 "200 200 404 200 401 200" \
+        "Mixed capture for the README demo, three connections. 1: nginx keep-alive \`GET /?lang=en\` 200, \`GET /file2k.txt\` 200, \`GET /nope.html\` 404. 2: Python server \`POST /echo\` JSON body 200. 3: nginx keep-alive \`GET /private/\` 401 (no credentials), then \`GET /private/\` with Basic auth alice:wonderland 200."
+    write_http_readme
+    install_set http
+    cp "$PCAP_ROOT/http/sample.pcap" "$PCAP_ROOT/sample.pcap"
+}
+
+write_http_readme() {
+    local out=$WORK/out/http
+    "$PY" - "$out" >"$out/README.md" <<'EOF'
+import json, os, sys
+out = sys.argv[1]
+order = ["get_simple", "keepalive", "head_304", "gzip_large", "post_form", "expect_100",
+         "chunked", "close_delimited", "server_error", "pipelined", "sample"]
+print("# HTTP fixtures\n")
+print("Recorded by `sudo scripts/capture-fixtures.sh http` (see ../README.md): real nginx")
+print("(port 80) and `scripts/fixtures/http_server.py` (port 8080) at 10.77.0.2, clients")
+print("(curl, `scripts/fixtures/http_pipeline_client.py`) at 10.77.0.1, captured with")
+print("tcpdump on the client end of the veth pair, MTU 1500, offloads off.\n")
+print("Each `<name>.md` describes one pcap in detail; `expected.json` holds the same")
+print("numbers for the integration tests. Byte counts are TCP payload bytes of each")
+print("HTTP message as captured (start line + headers + body on the wire, chunk framing")
+print("included); the interim `100 Continue` of `expect_100` (25 bytes) is not counted")
+print("in the final response.\n")
+print("| pcap | conn | method | path | query | status | request B | response B | body |")
+print("|---|---|---|---|---|---|---|---|---|")
+for name in order:
+    s = json.load(open(os.path.join(out, name + ".json")))
+    for t in s["transactions"]:
+        body = t["response_framing"]
+        if t["content_encoding"]:
+            body += ", " + t["content_encoding"]
+        if t["interim_responses"]:
+            body += ", after %s" % ", ".join("%d (%d B)" % (x["status"], x["bytes"]) for x in t["interim_responses"])
+        print("| %s.pcap | %d | %s | `%s` | %s | %d | %d | %d | %s |" % (
+            name, t["connection"], t["method"], t["path"],
+            "`%s`" % t["query"] if t["query"] is not None else "-",
+            t["status"], t["request_bytes"], t["response_bytes"], body))
+EOF
+}
+
+# ------------------------------------------------------------------ main
+
+main() {
+    (($# >= 1)) || usage
+    local want=() a s
+    for a in "$@"; do
+        case $a in
+            -h | --help) usage ;;
+            all) want+=("${SETS[@]}") ;;
+            *)
+                for s in "${SETS[@]}"; do [[ $a == "$s" ]] && break; done
+                [[ $a == "$s" ]] || { log "unknown set: $a"; usage; }
+                want+=("$a")
+                ;;
+        esac
+    done
+    ((EUID == 0)) || die "must run as root (network namespaces, tcpdump)"
+    ensure_packages
+    trap cleanup EXIT
+    trap 'log "interrupted"; exit 130' INT TERM
+    WORK=$(mktemp -d /tmp/wirebeat-fixtures.XXXXXX)
+    chmod 755 "$WORK"
+    mkdir -p "$WORK/log" "$WORK/out"
+    setup_net
+    for s in "${want[@]}"; do
+        "set_$s"
+        # Servers of one set are stopped before the next set starts.
+        local pid
+        for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+        PIDS=()
+    done
+    log "done"
+}
+
+main "$@"
