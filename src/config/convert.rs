@@ -189,14 +189,14 @@ impl Fields {
             .find(|(k, _)| k.name == name)
             .map(|(_, v)| v.pos);
         self.opt_string(ctx, name, &mut value)?;
-        if let (Some(v), Some(pos)) = (&value, pos) {
-            if !allowed.contains(&v.as_str()) {
-                return Err(ctx.err(
-                    pos,
-                    &self.child(name),
-                    format!("expected one of {}, found {v:?}", allowed.join(", ")),
-                ));
-            }
+        if let (Some(v), Some(pos)) = (&value, pos)
+            && !allowed.contains(&v.as_str())
+        {
+            return Err(ctx.err(
+                pos,
+                &self.child(name),
+                format!("expected one of {}, found {v:?}", allowed.join(", ")),
+            ));
         }
         *slot = value;
         Ok(())

@@ -126,6 +126,9 @@ pub fn parse(text: &str, src: usize) -> Result<Node, ParseFailure> {
     }
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
+    // Comments are not needed; not emitting them also lifts the limit on
+    // consecutive comment lines (reference configs have long comment blocks).
+    options.emit_comments = false;
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
     let mut budget = serde_saphyr::Budget::default();
     budget.max_events = 200_000;
@@ -139,13 +142,7 @@ pub fn parse(text: &str, src: usize) -> Result<Node, ParseFailure> {
                 .location()
                 .map(|l| (l.line(), l.column()))
                 .unwrap_or((0, 0));
-            let message = e
-                .without_snippet()
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or("invalid YAML")
-                .to_string();
+            let message = clean_message(&e.without_snippet().to_string());
             ParseFailure { line, col, message }
         })?;
     let mut node = match parsed {
@@ -161,6 +158,33 @@ pub fn parse(text: &str, src: usize) -> Result<Node, ParseFailure> {
     }
     node.set_src(src);
     Ok(node)
+}
+
+/// The first line of a parser message, without its trailing position (the
+/// caller prints `file:line:column` itself) or library configuration hints.
+fn clean_message(raw: &str) -> String {
+    let mut msg = raw
+        .lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim()
+        .to_string();
+    if let Some(i) = msg.rfind(" at line ") {
+        let tail = &msg[i + " at line ".len()..];
+        if tail
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == ' ' || c.is_ascii_lowercase())
+        {
+            msg.truncate(i);
+        }
+    }
+    if let Some(i) = msg.find(", set DuplicateKeyPolicy") {
+        msg.truncate(i);
+    }
+    if msg.is_empty() {
+        msg = "invalid YAML".into();
+    }
+    msg
 }
 
 fn spanned_to_node(s: Spanned<Value>) -> Node {
@@ -401,6 +425,15 @@ mod tests {
         assert_eq!(items[1].pos.line, 2);
         assert_eq!(items[1].pos.col, 10);
         assert!(matches!(inner[1].1.value, Value::Bool(true)));
+    }
+
+    #[test]
+    fn parser_messages_are_trimmed() {
+        let e = parse("a: 1\na: 2\n", 0).expect_err("duplicate");
+        assert_eq!(e.message, "duplicate mapping key: a");
+        assert_eq!((e.line, e.col), (2, 1));
+        let e = parse("a: [1, 2\n", 0).expect_err("unclosed");
+        assert_eq!(e.message, "unclosed bracket '['");
     }
 
     #[test]
