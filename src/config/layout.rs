@@ -173,7 +173,7 @@ pub fn apply_override(
     };
     let key = key.trim();
     let parts: Vec<&str> = key.split('.').collect();
-    if key.is_empty() || parts.iter().any(|p| p.is_empty()) {
+    if key.is_empty() || parts.iter().any(|p| p.is_empty()) || parts.len() > tree::MAX_DEPTH {
         return Err(ctx.err(at, key, "expected a dotted setting name before '='"));
     }
     let mut value = tree::parse(value, src).map_err(|e| {

@@ -620,3 +620,79 @@ pub fn hostname() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, overrides: &[&str]) -> Result<Loaded, ConfigError> {
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        Config::from_yaml_str(text, "t.yml", &o)
+    }
+
+    #[test]
+    fn dotted_keys_equal_nested_maps() {
+        let a = load("protocols.http.ports: [81]\nagent.name: n\n", &[]).expect("dotted");
+        let b = load(
+            "protocols:\n  http:\n    ports: [81]\nshipper:\n  name: n\n",
+            &[],
+        )
+        .expect("nested");
+        assert_eq!(a.config, b.config);
+        assert!(a.warnings.is_empty() && b.warnings.is_empty());
+    }
+
+    #[test]
+    fn listed_protocols_only() {
+        let c = load("protocols:\n  redis:\n  http: {enabled: false}\n", &[])
+            .expect("ok")
+            .config;
+        assert!(c.protocols.redis.common.enabled);
+        assert_eq!(c.protocols.redis.common.ports, vec![6379]);
+        assert!(!c.protocols.http.common.enabled);
+        assert!(!c.protocols.dns.enabled);
+    }
+
+    #[test]
+    fn unsupported_and_unknown_are_reported() {
+        let l = load(
+            "procs: {enabled: true}\nlogging: {to_syslog: true, levle: info}\n",
+            &[],
+        )
+        .expect("ok");
+        assert_eq!(l.warnings.len(), 3, "{:?}", l.warnings);
+        assert!(
+            l.warnings
+                .iter()
+                .any(|w| w.contains("logging.levle: unknown setting"))
+        );
+        assert!(
+            l.warnings
+                .iter()
+                .any(|w| w.contains("procs: not supported"))
+        );
+    }
+
+    #[test]
+    fn override_key_limits() {
+        let long = format!("{}=1", vec!["a"; 500].join("."));
+        assert!(load("", &[&long]).is_err());
+        assert!(load("", &["=1"]).is_err());
+        assert!(load("", &["a..b=1"]).is_err());
+    }
+
+    #[test]
+    fn duplicate_default_ports_conflict_with_file_ports() {
+        let e = load(
+            "protocols:\n  http: {ports: [80]}\n  redis: {ports: [80]}\n",
+            &[],
+        )
+        .expect_err("dup");
+        assert_eq!(e.line, Some(3));
+        assert!(
+            e.to_string()
+                .contains("port 80 is claimed by both http and redis"),
+            "{e}"
+        );
+    }
+}

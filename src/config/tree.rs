@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
 
 /// Deepest nesting accepted; deeper trees are rejected before conversion.
-const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 64;
 
 /// Where a node came from: `src` indexes the loader's source-name table
 /// (0 = the configuration file, n = the n-th `-E` argument).
@@ -366,7 +366,10 @@ pub fn expand_dotted(node: Node) -> Node {
             for (k, v) in entries {
                 let v = expand_dotted(v);
                 let parts: Vec<&str> = k.name.split('.').collect();
-                let wrapped = if parts.len() > 1 && parts.iter().all(|p| !p.is_empty()) {
+                let wrapped = if parts.len() > 1
+                    && parts.len() <= MAX_DEPTH
+                    && parts.iter().all(|p| !p.is_empty())
+                {
                     nest(&parts, v, k.pos)
                 } else {
                     Node::new(Value::Map(vec![(k, v)]), pos)
