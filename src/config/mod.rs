@@ -4,10 +4,22 @@
 //! The typed structs below are what the rest of wirebeat reads. Loading, layout
 //! mapping, `-E` overrides, validation and export live in the submodules.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod convert;
+mod duration;
+mod error;
+mod export;
+mod layout;
+mod tree;
+
+pub use duration::{format_duration, parse_duration};
+pub use error::ConfigError;
+pub use tree::MAX_INPUT_BYTES;
+
 /// Every setting wirebeat reads.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Config {
     pub shipper: ShipperConfig,
     pub interfaces: Vec<InterfaceConfig>,
@@ -17,7 +29,7 @@ pub struct Config {
     pub logging: LoggingConfig,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ShipperConfig {
     /// Default: the host name.
     pub name: String,
@@ -47,7 +59,7 @@ pub enum CaptureType {
     PfRing,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct InterfaceConfig {
     pub device: String,
     pub kind: CaptureType,
@@ -76,7 +88,7 @@ impl Default for InterfaceConfig {
 }
 
 /// Options every protocol has.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ProtoCommon {
     pub enabled: bool,
     pub ports: Vec<u16>,
@@ -97,7 +109,7 @@ impl ProtoCommon {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct HttpConfig {
     pub common: ProtoCommon,
     pub send_headers: Vec<String>,
@@ -135,7 +147,7 @@ impl Default for HttpConfig {
 }
 
 /// MySQL and PostgreSQL.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SqlConfig {
     pub common: ProtoCommon,
     pub max_rows: usize,
@@ -155,7 +167,7 @@ impl SqlConfig {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RedisConfig {
     pub common: ProtoCommon,
     pub queue_max_bytes: usize,
@@ -172,7 +184,7 @@ impl Default for RedisConfig {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ThriftConfig {
     pub common: ProtoCommon,
     /// `socket` or `framed`; `None` = detect.
@@ -203,7 +215,7 @@ impl Default for ThriftConfig {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ProtocolsConfig {
     pub http: HttpConfig,
     pub mysql: SqlConfig,
@@ -228,7 +240,7 @@ impl Default for ProtocolsConfig {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct OutputsConfig {
     pub elasticsearch: Option<ElasticsearchOutput>,
     pub redis: Option<RedisOutput>,
@@ -236,7 +248,7 @@ pub struct OutputsConfig {
     pub console: Option<ConsoleOutput>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ElasticsearchOutput {
     pub enabled: bool,
     /// `host:port` or URLs; the 1.x `host`/`port` pair is folded in here.
@@ -255,6 +267,34 @@ pub struct ElasticsearchOutput {
     pub tls_certificate_authorities: Vec<String>,
     pub tls_verify: bool,
     pub save_topology: bool,
+    /// Index template (1.x `output.elasticsearch.template`, 6.x+ `setup.template`).
+    pub template: TemplateConfig,
+}
+
+/// Index template settings of the Elasticsearch output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateConfig {
+    /// Load the template when it is absent.
+    pub enabled: bool,
+    pub name: String,
+    /// Index pattern the template applies to.
+    pub pattern: String,
+    /// A template JSON file to load instead of the built-in one.
+    pub path: Option<String>,
+    /// Replace an existing template.
+    pub overwrite: bool,
+}
+
+impl Default for TemplateConfig {
+    fn default() -> Self {
+        TemplateConfig {
+            enabled: true,
+            name: "packetbeat".into(),
+            pattern: "packetbeat-*".into(),
+            path: None,
+            overwrite: false,
+        }
+    }
 }
 
 impl Default for ElasticsearchOutput {
@@ -276,11 +316,12 @@ impl Default for ElasticsearchOutput {
             tls_certificate_authorities: Vec::new(),
             tls_verify: true,
             save_topology: false,
+            template: TemplateConfig::default(),
         }
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RedisOutput {
     pub enabled: bool,
     /// `host:port` entries; the 1.x `host`/`port` pair is folded in here.
@@ -314,7 +355,7 @@ impl Default for RedisOutput {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FileOutput {
     pub enabled: bool,
     pub path: String,
@@ -335,7 +376,7 @@ impl Default for FileOutput {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ConsoleOutput {
     pub enabled: bool,
     pub pretty: bool,
@@ -351,7 +392,7 @@ impl Default for ConsoleOutput {
 }
 
 /// wirebeat additions (`pipeline:`): threads, queues and memory bounds.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PipelineConfig {
     /// Capture reader threads; 0 = derived from the core count.
     pub readers: usize,
@@ -404,7 +445,7 @@ impl Default for PipelineConfig {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LoggingConfig {
     pub level: String,
     pub selectors: Vec<String>,
@@ -423,6 +464,153 @@ impl Default for LoggingConfig {
     }
 }
 
+impl ProtocolsConfig {
+    /// The common options of a protocol by its configuration name.
+    pub fn common(&self, name: &str) -> Option<&ProtoCommon> {
+        Some(match name {
+            "http" => &self.http.common,
+            "mysql" => &self.mysql.common,
+            "pgsql" => &self.pgsql.common,
+            "redis" => &self.redis.common,
+            "thrift" => &self.thrift.common,
+            "memcache" => &self.memcache,
+            "dns" => &self.dns,
+            _ => return None,
+        })
+    }
+
+    pub fn common_mut(&mut self, name: &str) -> Option<&mut ProtoCommon> {
+        Some(match name {
+            "http" => &mut self.http.common,
+            "mysql" => &mut self.mysql.common,
+            "pgsql" => &mut self.pgsql.common,
+            "redis" => &mut self.redis.common,
+            "thrift" => &mut self.thrift.common,
+            "memcache" => &mut self.memcache,
+            "dns" => &mut self.dns,
+            _ => return None,
+        })
+    }
+}
+
+/// A loaded configuration.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// Unknown or unsupported settings, each naming its source, position and path.
+    pub warnings: Vec<String>,
+    /// The file the configuration came from; `None` = built-in defaults.
+    pub source: Option<PathBuf>,
+}
+
+/// Files tried, in order, when no `-c` is given.
+pub const DEFAULT_PATHS: &[&str] = &["wirebeat.yml", "/etc/wirebeat/wirebeat.yml"];
+
+impl Config {
+    /// Loads the configuration file and applies `-E` overrides.
+    ///
+    /// `path` None: ./wirebeat.yml, then /etc/wirebeat/wirebeat.yml, else built-in defaults.
+    /// `overrides`: the CLI's `-E key=value` strings (dotted path into the canonical
+    /// layout, value parsed as YAML), applied in order after the file.
+    pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Loaded, ConfigError> {
+        let chosen: Option<PathBuf> = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => DEFAULT_PATHS
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_file()),
+        };
+        let Some(file) = chosen else {
+            let mut loaded = Self::load_text(None, "<defaults>", overrides)?;
+            loaded.source = None;
+            return Ok(loaded);
+        };
+        let name = file.display().to_string();
+        let text = read_limited(&file).map_err(|msg| ConfigError::new(name.clone(), "", msg))?;
+        let mut loaded = Self::load_text(Some(&text), &name, overrides)?;
+        loaded.source = Some(file);
+        Ok(loaded)
+    }
+
+    /// Loads configuration text; `source_name` names it in messages.
+    pub fn from_yaml_str(
+        text: &str,
+        source_name: &str,
+        overrides: &[String],
+    ) -> Result<Loaded, ConfigError> {
+        Self::load_text(Some(text), source_name, overrides)
+    }
+
+    fn load_text(
+        text: Option<&str>,
+        source_name: &str,
+        overrides: &[String],
+    ) -> Result<Loaded, ConfigError> {
+        let mut ctx = convert::Ctx::new(source_name);
+        let root = match text {
+            Some(text) => tree::parse(text, 0).map_err(|e| {
+                let mut err = ConfigError::new(source_name, "", e.message);
+                if e.line > 0 {
+                    err.line = Some(e.line);
+                    err.column = Some(e.col);
+                }
+                err
+            })?,
+            None => tree::Node::new(tree::Value::Null, tree::Pos::default()),
+        };
+        let mut canonical = layout::normalize(root, &ctx)?;
+        let restrict_protocols = layout::has_section(&canonical, "protocols");
+        for arg in overrides {
+            let src = ctx.add_override(arg);
+            layout::apply_override(&mut canonical, arg, src, &ctx)?;
+        }
+        let config = convert::build(canonical, restrict_protocols, &mut ctx)?;
+        Ok(Loaded {
+            config,
+            warnings: ctx.warnings,
+            source: None,
+        })
+    }
+
+    /// The effective configuration in the canonical (1.x) layout, as YAML, every
+    /// setting shown (for `wirebeat export config`). Secrets (passwords, api_key)
+    /// are shown as "<redacted>".
+    pub fn to_yaml(&self) -> String {
+        export::to_yaml(self, true)
+    }
+
+    /// Like [`Config::to_yaml`] but with secrets in clear text. Never log this.
+    pub fn to_yaml_with_secrets(&self) -> String {
+        export::to_yaml(self, false)
+    }
+
+    /// tcpdump-syntax capture filter: the first interface's `bpf_filter` when set,
+    /// else generated from the ports of the enabled protocols named in
+    /// `implemented` (`tcp port N`, `udp port N` for dns, `port N` for memcache,
+    /// OR-joined in Packetbeat's protocol order), wrapped as `X or (vlan and (X))`
+    /// with `with_vlans`. Empty when no port is left (capture everything).
+    pub fn bpf_filter(&self, implemented: &[&str]) -> String {
+        export::bpf_filter(self, implemented)
+    }
+}
+
+/// Reads a configuration file, refusing anything over [`MAX_INPUT_BYTES`].
+fn read_limited(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open configuration file: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read configuration file: {e}"))?;
+    if bytes.len() > MAX_INPUT_BYTES {
+        return Err(format!(
+            "configuration file is larger than the {MAX_INPUT_BYTES} byte limit"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("configuration file is not UTF-8: {e}"))
+}
+
 /// The machine's host name (`/proc/sys/kernel/hostname`, then `$HOSTNAME`).
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -431,4 +619,80 @@ pub fn hostname() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, overrides: &[&str]) -> Result<Loaded, ConfigError> {
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        Config::from_yaml_str(text, "t.yml", &o)
+    }
+
+    #[test]
+    fn dotted_keys_equal_nested_maps() {
+        let a = load("protocols.http.ports: [81]\nagent.name: n\n", &[]).expect("dotted");
+        let b = load(
+            "protocols:\n  http:\n    ports: [81]\nshipper:\n  name: n\n",
+            &[],
+        )
+        .expect("nested");
+        assert_eq!(a.config, b.config);
+        assert!(a.warnings.is_empty() && b.warnings.is_empty());
+    }
+
+    #[test]
+    fn listed_protocols_only() {
+        let c = load("protocols:\n  redis:\n  http: {enabled: false}\n", &[])
+            .expect("ok")
+            .config;
+        assert!(c.protocols.redis.common.enabled);
+        assert_eq!(c.protocols.redis.common.ports, vec![6379]);
+        assert!(!c.protocols.http.common.enabled);
+        assert!(!c.protocols.dns.enabled);
+    }
+
+    #[test]
+    fn unsupported_and_unknown_are_reported() {
+        let l = load(
+            "procs: {enabled: true}\nlogging: {to_syslog: true, levle: info}\n",
+            &[],
+        )
+        .expect("ok");
+        assert_eq!(l.warnings.len(), 3, "{:?}", l.warnings);
+        assert!(
+            l.warnings
+                .iter()
+                .any(|w| w.contains("logging.levle: unknown setting"))
+        );
+        assert!(
+            l.warnings
+                .iter()
+                .any(|w| w.contains("procs: not supported"))
+        );
+    }
+
+    #[test]
+    fn override_key_limits() {
+        let long = format!("{}=1", vec!["a"; 500].join("."));
+        assert!(load("", &[&long]).is_err());
+        assert!(load("", &["=1"]).is_err());
+        assert!(load("", &["a..b=1"]).is_err());
+    }
+
+    #[test]
+    fn duplicate_default_ports_conflict_with_file_ports() {
+        let e = load(
+            "protocols:\n  http: {ports: [80]}\n  redis: {ports: [80]}\n",
+            &[],
+        )
+        .expect_err("dup");
+        assert_eq!(e.line, Some(3));
+        assert!(
+            e.to_string()
+                .contains("port 80 is claimed by both http and redis"),
+            "{e}"
+        );
+    }
 }
