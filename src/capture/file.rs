@@ -141,6 +141,22 @@ pub struct FileSource {
     packets: u64,
 }
 
+impl std::fmt::Debug for FileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSource")
+            .field("path", &self.path)
+            .field(
+                "format",
+                &match self.reader {
+                    Inner::Pcap(_) => "pcap",
+                    Inner::Ng(_) => "pcapng",
+                },
+            )
+            .field("packets", &self.packets)
+            .finish()
+    }
+}
+
 fn max_caplen_for(snaplen: u32) -> u32 {
     if snaplen == 0 {
         MAX_CAPLEN
