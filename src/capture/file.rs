@@ -438,8 +438,10 @@ impl FileSource {
     /// Next frame; `Ok(None)` at a clean end of file. A truncated or corrupt file
     /// yields `Err` after every complete packet before the damage has been returned.
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        // Consumed records are not shifted out one by one: the buffer is compacted
+        // only when it is refilled, which moves just the partial record at its end.
         if self.pending != 0 {
-            with_reader!(&mut self.reader, r => r.consume(self.pending));
+            with_reader!(&mut self.reader, r => r.consume_noshift(self.pending));
             self.pending = 0;
         }
         loop {
@@ -451,7 +453,7 @@ impl FileSource {
                 Inner::Ng(r) => step_ng(r, &mut self.fmt),
             };
             match step {
-                Step::Skip(n) => with_reader!(&mut self.reader, r => r.consume(n)),
+                Step::Skip(n) => with_reader!(&mut self.reader, r => r.consume_noshift(n)),
                 Step::Corrupt(reason) => return Err(self.corrupt(reason)),
                 Step::Packet {
                     consume,
