@@ -1,1 +1,78 @@
-//! capture (in progress)
+//! Packet sources. Offline replay of pcap and pcapng files ([`file::FileSource`]) and
+//! writing classic pcap files ([`dump::PcapWriter`]) for `--dump` and test fixtures.
+
+pub mod dump;
+pub mod file;
+
+use std::path::PathBuf;
+
+/// Link-layer type of a captured frame (pcap LINKTYPE_* values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LinkType(pub u32);
+
+impl LinkType {
+    /// BSD loopback: 4-byte address family in host byte order.
+    pub const NULL: LinkType = LinkType(0);
+    pub const ETHERNET: LinkType = LinkType(1);
+    /// Raw IPv4 or IPv6, told apart by the version nibble.
+    pub const RAW: LinkType = LinkType(101);
+    /// OpenBSD loopback: 4-byte address family in network byte order.
+    pub const LOOP: LinkType = LinkType(108);
+    /// Linux cooked capture v1 (`tcpdump -i any`, older libpcap).
+    pub const LINUX_SLL: LinkType = LinkType(113);
+    pub const IPV4: LinkType = LinkType(228);
+    pub const IPV6: LinkType = LinkType(229);
+    /// Linux cooked capture v2 (`tcpdump -i any`, libpcap ≥ 1.10).
+    pub const LINUX_SLL2: LinkType = LinkType(276);
+}
+
+/// One captured frame, borrowed from the source.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    pub ts: crate::time::Ts,
+    pub linktype: LinkType,
+    pub data: &'a [u8],
+    /// length on the wire (>= data.len() when cut by snaplen)
+    pub orig_len: u32,
+}
+
+/// Errors of a packet source. Every message names the file and where in it the
+/// problem was found.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("cannot open {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: read error at byte offset {offset}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        offset: u64,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a pcap or pcapng file: {reason}", path.display())]
+    Format { path: PathBuf, reason: String },
+    #[error(
+        "{}: corrupt record at byte offset {offset} (after {packets} packets): {reason}",
+        path.display()
+    )]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        packets: u64,
+        reason: String,
+    },
+    #[error(
+        "{}: file truncated at byte offset {offset} (after {packets} packets): {reason}",
+        path.display()
+    )]
+    Truncated {
+        path: PathBuf,
+        offset: u64,
+        packets: u64,
+        reason: String,
+    },
+}
