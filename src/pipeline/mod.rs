@@ -307,8 +307,6 @@ impl Reader {
                 break;
             }
             let ts = Ts(pkt.ts.0.saturating_add(self.ts_shift));
-            self.counters.packets += 1;
-            self.counters.bytes += pkt.data.len() as u64;
             if let Some(path) = &self.dump_path {
                 if self.dump.is_none() {
                     match PcapWriter::create(path, pkt.linktype, 65535) {

@@ -1,0 +1,174 @@
+//! The command line of SPEC §1: subcommands, flags and exit codes.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+fn bin(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_wirebeat"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn test_config_accepts_the_packetbeat_seed_without_connecting() {
+    let r = bin(&["test", "config", "-c", "configs/packetbeat-1x-seed.yml"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(String::from_utf8_lossy(&r.stdout).contains("Config OK"));
+    let r = bin(&["test", "config", "-c", "configs/wirebeat.yml"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn bad_config_exits_1_naming_file_line_and_key() {
+    let path = tmp("bad.yml");
+    std::fs::write(&path, "protocols:\n  http:\n    ports: eighty\n").unwrap();
+    let r = bin(&["test", "config", "-c", path.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("bad.yml:3:"), "{}", r.stderr);
+    assert!(r.stderr.contains("protocols.http.ports"), "{}", r.stderr);
+
+    std::fs::write(
+        &path,
+        "protocols:\n  http:\n    ports: [80]\n  redis:\n    ports: [80]\n",
+    )
+    .unwrap();
+    let r = bin(&["test", "config", "-c", path.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("80"), "{}", r.stderr);
+
+    let r = bin(&["-c", "configs/wirebeat.yml", "--no-such-flag"]);
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn unknown_devices_and_pf_ring_are_rejected_by_test_config() {
+    let r = bin(&[
+        "test",
+        "config",
+        "-c",
+        "configs/wirebeat.yml",
+        "-E",
+        "interfaces.device=nosuchdev0",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("nosuchdev0"), "{}", r.stderr);
+    let r = bin(&[
+        "test",
+        "config",
+        "-c",
+        "configs/wirebeat.yml",
+        "-E",
+        "interfaces.type=pf_ring",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("af_packet"), "{}", r.stderr);
+}
+
+#[test]
+fn export_config_round_trips() {
+    let r = bin(&[
+        "export",
+        "config",
+        "-c",
+        "configs/wirebeat.yml",
+        "-E",
+        "protocols.http.ports=[8888]",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let path = tmp("exported.yml");
+    std::fs::write(&path, &r.stdout).unwrap();
+    let again = bin(&["export", "config", "-c", path.to_str().unwrap()]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        String::from_utf8_lossy(&r.stdout)
+    );
+    assert!(String::from_utf8_lossy(&r.stdout).contains("8888"));
+}
+
+#[test]
+fn missing_input_file_is_a_runtime_error() {
+    let r = bin(&[
+        "-c",
+        "configs/wirebeat.yml",
+        "-I",
+        "/nonexistent/x.pcap",
+        "-t",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("/nonexistent/x.pcap"), "{}", r.stderr);
+}
+
+#[test]
+fn no_config_file_still_replays_with_defaults() {
+    let dir = tmp("empty-cwd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wirebeat"))
+        .current_dir(&dir)
+        .args(["-I", fixture("sample.pcap").to_str().unwrap(), "-t"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert_eq!(lines, 6);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("final counters"));
+}
+
+#[test]
+fn pretty_console_and_file_output() {
+    let r = replay(
+        &fixture("http/get_simple.pcap"),
+        &["-E", "output.console.pretty=true", "-e", "-d", "http,tcp"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(text.starts_with("{\n  \""), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(get(&v, "url.path"), "/");
+
+    let dir = tmp("fileout");
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    let r = replay(
+        &fixture("sample.pcap"),
+        &[
+            "-E",
+            &format!("output.file.path={d}"),
+            "-E",
+            "output.file.filename=ev",
+            "-E",
+            "output.console.enabled=false",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    let text = std::fs::read_to_string(dir.join("ev")).unwrap();
+    assert_eq!(text.lines().count(), 6);
+}
+
+#[test]
+fn no_publish_counts_but_prints_nothing() {
+    let r = replay(&fixture("sample.pcap"), &["-N"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert_eq!(r.counter("transactions"), 6, "{}", r.stderr);
+    assert_eq!(r.counter("events_published"), 0);
+}

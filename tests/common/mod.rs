@@ -1,0 +1,149 @@
+//! Helpers shared by the integration tests: run the real binary, read and rewrite
+//! captures.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use wirebeat::capture::dump::PcapWriter;
+use wirebeat::capture::file::FileSource;
+use wirebeat::capture::{LinkType, Packet};
+use wirebeat::decode::{Decoder, DefragLimits, L4};
+use wirebeat::stats::Counters;
+use wirebeat::time::Ts;
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn events(&self) -> Vec<Value> {
+        self.stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                serde_json::from_slice(l)
+                    .unwrap_or_else(|e| panic!("bad JSON line {e}: {}", String::from_utf8_lossy(l)))
+            })
+            .collect()
+    }
+
+    /// A counter from the final report on stderr (0 when absent).
+    pub fn counter(&self, name: &str) -> u64 {
+        let key = format!(" {name}=");
+        self.stderr
+            .lines()
+            .filter(|l| l.contains("final counters"))
+            .find_map(|l| {
+                let i = l.find(&key)? + key.len();
+                l[i..].split_whitespace().next()?.parse().ok()
+            })
+            .unwrap_or(0)
+    }
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("tests/pcaps").join(name)
+}
+
+/// Runs `wirebeat` with the reference config, a fixed shipper name and `args`.
+pub fn wirebeat(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_wirebeat"))
+        .current_dir(root())
+        .args(["-c", "configs/wirebeat.yml", "-E", "shipper.name=test"])
+        .args(args)
+        .output()
+        .expect("run wirebeat");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn replay(pcap: &Path, extra: &[&str]) -> Run {
+    let p = pcap.to_string_lossy().into_owned();
+    let mut args = vec!["-I", p.as_str(), "-t"];
+    args.extend_from_slice(extra);
+    wirebeat(&args)
+}
+
+#[derive(Clone)]
+pub struct Frame {
+    pub ts: Ts,
+    pub linktype: LinkType,
+    pub data: Vec<u8>,
+    pub orig_len: u32,
+}
+
+pub fn read_frames(path: &Path) -> Vec<Frame> {
+    let mut src = FileSource::open(path).expect("open capture");
+    let mut v = Vec::new();
+    while let Some(p) = src.next_packet().expect("read capture") {
+        v.push(Frame {
+            ts: p.ts,
+            linktype: p.linktype,
+            data: p.data.to_vec(),
+            orig_len: p.orig_len,
+        });
+    }
+    v
+}
+
+pub fn write_frames(path: &Path, frames: &[Frame], snaplen: u32) {
+    let lt = frames
+        .first()
+        .map(|f| f.linktype)
+        .unwrap_or(LinkType::ETHERNET);
+    let mut w = PcapWriter::create(path, lt, snaplen).expect("create capture");
+    for f in frames {
+        w.write(&Packet {
+            ts: f.ts,
+            linktype: f.linktype,
+            data: &f.data,
+            orig_len: f.orig_len,
+        })
+        .expect("write");
+    }
+    w.flush().expect("flush");
+}
+
+/// TCP payload length and (src port, dst port) of a frame, if it is TCP.
+pub fn tcp_info(f: &Frame) -> Option<(usize, u16, u16)> {
+    let mut d = Decoder::new(DefragLimits {
+        max_datagrams: 16,
+        max_bytes: 1 << 20,
+        timeout: std::time::Duration::from_secs(30),
+    });
+    let mut c = Counters::default();
+    let ip = d.decode(f.ts, f.linktype, &f.data, f.orig_len, &mut c)?;
+    match &ip.l4 {
+        L4::Tcp(t) => Some((t.payload.len(), t.src_port, t.dst_port)),
+        L4::Udp(_) => None,
+    }
+}
+
+pub fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wirebeat-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Looks up a dotted path in a JSON event.
+pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
+    let mut cur = v;
+    for k in path.split('.') {
+        cur = match cur.get(k) {
+            Some(x) => x,
+            None => return &Value::Null,
+        };
+    }
+    cur
+}

@@ -1,0 +1,280 @@
+//! Replays every HTTP capture recorded from real servers (see tests/pcaps/README.md)
+//! and checks the events against `tests/pcaps/http/expected.json`, which the
+//! recording script derived from the captures independently of wirebeat.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn expected() -> serde_json::Map<String, Value> {
+    let text = std::fs::read_to_string(fixture("http/expected.json")).unwrap();
+    serde_json::from_str::<Value>(&text)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .clone()
+}
+
+/// Response bytes as wirebeat counts them: interim (1xx) responses belong to the
+/// transaction they precede.
+fn response_bytes(t: &Value) -> u64 {
+    let interim: u64 = t["interim_responses"]
+        .as_array()
+        .map(|a| a.iter().map(|i| i["bytes"].as_u64().unwrap()).sum())
+        .unwrap_or(0);
+    t["response_bytes"].as_u64().unwrap() + interim
+}
+
+#[test]
+fn every_fixture_gives_exactly_the_recorded_transactions() {
+    for (name, exp) in expected() {
+        let run = replay(&fixture(&format!("http/{name}.pcap")), &[]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        let mut events = run.events();
+        let want = exp["transactions"].as_array().unwrap();
+        assert_eq!(
+            events.len(),
+            want.len(),
+            "{name}: event count\n{}",
+            run.stderr
+        );
+        for t in want {
+            let method = t["method"].as_str().unwrap();
+            let path = t["path"].as_str().unwrap();
+            let status = t["status"].as_u64().unwrap();
+            let pos = events
+                .iter()
+                .position(|e| {
+                    get(e, "http.request.method") == method
+                        && get(e, "url.path") == path
+                        && get(e, "http.response.status_code") == status
+                        && get(e, "source.bytes") == t["request_bytes"].as_u64().unwrap()
+                })
+                .unwrap_or_else(|| {
+                    panic!("{name}: no event for {method} {path} {status}: {events:#?}")
+                });
+            let e = events.remove(pos);
+            let ctx = format!("{name} {method} {path}");
+            assert_eq!(get(&e, "type"), "http", "{ctx}");
+            assert_eq!(get(&e, "method"), method, "{ctx}");
+            assert_eq!(
+                get(&e, "query"),
+                &Value::from(format!("{method} {path}")),
+                "{ctx}"
+            );
+            assert_eq!(get(&e, "path"), path, "{ctx}");
+            assert_eq!(get(&e, "destination.bytes"), response_bytes(t), "{ctx}");
+            assert_eq!(get(&e, "http.request.bytes"), &t["request_bytes"], "{ctx}");
+            assert_eq!(
+                get(&e, "network.bytes"),
+                t["request_bytes"].as_u64().unwrap() + response_bytes(t),
+                "{ctx}"
+            );
+            assert_eq!(
+                get(&e, "http.request.body.bytes").as_u64().unwrap_or(0),
+                t["request_body_bytes"].as_u64().unwrap(),
+                "{ctx}"
+            );
+            assert_eq!(
+                get(&e, "http.response.body.bytes").as_u64().unwrap_or(0),
+                t["response_body_bytes"].as_u64().unwrap(),
+                "{ctx}"
+            );
+            let version = t["http_version"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("HTTP/");
+            assert_eq!(get(&e, "http.version"), version, "{ctx}");
+            assert_eq!(
+                get(&e, "http.response.status_phrase"),
+                &Value::from(t["phrase"].as_str().unwrap().to_lowercase()),
+                "{ctx}"
+            );
+            match t["query"].as_str() {
+                Some(q) => {
+                    assert_eq!(get(&e, "url.query"), q, "{ctx}");
+                    assert_eq!(get(&e, "params"), q, "{ctx}");
+                }
+                None => assert!(get(&e, "url.query").is_null(), "{ctx}"),
+            }
+            let want_status = if status >= 400 { "Error" } else { "OK" };
+            assert_eq!(get(&e, "status"), want_status, "{ctx}");
+            assert!(get(&e, "error.message").is_null(), "{ctx}: {e}");
+            let dur = get(&e, "event.duration").as_u64().expect("duration");
+            assert!(dur > 0 && dur < 5_000_000_000, "{ctx}: duration {dur}");
+            assert_eq!(get(&e, "event.start"), get(&e, "@timestamp"), "{ctx}");
+            assert!(get(&e, "event.end").is_string(), "{ctx}");
+            assert_eq!(get(&e, "network.transport"), "tcp");
+            assert_eq!(get(&e, "network.type"), "ipv4");
+            assert!(
+                get(&e, "network.community_id")
+                    .as_str()
+                    .unwrap()
+                    .starts_with("1:")
+            );
+            assert_eq!(get(&e, "destination.ip"), "10.77.0.2", "{ctx}");
+            assert_eq!(get(&e, "source.ip"), "10.77.0.1", "{ctx}");
+            assert_eq!(get(&e, "client.ip"), "10.77.0.1", "{ctx}");
+            assert_eq!(get(&e, "server.port"), get(&e, "destination.port"));
+            assert_eq!(get(&e, "agent.name"), "test");
+            assert_eq!(get(&e, "agent.type"), "wirebeat");
+            assert_eq!(get(&e, "event.kind"), "event");
+            assert_eq!(get(&e, "event.dataset"), "http");
+        }
+        assert_eq!(run.counter("parse_errors"), 0, "{name}: {}", run.stderr);
+        assert_eq!(run.counter("tcp_gaps"), 0, "{name}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn replay_is_byte_identical() {
+    for name in ["sample.pcap", "http/pipelined.pcap", "http/gzip_large.pcap"] {
+        let a = replay(&fixture(name), &[]);
+        let b = replay(&fixture(name), &[]);
+        assert!(!a.stdout.is_empty(), "{name}");
+        assert_eq!(a.stdout, b.stdout, "{name}: two replays differ");
+    }
+}
+
+#[test]
+fn pipelined_requests_pair_in_order() {
+    let run = replay(&fixture("http/pipelined.pcap"), &[]);
+    let paths: Vec<_> = run
+        .events()
+        .iter()
+        .map(|e| get(e, "url.path").as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(paths, ["/", "/file2k.txt", "/missing.html"]);
+    // All three requests arrived in one segment, so they share a start time.
+    let starts: Vec<_> = run
+        .events()
+        .iter()
+        .map(|e| get(e, "event.start").clone())
+        .collect();
+    assert!(starts.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
+fn post_form_options() {
+    let run = replay(
+        &fixture("http/post_form.pcap"),
+        &[
+            "-E",
+            "protocols.http.hide_keywords=[password]",
+            "-E",
+            "protocols.http.real_ip_header=X-Forwarded-For",
+            "-E",
+            "protocols.http.send_headers=[User-Agent, cookie]",
+            "-E",
+            "protocols.http.split_cookie=true",
+            "-E",
+            "protocols.http.send_request=true",
+        ],
+    );
+    let ev = run.events();
+    assert_eq!(ev.len(), 1, "{}", run.stderr);
+    let e = &ev[0];
+    assert_eq!(get(e, "http.request.method"), "POST");
+    assert_eq!(get(e, "url.query"), "q=1&password=xxxxx");
+    assert!(!get(e, "url.full").as_str().unwrap().contains("hunter2"));
+    assert_eq!(get(e, "params"), "user=alice&password=xxxxx&x=1");
+    assert_eq!(get(e, "network.forwarded_ip"), "203.0.113.7");
+    assert_eq!(get(e, "user.name"), "alice");
+    assert_eq!(get(e, "http.request.headers.cookie.a"), "1");
+    assert_eq!(get(e, "http.request.headers.cookie.b"), "two");
+    assert!(get(e, "http.request.headers.user-agent").is_string());
+    assert!(get(e, "http.request.headers.x-forwarded-for").is_null());
+    assert!(
+        get(e, "request")
+            .as_str()
+            .unwrap()
+            .starts_with("POST /login?")
+    );
+    assert!(!get(e, "request").as_str().unwrap().contains("hunter2"));
+}
+
+#[test]
+fn gzip_body_is_decoded_when_included() {
+    let run = replay(
+        &fixture("http/gzip_large.pcap"),
+        &[
+            "-E",
+            "protocols.http.include_body_for=[text/plain]",
+            "-E",
+            "protocols.http.send_response=true",
+        ],
+    );
+    let ev = run.events();
+    assert_eq!(ev.len(), 2, "{}", run.stderr);
+    let big = ev
+        .iter()
+        .find(|e| get(e, "url.path") == "/big.txt")
+        .unwrap();
+    assert_eq!(
+        get(big, "http.response.body.content")
+            .as_str()
+            .unwrap()
+            .len(),
+        102400
+    );
+    // Body bytes count what crossed the wire (gzip'd, with the chunk framing).
+    let exp = &expected()["gzip_large"]["transactions"][0];
+    assert_eq!(
+        get(big, "http.response.body.bytes"),
+        &exp["response_body_bytes"]
+    );
+    let small = ev
+        .iter()
+        .find(|e| get(e, "url.path") == "/file2k.txt")
+        .unwrap();
+    assert_eq!(
+        get(small, "http.response.body.content")
+            .as_str()
+            .unwrap()
+            .len(),
+        2048
+    );
+}
+
+#[test]
+fn max_message_size_cuts_the_stored_body_only() {
+    let run = replay(
+        &fixture("http/gzip_large.pcap"),
+        &[
+            "-E",
+            "protocols.http.include_body_for=[text/plain]",
+            "-E",
+            "protocols.http.max_message_size=1000",
+        ],
+    );
+    let ev = run.events();
+    assert_eq!(ev.len(), 2, "{}", run.stderr);
+    for e in &ev {
+        let content = get(e, "http.response.body.content").as_str().unwrap_or("");
+        assert!(content.len() <= 1000, "{}", content.len());
+        assert_eq!(get(e, "status"), "OK");
+    }
+    let big = ev
+        .iter()
+        .find(|e| get(e, "url.path") == "/big.txt")
+        .unwrap();
+    assert_eq!(get(big, "destination.bytes"), 49204);
+}
+
+#[test]
+fn close_delimited_and_head() {
+    let run = replay(&fixture("http/close_delimited.pcap"), &[]);
+    let ev = run.events();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(get(&ev[0], "http.response.body.bytes"), 1040);
+    assert_eq!(get(&ev[0], "http.version"), "1.1");
+
+    let run = replay(&fixture("http/head_304.pcap"), &[]);
+    let codes: Vec<_> = run
+        .events()
+        .iter()
+        .map(|e| get(e, "http.response.status_code").clone())
+        .collect();
+    assert_eq!(codes, [Value::from(200), Value::from(304)]);
+}
