@@ -263,7 +263,7 @@ impl Msg {
                 && (s.send_all_headers
                     || lname == "content-length"
                     || lname == "content-type"
-                    || s.send_headers.iter().any(|h| *h == lname))
+                    || s.send_headers.contains(&lname))
             {
                 let v = redact.map_or_else(|| lossy(value), str::to_string);
                 match headers.iter_mut().find(|(k, _)| *k == lname) {
@@ -533,13 +533,13 @@ impl HttpExchange {
 /// Host header value → (host without port, port).
 fn split_host(h: &str) -> (String, Option<u16>) {
     let h = h.trim();
-    if let Some(rest) = h.strip_prefix('[') {
-        if let Some(end) = rest.find(']') {
-            let port = rest[end + 1..]
-                .strip_prefix(':')
-                .and_then(|p| p.parse().ok());
-            return (rest[..end].to_string(), port);
-        }
+    if let Some(rest) = h.strip_prefix('[')
+        && let Some(end) = rest.find(']')
+    {
+        let port = rest[end + 1..]
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok());
+        return (rest[..end].to_string(), port);
     }
     match h.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') => (host.to_string(), port.parse().ok()),
@@ -655,7 +655,7 @@ mod tests {
     fn targets() {
         assert_eq!(split_target("/a/b?x=1"), ("/a/b", Some("x=1"), 5));
         assert_eq!(split_target("/a"), ("/a", None, 0));
-        assert_eq!(split_target("http://h:8/p?q"), ("/p", Some("q"), 12));
+        assert_eq!(split_target("http://h:8/p?q"), ("/p", Some("q"), 13));
         assert_eq!(split_target("http://h"), ("/", None, 0));
         assert_eq!(split_target("*"), ("*", None, 0));
     }
