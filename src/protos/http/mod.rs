@@ -137,6 +137,10 @@ impl HttpParser {
         ctx: &mut Ctx<'_>,
     ) -> Result<(), HeadError> {
         let request = dir == Dir::ToServer;
+        if request && head.starts_with(b"PRI * HTTP/2") {
+            // HTTP/2 with prior knowledge.
+            return Err(HeadError::Stop);
+        }
         let parsed = parser::parse_head(head, request).ok_or(HeadError::Malformed)?;
         let msg = Msg::from_head(&parsed, head, request, ts, &self.ex.settings);
         let info = msg.body_info;
@@ -214,7 +218,11 @@ impl Parser for HttpParser {
                         need,
                     };
                 }
-                Step::Skip(n) => off += n,
+                Step::Skip(n) => {
+                    // Skipped bytes are never part of a head: a head starts after them.
+                    side.head_ts = None;
+                    off += n;
+                }
                 Step::Head(h) => {
                     off += h.len();
                     let ts = side.head_ts.take().unwrap_or(ctx.ts);

@@ -104,9 +104,10 @@ impl Wire {
         }
     }
 
-    /// True while bytes of a head may be pending (for the head's timestamp).
+    /// True while bytes of a head (or of a resync candidate line) may be pending,
+    /// for the head's timestamp.
     pub fn in_head(&self) -> bool {
-        matches!(self.state, State::Head)
+        matches!(self.state, State::Head | State::Resync { at_start: true })
     }
 
     /// A message head is complete and its body not yet finished.

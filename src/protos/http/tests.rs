@@ -1098,3 +1098,31 @@ fn encoded_event_has_ecs_keys() {
     // The trailing byte after the 3-byte body is the start of an unparseable message.
     assert_eq!(h.errors, 1);
 }
+
+#[test]
+fn timestamps_are_of_first_packets() {
+    let mut h = H::new(cfg());
+    h.feed(C, b"\r\n", 1);
+    h.feed(C, &GET[..10], 2);
+    h.feed(C, &GET[10..], 3);
+    h.feed(S, &OK[..20], 4);
+    h.feed(S, &OK[20..], 5);
+    assert_eq!(h.out[0].start, Ts(2));
+    assert_eq!(h.out[0].end, Some(Ts(4)));
+    // After a reset, a candidate line that turns out to be garbage does not lend
+    // its time to the next request.
+    h.feed(C, b"\x00", 6);
+    h.feed(C, b"GET ", 7);
+    h.feed(C, b"x\r\n", 8);
+    h.feed(C, GET, 9);
+    h.feed(S, OK, 10);
+    assert_eq!(h.out[1].start, Ts(9));
+}
+
+#[test]
+fn http2_prior_knowledge_stops() {
+    let mut h = H::new(cfg());
+    let r = h.feed(C, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04", 1);
+    assert_eq!(r, Progress::Stop);
+    assert!(h.out.is_empty());
+}
