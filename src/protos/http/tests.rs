@@ -746,7 +746,11 @@ fn send_all_headers_and_split_cookie() {
 
     c.split_cookie = true;
     let mut h = H::new(c);
-    h.feed(C, b"GET / HTTP/1.1\r\nCookie: A=1; b=\"2\"\r\n\r\n", 1);
+    h.feed(
+        C,
+        b"GET / HTTP/1.1\r\nCookie: A=1; b=\"2\"\r\nCookie: c=3\r\n\r\n",
+        1,
+    );
     h.feed(
         S,
         b"HTTP/1.1 200 OK\r\nSet-Cookie: SID=abc; Path=/\r\nContent-Length: 0\r\n\r\n",
@@ -755,7 +759,7 @@ fn send_all_headers_and_split_cookie() {
     let j = h.json(0);
     assert_eq!(
         j["http"]["request"]["headers"]["cookie"],
-        serde_json::json!({"a": "1", "b": "2"})
+        serde_json::json!({"a": "1", "b": "2", "c": "3"})
     );
     assert_eq!(
         j["http"]["response"]["headers"]["set-cookie"],
@@ -1125,4 +1129,33 @@ fn http2_prior_knowledge_stops() {
     let r = h.feed(C, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04", 1);
     assert_eq!(r, Progress::Stop);
     assert!(h.out.is_empty());
+}
+
+#[test]
+fn non_ascii_targets_and_values() {
+    let mut c = cfg();
+    c.send_all_headers = true;
+    c.split_cookie = true;
+    c.hide_keywords = vec!["ü".into()];
+    c.common.send_request = true;
+    for target in [
+        "/h\u{e9}llo.t\u{e4}r?\u{fc}=1&a=\u{e9}",
+        "http\u{e9}//x",
+        "htt\u{e9}://x/y",
+        "http://\u{e9}\u{e9}/p.\u{e9}",
+        "/a?",
+        "?",
+        "/%zz?%=&=&&",
+    ] {
+        let mut h = H::new(c.clone());
+        let req = format!(
+            "GET {target} HTTP/1.1\r\nHost: \u{e9}:\u{e9}\r\nCookie: \u{e9}=\u{e9}; =x\r\n\r\n"
+        );
+        h.feed(C, req.as_bytes(), 1);
+        h.feed(S, b"HTTP/1.1 200 \xff\xfe\r\nContent-Length: 0\r\n\r\n", 2);
+        h.close();
+        for t in &h.out {
+            let _ = encode(t);
+        }
+    }
 }

@@ -77,11 +77,18 @@ impl Settings {
         self.send_all_headers || !self.send_headers.is_empty()
     }
 
-    fn redaction(&self, lname: &str) -> Option<&'static str> {
-        if self.redact_authorization && (lname == "authorization" || lname == "proxy-authorization")
+    /// Replacement of a header's value, by its name in any case.
+    fn redaction(&self, name: &str) -> Option<&'static str> {
+        if self.redact_authorization
+            && (name.eq_ignore_ascii_case("authorization")
+                || name.eq_ignore_ascii_case("proxy-authorization"))
         {
             Some("*")
-        } else if self.redact_headers.iter().any(|h| h == lname) {
+        } else if self
+            .redact_headers
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h))
+        {
             Some(REDACTED)
         } else {
             None
@@ -213,46 +220,46 @@ impl Msg {
         }
 
         for f in &head.fields {
-            let lname = f.name.to_ascii_lowercase();
+            let name = f.name;
             let value = trim(f.value);
-            let redact = s.redaction(&lname);
+            let redact = s.redaction(name);
             if let Some(r) = redact {
                 edits.push((f.value_at, f.value_at + f.value.len(), Cow::Borrowed(r)));
             }
-            match lname.as_str() {
-                "content-length" => {
-                    let parsed = std::str::from_utf8(value)
-                        .ok()
-                        .and_then(|v| v.parse::<u64>().ok());
-                    match (parsed, m.body_info.content_length) {
-                        (None, _) => m.body_info.bad_length = true,
-                        (Some(n), Some(prev)) if n != prev => m.body_info.bad_length = true,
-                        (Some(n), _) => m.body_info.content_length = Some(n),
+            let is = |n: &str| name.eq_ignore_ascii_case(n);
+            if is("content-length") {
+                let parsed = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok());
+                match (parsed, m.body_info.content_length) {
+                    (None, _) => m.body_info.bad_length = true,
+                    (Some(n), Some(prev)) if n != prev => m.body_info.bad_length = true,
+                    (Some(n), _) => m.body_info.content_length = Some(n),
+                }
+            } else if is("transfer-encoding") {
+                let v = lossy(value).to_ascii_lowercase();
+                let last = v.rsplit(',').next().unwrap_or("").trim();
+                m.body_info.chunked = last == "chunked";
+                m.body_info.other_coding = !m.body_info.chunked && !last.is_empty();
+                for coding in v.split(',').map(str::trim) {
+                    if coding == "gzip" || coding == "x-gzip" || coding == "deflate" {
+                        m.content_encoding = Some(coding.to_string());
                     }
                 }
-                "transfer-encoding" => {
-                    let v = lossy(value).to_ascii_lowercase();
-                    let last = v.rsplit(',').next().unwrap_or("").trim().to_string();
-                    m.body_info.chunked = last == "chunked";
-                    m.body_info.other_coding = !m.body_info.chunked && !last.is_empty();
-                    for coding in v.split(',').map(str::trim) {
-                        if coding == "gzip" || coding == "x-gzip" || coding == "deflate" {
-                            m.content_encoding = Some(coding.to_string());
-                        }
-                    }
-                }
-                "content-type" => m.content_type = Some(lossy(value)),
-                "content-encoding" => m.content_encoding = Some(lossy(value).to_ascii_lowercase()),
-                "host" if request => m.host = Some(lossy(value)),
-                "user-agent" if request => m.user_agent = Some(lossy(value)),
-                "referer" if request => m.referrer = Some(lossy(value)),
-                "authorization" if request => authorization = Some(value),
-                _ => {}
+            } else if is("content-type") {
+                m.content_type = Some(lossy(value));
+            } else if is("content-encoding") {
+                m.content_encoding = Some(lossy(value).to_ascii_lowercase());
+            } else if request && is("host") {
+                m.host = Some(lossy(value));
+            } else if request && is("user-agent") {
+                m.user_agent = Some(lossy(value));
+            } else if request && is("referer") {
+                m.referrer = Some(lossy(value));
+            } else if request && is("authorization") {
+                authorization = Some(value);
             }
-            if request
-                && m.forwarded_ip.is_none()
-                && s.real_ip_header.as_deref() == Some(lname.as_str())
-            {
+            if request && m.forwarded_ip.is_none() && s.real_ip_header.as_deref().is_some_and(is) {
                 let v = lossy(value);
                 let first = v.split(',').next().unwrap_or("").trim();
                 if !first.is_empty() {
@@ -261,14 +268,16 @@ impl Msg {
             }
             if export
                 && (s.send_all_headers
-                    || lname == "content-length"
-                    || lname == "content-type"
-                    || s.send_headers.contains(&lname))
+                    || is("content-length")
+                    || is("content-type")
+                    || s.send_headers.iter().any(|h| is(h)))
             {
+                let lname = name.to_ascii_lowercase();
                 let v = redact.map_or_else(|| lossy(value), str::to_string);
                 match headers.iter_mut().find(|(k, _)| *k == lname) {
-                    Some((_, old)) => {
-                        old.push_str(", ");
+                    Some((k, old)) => {
+                        // Several Cookie fields form one cookie list (RFC 6265 §5.4).
+                        old.push_str(if k == "cookie" { "; " } else { ", " });
                         old.push_str(&v);
                     }
                     None => headers.push((lname, v)),
@@ -342,7 +351,11 @@ impl Msg {
 fn split_target(target: &str) -> (&str, Option<&str>, usize) {
     let mut base = 0;
     for scheme in ["http://", "https://"] {
-        if target.len() > scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        if target.len() > scheme.len()
+            && target
+                .get(..scheme.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+        {
             let rest = &target[scheme.len()..];
             let p = rest.find(['/', '?']).unwrap_or(rest.len());
             base = scheme.len() + p;
