@@ -1,9 +1,326 @@
-//! HTTP/1.x.
+//! HTTP/1.x: `parser.rs` frames messages on the wire, `transaction.rs` holds the
+//! messages and the pairing exchange, `fields.rs` writes the event fields. This file
+//! wires them into the engine's [`Parser`] contract.
+//!
+//! Requests flow `ToServer`, responses `ToClient`. Bodies are consumed as they stream;
+//! only heads (bounded by [`parser::MAX_HEAD`]) and short framing lines are ever left
+//! for the engine to buffer.
+
+pub mod fields;
+pub mod parser;
+pub mod transaction;
+
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::ProtocolFactory;
+use parser::{Framing, GapEffect, Step, Wire};
+use transaction::{HttpExchange, Msg, Settings};
+
+use super::pairing::{Limits, Pairing};
+use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
 use crate::config::Config;
+use crate::event::ConnInfo;
+use crate::time::Ts;
 
-pub fn factory(_cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
-    None
+pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+    let c = &cfg.protocols.http;
+    if !c.common.enabled {
+        return None;
+    }
+    Some(Arc::new(HttpFactory {
+        settings: Arc::new(Settings::from_config(c)),
+        ports: c.common.ports.clone(),
+        timeout: c.common.transaction_timeout,
+    }))
+}
+
+pub struct HttpFactory {
+    settings: Arc<Settings>,
+    ports: Vec<u16>,
+    timeout: Duration,
+}
+
+impl ProtocolFactory for HttpFactory {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    fn connection_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn max_buffer(&self) -> usize {
+        64 * 1024
+    }
+
+    fn new_parser(&self, conn: &ConnInfo) -> Box<dyn Parser> {
+        Box::new(HttpParser::new(self.settings.clone(), conn, self.timeout))
+    }
+}
+
+/// One direction's state: framing plus the message in progress.
+#[derive(Debug)]
+struct Side {
+    wire: Wire,
+    msg: Option<Msg>,
+    /// Timestamp of the first byte of a head still being received.
+    head_ts: Option<Ts>,
+}
+
+impl Side {
+    fn new(requests: bool) -> Side {
+        Side {
+            wire: Wire::new(requests),
+            msg: None,
+            head_ts: None,
+        }
+    }
+}
+
+/// Why a head could not start a message.
+enum HeadError {
+    Malformed,
+    /// Protocol switch (101, CONNECT): the connection is no longer HTTP.
+    Stop,
+}
+
+pub struct HttpParser {
+    ex: HttpExchange,
+    pairing: Pairing<Msg>,
+    sides: [Side; 2],
+    stopped: bool,
+}
+
+impl HttpParser {
+    pub fn new(settings: Arc<Settings>, conn: &ConnInfo, timeout: Duration) -> HttpParser {
+        let max = settings.max_message_size;
+        HttpParser {
+            pairing: Pairing::new(Limits {
+                max_messages: 1024,
+                max_bytes: max.saturating_mul(2).max(4 << 20),
+                timeout,
+            }),
+            ex: HttpExchange {
+                settings,
+                server_ip: conn.server_ip,
+                server_port: conn.server_port,
+            },
+            sides: [Side::new(true), Side::new(false)],
+            stopped: false,
+        }
+    }
+
+    /// Hands the complete message of `dir` to pairing.
+    fn finish(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
+        let Some(msg) = self.sides[dir.idx()].msg.take() else {
+            return;
+        };
+        match dir {
+            Dir::ToServer => self.pairing.request(&self.ex, msg, ctx),
+            Dir::ToClient => self.pairing.response(&self.ex, msg, ctx),
+        }
+    }
+
+    /// Starts the message whose head is `head`.
+    fn on_head(
+        &mut self,
+        dir: Dir,
+        head: &[u8],
+        ts: Ts,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), HeadError> {
+        let request = dir == Dir::ToServer;
+        if request && head.starts_with(b"PRI * HTTP/2") {
+            // HTTP/2 with prior knowledge.
+            return Err(HeadError::Stop);
+        }
+        let parsed = parser::parse_head(head, request).ok_or(HeadError::Malformed)?;
+        let msg = Msg::from_head(&parsed, head, request, ts, &self.ex.settings);
+        let info = msg.body_info;
+        if info.bad_length && !info.chunked {
+            return Err(HeadError::Malformed);
+        }
+        let framing = if request {
+            if info.chunked {
+                Framing::Chunked
+            } else {
+                Framing::Length(info.content_length.unwrap_or(0))
+            }
+        } else {
+            let code = msg.code;
+            let method = self.pairing.front().map(|r| r.method.as_str());
+            let switching =
+                code == 101 || (method == Some("CONNECT") && (200..300).contains(&code));
+            if switching {
+                self.sides[dir.idx()].msg = Some(msg);
+                self.finish(dir, ctx);
+                return Err(HeadError::Stop);
+            }
+            if (100..200).contains(&code) {
+                // Interim response (100 Continue, 103 Early Hints): not paired.
+                self.sides[dir.idx()].wire.set_framing(Framing::None);
+                return Ok(());
+            }
+            if method == Some("HEAD") || code == 204 || code == 304 {
+                Framing::None
+            } else if info.chunked {
+                Framing::Chunked
+            } else if info.other_coding {
+                Framing::Close
+            } else if let Some(n) = info.content_length {
+                Framing::Length(n)
+            } else {
+                Framing::Close
+            }
+        };
+        let side = &mut self.sides[dir.idx()];
+        side.wire.set_framing(framing);
+        side.msg = Some(msg);
+        if side.wire.framing_done() {
+            self.finish(dir, ctx);
+        }
+        Ok(())
+    }
+
+    /// Resets `dir` after unparseable data; a message whose head is known is
+    /// published as it is.
+    fn fail(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
+        let side = &mut self.sides[dir.idx()];
+        side.wire.reset();
+        side.head_ts = None;
+        self.finish(dir, ctx);
+    }
+}
+
+impl Parser for HttpParser {
+    fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
+        if self.stopped {
+            return Progress::Stop;
+        }
+        let max = self.ex.settings.max_message_size;
+        let mut off = 0;
+        loop {
+            let side = &mut self.sides[dir.idx()];
+            match side.wire.step(&data[off..]) {
+                Step::Need(need) => {
+                    if side.wire.in_head() && off < data.len() && side.head_ts.is_none() {
+                        side.head_ts = Some(ctx.ts);
+                    }
+                    return Progress::Consumed {
+                        consumed: off,
+                        need,
+                    };
+                }
+                Step::Skip(n) => {
+                    // Skipped bytes are never part of a head: a head starts after them.
+                    side.head_ts = None;
+                    off += n;
+                }
+                Step::Head(h) => {
+                    off += h.len();
+                    let ts = side.head_ts.take().unwrap_or(ctx.ts);
+                    match self.on_head(dir, h, ts, ctx) {
+                        Ok(()) => {}
+                        Err(HeadError::Malformed) => {
+                            self.fail(dir, ctx);
+                            return Progress::Error;
+                        }
+                        Err(HeadError::Stop) => {
+                            self.stopped = true;
+                            return Progress::Stop;
+                        }
+                    }
+                }
+                Step::Body(b) => {
+                    off += b.len();
+                    if let Some(m) = &mut side.msg {
+                        m.add_body(b, max);
+                    }
+                    if !side.wire.in_message() {
+                        self.finish(dir, ctx);
+                    }
+                }
+                Step::Framing(n) => {
+                    off += n;
+                    if let Some(m) = &mut side.msg {
+                        m.wire_bytes += n as u64;
+                    }
+                }
+                Step::End(n) => {
+                    off += n;
+                    if let Some(m) = &mut side.msg {
+                        m.wire_bytes += n as u64;
+                    }
+                    self.finish(dir, ctx);
+                }
+                Step::Error => {
+                    self.fail(dir, ctx);
+                    return Progress::Error;
+                }
+                Step::NotHttp => {
+                    self.stopped = true;
+                    return Progress::Stop;
+                }
+            }
+        }
+    }
+
+    fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
+        if self.stopped {
+            return;
+        }
+        let side = &mut self.sides[dir.idx()];
+        side.head_ts = None;
+        match side.wire.gap(len) {
+            GapEffect::Body { lost, complete } => {
+                if let Some(m) = &mut side.msg {
+                    m.body_bytes += lost;
+                    m.wire_bytes += lost;
+                    m.loss = true;
+                }
+                if complete {
+                    self.finish(dir, ctx);
+                }
+            }
+            GapEffect::LostMessage => {
+                if let Some(m) = &mut side.msg {
+                    m.loss = true;
+                }
+                self.finish(dir, ctx);
+            }
+            GapEffect::Reset => side.msg = None,
+        }
+    }
+
+    fn fin(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
+        let side = &mut self.sides[dir.idx()];
+        if dir == Dir::ToClient && side.wire.is_close_delimited() {
+            side.wire.finish();
+            self.finish(dir, ctx);
+        }
+    }
+
+    fn expire(&mut self, now: Ts, ctx: &mut Ctx<'_>) {
+        self.pairing.expire(&self.ex, now, ctx);
+    }
+
+    fn close(&mut self, ctx: &mut Ctx<'_>) {
+        for dir in [Dir::ToServer, Dir::ToClient] {
+            let side = &mut self.sides[dir.idx()];
+            side.head_ts = None;
+            if side.wire.in_message() {
+                side.wire.finish();
+                self.finish(dir, ctx);
+            }
+            self.sides[dir.idx()].msg = None;
+        }
+        self.pairing.drain(&self.ex, ctx);
+    }
 }

@@ -1,0 +1,174 @@
+//! HTTP/1.x parse throughput on a realistic keep-alive connection: browser-like GETs
+//! with small and larger bodies, a gzip'd chunked response, a POST, a 304 and a 404,
+//! delivered in MSS-sized segments through a buffer that behaves like the TCP engine's.
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use wirebeat::config::Config;
+use wirebeat::event::{ConnInfo, Transaction, Transport};
+use wirebeat::protos::{Ctx, Dir, Parser, Progress, http};
+use wirebeat::stats::Counters;
+use wirebeat::time::Ts;
+
+const MSS: usize = 1448;
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+fn request(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "{method} {path} HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: {UA}\r\n\
+         Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n\
+         Accept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n\
+         Connection: keep-alive\r\nCookie: session=0123456789abcdef; theme=dark\r\n"
+    )
+    .into_bytes();
+    if !body.is_empty() {
+        r.extend_from_slice(
+            format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }
+    r.extend_from_slice(b"\r\n");
+    r.extend_from_slice(body);
+    r
+}
+
+fn response(code: &str, ctype: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.1 {code}\r\nServer: nginx/1.24.0\r\nDate: Tue, 24 Nov 2026 22:27:38 GMT\r\n\
+         Content-Type: {ctype}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\
+         Cache-Control: max-age=3600\r\nETag: \"5f2a-1b3c\"\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+fn chunked_response(body: &[u8]) -> Vec<u8> {
+    let mut r = b"HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\nContent-Type: application/json\r\n\
+Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+        .to_vec();
+    for c in body.chunks(4096) {
+        r.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        r.extend_from_slice(c);
+        r.extend_from_slice(b"\r\n");
+    }
+    r.extend_from_slice(b"0\r\n\r\n");
+    r
+}
+
+/// (request, response) pairs of one connection.
+fn exchanges() -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                b'a' + (seed % 26) as u8
+            })
+            .collect()
+    };
+    let mut v = Vec::new();
+    for i in 0..20 {
+        v.push((
+            request("GET", &format!("/static/app{i}.js?v=3"), b""),
+            response("200 OK", "application/javascript", &noise(1_500)),
+        ));
+        v.push((
+            request("GET", "/img/logo.png", b""),
+            response("304 Not Modified", "image/png", b""),
+        ));
+        v.push((
+            request("GET", "/api/items?page=2&limit=50", b""),
+            chunked_response(&noise(12_000)),
+        ));
+        v.push((
+            request("POST", "/login", b"user=alice&password=secret&remember=1"),
+            response("200 OK", "text/html; charset=utf-8", &noise(400)),
+        ));
+        v.push((
+            request("GET", "/missing", b""),
+            response("404 Not Found", "text/html", &noise(150)),
+        ));
+        v.push((
+            request("GET", "/video/intro.mp4", b""),
+            response("200 OK", "video/mp4", &noise(60_000)),
+        ));
+    }
+    v
+}
+
+/// Engine-like buffering of one direction.
+fn deliver(p: &mut dyn Parser, dir: Dir, pending: &mut Vec<u8>, seg: &[u8], ctx: &mut Ctx<'_>) {
+    let consumed = if pending.is_empty() {
+        match p.parse(dir, seg, ctx) {
+            Progress::Consumed { consumed, .. } => {
+                pending.extend_from_slice(&seg[consumed..]);
+                return;
+            }
+            _ => seg.len(),
+        }
+    } else {
+        pending.extend_from_slice(seg);
+        match p.parse(dir, pending, ctx) {
+            Progress::Consumed { consumed, .. } => consumed,
+            _ => pending.len(),
+        }
+    };
+    pending.drain(..consumed);
+}
+
+fn bench(c: &mut Criterion) {
+    let conn = ConnInfo::new(
+        IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10)),
+        51234,
+        IpAddr::V4(Ipv4Addr::new(93, 184, 216, 34)),
+        80,
+        Transport::Tcp,
+    );
+    let ex = exchanges();
+    let total: usize = ex.iter().map(|(a, b)| a.len() + b.len()).sum();
+    let mut cfg = Config::default();
+    cfg.protocols.http.send_headers = vec!["user-agent".into(), "host".into()];
+    cfg.protocols.http.real_ip_header = Some("x-forwarded-for".into());
+    let factory = http::factory(&cfg).expect("http enabled");
+
+    let mut g = c.benchmark_group("http_parser");
+    g.throughput(Throughput::Bytes(total as u64));
+    g.bench_function("keep_alive_connection", |b| {
+        let mut out: Vec<Transaction> = Vec::with_capacity(ex.len());
+        let mut counters = Counters::default();
+        let mut pending = [Vec::with_capacity(64 * 1024), Vec::with_capacity(64 * 1024)];
+        b.iter(|| {
+            let mut p = factory.new_parser(&conn);
+            let mut ctx = Ctx {
+                ts: Ts(1),
+                out: &mut out,
+                counters: &mut counters,
+            };
+            for (req, resp) in &ex {
+                for seg in req.chunks(MSS) {
+                    deliver(p.as_mut(), Dir::ToServer, &mut pending[0], seg, &mut ctx);
+                }
+                for seg in resp.chunks(MSS) {
+                    deliver(p.as_mut(), Dir::ToClient, &mut pending[1], seg, &mut ctx);
+                }
+            }
+            p.close(&mut ctx);
+            black_box(ctx.out.len());
+            out.clear();
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

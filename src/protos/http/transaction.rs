@@ -1,0 +1,711 @@
+//! HTTP messages as they wait for pairing, the settings derived from the
+//! configuration, and the pairing [`Exchange`] that turns a request/response pair into
+//! a [`Transaction`].
+
+use std::borrow::Cow;
+use std::io::Read;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use base64::Engine as _;
+
+use super::fields::{HttpFields, ReqFields, RespFields, UrlFields};
+use super::parser::Head;
+use crate::config::HttpConfig;
+use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
+use crate::protos::pairing::{Exchange, Message};
+use crate::time::Ts;
+
+/// Value that replaces a hidden query or form parameter.
+pub const HIDDEN: &str = "xxxxx";
+/// Value that replaces a header listed in `redact_headers`.
+pub const REDACTED: &str = "REDACTED";
+
+/// The HTTP options, normalised once per factory (lower-cased lists).
+#[derive(Debug)]
+pub struct Settings {
+    pub send_request: bool,
+    pub send_response: bool,
+    pub send_headers: Vec<String>,
+    pub send_all_headers: bool,
+    pub split_cookie: bool,
+    pub real_ip_header: Option<String>,
+    pub hide_keywords: Vec<String>,
+    pub redact_authorization: bool,
+    pub redact_headers: Vec<String>,
+    pub include_request: Vec<String>,
+    pub include_response: Vec<String>,
+    pub decode_body: bool,
+    pub max_message_size: usize,
+}
+
+fn lower_all(v: &[String]) -> Vec<String> {
+    v.iter()
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+impl Settings {
+    pub fn from_config(c: &HttpConfig) -> Settings {
+        let mut include_request = lower_all(&c.include_body_for);
+        include_request.extend(lower_all(&c.include_request_body_for));
+        let mut include_response = lower_all(&c.include_body_for);
+        include_response.extend(lower_all(&c.include_response_body_for));
+        Settings {
+            send_request: c.common.send_request,
+            send_response: c.common.send_response,
+            send_headers: lower_all(&c.send_headers),
+            send_all_headers: c.send_all_headers,
+            split_cookie: c.split_cookie,
+            real_ip_header: c
+                .real_ip_header
+                .as_deref()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty()),
+            hide_keywords: lower_all(&c.hide_keywords),
+            redact_authorization: c.redact_authorization,
+            redact_headers: lower_all(&c.redact_headers),
+            include_request,
+            include_response,
+            decode_body: c.decode_body,
+            max_message_size: c.max_message_size,
+        }
+    }
+
+    fn exports_headers(&self) -> bool {
+        self.send_all_headers || !self.send_headers.is_empty()
+    }
+
+    /// Replacement of a header's value, by its name in any case.
+    fn redaction(&self, name: &str) -> Option<&'static str> {
+        if self.redact_authorization
+            && (name.eq_ignore_ascii_case("authorization")
+                || name.eq_ignore_ascii_case("proxy-authorization"))
+        {
+            Some("*")
+        } else if self
+            .redact_headers
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h))
+        {
+            Some(REDACTED)
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether, and why, a message's body bytes are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Capture {
+    #[default]
+    None,
+    /// The content type matches `include_*body_for`.
+    Include,
+    /// An urlencoded request form, kept for `params`.
+    Form,
+}
+
+/// How the head said the body is framed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BodyInfo {
+    pub chunked: bool,
+    /// A Transfer-Encoding other than chunked is last (close-delimited).
+    pub other_coding: bool,
+    pub content_length: Option<u64>,
+    /// Content-Length present but not a number, or conflicting values.
+    pub bad_length: bool,
+}
+
+/// A request or response, from its head to the end of its body.
+#[derive(Debug, Default)]
+pub struct Msg {
+    pub ts: Ts,
+    pub minor: u8,
+    pub method: String,
+    /// Path part of the target (before `?`), as sent.
+    pub path: String,
+    /// Query string with hidden keywords applied.
+    pub query: Option<String>,
+    pub code: u16,
+    pub phrase: String,
+    /// Exported headers: lower-cased names, repeated values joined with ", ".
+    pub headers: Option<Vec<(String, String)>>,
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub host: Option<String>,
+    pub user_agent: Option<String>,
+    pub referrer: Option<String>,
+    pub user_name: Option<String>,
+    pub forwarded_ip: Option<String>,
+    pub wire_bytes: u64,
+    pub body_bytes: u64,
+    pub capture: Capture,
+    pub body: Vec<u8>,
+    pub raw_head: Option<String>,
+    pub loss: bool,
+    pub body_info: BodyInfo,
+}
+
+impl Message for Msg {
+    fn ts(&self) -> Ts {
+        self.ts
+    }
+
+    fn mem_size(&self) -> usize {
+        std::mem::size_of::<Msg>()
+            + self.body.capacity()
+            + self.raw_head.as_ref().map_or(0, |s| s.len())
+            + self.path.len()
+            + self.query.as_ref().map_or(0, |s| s.len())
+            + self
+                .headers
+                .as_ref()
+                .map_or(0, |h| h.iter().map(|(k, v)| k.len() + v.len() + 48).sum())
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
+}
+
+/// Media type without parameters, lower-cased.
+fn mime_of(ct: &str) -> Option<String> {
+    let m = ct.split(';').next().unwrap_or("").trim();
+    (!m.is_empty()).then(|| m.to_ascii_lowercase())
+}
+
+impl Msg {
+    /// Builds a message from its parsed head. `head_bytes` is the head as on the wire.
+    pub fn from_head(
+        head: &Head<'_>,
+        head_bytes: &[u8],
+        request: bool,
+        ts: Ts,
+        s: &Settings,
+    ) -> Msg {
+        let mut m = Msg {
+            ts,
+            minor: head.minor,
+            wire_bytes: head_bytes.len() as u64,
+            capture: Capture::None,
+            ..Default::default()
+        };
+        let export = s.exports_headers();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        // Byte ranges of the raw head to replace: (start, end, replacement).
+        let mut edits: Vec<(usize, usize, Cow<'_, str>)> = Vec::new();
+        let mut authorization: Option<&[u8]> = None;
+
+        if request {
+            m.method = head.method.to_string();
+            let (path, query, q_at) = split_target(head.target);
+            m.path = path.to_string();
+            if let Some(q) = query {
+                let hidden = hide_params(q, &s.hide_keywords);
+                if let Cow::Owned(h) = &hidden {
+                    let at = head.target_at + q_at;
+                    edits.push((at, at + q.len(), Cow::Owned(h.clone())));
+                }
+                m.query = Some(hidden.into_owned());
+            }
+        } else {
+            m.code = head.code;
+            m.phrase = head.reason.to_ascii_lowercase();
+        }
+
+        for f in &head.fields {
+            let name = f.name;
+            let value = trim(f.value);
+            let redact = s.redaction(name);
+            if let Some(r) = redact {
+                edits.push((f.value_at, f.value_at + f.value.len(), Cow::Borrowed(r)));
+            }
+            let is = |n: &str| name.eq_ignore_ascii_case(n);
+            if is("content-length") {
+                let parsed = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok());
+                match (parsed, m.body_info.content_length) {
+                    (None, _) => m.body_info.bad_length = true,
+                    (Some(n), Some(prev)) if n != prev => m.body_info.bad_length = true,
+                    (Some(n), _) => m.body_info.content_length = Some(n),
+                }
+            } else if is("transfer-encoding") {
+                let v = lossy(value).to_ascii_lowercase();
+                let last = v.rsplit(',').next().unwrap_or("").trim();
+                m.body_info.chunked = last == "chunked";
+                m.body_info.other_coding = !m.body_info.chunked && !last.is_empty();
+                for coding in v.split(',').map(str::trim) {
+                    if coding == "gzip" || coding == "x-gzip" || coding == "deflate" {
+                        m.content_encoding = Some(coding.to_string());
+                    }
+                }
+            } else if is("content-type") {
+                m.content_type = Some(lossy(value));
+            } else if is("content-encoding") {
+                m.content_encoding = Some(lossy(value).to_ascii_lowercase());
+            } else if request && is("host") {
+                m.host = Some(lossy(value));
+            } else if request && is("user-agent") {
+                m.user_agent = Some(lossy(value));
+            } else if request && is("referer") {
+                m.referrer = Some(lossy(value));
+            } else if request && is("authorization") {
+                authorization = Some(value);
+            }
+            if request && m.forwarded_ip.is_none() && s.real_ip_header.as_deref().is_some_and(is) {
+                let v = lossy(value);
+                let first = v.split(',').next().unwrap_or("").trim();
+                if !first.is_empty() {
+                    m.forwarded_ip = Some(first.to_string());
+                }
+            }
+            if export
+                && (s.send_all_headers
+                    || is("content-length")
+                    || is("content-type")
+                    || s.send_headers.iter().any(|h| is(h)))
+            {
+                let lname = name.to_ascii_lowercase();
+                let v = redact.map_or_else(|| lossy(value), str::to_string);
+                match headers.iter_mut().find(|(k, _)| *k == lname) {
+                    Some((k, old)) => {
+                        // Several Cookie fields form one cookie list (RFC 6265 §5.4).
+                        old.push_str(if k == "cookie" { "; " } else { ", " });
+                        old.push_str(&v);
+                    }
+                    None => headers.push((lname, v)),
+                }
+            }
+        }
+        if export {
+            m.headers = Some(headers);
+        }
+        if !s.redact_authorization {
+            m.user_name = authorization.and_then(basic_user);
+        }
+
+        let ct = m.content_type.as_deref().unwrap_or("").to_ascii_lowercase();
+        let include = if request {
+            &s.include_request
+        } else {
+            &s.include_response
+        };
+        if !ct.is_empty() && include.iter().any(|i| ct.contains(i.as_str())) {
+            m.capture = Capture::Include;
+        } else if request && ct.contains("application/x-www-form-urlencoded") {
+            m.capture = Capture::Form;
+        }
+
+        let want_raw = if request {
+            s.send_request
+        } else {
+            s.send_response
+        };
+        if want_raw {
+            edits.sort_by_key(|e| e.0);
+            let mut raw = String::with_capacity(head_bytes.len());
+            let mut at = 0;
+            for (start, end, rep) in &edits {
+                if *start < at || *end > head_bytes.len() {
+                    continue;
+                }
+                raw.push_str(&String::from_utf8_lossy(&head_bytes[at..*start]));
+                raw.push_str(rep);
+                at = *end;
+            }
+            raw.push_str(&String::from_utf8_lossy(&head_bytes[at..]));
+            m.raw_head = Some(raw);
+        }
+        m
+    }
+
+    /// Counts body payload bytes and keeps them (up to `max`) when captured.
+    pub fn add_body(&mut self, b: &[u8], max: usize) {
+        self.body_bytes += b.len() as u64;
+        self.wire_bytes += b.len() as u64;
+        if self.capture == Capture::None {
+            return;
+        }
+        let take = max.saturating_sub(self.body.len()).min(b.len());
+        if take == 0 {
+            return;
+        }
+        let want = self.body.len() + take;
+        if want > self.body.capacity() {
+            let target = (self.body.capacity() * 2).max(want).min(max);
+            self.body.reserve_exact(target - self.body.len());
+        }
+        self.body.extend_from_slice(&b[..take]);
+    }
+}
+
+/// Splits a request target into path, query and the query's offset in the target.
+/// Absolute-form targets (`http://host/path`) lose their scheme and authority.
+fn split_target(target: &str) -> (&str, Option<&str>, usize) {
+    let mut base = 0;
+    for scheme in ["http://", "https://"] {
+        if target.len() > scheme.len()
+            && target
+                .get(..scheme.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+        {
+            let rest = &target[scheme.len()..];
+            let p = rest.find(['/', '?']).unwrap_or(rest.len());
+            base = scheme.len() + p;
+        }
+    }
+    let t = &target[base..];
+    let t_no_frag = t.split('#').next().unwrap_or("");
+    match t_no_frag.find('?') {
+        Some(q) => {
+            let path = if q == 0 { "/" } else { &t_no_frag[..q] };
+            (path, Some(&t_no_frag[q + 1..]), base + q + 1)
+        }
+        None => {
+            let path = if t_no_frag.is_empty() { "/" } else { t_no_frag };
+            (path, None, 0)
+        }
+    }
+}
+
+fn unhex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent- and plus-decodes a form name, lower-cased.
+fn decode_name(n: &str) -> String {
+    let b = n.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (unhex(b[i + 1]), unhex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_ascii_lowercase()
+}
+
+/// Replaces the values of `key=value` pairs whose (decoded, lower-cased) name is in
+/// `keywords` with [`HIDDEN`], keeping the order and encoding of everything else.
+pub fn hide_params<'a>(params: &'a str, keywords: &[String]) -> Cow<'a, str> {
+    if keywords.is_empty() {
+        return Cow::Borrowed(params);
+    }
+    let mut out: Option<String> = None;
+    let mut written = 0;
+    let mut pos = 0;
+    for part in params.split('&') {
+        let name = part.split('=').next().unwrap_or("");
+        if !name.is_empty() && keywords.iter().any(|k| *k == decode_name(name)) {
+            let o = out.get_or_insert_with(|| String::with_capacity(params.len()));
+            o.push_str(&params[written..pos]);
+            o.push_str(name);
+            o.push('=');
+            o.push_str(HIDDEN);
+            written = pos + part.len();
+        }
+        pos += part.len() + 1;
+    }
+    match out {
+        None => Cow::Borrowed(params),
+        Some(mut o) => {
+            o.push_str(&params[written.min(params.len())..]);
+            Cow::Owned(o)
+        }
+    }
+}
+
+/// User name of a `Basic` Authorization value.
+fn basic_user(v: &[u8]) -> Option<String> {
+    let v = trim(v);
+    if v.len() < 6 || !v[..6].eq_ignore_ascii_case(b"basic ") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(trim(&v[6..]))
+        .ok()?;
+    let user = decoded.split(|&b| b == b':').next()?;
+    (!user.is_empty()).then(|| lossy(user))
+}
+
+/// Decodes a gzip or deflate body, the output capped at `max` bytes. `None` when the
+/// coding is not one wirebeat decodes or the data is not valid.
+fn decode(coding: &str, body: &[u8], max: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let limit = max as u64;
+    let ok = match coding.trim() {
+        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(body)
+            .take(limit)
+            .read_to_end(&mut out)
+            .is_ok(),
+        "deflate" => {
+            // Usually zlib-wrapped; some servers send a raw deflate stream.
+            let zlib = flate2::read::ZlibDecoder::new(body)
+                .take(limit)
+                .read_to_end(&mut out)
+                .is_ok();
+            zlib || {
+                out.clear();
+                flate2::read::DeflateDecoder::new(body)
+                    .take(limit)
+                    .read_to_end(&mut out)
+                    .is_ok()
+            }
+        }
+        _ => false,
+    };
+    // A truncated capture still yields the prefix it could decode.
+    (ok || !out.is_empty()).then_some(out)
+}
+
+/// Connection facts the exchange needs for `url.*`.
+#[derive(Debug)]
+pub struct HttpExchange {
+    pub settings: Arc<Settings>,
+    pub server_ip: IpAddr,
+    pub server_port: u16,
+}
+
+impl HttpExchange {
+    fn body_content(&self, m: &mut Msg) -> Option<String> {
+        if m.capture != Capture::Include {
+            return None;
+        }
+        let body = std::mem::take(&mut m.body);
+        let s = &self.settings;
+        let bytes = match m.content_encoding.as_deref() {
+            Some(c) if s.decode_body => decode(c, &body, s.max_message_size).unwrap_or(body),
+            _ => body,
+        };
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn url(&self, req: &Msg) -> UrlFields {
+        let (domain, port) = match req.host.as_deref() {
+            Some(h) if !h.is_empty() => split_host(h),
+            _ => (self.server_ip.to_string(), None),
+        };
+        let port = port.unwrap_or(self.server_port);
+        let mut full = String::with_capacity(16 + domain.len() + req.path.len());
+        full.push_str("http://");
+        if domain.contains(':') {
+            full.push('[');
+            full.push_str(&domain);
+            full.push(']');
+        } else {
+            full.push_str(&domain);
+        }
+        if port != 80 {
+            full.push(':');
+            full.push_str(&port.to_string());
+        }
+        full.push_str(&req.path);
+        if let Some(q) = &req.query {
+            full.push('?');
+            full.push_str(q);
+        }
+        let last = req.path.rsplit('/').next().unwrap_or("");
+        let extension = last
+            .rfind('.')
+            .map(|i| &last[i + 1..])
+            .filter(|e| !e.is_empty())
+            .map(str::to_string);
+        UrlFields {
+            scheme: "http",
+            domain,
+            port: (port != 80).then_some(port),
+            path: req.path.clone(),
+            query: req.query.clone(),
+            extension,
+            full,
+        }
+    }
+}
+
+/// Host header value → (host without port, port).
+fn split_host(h: &str) -> (String, Option<u16>) {
+    let h = h.trim();
+    if let Some(rest) = h.strip_prefix('[')
+        && let Some(end) = rest.find(']')
+    {
+        let port = rest[end + 1..]
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok());
+        return (rest[..end].to_string(), port);
+    }
+    match h.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host.to_string(), port.parse().ok()),
+        _ => (h.to_string(), None),
+    }
+}
+
+impl Exchange for HttpExchange {
+    type Request = Msg;
+    type Response = Msg;
+
+    fn transaction(&self, req: Option<Msg>, resp: Option<Msg>) -> Transaction {
+        let start = req
+            .as_ref()
+            .or(resp.as_ref())
+            .map(|m| m.ts)
+            .unwrap_or_default();
+        let mut tx = Transaction::new("http", start);
+        let mut f = HttpFields {
+            split_cookie: self.settings.split_cookie,
+            ..Default::default()
+        };
+        let s = &self.settings;
+        if let Some(mut req) = req {
+            tx.request_bytes = req.wire_bytes;
+            if req.loss {
+                tx.note(NOTE_LOSS_REQUEST);
+            }
+            f.version = Some(req.minor);
+            tx.query = Some(format!("{} {}", req.method, req.path));
+            tx.path = Some(req.path.clone());
+            let form = (req.capture == Capture::Form
+                || (req.capture == Capture::Include
+                    && req.content_type.as_deref().is_some_and(|c| {
+                        c.to_ascii_lowercase().contains("x-www-form-urlencoded")
+                    })))
+            .then(|| String::from_utf8_lossy(&req.body).into_owned());
+            let form = form.map(|b| hide_params(&b, &s.hide_keywords).into_owned());
+            tx.params = match (&req.query, &form) {
+                (Some(q), Some(b)) if !b.is_empty() => Some(format!("{q}&{b}")),
+                (_, Some(b)) if !b.is_empty() => Some(b.clone()),
+                (Some(q), _) => Some(q.clone()),
+                _ => None,
+            };
+            tx.destination_domain = req
+                .host
+                .as_deref()
+                .map(|h| split_host(h).0)
+                .filter(|h| !h.is_empty());
+            tx.forwarded_ip = req.forwarded_ip.take();
+            tx.user_name = req.user_name.take();
+            f.url = Some(self.url(&req));
+            f.user_agent = req.user_agent.take();
+            let mut content = self.body_content(&mut req);
+            if let (Some(c), Some(_)) = (&mut content, &form) {
+                // The exported form body carries the hidden keywords too.
+                *c = hide_params(c, &s.hide_keywords).into_owned();
+            }
+            if let Some(mut raw) = req.raw_head.take() {
+                if let Some(c) = &content {
+                    raw.push_str(c);
+                }
+                tx.request = Some(raw);
+            }
+            tx.method = Some(req.method.clone());
+            f.request = Some(ReqFields {
+                method: req.method,
+                bytes: req.wire_bytes,
+                body_bytes: req.body_bytes,
+                body: content,
+                mime_type: req.content_type.as_deref().and_then(mime_of),
+                referrer: req.referrer,
+                headers: req.headers,
+            });
+        }
+        if let Some(mut resp) = resp {
+            tx.end = Some(resp.ts);
+            tx.response_bytes = resp.wire_bytes;
+            if resp.loss {
+                tx.note(NOTE_LOSS_RESPONSE);
+            }
+            if resp.code >= 400 {
+                tx.status = Status::Error;
+            }
+            f.version.get_or_insert(resp.minor);
+            let content = self.body_content(&mut resp);
+            if let Some(mut raw) = resp.raw_head.take() {
+                if let Some(c) = &content {
+                    raw.push_str(c);
+                }
+                tx.response = Some(raw);
+            }
+            f.response = Some(RespFields {
+                status_code: resp.code,
+                status_phrase: resp.phrase,
+                bytes: resp.wire_bytes,
+                body_bytes: resp.body_bytes,
+                body: content,
+                mime_type: resp.content_type.as_deref().and_then(mime_of),
+                headers: resp.headers,
+            });
+        }
+        tx.fields = Some(Box::new(f));
+        tx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(split_target("/a/b?x=1"), ("/a/b", Some("x=1"), 5));
+        assert_eq!(split_target("/a"), ("/a", None, 0));
+        assert_eq!(split_target("http://h:8/p?q"), ("/p", Some("q"), 13));
+        assert_eq!(split_target("http://h"), ("/", None, 0));
+        assert_eq!(split_target("*"), ("*", None, 0));
+    }
+
+    #[test]
+    fn hiding() {
+        let k = vec!["pass".to_string(), "secret key".to_string()];
+        assert_eq!(hide_params("a=1&PASS=x&b", &k), "a=1&PASS=xxxxx&b");
+        assert_eq!(
+            hide_params("secret+key=1&pass", &k),
+            "secret+key=xxxxx&pass=xxxxx"
+        );
+        assert_eq!(hide_params("Secret%20Key=9", &k), "Secret%20Key=xxxxx");
+        assert!(matches!(hide_params("a=1", &k), Cow::Borrowed(_)));
+        assert_eq!(hide_params("%zz=1&%", &k), "%zz=1&%");
+    }
+
+    #[test]
+    fn hosts_and_users() {
+        assert_eq!(
+            split_host("example.com:8080"),
+            ("example.com".into(), Some(8080))
+        );
+        assert_eq!(split_host("[::1]:81"), ("::1".into(), Some(81)));
+        assert_eq!(split_host("::1"), ("::1".into(), None));
+        assert_eq!(basic_user(b"Basic dXNlcjpwYXNz"), Some("user".into()));
+        assert_eq!(basic_user(b"Bearer abc"), None);
+        assert_eq!(basic_user(b"basic !!!"), None);
+    }
+
+    #[test]
+    fn decode_is_capped() {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&vec![b'a'; 1 << 20]).unwrap();
+        let gz = e.finish().unwrap();
+        assert_eq!(decode("gzip", &gz, 1000).unwrap().len(), 1000);
+        assert!(decode("br", &gz, 1000).is_none());
+    }
+}
