@@ -89,7 +89,11 @@ fn write_headers(w: &mut JsonWriter<'_>, headers: &[(String, String)], cookie: &
     w.end_object();
 }
 
+/// `body.bytes` and `body.content`; nothing for a message without a body.
 fn write_body(w: &mut JsonWriter<'_>, bytes: u64, content: Option<&str>) {
+    if bytes == 0 && content.is_none() {
+        return;
+    }
     w.object("body").kv_u64("bytes", bytes);
     w.kv_opt_str("content", content);
     w.end_object();
