@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# wirebeat replay benchmark: throughput and peak memory of offline replay on a large
+# synthetic HTTP capture, next to baselines measured in the same run.
+#
+#   scripts/bench.sh                      # 1 GiB capture, best of 3
+#   BENCH_SIZE_MB=256 BENCH_RUNS=5 scripts/bench.sh
+#
+# Environment:
+#   BENCH_SIZE_MB      capture size in MiB (default 1024)
+#   BENCH_RUNS         runs per case; best and median are reported (default 3)
+#   BENCH_SEED         generator seed (default 1)
+#   BENCH_CONCURRENCY  connections open at once in the capture (default 2000)
+#   BENCH_CASES        space-separated subset of the cases below (default: all)
+#   BENCH_NO_BUILD=1   use the existing target/release/wirebeat
+#
+# Cases, all replaying the same file from the page cache (one warm-up read first):
+#   tcpdump      tcpdump -r FILE -w /dev/null                 (baseline: read + write nothing)
+#   decode       wirebeat -t -N, no tracked port              (read + decode L2-L4 + port filter)
+#   parse        wirebeat -t -N                               (+ flows, reassembly, HTTP, pairing)
+#   parse-w2     parse with pipeline.workers=2
+#   console      wirebeat -t, NDJSON on stdout > /dev/null    (+ event encoding)
+#   file         wirebeat -t, output.file (rotating NDJSON)   (the SPEC 7 reference case)
+#   file-w2      file with pipeline.workers=2
+#
+# Everything is written under target/bench/; nothing is sent on any network.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SIZE_MB=${BENCH_SIZE_MB:-1024}
+RUNS=${BENCH_RUNS:-3}
+SEED=${BENCH_SEED:-1}
+CONCURRENCY=${BENCH_CONCURRENCY:-2000}
+CASES=${BENCH_CASES:-"tcpdump decode parse parse-w2 console file file-w2"}
+WORK=$ROOT/target/bench
+PCAP=$WORK/big-${SIZE_MB}m-s${SEED}-c${CONCURRENCY}.pcap
+BIN=$ROOT/target/release/wirebeat
+GEN=$ROOT/scripts/gen-http-pcap.py
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# ---------------------------------------------------------------- dependencies
+
+need_pkgs=()
+command -v tcpdump >/dev/null 2>&1 || [[ -x /usr/sbin/tcpdump ]] || need_pkgs+=(tcpdump)
+[[ -x /usr/bin/time ]] || need_pkgs+=(time)
+command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
+if ((${#need_pkgs[@]})); then
+    sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || die "missing ${need_pkgs[*]} and not root: install them first"
+        sudo=(sudo)
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "missing ${need_pkgs[*]} and no apt-get: install them first"
+    log "installing ${need_pkgs[*]}"
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+TCPDUMP=$(command -v tcpdump || echo /usr/sbin/tcpdump)
+
+# ---------------------------------------------------------------------- build
+
+if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
+    log "cargo build --release --locked"
+    (cd "$ROOT" && cargo build --release --locked --quiet)
+fi
+[[ -x $BIN ]] || die "$BIN is missing"
+
+# ------------------------------------------------------------------- capture
+
+mkdir -p "$WORK"
+key=$(
+    {
+        sha256sum "$GEN" "$ROOT"/tests/pcaps/http/*.pcap | awk '{print $1}'
+        python3 --version
+        echo "size=$SIZE_MB seed=$SEED concurrency=$CONCURRENCY"
+    } | sha256sum | awk '{print $1}'
+)
+if [[ -s $PCAP && -s $PCAP.json && -f $PCAP.key && $(cat "$PCAP.key") == "$key" ]]; then
+    log "reusing $PCAP"
+else
+    log "generating $PCAP ($SIZE_MB MiB)"
+    rm -f "$PCAP" "$PCAP.json" "$PCAP.key"
+    python3 "$GEN" --out "$PCAP" --size-mb "$SIZE_MB" --seed "$SEED" --concurrency "$CONCURRENCY" >&2
+    echo "$key" >"$PCAP.key"
+fi
+# warm the page cache so that every case reads from memory
+cat "$PCAP" >/dev/null
+
+# ------------------------------------------------------------------- measure
+
+RAW=$WORK/raw.tsv
+: >"$RAW"
+EVDIR=$WORK/events
+SCRATCH=$(mktemp -d "$WORK/run.XXXXXX")
+trap 'rm -rf "$SCRATCH" "$EVDIR"' EXIT
+
+case_cmd() {
+    local file_out=(-E "output.file.path=$EVDIR" -E output.file.filename=wirebeat)
+    case $1 in
+        tcpdump) cmd=("$TCPDUMP" -r "$PCAP" -w /dev/null) ;;
+        decode) cmd=("$BIN" -I "$PCAP" -t -N -E 'protocols.http.ports=[1]') ;;
+        parse) cmd=("$BIN" -I "$PCAP" -t -N) ;;
+        parse-w2) cmd=("$BIN" -I "$PCAP" -t -N -E pipeline.workers=2) ;;
+        console) cmd=("$BIN" -I "$PCAP" -t) ;;
+        file) cmd=("$BIN" -I "$PCAP" -t "${file_out[@]}") ;;
+        file-w2) cmd=("$BIN" -I "$PCAP" -t "${file_out[@]}" -E pipeline.workers=2) ;;
+        *) die "unknown case $1" ;;
+    esac
+}
+
+read -r load_before _ </proc/loadavg
+for c in $CASES; do
+    case_cmd "$c"
+    log "$c: ${cmd[*]}"
+    for ((r = 1; r <= RUNS; r++)); do
+        rm -rf "$EVDIR"
+        t0=$EPOCHREALTIME
+        if ! /usr/bin/time -f '%M %U %S' -o "$SCRATCH/time" "${cmd[@]}" >/dev/null 2>"$SCRATCH/err"; then
+            cat "$SCRATCH/err" >&2
+            die "$c failed"
+        fi
+        t1=$EPOCHREALTIME
+        read -r rss user sys <"$SCRATCH/time"
+        counters=$(grep -h 'final counters' "$SCRATCH/err" | tail -n1 | sed 's/.*: //' || true)
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$t0" "$t1" "$rss" "$user" "$sys" "$counters" >>"$RAW"
+    done
+done
+read -r load_after _ </proc/loadavg
+
+# -------------------------------------------------------------------- report
+
+REPORT=$WORK/report-$(date -u +%Y%m%dT%H%M%SZ).txt
+commit=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+dirty=
+if [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+    dirty=" (+ local changes)"
+fi
+{
+    echo "wirebeat replay benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit$dirty"
+    echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -n1), kernel $(uname -r)"
+    echo "load average (1 min): $load_before before, $load_after after"
+    python3 - "$RAW" "$PCAP.json" "$RUNS" <<'EOF'
+import json, statistics, sys
+
+raw, meta_path, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+meta = json.load(open(meta_path))
+rows = {}
+order = []
+for line in open(raw):
+    case, run, t0, t1, rss, user, sys_, counters = line.rstrip("\n").split("\t")
+    if case not in rows:
+        rows[case] = []
+        order.append(case)
+    c = dict(kv.split("=", 1) for kv in counters.split() if "=" in kv)
+    rows[case].append({"wall": float(t1) - float(t0), "rss": int(rss) / 1024.0,
+                       "cpu": float(user) + float(sys_),
+                       "c": {k: int(v) for k, v in c.items() if v.isdigit()}})
+
+fbytes, frames, trans = meta["frame_bytes"], meta["frames"], meta["transactions"]
+print("capture: %s: %d frames, %.1f MiB of frames (avg %.0f B), %d connections, "
+      "%d transactions" % (meta_path[:-5].rsplit("/", 1)[-1], frames, fbytes / 2**20,
+                           fbytes / frames, meta["connections"], trans))
+print("runs per case: %d; wall = best (median); rates from the best run; cpu = user+sys "
+      "of the best run; RSS = highest of the runs" % runs)
+
+def best(case):
+    return min(rows[case], key=lambda r: r["wall"])
+
+base = {k: best(k)["wall"] for k in ("tcpdump", "decode") if k in rows}
+hdr = ("case", "wall s", "Gbit/s", "Mpps", "events/s", "cpu s", "Gbit/s/cpu",
+       "RSS MiB", "x tcpdump", "x decode")
+table = []
+for case in order:
+    b = best(case)
+    med = statistics.median(r["wall"] for r in rows[case])
+    ev = b["c"].get("events_published", b["c"].get("transactions"))
+    table.append((
+        case, "%.3f (%.3f)" % (b["wall"], med),
+        "%.2f" % (fbytes * 8 / b["wall"] / 1e9),
+        "%.2f" % (frames / b["wall"] / 1e6),
+        "-" if ev is None else "%.0f" % (ev / b["wall"]),
+        "%.2f" % b["cpu"],
+        "%.2f" % (fbytes * 8 / b["cpu"] / 1e9) if b["cpu"] > 0 else "-",
+        "%.1f" % max(r["rss"] for r in rows[case]),
+        "%.2f" % (b["wall"] / base["tcpdump"]) if "tcpdump" in base else "-",
+        "%.2f" % (b["wall"] / base["decode"]) if "decode" in base else "-",
+    ))
+widths = [max(len(str(x[i])) for x in table + [hdr]) for i in range(len(hdr))]
+fmt = "  ".join("%%-%ds" % w if i == 0 else "%%%ds" % w for i, w in enumerate(widths))
+print()
+print(fmt % hdr)
+print(fmt % tuple("-" * w for w in widths))
+for t in table:
+    print(fmt % t)
+
+print()
+print("noise: median/best wall per case: " + ", ".join(
+    "%s %.2f" % (case, statistics.median(r["wall"] for r in rows[case]) / best(case)["wall"])
+    for case in order))
+
+# correctness: every wirebeat run must see every frame and every transaction
+bad_counters = ("decode_errors", "truncated_frames", "flow_table_full", "tcp_ooo_dropped",
+                "tcp_gaps", "tcp_buffer_overflows", "parse_errors", "parser_stopped",
+                "unmatched_requests", "unmatched_responses", "pairing_evictions",
+                "events_dropped")
+problems = []
+print()
+print("correctness (generator: %d frames, %d transactions):" % (frames, trans))
+for case in order:
+    if case == "tcpdump":
+        continue
+    for i, r in enumerate(rows[case], 1):
+        c = r["c"]
+        notes = []
+        if c.get("packets", 0) != frames:
+            notes.append("packets=%d" % c.get("packets", 0))
+        if case != "decode":
+            if c.get("transactions", 0) != trans:
+                notes.append("transactions=%d (expected %d, diff %+d)" % (
+                    c.get("transactions", 0), trans, c.get("transactions", 0) - trans))
+            if case not in ("parse", "parse-w2") and c.get("events_published", 0) != trans:
+                notes.append("events_published=%d" % c.get("events_published", 0))
+        notes += ["%s=%d" % (k, c[k]) for k in bad_counters if c.get(k)]
+        if notes:
+            problems.append("  %s run %d: %s" % (case, i, ", ".join(notes)))
+    c = best(case)["c"]
+    print("  %-9s packets=%d transactions=%s events_published=%s" % (
+        case, c.get("packets", 0), c.get("transactions", "-"), c.get("events_published", "-")))
+if problems:
+    print("MISMATCHES:")
+    print("\n".join(problems))
+else:
+    print("  all runs: every frame read, every transaction found and published, no drop or "
+          "error counter set")
+EOF
+    awk -v a="$load_before" -v b="$load_after" 'BEGIN { if (a > 0.7 || b > 2.5) print "\nWARNING: the machine was busy (load average " a " / " b "): other work may have disturbed these numbers; run again when idle." }'
+} | tee "$REPORT"
+log "report saved to $REPORT"
