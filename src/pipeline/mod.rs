@@ -317,12 +317,12 @@ impl Reader {
                         }
                     }
                 }
-                if let Some(w) = self.dump.as_mut() {
-                    if let Err(e) = w.write(&pkt) {
-                        tracing::error!(target: "pipeline", "--dump: {e}");
-                        self.dump = None;
-                        self.dump_path = None;
-                    }
+                if let Some(w) = self.dump.as_mut()
+                    && let Err(e) = w.write(&pkt)
+                {
+                    tracing::error!(target: "pipeline", "--dump: {e}");
+                    self.dump = None;
+                    self.dump_path = None;
                 }
             }
             if !self.top_speed {
@@ -417,10 +417,10 @@ impl Reader {
         for w in 0..self.batches.len() {
             self.send(w);
         }
-        if let Some(mut d) = self.dump.take() {
-            if let Err(e) = d.flush() {
-                tracing::error!(target: "pipeline", "--dump: {e}");
-            }
+        if let Some(mut d) = self.dump.take()
+            && let Err(e) = d.flush()
+        {
+            tracing::error!(target: "pipeline", "--dump: {e}");
         }
         self.senders.clear();
         self.counters
