@@ -200,6 +200,10 @@ fn test_config(cli: &Cli) -> ExitCode {
             ok = false;
         }
     }
+    if let Err(e) = l.config.internal_networks() {
+        eprintln!("wirebeat: {e}");
+        ok = false;
+    }
     if let Err(e) = wirebeat::output::check_config(&l.config) {
         eprintln!("wirebeat: {e}");
         ok = false;
@@ -218,6 +222,10 @@ fn run(cli: &Cli) -> ExitCode {
         Err(code) => return code,
     };
     let cfg = l.config;
+    if let Err(e) = cfg.internal_networks() {
+        eprintln!("wirebeat: configuration error: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let Some(input) = cli.input.clone() else {
         eprintln!(
             "wirebeat: live capture (interfaces.type af_packet/pcap) is not available in this build yet; \

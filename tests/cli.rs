@@ -172,3 +172,40 @@ fn no_publish_counts_but_prints_nothing() {
     assert_eq!(r.counter("transactions"), 6, "{}", r.stderr);
     assert_eq!(r.counter("events_published"), 0);
 }
+
+#[test]
+fn internal_networks_set_network_direction() {
+    let r = replay(
+        &fixture("http/get_simple.pcap"),
+        &["-E", "interfaces.internal_networks=[10.77.0.2/32]"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(get(&r.events()[0], "network.direction"), "inbound");
+    let r = replay(&fixture("http/get_simple.pcap"), &[]);
+    assert_eq!(get(&r.events()[0], "network.direction"), "unknown");
+    let r = replay(
+        &fixture("http/get_simple.pcap"),
+        &["-E", "interfaces.internal_networks=[10.0.0.0/99]"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+}
+
+#[test]
+fn two_workers_give_the_same_transactions() {
+    let one = replay(&fixture("sample.pcap"), &[]);
+    let two = replay(&fixture("sample.pcap"), &["-E", "pipeline.workers=2"]);
+    assert_eq!(two.code, 0, "{}", two.stderr);
+    let mut a: Vec<String> = one
+        .stdout
+        .split(|&b| b == b'\n')
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    let mut b: Vec<String> = two
+        .stdout
+        .split(|&b| b == b'\n')
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+}

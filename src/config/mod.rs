@@ -611,6 +611,18 @@ fn read_limited(path: &Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| format!("configuration file is not UTF-8: {e}"))
 }
 
+impl Config {
+    /// Every interface's `internal_networks`, parsed.
+    pub fn internal_networks(&self) -> Result<crate::event::direction::Networks, String> {
+        let all: Vec<String> = self
+            .interfaces
+            .iter()
+            .flat_map(|i| i.internal_networks.iter().cloned())
+            .collect();
+        crate::event::direction::Networks::parse(&all)
+    }
+}
+
 /// The machine's host name (`/proc/sys/kernel/hostname`, then `$HOSTNAME`).
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

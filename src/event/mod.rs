@@ -3,6 +3,7 @@
 //! the connection facts ([`ConnInfo`]); [`EventEncoder`] writes one JSON object.
 
 pub mod community_id;
+pub mod direction;
 pub mod json;
 
 use std::net::IpAddr;

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::event::direction::Networks;
 use crate::event::{ConnInfo, Transaction, Transport};
 use crate::protos::{Ctx, Dir, Parser, Progress, ProtocolFactory};
 use crate::stats::Counters;
@@ -219,6 +220,7 @@ pub struct FlowTable {
     total_ooo: usize,
     now: Ts,
     scratch: Vec<Transaction>,
+    networks: Networks,
 }
 
 impl FlowTable {
@@ -244,7 +246,14 @@ impl FlowTable {
             total_ooo: 0,
             now: Ts::ZERO,
             scratch: Vec::new(),
+            networks: Networks::default(),
         }
+    }
+
+    /// Sets the internal networks that decide `network.direction`.
+    pub fn with_internal_networks(mut self, networks: Networks) -> FlowTable {
+        self.networks = networks;
+        self
     }
 
     /// True when either port belongs to a configured TCP protocol.
@@ -432,11 +441,12 @@ impl FlowTable {
             return false;
         }
         let factory = &self.protos[proto as usize - 1];
-        let conn = if server_is_dst {
+        let mut conn = if server_is_dst {
             ConnInfo::new(p.src, p.sport, p.dst, p.dport, Transport::Tcp)
         } else {
             ConnInfo::new(p.dst, p.dport, p.src, p.sport, Transport::Tcp)
         };
+        conn.direction = self.networks.direction(conn.client_ip, conn.server_ip);
         let parser = factory.new_parser(&conn);
         let timeout = factory.connection_timeout();
         let id = self.next_id;

@@ -152,8 +152,8 @@ impl Reassembler {
         self.check_fin(counters, emit);
     }
 
-    /// The peer acknowledged up to `ack`. If that covers a hole in front of buffered
-    /// segments, the hole's bytes reached the peer but not us: they are lost.
+    /// The peer acknowledged up to `ack`. If that covers a hole and the buffered
+    /// segment after it, the hole's bytes reached the peer but not us: they are lost.
     pub fn peer_ack(
         &mut self,
         ack: u32,
@@ -161,12 +161,15 @@ impl Reassembler {
         counters: &mut Counters,
         emit: &mut dyn FnMut(Chunk<'_>, &mut Counters),
     ) {
+        // Require the ACK to cover the first buffered segment too, not just the hole:
+        // a capture may reorder an ACK ahead of the segment it acknowledges.
+        let covers = |s: &Seg| diff(ack, s.seq.wrapping_add(s.wire_len())) >= 0;
         let (Some(next), Some(first)) = (self.next, self.ooo.first()) else {
             return;
         };
-        if diff(ack, next) > 0 && diff(ack, first.seq) >= 0 {
+        if diff(ack, next) > 0 && covers(first) {
             while let (Some(n), Some(first)) = (self.next, self.ooo.first()) {
-                if diff(ack, first.seq) < 0 {
+                if !covers(first) {
                     break;
                 }
                 let hole = diff(first.seq, n);
@@ -255,10 +258,11 @@ impl Reassembler {
         let next = self.next.unwrap_or(seq);
         let rel = diff(seq, next);
         let pos = self.ooo.partition_point(|s| diff(s.seq, next) < rel);
-        if let Some(s) = self.ooo.get(pos) {
-            if s.seq == seq && s.wire_len() >= (data.len() as u32).wrapping_add(missing) {
-                return; // duplicate of a buffered segment
-            }
+        if let Some(s) = self.ooo.get(pos)
+            && s.seq == seq
+            && s.wire_len() >= (data.len() as u32).wrapping_add(missing)
+        {
+            return; // duplicate of a buffered segment
         }
         self.ooo_bytes += data.len();
         *total_ooo += data.len();
@@ -319,11 +323,11 @@ impl Reassembler {
         if self.fin_done || !self.ooo.is_empty() {
             return;
         }
-        if let (Some(n), Some(f)) = (self.next, self.fin_seq) {
-            if diff(f, n) <= 0 {
-                self.fin_done = true;
-                emit(Chunk::Fin, counters);
-            }
+        if let (Some(n), Some(f)) = (self.next, self.fin_seq)
+            && diff(f, n) <= 0
+        {
+            self.fin_done = true;
+            emit(Chunk::Fin, counters);
         }
     }
 }
@@ -426,7 +430,7 @@ mod tests {
         let mut h = H::new();
         h.seg(1000, b"aa", false);
         h.seg(1010, b"bb", false);
-        h.ack(1005); // does not cover the buffered segment: nothing yet
+        h.ack(1010); // covers the hole but not the buffered segment: nothing yet
         assert_eq!(h.out.len(), 1);
         h.ack(1012);
         assert_eq!(

@@ -19,13 +19,13 @@ pub trait Output: Send {
 /// Checks the output settings without opening anything (for `test config`).
 pub fn check_config(cfg: &Config) -> Result<(), String> {
     let o = &cfg.output;
-    if let Some(f) = o.file.as_ref().filter(|f| f.enabled) {
-        if f.filename.is_empty() || f.filename.contains('/') {
-            return Err(format!(
-                "output.file.filename: {:?} must be a plain file name",
-                f.filename
-            ));
-        }
+    if let Some(f) = o.file.as_ref().filter(|f| f.enabled)
+        && (f.filename.is_empty() || f.filename.contains('/'))
+    {
+        return Err(format!(
+            "output.file.filename: {:?} must be a plain file name",
+            f.filename
+        ));
     }
     Ok(())
 }

@@ -198,15 +198,15 @@ pub fn run_replay(
     })
 }
 
-fn core_ids() -> Vec<usize> {
-    match std::thread::available_parallelism() {
-        Ok(n) => (0..n.get()).collect(),
-        Err(_) => Vec::new(),
-    }
+/// Cores this process may run on (read on the calling thread, before any pinning).
+fn core_ids() -> Vec<core_affinity::CoreId> {
+    core_affinity::get_core_ids().unwrap_or_default()
 }
 
-fn pin_to(_core: usize) {
-    // Pinning arrives with the live capture pipeline; replay relies on the scheduler.
+fn pin_to(core: core_affinity::CoreId) {
+    if !core_affinity::set_for_current(core) {
+        tracing::warn!(target: "pipeline", "could not pin a worker to core {}", core.id);
+    }
 }
 
 /// Receives NDJSON batches and writes them to every output. Returns the number of
@@ -317,12 +317,12 @@ impl Reader {
                         }
                     }
                 }
-                if let Some(w) = self.dump.as_mut() {
-                    if let Err(e) = w.write(&pkt) {
-                        tracing::error!(target: "pipeline", "--dump: {e}");
-                        self.dump = None;
-                        self.dump_path = None;
-                    }
+                if let Some(w) = self.dump.as_mut()
+                    && let Err(e) = w.write(&pkt)
+                {
+                    tracing::error!(target: "pipeline", "--dump: {e}");
+                    self.dump = None;
+                    self.dump_path = None;
                 }
             }
             if !self.top_speed {
@@ -417,10 +417,10 @@ impl Reader {
         for w in 0..self.batches.len() {
             self.send(w);
         }
-        if let Some(mut d) = self.dump.take() {
-            if let Err(e) = d.flush() {
-                tracing::error!(target: "pipeline", "--dump: {e}");
-            }
+        if let Some(mut d) = self.dump.take()
+            && let Err(e) = d.flush()
+        {
+            tracing::error!(target: "pipeline", "--dump: {e}");
         }
         self.senders.clear();
         self.counters

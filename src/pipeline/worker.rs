@@ -84,8 +84,9 @@ impl Worker {
                 max_ooo_total_bytes: p.tcp_max_ooo_total_bytes,
             },
         };
+        let networks = cfg.internal_networks().unwrap_or_default();
         Worker {
-            table: FlowTable::new(protos, limits),
+            table: FlowTable::new(protos, limits).with_internal_networks(networks),
             sink: EncodingSink::new(encoder, out, publish),
             counters: Counters::default(),
         }

@@ -72,6 +72,8 @@ struct Side {
     msg: Option<Msg>,
     /// Timestamp of the first byte of a head still being received.
     head_ts: Option<Ts>,
+    /// Bytes of interim (1xx) responses, counted into the final response.
+    interim_bytes: u64,
 }
 
 impl Side {
@@ -80,6 +82,7 @@ impl Side {
             wire: Wire::new(requests),
             msg: None,
             head_ts: None,
+            interim_bytes: 0,
         }
     }
 }
@@ -164,8 +167,11 @@ impl HttpParser {
                 return Err(HeadError::Stop);
             }
             if (100..200).contains(&code) {
-                // Interim response (100 Continue, 103 Early Hints): not paired.
-                self.sides[dir.idx()].wire.set_framing(Framing::None);
+                // Interim response (100 Continue, 103 Early Hints): not paired; its
+                // bytes belong to the final response of the same request.
+                let side = &mut self.sides[dir.idx()];
+                side.interim_bytes += head.len() as u64;
+                side.wire.set_framing(Framing::None);
                 return Ok(());
             }
             if method == Some("HEAD") || code == 204 || code == 304 {
@@ -181,6 +187,8 @@ impl HttpParser {
             }
         };
         let side = &mut self.sides[dir.idx()];
+        let mut msg = msg;
+        msg.wire_bytes += std::mem::take(&mut side.interim_bytes);
         side.wire.set_framing(framing);
         side.msg = Some(msg);
         if side.wire.framing_done() {
