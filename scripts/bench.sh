@@ -109,21 +109,33 @@ case_cmd() {
     esac
 }
 
+# busy CPU time of the whole machine, in clock ticks: compared with the CPU time of the
+# measured command, it shows how much other work ran during a measurement
+busy_ticks() {
+    local _cpu user nice system _idle _iowait irq softirq steal _rest
+    read -r _cpu user nice system _idle _iowait irq softirq steal _rest </proc/stat
+    echo $((user + nice + system + irq + softirq + steal))
+}
+HZ=$(getconf CLK_TCK)
+
 read -r load_before _ </proc/loadavg
 for c in $CASES; do
     case_cmd "$c"
     log "$c: ${cmd[*]}"
     for ((r = 1; r <= RUNS; r++)); do
         rm -rf "$EVDIR"
+        b0=$(busy_ticks)
         t0=$EPOCHREALTIME
         if ! /usr/bin/time -f '%M %U %S' -o "$SCRATCH/time" "${cmd[@]}" >/dev/null 2>"$SCRATCH/err"; then
             cat "$SCRATCH/err" >&2
             die "$c failed"
         fi
         t1=$EPOCHREALTIME
+        b1=$(busy_ticks)
         read -r rss user sys <"$SCRATCH/time"
         counters=$(grep -h 'final counters' "$SCRATCH/err" | tail -n1 | sed 's/.*: //' || true)
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$t0" "$t1" "$rss" "$user" "$sys" "$counters" >>"$RAW"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$t0" "$t1" "$rss" "$user" "$sys" \
+            "$(((b1 - b0) * 1000 / HZ))" "$counters" >>"$RAW"
     done
 done
 read -r load_after _ </proc/loadavg
@@ -139,7 +151,7 @@ fi
 {
     echo "wirebeat replay benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit$dirty"
     echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -n1), kernel $(uname -r)"
-    echo "load average (1 min): $load_before before, $load_after after"
+    echo "load average (1 min): $load_before before the runs, $load_after after"
     python3 - "$RAW" "$PCAP.json" "$RUNS" <<'EOF'
 import json, statistics, sys
 
@@ -148,13 +160,14 @@ meta = json.load(open(meta_path))
 rows = {}
 order = []
 for line in open(raw):
-    case, run, t0, t1, rss, user, sys_, counters = line.rstrip("\n").split("\t")
+    case, run, t0, t1, rss, user, sys_, busy_ms, counters = line.rstrip("\n").split("\t")
     if case not in rows:
         rows[case] = []
         order.append(case)
     c = dict(kv.split("=", 1) for kv in counters.split() if "=" in kv)
     rows[case].append({"wall": float(t1) - float(t0), "rss": int(rss) / 1024.0,
                        "cpu": float(user) + float(sys_),
+                       "busy": int(busy_ms) / 1000.0,
                        "c": {k: int(v) for k, v in c.items() if v.isdigit()}})
 
 fbytes, frames, trans = meta["frame_bytes"], meta["frames"], meta["transactions"]
@@ -198,6 +211,15 @@ print()
 print("noise: median/best wall per case: " + ", ".join(
     "%s %.2f" % (case, statistics.median(r["wall"] for r in rows[case]) / best(case)["wall"])
     for case in order))
+# CPU time used by other processes during the measurements, in cores (busy time of the
+# machine minus the measured command's own CPU time, over the wall time; +-0.1 noise)
+other = {case: max(0.0, sum(r["busy"] - r["cpu"] for r in rows[case]) /
+                   sum(r["wall"] for r in rows[case])) for case in order}
+print("other work during the runs (cores busy besides the measured command): " + ", ".join(
+    "%s %.2f" % (case, other[case]) for case in order))
+if max(other.values()) > 0.25:
+    print("WARNING: other work ran during the measurements; numbers may be disturbed, "
+          "run again when the machine is idle.")
 
 # correctness: every wirebeat run must see every frame and every transaction
 bad_counters = ("decode_errors", "truncated_frames", "flow_table_full", "tcp_ooo_dropped",
@@ -234,6 +256,5 @@ else:
     print("  all runs: every frame read, every transaction found and published, no drop or "
           "error counter set")
 EOF
-    awk -v a="$load_before" -v b="$load_after" 'BEGIN { if (a > 0.7 || b > 2.5) print "\nWARNING: the machine was busy (load average " a " / " b "): other work may have disturbed these numbers; run again when idle." }'
 } | tee "$REPORT"
 log "report saved to $REPORT"
