@@ -18,6 +18,7 @@
 #   decode       wirebeat -t -N, no tracked port              (read + decode L2-L4 + port filter)
 #   parse        wirebeat -t -N                               (+ flows, reassembly, HTTP, pairing)
 #   parse-w2     parse with pipeline.workers=2
+#   parse-loop3  parse over the file 3 times (-l 3): peak RSS must not grow with bytes seen
 #   console      wirebeat -t, NDJSON on stdout > /dev/null    (+ event encoding)
 #   file         wirebeat -t, output.file (rotating NDJSON)   (the SPEC 7 reference case)
 #   file-w2      file with pipeline.workers=2
@@ -30,7 +31,7 @@ SIZE_MB=${BENCH_SIZE_MB:-1024}
 RUNS=${BENCH_RUNS:-3}
 SEED=${BENCH_SEED:-1}
 CONCURRENCY=${BENCH_CONCURRENCY:-2000}
-CASES=${BENCH_CASES:-"tcpdump decode parse parse-w2 console file file-w2"}
+CASES=${BENCH_CASES:-"tcpdump decode parse parse-w2 parse-loop3 console file file-w2"}
 WORK=$ROOT/target/bench
 PCAP=$WORK/big-${SIZE_MB}m-s${SEED}-c${CONCURRENCY}.pcap
 BIN=$ROOT/target/release/wirebeat
@@ -96,12 +97,17 @@ SCRATCH=$(mktemp -d "$WORK/run.XXXXXX")
 trap 'rm -rf "$SCRATCH" "$EVDIR"' EXIT
 
 case_cmd() {
+    loops=1
     local file_out=(-E "output.file.path=$EVDIR" -E output.file.filename=wirebeat)
     case $1 in
         tcpdump) cmd=("$TCPDUMP" -r "$PCAP" -w /dev/null) ;;
         decode) cmd=("$BIN" -I "$PCAP" -t -N -E 'protocols.http.ports=[1]') ;;
         parse) cmd=("$BIN" -I "$PCAP" -t -N) ;;
         parse-w2) cmd=("$BIN" -I "$PCAP" -t -N -E pipeline.workers=2) ;;
+        parse-loop3)
+            cmd=("$BIN" -I "$PCAP" -t -N -l 3)
+            loops=3
+            ;;
         console) cmd=("$BIN" -I "$PCAP" -t) ;;
         file) cmd=("$BIN" -I "$PCAP" -t "${file_out[@]}") ;;
         file-w2) cmd=("$BIN" -I "$PCAP" -t "${file_out[@]}" -E pipeline.workers=2) ;;
@@ -134,8 +140,8 @@ for c in $CASES; do
         b1=$(busy_ticks)
         read -r rss user sys <"$SCRATCH/time"
         counters=$(grep -h 'final counters' "$SCRATCH/err" | tail -n1 | sed 's/.*: //' || true)
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$t0" "$t1" "$rss" "$user" "$sys" \
-            "$(((b1 - b0) * 1000 / HZ))" "$counters" >>"$RAW"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$loops" "$t0" "$t1" "$rss" "$user" \
+            "$sys" "$(((b1 - b0) * 1000 / HZ))" "$counters" >>"$RAW"
     done
 done
 read -r load_after _ </proc/loadavg
@@ -160,12 +166,12 @@ meta = json.load(open(meta_path))
 rows = {}
 order = []
 for line in open(raw):
-    case, run, t0, t1, rss, user, sys_, busy_ms, counters = line.rstrip("\n").split("\t")
+    case, run, loops, t0, t1, rss, user, sys_, busy_ms, counters = line.rstrip("\n").split("\t")
     if case not in rows:
         rows[case] = []
         order.append(case)
     c = dict(kv.split("=", 1) for kv in counters.split() if "=" in kv)
-    rows[case].append({"wall": float(t1) - float(t0), "rss": int(rss) / 1024.0,
+    rows[case].append({"wall": float(t1) - float(t0), "rss": int(rss) / 1024.0, "loops": int(loops),
                        "cpu": float(user) + float(sys_),
                        "busy": int(busy_ms) / 1000.0,
                        "c": {k: int(v) for k, v in c.items() if v.isdigit()}})
@@ -175,7 +181,8 @@ print("capture: %s: %d frames, %.1f MiB of frames (avg %.0f B), %d connections, 
       "%d transactions" % (meta_path[:-5].rsplit("/", 1)[-1], frames, fbytes / 2**20,
                            fbytes / frames, meta["connections"], trans))
 print("runs per case: %d; wall = best (median); rates from the best run; cpu = user+sys "
-      "of the best run; RSS = highest of the runs" % runs)
+      "of the best run; RSS = highest of the runs; x = wall per pass over the file divided "
+      "by the baseline's" % runs)
 
 def best(case):
     return min(rows[case], key=lambda r: r["wall"])
@@ -186,18 +193,19 @@ hdr = ("case", "wall s", "Gbit/s", "Mpps", "events/s", "cpu s", "Gbit/s/cpu",
 table = []
 for case in order:
     b = best(case)
+    n = b["loops"]  # passes over the file: rates and ratios are per pass
     med = statistics.median(r["wall"] for r in rows[case])
     ev = b["c"].get("events_published", b["c"].get("transactions"))
     table.append((
         case, "%.3f (%.3f)" % (b["wall"], med),
-        "%.2f" % (fbytes * 8 / b["wall"] / 1e9),
-        "%.2f" % (frames / b["wall"] / 1e6),
+        "%.2f" % (n * fbytes * 8 / b["wall"] / 1e9),
+        "%.2f" % (n * frames / b["wall"] / 1e6),
         "-" if ev is None else "%.0f" % (ev / b["wall"]),
         "%.2f" % b["cpu"],
-        "%.2f" % (fbytes * 8 / b["cpu"] / 1e9) if b["cpu"] > 0 else "-",
+        "%.2f" % (n * fbytes * 8 / b["cpu"] / 1e9) if b["cpu"] > 0 else "-",
         "%.1f" % max(r["rss"] for r in rows[case]),
-        "%.2f" % (b["wall"] / base["tcpdump"]) if "tcpdump" in base else "-",
-        "%.2f" % (b["wall"] / base["decode"]) if "decode" in base else "-",
+        "%.2f" % (b["wall"] / n / base["tcpdump"]) if "tcpdump" in base else "-",
+        "%.2f" % (b["wall"] / n / base["decode"]) if "decode" in base else "-",
     ))
 widths = [max(len(str(x[i])) for x in table + [hdr]) for i in range(len(hdr))]
 fmt = "  ".join("%%-%ds" % w if i == 0 else "%%%ds" % w for i, w in enumerate(widths))
@@ -234,20 +242,21 @@ for case in order:
         continue
     for i, r in enumerate(rows[case], 1):
         c = r["c"]
+        n = r["loops"]
         notes = []
-        if c.get("packets", 0) != frames:
-            notes.append("packets=%d" % c.get("packets", 0))
+        if c.get("packets", 0) != n * frames:
+            notes.append("packets=%d (expected %d)" % (c.get("packets", 0), n * frames))
         if case != "decode":
-            if c.get("transactions", 0) != trans:
+            if c.get("transactions", 0) != n * trans:
                 notes.append("transactions=%d (expected %d, diff %+d)" % (
-                    c.get("transactions", 0), trans, c.get("transactions", 0) - trans))
-            if case not in ("parse", "parse-w2") and c.get("events_published", 0) != trans:
+                    c.get("transactions", 0), n * trans, c.get("transactions", 0) - n * trans))
+            if not case.startswith("parse") and c.get("events_published", 0) != n * trans:
                 notes.append("events_published=%d" % c.get("events_published", 0))
         notes += ["%s=%d" % (k, c[k]) for k in bad_counters if c.get(k)]
         if notes:
             problems.append("  %s run %d: %s" % (case, i, ", ".join(notes)))
     c = best(case)["c"]
-    print("  %-9s packets=%d transactions=%s events_published=%s" % (
+    print("  %-11s packets=%d transactions=%s events_published=%s" % (
         case, c.get("packets", 0), c.get("transactions", "-"), c.get("events_published", "-")))
 if problems:
     print("MISMATCHES:")
