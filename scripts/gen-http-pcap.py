@@ -19,8 +19,9 @@ About --concurrency connections are open at once: the next packet always comes f
 randomly chosen open connection, and timestamps advance by 1-9 us per packet. IPv4
 and TCP checksums are correct.
 
-Once the file reaches --size-mb no new connection is opened; the open ones run to
-their end, so every transaction in the file is complete. Same arguments, same
+No new connection is opened once the bytes written plus those of the open
+connections reach --size-mb; the open ones run to their end, so every transaction in
+the file is complete and the file ends up just over the requested size. Same arguments, same
 templates => byte-identical output.
 
 At the end it prints (and writes to FILE.json) the frames, bytes, connections and
@@ -44,7 +45,7 @@ import time
 MSS = 1448
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 EPOCH = 1795478400  # 2026-11-24T00:00:00Z
-VERSION = 1  # bump when the output for the same arguments changes
+VERSION = 2  # bump when the output for the same arguments changes
 
 # ------------------------------------------------------------------ template reading
 
@@ -412,6 +413,7 @@ def generate(args, units):
         written = 24
         opening = True
         ramped = False
+        pending = 0  # bytes of the open connections' frames not written yet
         while True:
             # ramp up: open connections one at a time, interleaved with traffic,
             # then replace every connection that ends by a new one
@@ -420,8 +422,11 @@ def generate(args, units):
                 active.append([fr, 0])
                 conns += 1
                 trans += t
+                pending += sum(map(len, fr)) + 16 * len(fr)
                 if len(active) == args.concurrency:
                     ramped = True
+                if written + pending >= target:
+                    opening = False
                 continue
             if not active:
                 break
@@ -436,12 +441,11 @@ def generate(args, units):
             frames += 1
             nbytes += n
             written += 16 + n
+            pending -= 16 + n
             if a[1] == len(a[0]):
                 last = active.pop()
                 if i < len(active):
                     active[i] = last
-                if written >= target:
-                    opening = False
     return {"frames": frames, "frame_bytes": nbytes, "file_bytes": written,
             "connections": conns, "transactions": trans,
             "duration_us": ts}
@@ -452,7 +456,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="pcap file to write")
     ap.add_argument("--size-mb", type=int, default=1024,
-                    help="stop opening connections once the file has this many MiB (default 1024)")
+                    help="file size in MiB (default 1024): no connection is opened past it")
     ap.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     ap.add_argument("--concurrency", type=int, default=2000,
                     help="connections open at once (default 2000)")
