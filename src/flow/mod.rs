@@ -18,10 +18,7 @@ use crate::stats::Counters;
 use crate::time::Ts;
 use reassembly::{Chunk, ReasmLimits, Reassembler};
 
-pub const TCP_FIN: u8 = 0x01;
-pub const TCP_SYN: u8 = 0x02;
-pub const TCP_RST: u8 = 0x04;
-pub const TCP_ACK: u8 = 0x10;
+pub use crate::decode::{TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 
 /// One TCP segment, as the flow layer needs it.
 #[derive(Clone, Copy, Debug)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::event::Status;
-use crate::protos::pairing::{Exchange, Limits, Message, Pairing};
+use crate::protos::pairing::{Exchange, Limits, Message, Pairing, start_ts};
 
 struct Line(Ts, String, u64);
 impl Message for Line {
@@ -20,12 +20,7 @@ impl Exchange for LineEx {
     type Request = Line;
     type Response = Line;
     fn transaction(&self, req: Option<Line>, resp: Option<Line>) -> Transaction {
-        let start = req
-            .as_ref()
-            .or(resp.as_ref())
-            .map(|l| l.0)
-            .unwrap_or_default();
-        let mut tx = Transaction::new("line", start);
+        let mut tx = Transaction::new("line", start_ts(req.as_ref(), resp.as_ref()));
         if let Some(r) = &req {
             tx.query = Some(r.1.clone());
             tx.request_bytes = r.2;

@@ -22,6 +22,14 @@ pub trait Message {
     }
 }
 
+/// Start of a transaction: the request's first packet, or the response's when the
+/// request is missing.
+pub fn start_ts<R: Message, S: Message>(req: Option<&R>, resp: Option<&S>) -> Ts {
+    req.map(|r| r.ts())
+        .or_else(|| resp.map(|r| r.ts()))
+        .unwrap_or_default()
+}
+
 /// A protocol's way of turning a pair (or an unmatched half) into a transaction.
 pub trait Exchange {
     type Request: Message;
@@ -176,12 +184,7 @@ mod tests {
         type Request = Msg;
         type Response = Msg;
         fn transaction(&self, req: Option<Msg>, resp: Option<Msg>) -> Transaction {
-            let start = req
-                .as_ref()
-                .or(resp.as_ref())
-                .map(|m| m.0)
-                .unwrap_or_default();
-            let mut tx = Transaction::new("test", start);
+            let mut tx = Transaction::new("test", start_ts(req.as_ref(), resp.as_ref()));
             tx.method = req.map(|m| m.1.to_string());
             tx.end = resp.map(|m| m.0);
             tx

@@ -13,7 +13,7 @@ use super::fields::{HttpFields, ReqFields, RespFields, UrlFields};
 use super::parser::Head;
 use crate::config::HttpConfig;
 use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
-use crate::protos::pairing::{Exchange, Message};
+use crate::protos::pairing::{Exchange, Message, start_ts};
 use crate::time::Ts;
 
 /// Value that replaces a hidden query or form parameter.
@@ -565,11 +565,7 @@ impl Exchange for HttpExchange {
     type Response = Msg;
 
     fn transaction(&self, req: Option<Msg>, resp: Option<Msg>) -> Transaction {
-        let start = req
-            .as_ref()
-            .or(resp.as_ref())
-            .map(|m| m.ts)
-            .unwrap_or_default();
+        let start = start_ts(req.as_ref(), resp.as_ref());
         let mut tx = Transaction::new("http", start);
         let mut f = HttpFields {
             split_cookie: self.settings.split_cookie,
