@@ -431,7 +431,7 @@ impl Default for PipelineConfig {
             workers: 0,
             pin: true,
             batch_packets: 256,
-            worker_queue: 64,
+            worker_queue: 16,
             output_queue: 64,
             when_full: "block".into(),
             max_flows: 131_072,

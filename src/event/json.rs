@@ -143,6 +143,12 @@ impl<'a> JsonWriter<'a> {
         self
     }
 
+    pub fn ip(&mut self, ip: std::net::IpAddr) -> &mut Self {
+        self.sep();
+        write_ip(self.buf, ip);
+        self
+    }
+
     pub fn kv_str(&mut self, k: &str, v: &str) -> &mut Self {
         self.key(k).str(v)
     }
@@ -165,33 +171,79 @@ impl<'a> JsonWriter<'a> {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+#[inline]
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f
+}
+
+/// True when any byte of `s` must be escaped. Checks 16 bytes at a time without
+/// early exit so the compiler can vectorise it; most strings need no escaping.
+#[inline]
+fn any_escape(s: &[u8]) -> bool {
+    let mut chunks = s.chunks_exact(16);
+    for c in &mut chunks {
+        if c.iter().fold(false, |acc, &b| acc | needs_escape(b)) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| needs_escape(b))
+}
+
 /// Appends `s` (valid UTF-8) as a quoted JSON string.
 pub fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
+    if !any_escape(s) {
+        out.extend_from_slice(s);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f | 0x7f => {
-                out.extend_from_slice(&s[start..i]);
+        if !needs_escape(b) {
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[(b >> 4) as usize]);
                 out.push(HEX[(b & 0xf) as usize]);
-                start = i + 1;
-                continue;
             }
-            _ => continue,
-        };
-        out.extend_from_slice(&s[start..i]);
-        out.extend_from_slice(esc);
+        }
         start = i + 1;
     }
     out.extend_from_slice(&s[start..]);
     out.push(b'"');
+}
+
+/// Appends an IP address as a quoted JSON string without going through `fmt`
+/// for IPv4 (the common case).
+pub fn write_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            out.push(b'"');
+            let mut b = itoa::Buffer::new();
+            for (i, o) in a.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(b.format(*o).as_bytes());
+            }
+            out.push(b'"');
+        }
+        std::net::IpAddr::V6(a) => {
+            use std::io::Write;
+            out.push(b'"');
+            let _ = write!(out, "{a}");
+            out.push(b'"');
+        }
+    }
 }
 
 #[cfg(test)]
@@ -221,5 +273,28 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["b"]["d"][1], "two");
+    }
+
+    #[test]
+    fn fast_paths_match_the_slow_ones() {
+        let mut long = Vec::new();
+        write_escaped(
+            &mut long,
+            "0123456789abcdef0123\\456789abcdef\u{7f}é".as_bytes(),
+        );
+        assert_eq!(
+            String::from_utf8(long).unwrap(),
+            r#""0123456789abcdef0123\\456789abcdef\u007fé""#
+        );
+        let mut plain = Vec::new();
+        write_escaped(
+            &mut plain,
+            "a plain string of more than sixteen bytes".as_bytes(),
+        );
+        assert_eq!(plain, b"\"a plain string of more than sixteen bytes\"");
+        let mut ips = Vec::new();
+        write_ip(&mut ips, "10.0.255.1".parse().unwrap());
+        write_ip(&mut ips, "fd00::2".parse().unwrap());
+        assert_eq!(ips, b"\"10.0.255.1\"\"fd00::2\"");
     }
 }

@@ -268,9 +268,9 @@ impl EventEncoder {
         w.kv_opt_str("path", tx.path.as_deref());
         w.kv_opt_str("query", tx.query.as_deref());
         w.object("related").key("ip").begin_array();
-        w.display(conn.client_ip);
+        w.ip(conn.client_ip);
         if conn.server_ip != conn.client_ip {
-            w.display(conn.server_ip);
+            w.ip(conn.server_ip);
         }
         w.end_array();
         if let Some(d) = &tx.destination_domain {
@@ -324,7 +324,7 @@ fn endpoint(
     domain: Option<&str>,
 ) {
     w.object(name);
-    w.key("ip").display(ip);
+    w.key("ip").ip(ip);
     w.kv_u64("port", port as u64);
     w.kv_u64("bytes", bytes);
     w.kv_opt_str("domain", domain);

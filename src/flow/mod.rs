@@ -6,6 +6,7 @@
 pub mod reassembly;
 
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -19,6 +20,9 @@ use crate::time::Ts;
 use reassembly::{Chunk, ReasmLimits, Reassembler};
 
 pub use crate::decode::{TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
+
+/// Transaction timeouts are checked at most this often per connection (packet time).
+const EXPIRE_CHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// One TCP segment, as the flow layer needs it.
 #[derive(Clone, Copy, Debug)]
@@ -85,6 +89,43 @@ impl FlowKey {
     }
 }
 
+/// Builds the state of a new connection, if one of its ports belongs to a protocol.
+fn new_flow(
+    protos: &[Arc<dyn ProtocolFactory>],
+    port_map: &[u8],
+    networks: &Networks,
+    id: u64,
+    p: &TcpPacket<'_>,
+) -> Option<Flow> {
+    let (dp, sp) = (port_map[p.dport as usize], port_map[p.sport as usize]);
+    // The side on a protocol port is the server; the destination wins a tie.
+    let (proto, server_is_dst) = if dp != 0 {
+        (dp, true)
+    } else if sp != 0 {
+        (sp, false)
+    } else {
+        return None;
+    };
+    let factory = &protos[proto as usize - 1];
+    let mut conn = if server_is_dst {
+        ConnInfo::new(p.src, p.sport, p.dst, p.dport, Transport::Tcp)
+    } else {
+        ConnInfo::new(p.dst, p.dport, p.src, p.sport, Transport::Tcp)
+    };
+    conn.direction = networks.direction(conn.client_ip, conn.server_ip);
+    let parser = factory.new_parser(&conn);
+    Some(Flow {
+        id,
+        conn,
+        parser: Some(parser),
+        max_buffer: factory.max_buffer(),
+        streams: Default::default(),
+        last_seen: p.ts,
+        timeout: factory.connection_timeout(),
+        next_expire: p.ts,
+    })
+}
+
 /// Engine-side state of one direction: reassembly plus the unconsumed tail.
 #[derive(Default)]
 struct Stream {
@@ -103,6 +144,8 @@ struct Flow {
     streams: [Stream; 2],
     last_seen: Ts,
     timeout: Duration,
+    /// Packet time of the next transaction-timeout check.
+    next_expire: Ts,
 }
 
 impl Flow {
@@ -294,27 +337,50 @@ impl FlowTable {
                 counters.flows_closed += 1;
             }
         }
-        if !self.flows.contains_key(&key) {
-            if p.payload.is_empty() && p.missing == 0 && p.flags & TCP_SYN == 0 {
-                return; // a bare ACK/FIN/RST of a connection we do not follow
-            }
-            if !self.create(key, p, counters) {
-                return;
-            }
-        }
         if p.flags & TCP_RST != 0 {
-            self.close_flow(&key, sink, counters);
-            counters.flows_closed += 1;
+            if self.flows.contains_key(&key) {
+                self.close_flow(&key, sink, counters);
+                counters.flows_closed += 1;
+            }
             return;
         }
         let limits = self.limits.reasm;
-        let Some(f) = self.flows.get_mut(&key) else {
-            return;
+        let nflows = self.flows.len();
+        // One hash lookup per packet: the entry either holds the flow or makes it.
+        let f = match self.flows.entry(key) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                if p.payload.is_empty() && p.missing == 0 && p.flags & TCP_SYN == 0 {
+                    return; // a bare ACK/FIN of a connection we do not follow
+                }
+                if nflows >= self.limits.max_flows {
+                    counters.flow_table_full += 1;
+                    return;
+                }
+                let Some(flow) = new_flow(
+                    &self.protos,
+                    &self.port_map,
+                    &self.networks,
+                    self.next_id,
+                    p,
+                ) else {
+                    return;
+                };
+                self.next_id += 1;
+                self.expiry
+                    .push(Reverse((p.ts.saturating_add(flow.timeout), flow.id, key)));
+                counters.flows_created += 1;
+                v.insert(flow)
+            }
         };
         f.last_seen = p.ts;
         let dir = f.dir_of(p.src, p.sport);
         if p.flags & TCP_SYN != 0 {
             f.streams[dir.idx()].reasm.syn(p.seq);
+        }
+        let check_expiry = p.ts >= f.next_expire;
+        if check_expiry {
+            f.next_expire = p.ts.saturating_add(EXPIRE_CHECK_EVERY);
         }
         let Flow {
             conn,
@@ -323,7 +389,7 @@ impl FlowTable {
             max_buffer,
             ..
         } = f;
-        if let Some(pr) = parser.as_mut() {
+        if let Some(pr) = parser.as_mut().filter(|_| check_expiry) {
             let mut ctx = Ctx {
                 ts: p.ts,
                 out: &mut self.scratch,
@@ -418,52 +484,6 @@ impl FlowTable {
             self.close_flow(&k, sink, counters);
         }
         self.expiry.clear();
-    }
-
-    fn create(&mut self, key: FlowKey, p: &TcpPacket<'_>, counters: &mut Counters) -> bool {
-        let (dp, sp) = (
-            self.port_map[p.dport as usize],
-            self.port_map[p.sport as usize],
-        );
-        // The side on a protocol port is the server; the destination wins a tie.
-        let (proto, server_is_dst) = if dp != 0 {
-            (dp, true)
-        } else if sp != 0 {
-            (sp, false)
-        } else {
-            return false;
-        };
-        if self.flows.len() >= self.limits.max_flows {
-            counters.flow_table_full += 1;
-            return false;
-        }
-        let factory = &self.protos[proto as usize - 1];
-        let mut conn = if server_is_dst {
-            ConnInfo::new(p.src, p.sport, p.dst, p.dport, Transport::Tcp)
-        } else {
-            ConnInfo::new(p.dst, p.dport, p.src, p.sport, Transport::Tcp)
-        };
-        conn.direction = self.networks.direction(conn.client_ip, conn.server_ip);
-        let parser = factory.new_parser(&conn);
-        let timeout = factory.connection_timeout();
-        let id = self.next_id;
-        self.next_id += 1;
-        self.expiry
-            .push(Reverse((p.ts.saturating_add(timeout), id, key)));
-        self.flows.insert(
-            key,
-            Flow {
-                id,
-                conn,
-                parser: Some(parser),
-                max_buffer: factory.max_buffer(),
-                streams: Default::default(),
-                last_seen: p.ts,
-                timeout,
-            },
-        );
-        counters.flows_created += 1;
-        true
     }
 
     fn close_flow(&mut self, key: &FlowKey, sink: &mut dyn EventSink, counters: &mut Counters) {

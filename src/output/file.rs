@@ -71,6 +71,11 @@ impl Output for RotatingFile {
     }
 
     fn write_batch(&mut self, ndjson: &[u8]) -> io::Result<()> {
+        if self.size + ndjson.len() as u64 <= self.max_bytes {
+            self.file.write_all(ndjson)?;
+            self.size += ndjson.len() as u64;
+            return Ok(());
+        }
         // Rotate on event boundaries so no line is split across files.
         for line in ndjson.split_inclusive(|&b| b == b'\n') {
             if self.size > 0 && self.size + line.len() as u64 > self.max_bytes {

@@ -121,6 +121,10 @@ pub fn run_replay(
         .spawn(move || writer_loop(out_rx, outputs))
         .expect("spawn writer thread");
 
+    // Emptied batches travel back to the reader, so their buffers are reused
+    // instead of allocated (and page-faulted in) for every batch.
+    let (recycle_tx, recycle_rx) =
+        bounded::<Batch>(nworkers * (cfg.pipeline.worker_queue.max(1) + 2));
     let mut senders = Vec::with_capacity(nworkers);
     let mut handles = Vec::with_capacity(nworkers);
     let cores = if cfg.pipeline.pin {
@@ -137,7 +141,8 @@ pub fn run_replay(
             encoder.clone(),
             out_tx.clone(),
             !opts.no_publish,
-        );
+        )
+        .with_recycling(recycle_tx.clone());
         let core = if nworkers > 1 {
             cores.get(i % cores.len().max(1)).copied()
         } else {
@@ -156,8 +161,9 @@ pub fn run_replay(
         );
     }
     drop(out_tx);
+    drop(recycle_tx);
 
-    let mut reader = Reader::new(cfg, &protos, senders, opts)?;
+    let mut reader = Reader::new(cfg, &protos, senders, recycle_rx, opts)?;
     let mut input_error = None;
     let mut pass = 0u64;
     loop {
@@ -240,6 +246,7 @@ fn writer_loop(rx: Receiver<Vec<u8>>, mut outputs: Vec<Box<dyn Output>>) -> (u64
 struct Reader {
     decoder: Decoder,
     senders: Vec<Sender<WorkerMsg>>,
+    recycled: Receiver<Batch>,
     batches: Vec<Batch>,
     batch_packets: usize,
     port_wanted: Vec<bool>,
@@ -263,6 +270,7 @@ impl Reader {
         cfg: &Config,
         protos: &[Arc<dyn ProtocolFactory>],
         senders: Vec<Sender<WorkerMsg>>,
+        recycled: Receiver<Batch>,
         opts: &ReplayOptions,
     ) -> Result<Reader, CaptureError> {
         let mut port_wanted = vec![false; 65536];
@@ -280,6 +288,7 @@ impl Reader {
                 timeout: p.defrag_timeout,
             }),
             senders,
+            recycled,
             batches: (0..n).map(|_| Batch::default()).collect(),
             batch_packets: p.batch_packets.clamp(1, 65536),
             port_wanted,
@@ -391,7 +400,11 @@ impl Reader {
         if self.batches[w].recs.is_empty() {
             return;
         }
-        let b = std::mem::take(&mut self.batches[w]);
+        let fresh = self.recycled.try_recv().unwrap_or_else(|_| Batch {
+            recs: Vec::with_capacity(self.batch_packets),
+            data: Vec::with_capacity(self.batch_packets * 1024),
+        });
+        let b = std::mem::replace(&mut self.batches[w], fresh);
         // A worker that died already reported; nothing to do with its packets.
         let _ = self.senders[w].send(WorkerMsg::Packets(b));
     }

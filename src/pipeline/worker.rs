@@ -17,6 +17,7 @@ use crate::stats::Counters;
 const OUT_CHUNK: usize = 256 * 1024;
 
 pub struct Worker {
+    recycle: Option<Sender<super::Batch>>,
     table: FlowTable,
     sink: EncodingSink,
     counters: Counters,
@@ -86,10 +87,17 @@ impl Worker {
         };
         let networks = cfg.internal_networks().unwrap_or_default();
         Worker {
+            recycle: None,
             table: FlowTable::new(protos, limits).with_internal_networks(networks),
             sink: EncodingSink::new(encoder, out, publish),
             counters: Counters::default(),
         }
+    }
+
+    /// Hands emptied batches back to the reader for reuse.
+    pub fn with_recycling(mut self, tx: Sender<super::Batch>) -> Worker {
+        self.recycle = Some(tx);
+        self
     }
 
     /// Runs until the reader hangs up; returns this worker's counters.
@@ -97,7 +105,7 @@ impl Worker {
         let mut warned_full = false;
         for msg in rx {
             match msg {
-                WorkerMsg::Packets(b) => {
+                WorkerMsg::Packets(mut b) => {
                     for r in &b.recs {
                         let start = r.off as usize;
                         let payload = b.data.get(start..start + r.len as usize).unwrap_or(&[]);
@@ -115,6 +123,11 @@ impl Worker {
                         };
                         self.table
                             .process_tcp(&p, &mut self.sink, &mut self.counters);
+                    }
+                    if let Some(tx) = &self.recycle {
+                        b.recs.clear();
+                        b.data.clear();
+                        let _ = tx.try_send(b);
                     }
                     if !warned_full && self.counters.flow_table_full > 0 {
                         warned_full = true;
