@@ -60,8 +60,22 @@ impl<'a> JsonWriter<'a> {
         self
     }
 
-    /// Writes an object key; the next call must write its value.
-    pub fn key(&mut self, k: &str) -> &mut Self {
+    /// Writes a fixed object key (a literal of ours: never needs escaping); the next
+    /// call must write its value.
+    pub fn key(&mut self, k: &'static str) -> &mut Self {
+        self.sep();
+        debug_assert!(!any_escape(k.as_bytes()));
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(k.as_bytes());
+        self.buf.push(b'"');
+        self.buf.push(b':');
+        self.after_key = true;
+        self
+    }
+
+    /// Writes an object key taken from traffic (escaped); the next call must write
+    /// its value.
+    pub fn key_escaped(&mut self, k: &str) -> &mut Self {
         self.sep();
         write_escaped(self.buf, k.as_bytes());
         self.buf.push(b':');
@@ -70,7 +84,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// Opens a nested object under `k`.
-    pub fn object(&mut self, k: &str) -> &mut Self {
+    pub fn object(&mut self, k: &'static str) -> &mut Self {
         self.key(k).begin_object()
     }
 
@@ -149,15 +163,15 @@ impl<'a> JsonWriter<'a> {
         self
     }
 
-    pub fn kv_str(&mut self, k: &str, v: &str) -> &mut Self {
+    pub fn kv_str(&mut self, k: &'static str, v: &str) -> &mut Self {
         self.key(k).str(v)
     }
 
-    pub fn kv_u64(&mut self, k: &str, v: u64) -> &mut Self {
+    pub fn kv_u64(&mut self, k: &'static str, v: u64) -> &mut Self {
         self.key(k).u64(v)
     }
 
-    pub fn kv_opt_str(&mut self, k: &str, v: Option<&str>) -> &mut Self {
+    pub fn kv_opt_str(&mut self, k: &'static str, v: Option<&str>) -> &mut Self {
         if let Some(v) = v {
             self.key(k).str(v);
         }

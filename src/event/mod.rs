@@ -317,7 +317,7 @@ impl EventEncoder {
 
 fn endpoint(
     w: &mut JsonWriter<'_>,
-    name: &str,
+    name: &'static str,
     ip: IpAddr,
     port: u16,
     bytes: u64,

@@ -76,14 +76,15 @@ pub fn split_cookies(v: &str) -> Vec<(String, &str)> {
 fn write_headers(w: &mut JsonWriter<'_>, headers: &[(String, String)], cookie: &str, split: bool) {
     w.object("headers");
     for (name, value) in headers {
+        // Header and cookie names come from the traffic: escaped keys.
         if split && name == cookie {
-            w.object(name);
+            w.key_escaped(name).begin_object();
             for (k, v) in split_cookies(value) {
-                w.kv_str(&k, v);
+                w.key_escaped(&k).str(v);
             }
             w.end_object();
         } else {
-            w.kv_str(name, value);
+            w.key_escaped(name).str(value);
         }
     }
     w.end_object();
