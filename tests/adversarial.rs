@@ -242,3 +242,53 @@ fn dump_writes_every_packet() {
     );
     assert!(run.counter("transactions") > 0);
 }
+
+#[test]
+fn a_connection_picked_up_mid_stream() {
+    // Start the capture after the handshake and the first request: the first
+    // response is unmatched, the rest of the keep-alive connection pairs normally.
+    let orig = read_frames(&fixture("http/keepalive.pcap"));
+    let data = data_frames(&orig);
+    let first_response = data[1];
+    let path = tmp("midstream.pcap");
+    write_frames(&path, &orig[first_response..], 65535);
+    let run = replay(&path, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ev = run.events();
+    assert_eq!(ev.len(), 3, "{}", run.stderr);
+    assert_eq!(get(&ev[0], "status"), "Error");
+    assert_eq!(get(&ev[0], "error.message"), "Unmatched response");
+    assert_eq!(get(&ev[0], "http.response.status_code"), 200);
+    assert!(get(&ev[0], "http.request.method").is_null());
+    let rest: Vec<_> = summary(&run).into_iter().skip(1).collect();
+    assert_eq!(
+        rest,
+        [
+            ("/file2k.txt".to_string(), 200, "OK".to_string()),
+            ("/missing.html".to_string(), 404, "Error".to_string())
+        ]
+    );
+    assert_eq!(run.counter("unmatched_responses"), 1);
+}
+
+#[test]
+fn requests_without_responses_are_unmatched_at_end_of_input() {
+    let orig = read_frames(&fixture("http/keepalive.pcap"));
+    // Keep only client-to-server frames.
+    let frames: Vec<Frame> = orig
+        .into_iter()
+        .filter(|f| tcp_info(f).is_some_and(|t| t.2 == 80))
+        .collect();
+    let path = tmp("noresp.pcap");
+    write_frames(&path, &frames, 65535);
+    let run = replay(&path, &[]);
+    let ev = run.events();
+    assert_eq!(ev.len(), 3, "{}", run.stderr);
+    for e in &ev {
+        assert_eq!(get(e, "status"), "Error");
+        assert_eq!(get(e, "error.message"), "Unmatched request");
+        assert!(get(e, "event.duration").is_null());
+        assert_eq!(get(e, "destination.bytes"), 0);
+    }
+    assert_eq!(run.counter("unmatched_requests"), 3);
+}
