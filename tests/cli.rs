@@ -209,3 +209,37 @@ fn two_workers_give_the_same_transactions() {
     b.sort();
     assert_eq!(a, b);
 }
+
+#[test]
+fn sigint_drains_and_exits_0() {
+    // The second half of the capture is an hour later: without -t, replay would wait.
+    let mut frames = read_frames(&fixture("http/keepalive.pcap"));
+    let half = frames.len() / 2;
+    for f in &mut frames[half..] {
+        f.ts = wirebeat::time::Ts(f.ts.0 + 3_600_000_000_000);
+    }
+    let path = tmp("slow.pcap");
+    write_frames(&path, &frames, 65535);
+    let child = Command::new(env!("CARGO_BIN_EXE_wirebeat"))
+        .current_dir(root())
+        .args(["-c", "configs/wirebeat.yml", "-I", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let started = std::time::Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("final counters"), "{stderr}");
+    // What was read before the signal was flushed: at least the first exchange.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().count() >= 1, "{text}\n{stderr}");
+}

@@ -102,13 +102,22 @@ fn replay_workers(cfg: &Config) -> usize {
     }
 }
 
+/// Why a replay could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("cannot start thread {0}: {1}")]
+    Thread(&'static str, std::io::Error),
+}
+
 /// Replays a capture file through the workers into `outputs`.
 pub fn run_replay(
     cfg: &Config,
     opts: &ReplayOptions,
     outputs: Vec<Box<dyn Output>>,
     stop: Arc<AtomicBool>,
-) -> Result<Summary, CaptureError> {
+) -> Result<Summary, PipelineError> {
     let protos = protos::enabled(cfg);
     let mut src = FileSource::open(&opts.file)?;
     let nworkers = replay_workers(cfg);
@@ -119,7 +128,7 @@ pub fn run_replay(
     let writer = thread::Builder::new()
         .name("wirebeat-writer".into())
         .spawn(move || writer_loop(out_rx, outputs))
-        .expect("spawn writer thread");
+        .map_err(|e| PipelineError::Thread("wirebeat-writer", e))?;
 
     // Emptied batches travel back to the reader, so their buffers are reused
     // instead of allocated (and page-faulted in) for every batch.
@@ -157,7 +166,7 @@ pub fn run_replay(
                     }
                     w.run(rx)
                 })
-                .expect("spawn worker thread"),
+                .map_err(|e| PipelineError::Thread("wirebeat-worker", e))?,
         );
     }
     drop(out_tx);
@@ -335,7 +344,7 @@ impl Reader {
                 }
             }
             if !self.top_speed {
-                self.pace(ts);
+                self.pace(ts, stop);
             }
             self.pass_first.get_or_insert(pkt.ts);
             self.pass_last = self.pass_last.max(pkt.ts);
@@ -383,16 +392,24 @@ impl Reader {
         Ok(())
     }
 
-    fn pace(&mut self, ts: Ts) {
+    /// Sleeps until `ts` is due relative to the first packet, in short steps so
+    /// that a signal is noticed promptly even across long quiet periods.
+    fn pace(&mut self, ts: Ts, stop: &AtomicBool) {
         let first = *self.first_ts.get_or_insert(ts);
         let due = Duration::from_nanos(ts.since(first));
-        let elapsed = self.wall_start.elapsed();
-        if due > elapsed {
-            // Hand queued packets to workers before sleeping so output keeps flowing.
-            for w in 0..self.batches.len() {
-                self.send(w);
+        if due <= self.wall_start.elapsed() {
+            return;
+        }
+        // Hand queued packets to workers before sleeping so output keeps flowing.
+        for w in 0..self.batches.len() {
+            self.send(w);
+        }
+        loop {
+            let elapsed = self.wall_start.elapsed();
+            if due <= elapsed || stop.load(Ordering::Relaxed) {
+                return;
             }
-            thread::sleep((due - elapsed).min(Duration::from_secs(3600)));
+            thread::sleep((due - elapsed).min(Duration::from_millis(100)));
         }
     }
 
