@@ -84,6 +84,19 @@ impl ConnInfo {
     }
 }
 
+impl std::fmt::Display for ConnInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sa = |ip: IpAddr, port: u16| std::net::SocketAddr::new(ip, port);
+        write!(
+            f,
+            "{} {} -> {}",
+            self.transport.as_str(),
+            sa(self.client_ip, self.client_port),
+            sa(self.server_ip, self.server_port)
+        )
+    }
+}
+
 /// Protocol-specific fields of an event (`http.*`, `url.*`, `mysql.*`, ...).
 pub trait ProtoFields: Send {
     /// Writes this protocol's top-level keys into the open event object.

@@ -113,6 +113,7 @@ fn new_flow(
         ConnInfo::new(p.dst, p.dport, p.src, p.sport, Transport::Tcp)
     };
     conn.direction = networks.direction(conn.client_ip, conn.server_ip);
+    tracing::debug!(target: "tcp", "{conn}: new {} connection", factory.name());
     let parser = factory.new_parser(&conn);
     Some(Flow {
         id,
@@ -160,6 +161,7 @@ impl Flow {
 
 /// Parser-facing state of one direction, borrowed apart from its reassembler.
 struct Feed<'a> {
+    conn: &'a ConnInfo,
     parser: &'a mut Option<Box<dyn Parser>>,
     buf: &'a mut Vec<u8>,
     wait_for: &'a mut usize,
@@ -182,6 +184,7 @@ impl Feed<'_> {
         };
         let progress = match c {
             Chunk::Gap(n) => {
+                tracing::debug!(target: "tcp", "{}: {:?}: {n} bytes lost in capture", self.conn, self.dir);
                 self.buf.clear();
                 *self.wait_for = 0;
                 parser.gap(self.dir, n, &mut ctx);
@@ -232,11 +235,13 @@ impl Feed<'_> {
                 }
             }
             Progress::Error => {
+                tracing::debug!(target: "tcp", "{}: {:?}: unparseable data, resynchronising", self.conn, self.dir);
                 ctx.counters.parse_errors += 1;
                 self.buf.clear();
                 *self.wait_for = 0;
             }
             Progress::Stop => {
+                tracing::debug!(target: "tcp", "{}: no longer followed (protocol upgrade or encryption)", self.conn);
                 ctx.counters.parser_stopped += 1;
                 parser.close(&mut ctx);
                 self.buf.clear();
@@ -406,6 +411,7 @@ impl FlowTable {
         // The other direction first: our ACK may prove one of its holes lost.
         if p.flags & TCP_ACK != 0 {
             let mut feed = Feed {
+                conn,
                 parser,
                 buf: &mut other.buf,
                 wait_for: &mut other.wait_for,
@@ -421,6 +427,7 @@ impl FlowTable {
                 });
         }
         let mut feed = Feed {
+            conn,
             parser,
             buf: &mut this.buf,
             wait_for: &mut this.wait_for,
@@ -491,6 +498,7 @@ impl FlowTable {
             return;
         };
         let ts = self.now.max(f.last_seen);
+        tracing::debug!(target: "tcp", "{}: connection ended", f.conn);
         let Flow {
             conn,
             parser,
@@ -501,6 +509,7 @@ impl FlowTable {
         for (i, st) in streams.iter_mut().enumerate() {
             let dir = if i == 0 { Dir::ToServer } else { Dir::ToClient };
             let mut feed = Feed {
+                conn,
                 parser,
                 buf: &mut st.buf,
                 wait_for: &mut st.wait_for,

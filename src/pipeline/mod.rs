@@ -121,6 +121,16 @@ pub fn run_replay(
     let protos = protos::enabled(cfg);
     let mut src = FileSource::open(&opts.file)?;
     let nworkers = replay_workers(cfg);
+    let names: Vec<String> = protos
+        .iter()
+        .map(|p| format!("{} {:?}", p.name(), p.ports()))
+        .collect();
+    tracing::info!(
+        target: "pipeline",
+        "replaying {} with {nworkers} worker(s); protocols: {}",
+        opts.file.display(),
+        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+    );
     let agent = AgentInfo::new(cfg.shipper.name.clone(), cfg.shipper.tags.clone());
     let encoder = EventEncoder::new(agent);
 
@@ -256,6 +266,7 @@ struct Reader {
     decoder: Decoder,
     senders: Vec<Sender<WorkerMsg>>,
     recycled: Receiver<Batch>,
+    limits: crate::stats::LimitLog,
     batches: Vec<Batch>,
     batch_packets: usize,
     port_wanted: Vec<bool>,
@@ -298,6 +309,7 @@ impl Reader {
             }),
             senders,
             recycled,
+            limits: Default::default(),
             batches: (0..n).map(|_| Batch::default()).collect(),
             batch_packets: p.batch_packets.clamp(1, 65536),
             port_wanted,
@@ -321,8 +333,11 @@ impl Reader {
         let mut n: u64 = 0;
         while let Some(pkt) = src.next_packet()? {
             n += 1;
-            if n & 1023 == 0 && stop.load(Ordering::Relaxed) {
-                break;
+            if n & 1023 == 0 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                self.limits.check(&self.counters, "reader");
             }
             let ts = Ts(pkt.ts.0.saturating_add(self.ts_shift));
             if let Some(path) = &self.dump_path {

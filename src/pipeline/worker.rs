@@ -102,7 +102,7 @@ impl Worker {
 
     /// Runs until the reader hangs up; returns this worker's counters.
     pub fn run(mut self, rx: Receiver<WorkerMsg>) -> Counters {
-        let mut warned_full = false;
+        let mut limits = crate::stats::LimitLog::default();
         for msg in rx {
             match msg {
                 WorkerMsg::Packets(mut b) => {
@@ -129,15 +129,7 @@ impl Worker {
                         b.data.clear();
                         let _ = tx.try_send(b);
                     }
-                    if !warned_full && self.counters.flow_table_full > 0 {
-                        warned_full = true;
-                        tracing::warn!(
-                            target: "tcp",
-                            "flow table full ({} connections): new connections are not tracked \
-                             (raise pipeline.max_flows); counted as flow_table_full",
-                            self.table.len()
-                        );
-                    }
+                    limits.check(&self.counters, "worker");
                 }
                 WorkerMsg::FlushAll => {
                     self.table.flush_all(&mut self.sink, &mut self.counters);

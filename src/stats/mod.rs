@@ -75,6 +75,50 @@ counters! {
     }
 }
 
+/// Counters that mean a configured limit was hit, with the setting that governs it.
+const LIMITS: &[(&str, &str)] = &[
+    ("flow_table_full", "pipeline.max_flows"),
+    (
+        "tcp_ooo_dropped",
+        "pipeline.tcp_max_ooo_bytes, tcp_max_ooo_segments, tcp_max_ooo_total_bytes",
+    ),
+    (
+        "tcp_buffer_overflows",
+        "the protocol's message size limit (e.g. 64 KiB HTTP heads)",
+    ),
+    ("pairing_evictions", "the protocol's pending-request queue"),
+    (
+        "ip_fragments_dropped",
+        "pipeline.defrag_max_datagrams, defrag_max_bytes, defrag_timeout",
+    ),
+];
+
+/// Logs the first time each limit is hit (the counters keep counting; the periodic
+/// and final reports carry the totals).
+#[derive(Debug, Default)]
+pub struct LimitLog {
+    warned: u32,
+}
+
+impl LimitLog {
+    pub fn check(&mut self, c: &Counters, who: &str) {
+        let entries = c.entries();
+        for (i, (name, setting)) in LIMITS.iter().enumerate() {
+            if self.warned & (1 << i) != 0 {
+                continue;
+            }
+            let hit = entries.iter().any(|(n, v)| n == name && *v > 0);
+            if hit {
+                self.warned |= 1 << i;
+                tracing::warn!(
+                    target: "pipeline",
+                    "{who}: limit hit: {name} (governed by {setting}); counted, see the final counters"
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

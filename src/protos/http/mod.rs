@@ -200,6 +200,7 @@ impl HttpParser {
     /// Resets `dir` after unparseable data; a message whose head is known is
     /// published as it is.
     fn fail(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
+        tracing::debug!(target: "http", "{dir:?}: malformed message; publishing what is known and resynchronising");
         let side = &mut self.sides[dir.idx()];
         side.wire.reset();
         side.head_ts = None;
@@ -241,6 +242,7 @@ impl Parser for HttpParser {
                             return Progress::Error;
                         }
                         Err(HeadError::Stop) => {
+                            tracing::debug!(target: "http", "protocol switch or tunnel: no longer parsed as HTTP");
                             self.stopped = true;
                             return Progress::Stop;
                         }
