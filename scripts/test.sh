@@ -10,9 +10,18 @@ if ! need cargo; then
     echo "wirebeat: cargo not found. Install a Rust toolchain (1.89 or newer), e.g. with rustup." >&2
     exit 1
 fi
-# C compiler for the bundled allocator (mimalloc) build.
-if ! need cc && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc >/dev/null
+# A C compiler for the bundled allocator (mimalloc), and python3 for the capture
+# generator that the replay benchmark runs once in test mode.
+missing=()
+need cc || missing+=(gcc)
+need python3 || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && need apt-get; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "wirebeat: please install: ${missing[*]}" >&2
+        exit 1
+    fi
 fi
 
 echo "== cargo fmt --check"
