@@ -292,3 +292,23 @@ fn requests_without_responses_are_unmatched_at_end_of_input() {
     }
     assert_eq!(run.counter("unmatched_requests"), 3);
 }
+
+#[test]
+fn pickup_in_the_middle_of_a_body_resyncs_on_the_next_message() {
+    let orig = read_frames(&fixture("http/gzip_large.pcap"));
+    let data = data_frames(&orig);
+    // Start inside the large gzip'd response.
+    let start = data[data.len() / 3];
+    let path = tmp("midbody.pcap");
+    write_frames(&path, &orig[start..], 65535);
+    let run = replay(&path, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ok: Vec<_> = summary(&run).into_iter().filter(|s| s.2 == "OK").collect();
+    assert_eq!(
+        ok,
+        [("/file2k.txt".to_string(), 200, "OK".to_string())],
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    assert_eq!(run.counter("parser_stopped"), 0, "{}", run.stderr);
+}
