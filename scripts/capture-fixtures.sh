@@ -10,7 +10,7 @@
 # (namespaces, servers, tcpdump, temp dir) is removed on exit, also on failure.
 #
 # Usage: scripts/capture-fixtures.sh SET...
-#   SET is one of: http, all
+#   SET is one of: http, thrift, all
 # Each set is one function, set_<name>; adding a set (mysql, pgsql, redis, thrift)
 # means writing that function and adding the name to SETS below.
 #
@@ -21,7 +21,7 @@
 
 set -euo pipefail
 
-readonly SETS=(http)
+readonly SETS=(http thrift)
 
 readonly NS_CLI=wb-cli NS_SRV=wb-srv
 readonly IF_CLI=wbc0 IF_SRV=wbs0
@@ -478,6 +478,144 @@ for name in order:
             "`%s`" % t["query"] if t["query"] is not None else "-",
             t["status"], t["request_bytes"], t["response_bytes"], body))
 EOF
+}
+
+# ------------------------------------------------------------------ Thrift set
+
+readonly THRIFT_PORT=9090
+
+# thrift_capture NAME TRANSPORT PROTOCOL DESCRIPTION: one connection of the calculator
+# client (scripts/fixtures/thrift_calc.py) to a fresh server on port 9090, both
+# using TRANSPORT (socket|framed) and PROTOCOL (binary|binary-nonstrict|compact).
+thrift_capture() {
+    local name=$1 transport=$2 protocol=$3 desc=$4
+    local out=$WORK/out/thrift gen=$WORK/thrift-gen pcap tlog tpid spid
+    mkdir -p "$out"
+    pcap=$out/$name.pcap
+    tlog=$WORK/log/tcpdump-$name.log
+    log "[thrift] $name"
+    bg "thrift-server-$name" ip netns exec "$NS_SRV" "$PY" "$HELPERS/thrift_calc.py" server \
+        --gen "$gen" --bind "$ADDR_SRV" --port "$THRIFT_PORT" --transport "$transport" --protocol "$protocol"
+    spid=$BG_PID
+    wait_until "$WAIT_TIMEOUT" "the Thrift server on $ADDR_SRV:$THRIFT_PORT" listening "$NS_SRV" "$THRIFT_PORT"
+    wait_until "$WAIT_TIMEOUT" "earlier connections to close" all_closed
+    bg "tcpdump-$name" ip netns exec "$NS_CLI" tcpdump -i "$IF_CLI" -nn -U --immediate-mode -Z root \
+        -s 65535 -w "$pcap" "tcp and host $ADDR_SRV"
+    tpid=$BG_PID
+    wait_until "$WAIT_TIMEOUT" "tcpdump to listen on $IF_CLI" grep -q "listening on" "$tlog"
+    sleep 0.2
+    if ! cli "$PY" "$HELPERS/thrift_calc.py" client --gen "$gen" --host "$ADDR_SRV" \
+        --port "$THRIFT_PORT" --transport "$transport" --protocol "$protocol" \
+        --out "$WORK/calls-$name.json" >"$WORK/log/client-$name.log" 2>&1; then
+        die "client of scenario $name failed (see client-$name.log above)"
+    fi
+    wait_until "$WAIT_TIMEOUT" "the connection of $name to close" all_closed
+    sleep "$SETTLE"
+    stop_pid "$tpid" INT
+    forget_pid "$tpid"
+    stop_pid "$spid"
+    forget_pid "$spid"
+    grep -q "packets captured" "$tlog" || die "tcpdump for $name did not finish cleanly"
+    if grep -Eq "^[1-9][0-9]* packets? dropped by kernel" "$tlog"; then
+        die "tcpdump dropped packets while recording $name"
+    fi
+    "$PY" "$HELPERS/thrift_summary.py" --transport "$transport" --protocol "${protocol%-nonstrict}" \
+        "$pcap" >"$out/$name.json"
+    "$PY" - "$out/$name.json" "$WORK/calls-$name.json" "$name" "$transport" "$protocol" "$desc" <<'PYEOF'
+import json, sys
+path, calls_path, name, transport, protocol, desc = sys.argv[1:]
+s = json.load(open(path))
+calls = json.load(open(calls_path))
+err = []
+if len(s["connections"]) != 1:
+    err.append("%d connections, expected 1" % len(s["connections"]))
+for c in s["connections"]:
+    if not (c["handshake"] and c["client_fin"] and c["server_fin"]) or c["rst"] or c["gaps"]:
+        err.append("connection %d incomplete (handshake/FINs/RST/gaps)" % c["id"])
+    if c["max_segment_payload"] > 1460:
+        err.append("segment of %d bytes (offloads on?)" % c["max_segment_payload"])
+tx = s["transactions"]
+if [t["method"] for t in tx] != [c["method"] for c in calls]:
+    err.append("methods %s differ from the client's calls" % [t["method"] for t in tx])
+for t, c in zip(tx, calls):
+    want = "oneway" if c.get("oneway") else "call"
+    if t["type"] != want:
+        err.append("%s sent as %s" % (t["method"], t["type"]))
+    t["client"] = c
+if err:
+    sys.exit("%s: %s" % (name, "; ".join(err)))
+s.update({"transport": transport, "protocol": protocol, "description": desc})
+json.dump(s, open(path, "w"), indent=2, sort_keys=True)
+PYEOF
+}
+
+set_thrift() {
+    if ! command -v thrift >/dev/null || ! "$PY" -c 'import thrift' 2>/dev/null; then
+        apt_install thrift-compiler python3-thrift
+    fi
+    local gen=$WORK/thrift-gen
+    mkdir -p "$gen"
+    thrift --gen py -out "$gen" "$HELPERS/thrift/shared.thrift"
+    thrift --gen py -out "$gen" "$HELPERS/thrift/calc.thrift" 2>"$WORK/log/thrift-gen.log"
+    chmod -R a+rX "$gen"
+    local calls="ping(), add(1, 1), add16(1, 1), echo(\"hello wirebeat\"), bytes(00 01 fe ff), range(20), describe([1,2,3], {x,y}, {k:7}) returning a struct with every type, oneway zip(), calculate(1, 1/0) throwing InvalidOperation, calculate(2, 15-10)"
+    thrift_capture binary_socket socket binary \
+        "TBinaryProtocol (strict) over TSocket (unframed): $calls."
+    thrift_capture binary_framed framed binary \
+        "TBinaryProtocol (strict) over TFramedTransport: $calls."
+    thrift_capture binary_nonstrict socket binary-nonstrict \
+        "TBinaryProtocol, old non-strict header (strictWrite=False) on both sides, over TSocket: $calls."
+    thrift_capture compact_socket socket compact \
+        "TCompactProtocol over TSocket (unframed): $calls."
+    thrift_capture compact_framed framed compact \
+        "TCompactProtocol over TFramedTransport: $calls."
+    "$PY" - "$WORK/out/thrift" >"$WORK/out/thrift/README.md" <<'PYEOF'
+import glob, json, os, sys
+out = sys.argv[1]
+print("# Thrift fixtures\n")
+print("Recorded by `sudo scripts/capture-fixtures.sh thrift`: the Apache Thrift Python")
+print("library (Debian python3-thrift), server `scripts/fixtures/thrift_calc.py` at")
+print("10.77.0.2:9090 with code generated from `scripts/fixtures/thrift/calc.thrift`,")
+print("client at 10.77.0.1, captured with tcpdump, MTU 1500, offloads off.\n")
+print("`expected.json` holds, per pcap, every message as split by the Thrift library")
+print("(`scripts/fixtures/thrift_summary.py`): byte counts on the wire (frame length")
+print("included) and, under `client`, what the client sent and received.\n")
+for path in sorted(glob.glob(os.path.join(out, "*.json"))):
+    name = os.path.basename(path)[:-5]
+    s = json.load(open(path))
+    print("## %s.pcap\n\n%s\n" % (name, s["description"]))
+    print("| method | type | reply | request B | response B |")
+    print("|---|---|---|---|---|")
+    for t in s["transactions"]:
+        print("| %s | %s | %s | %d | %d |" % (t["method"], t["type"], t["reply"] or "-",
+                                            t["request_bytes"], t["response_bytes"]))
+    print()
+PYEOF
+    "$PY" - "$WORK/out/thrift" <<'PYEOF'
+import glob, json, os, sys
+src = sys.argv[1]
+out = {}
+for path in sorted(glob.glob(os.path.join(src, "*.json"))):
+    out[os.path.basename(path)[:-5]] = json.load(open(path))
+    os.remove(path)
+with open(os.path.join(src, "expected.json"), "w") as f:
+    json.dump(out, f, indent=2, sort_keys=True)
+    f.write("\n")
+PYEOF
+    local dst=$PCAP_ROOT/thrift
+    mkdir -p "$dst"
+    find "$dst" -maxdepth 1 -type f \( -name '*.pcap' -o -name '*.md' -o -name '*.json' \) -delete
+    cp "$WORK/out/thrift"/* "$dst"/
+    log "[thrift] wrote $(find "$dst" -maxdepth 1 -name '*.pcap' | wc -l) pcaps to ${dst#"$REPO_ROOT"/}"
+}
+
+# apt_install PKG...: installs Debian packages a set needs beyond ensure_packages.
+apt_install() {
+    command -v apt-get >/dev/null || die "missing $* and no apt-get to install them"
+    log "installing Debian packages: $*"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
+        die "apt-get could not install: $*"
 }
 
 # ------------------------------------------------------------------ main

@@ -1,0 +1,282 @@
+//! Thrift RPC: `wire.rs` decodes and renders messages (binary and compact protocols,
+//! unframed and framed transports, recognised from the bytes unless configured),
+//! `idl.rs` reads IDL files for argument, exception and service names,
+//! `transaction.rs` holds messages and pairing, `fields.rs` writes `thrift.*`.
+//!
+//! Calls flow `ToServer`, replies `ToClient`. A framed message is waited for by its
+//! length; an unframed one is scanned incrementally ([`wire::Scanner`]) until its end
+//! is found, then rendered once. Oneway calls are published as soon as they are
+//! complete, with no response. A message larger than [`transaction::MAX_MESSAGE`]
+//! is skipped (framed) or dropped with the stream's buffer (unframed).
+
+pub mod fields;
+pub mod idl;
+pub mod transaction;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use transaction::{MAX_MESSAGE, Msg, Settings, ThriftExchange};
+use wire::{CALL, Format, Header, ONEWAY, REPLY, Scanner, Stop, Transport};
+
+use super::pairing::{Limits, Pairing};
+use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use crate::config::Config;
+use crate::event::{ConnInfo, Status};
+use crate::time::Ts;
+
+pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+    let c = &cfg.protocols.thrift;
+    if !c.common.enabled {
+        return None;
+    }
+    Some(Arc::new(ThriftFactory {
+        settings: Arc::new(Settings::from_config(c)),
+        ports: c.common.ports.clone(),
+        timeout: c.common.transaction_timeout,
+    }))
+}
+
+pub struct ThriftFactory {
+    settings: Arc<Settings>,
+    ports: Vec<u16>,
+    timeout: Duration,
+}
+
+impl ProtocolFactory for ThriftFactory {
+    fn name(&self) -> &'static str {
+        "thrift"
+    }
+
+    fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    fn connection_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn max_buffer(&self) -> usize {
+        MAX_MESSAGE
+    }
+
+    fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
+        Box::new(ThriftParser::new(self.settings.clone(), self.timeout))
+    }
+}
+
+/// One direction's message in progress.
+#[derive(Debug, Default)]
+struct Side {
+    format: Option<Format>,
+    header: Option<Header>,
+    scanner: Option<Scanner>,
+    /// Timestamp of the message's first byte.
+    ts: Option<Ts>,
+    /// Bytes of an oversized frame still to pass over.
+    skip: u64,
+}
+
+impl Side {
+    fn reset(&mut self) {
+        let skip = self.skip;
+        *self = Side::default();
+        self.skip = skip;
+    }
+}
+
+/// What one attempt at the message at the start of the buffer gave.
+enum Step {
+    Need(usize),
+    Bad,
+    /// A complete message of `len` bytes.
+    Done(Msg, usize),
+    /// An oversized frame of `len` bytes, to be skipped.
+    Skip(u64),
+}
+
+pub struct ThriftParser {
+    ex: ThriftExchange,
+    pairing: Pairing<Msg>,
+    sides: [Side; 2],
+}
+
+impl ThriftParser {
+    pub fn new(settings: Arc<Settings>, timeout: Duration) -> ThriftParser {
+        ThriftParser {
+            pairing: Pairing::new(Limits {
+                max_messages: 1024,
+                max_bytes: 4 << 20,
+                timeout,
+            }),
+            ex: ThriftExchange { settings },
+            sides: [Side::default(), Side::default()],
+        }
+    }
+
+    /// Tries to complete the message at the start of `b`.
+    fn step(&mut self, dir: Dir, b: &[u8], ts: Ts) -> Step {
+        let s = &*self.ex.settings;
+        let side = &mut self.sides[dir.idx()];
+        let ts = *side.ts.get_or_insert(ts);
+        let need = |n: usize| Step::Need(n.saturating_sub(b.len()).max(1));
+        let format = match side.format {
+            Some(f) => f,
+            None => match wire::detect(b, s.forced) {
+                Ok(f) => *side.format.insert(f),
+                Err(Stop::Need(n)) => return need(n),
+                Err(Stop::Bad) => return Step::Bad,
+            },
+        };
+        let prefix = format.prefix();
+        let frame_end = match format.transport {
+            Transport::Framed => {
+                let Some(l) = b.get(..4) else {
+                    return need(4);
+                };
+                let len = u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as u64 + 4;
+                if len > MAX_MESSAGE as u64 {
+                    tracing::debug!(target: "thrift", "{dir:?}: {len}-byte frame exceeds {MAX_MESSAGE} bytes; skipped");
+                    return Step::Skip(len);
+                }
+                Some(len as usize)
+            }
+            Transport::Socket => None,
+        };
+        if side.header.is_none() {
+            match wire::header(&b[prefix.min(b.len())..], format.protocol) {
+                Ok(h) => side.header = Some(h),
+                Err(Stop::Need(n)) => return need(prefix + n),
+                Err(Stop::Bad) => return Step::Bad,
+            }
+        }
+        let Some(header) = side.header.as_ref() else {
+            return Step::Bad;
+        };
+        let body_at = prefix + header.len;
+        let end = match frame_end {
+            Some(end) => {
+                if body_at > end {
+                    return Step::Bad;
+                }
+                if b.len() < end {
+                    return need(end);
+                }
+                end
+            }
+            None => {
+                let scanner = side
+                    .scanner
+                    .get_or_insert_with(|| Scanner::new(format.protocol, body_at));
+                match scanner.scan(b, &s.bounds) {
+                    Ok(end) => end,
+                    Err(Stop::Need(n)) if n <= MAX_MESSAGE => return need(n),
+                    Err(_) => return Step::Bad,
+                }
+            }
+        };
+        let is_reply = header.mtype != CALL && header.mtype != ONEWAY;
+        let msg = if is_reply && !s.capture_reply {
+            s.message(ts, header, None, end as u64, false)
+        } else {
+            match wire::render_body(&b[..end], body_at, format.protocol, &s.bounds, &s.style) {
+                Ok((body, _)) => s.message(ts, header, Some(&body), end as u64, false),
+                Err(_) => return Step::Bad,
+            }
+        };
+        Step::Done(msg, end)
+    }
+
+    fn dispatch(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
+        match msg.mtype {
+            CALL => self.pairing.request(&self.ex, msg, ctx),
+            ONEWAY => {
+                use super::pairing::Exchange as _;
+                let mut tx = self.ex.transaction(Some(msg), None);
+                tx.status = Status::Ok;
+                ctx.counters.transactions += 1;
+                ctx.emit(tx);
+            }
+            _ => self.pairing.response(&self.ex, msg, ctx),
+        }
+    }
+}
+
+impl Parser for ThriftParser {
+    fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
+        let mut off = 0;
+        loop {
+            let rest = &data[off..];
+            if rest.is_empty() {
+                return Progress::Consumed {
+                    consumed: off,
+                    need: 0,
+                };
+            }
+            let side = &mut self.sides[dir.idx()];
+            if side.skip > 0 {
+                let n = side.skip.min(rest.len() as u64);
+                side.skip -= n;
+                off += n as usize;
+                continue;
+            }
+            match self.step(dir, rest, ctx.ts) {
+                Step::Need(need) => {
+                    return Progress::Consumed {
+                        consumed: off,
+                        need,
+                    };
+                }
+                Step::Bad => {
+                    tracing::debug!(target: "thrift", "{dir:?}: not a Thrift message; resynchronising on the next segment");
+                    self.sides[dir.idx()] = Side::default();
+                    return Progress::Error;
+                }
+                Step::Skip(len) => {
+                    ctx.counters.parse_errors += 1;
+                    let side = &mut self.sides[dir.idx()];
+                    *side = Side::default();
+                    side.skip = len;
+                }
+                Step::Done(msg, len) => {
+                    off += len;
+                    self.sides[dir.idx()].reset();
+                    self.dispatch(msg, ctx);
+                }
+            }
+        }
+    }
+
+    fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
+        let side = std::mem::take(&mut self.sides[dir.idx()]);
+        // The rest of an oversized frame may still be passed over exactly.
+        if side.skip > len {
+            self.sides[dir.idx()].skip = side.skip - len;
+            return;
+        }
+        let (Some(header), Some(ts)) = (side.header, side.ts) else {
+            return;
+        };
+        // The message's name is known: publish what is known, with the loss note.
+        tracing::debug!(target: "thrift", "{dir:?}: {len} bytes lost inside `{}`", header.name);
+        let s = &*self.ex.settings;
+        let mut msg = s.message(ts, &header, None, 0, true);
+        if msg.mtype == REPLY && s.capture_reply {
+            msg.return_value = None;
+        }
+        self.dispatch(msg, ctx);
+    }
+
+    fn expire(&mut self, now: Ts, ctx: &mut Ctx<'_>) {
+        self.pairing.expire(&self.ex, now, ctx);
+    }
+
+    fn close(&mut self, ctx: &mut Ctx<'_>) {
+        self.sides = [Side::default(), Side::default()];
+        self.pairing.drain(&self.ex, ctx);
+    }
+}

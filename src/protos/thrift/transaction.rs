@@ -1,0 +1,236 @@
+//! Thrift messages as they wait for pairing, the settings derived from the
+//! configuration, and the pairing [`Exchange`] that turns a call and its reply into a
+//! [`Transaction`].
+
+use std::sync::Arc;
+
+use super::fields::ThriftFields;
+use super::idl::Idl;
+use super::wire::{self, Body, Bounds, EXCEPTION, Forced, Protocol, REPLY, Style, Transport};
+use crate::config::ThriftConfig;
+use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
+use crate::protos::pairing::{Exchange, Message, start_ts};
+use crate::time::Ts;
+
+/// Largest message followed (and unparsed bytes kept per direction).
+pub const MAX_MESSAGE: usize = 1 << 20;
+
+/// The Thrift options, resolved once per factory.
+#[derive(Debug)]
+pub struct Settings {
+    pub forced: Forced,
+    pub bounds: Bounds,
+    pub style: Style,
+    pub capture_reply: bool,
+    pub send_request: bool,
+    pub send_response: bool,
+    pub idl: Option<Idl>,
+}
+
+impl Settings {
+    pub fn from_config(c: &ThriftConfig) -> Settings {
+        let transport = match c.transport_type.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) if t.eq_ignore_ascii_case("socket") => Some(Transport::Socket),
+            Some(t) if t.eq_ignore_ascii_case("framed") => Some(Transport::Framed),
+            Some(t) => {
+                tracing::warn!(target: "thrift", "protocols.thrift.transport_type `{t}` is not socket or framed; recognising the transport from the traffic");
+                None
+            }
+        };
+        let protocol = match c.protocol_type.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) if t.eq_ignore_ascii_case("binary") => Some(Protocol::Binary),
+            Some(t) if t.eq_ignore_ascii_case("compact") => Some(Protocol::Compact),
+            Some(t) => {
+                tracing::warn!(target: "thrift", "protocols.thrift.protocol_type `{t}` is not binary or compact; recognising the protocol from the traffic");
+                None
+            }
+        };
+        let idl = if c.idl_files.is_empty() {
+            None
+        } else {
+            match Idl::load(&c.idl_files) {
+                Ok(idl) => Some(idl),
+                Err(e) => {
+                    tracing::warn!(target: "thrift", "protocols.thrift.idl_files: {e}; Thrift fields are reported by id, without service names");
+                    None
+                }
+            }
+        };
+        Settings {
+            forced: Forced {
+                transport,
+                protocol,
+            },
+            bounds: Bounds {
+                max_message: MAX_MESSAGE,
+                max_struct_fields: c.drop_after_n_struct_fields.max(1),
+            },
+            style: Style {
+                string_max_size: c.string_max_size,
+                collection_max_size: c.collection_max_size,
+                obfuscate_strings: c.obfuscate_strings,
+            },
+            capture_reply: c.capture_reply,
+            send_request: c.common.send_request,
+            send_response: c.common.send_response,
+            idl,
+        }
+    }
+
+    /// Renders a top-level struct, naming fields from `names` when given.
+    fn format_struct(
+        &self,
+        body: &Body,
+        names: Option<&std::collections::HashMap<i16, String>>,
+    ) -> String {
+        let mut s = String::from("(");
+        for (i, f) in body.fields.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            match names.and_then(|n| n.get(&f.id)) {
+                Some(name) => s.push_str(name),
+                None => s.push_str(&f.id.to_string()),
+            }
+            s.push_str(": ");
+            s.push_str(&f.value);
+        }
+        if body.more {
+            s.push_str(", ...");
+        }
+        s.push(')');
+        s
+    }
+
+    /// Builds the message from its header and rendered body (None: not rendered).
+    pub fn message(
+        &self,
+        ts: Ts,
+        header: &wire::Header,
+        body: Option<&Body>,
+        bytes: u64,
+        loss: bool,
+    ) -> Msg {
+        let func = self.idl.as_ref().and_then(|i| i.function(&header.name));
+        let mut m = Msg {
+            ts,
+            name: header.name.clone(),
+            mtype: header.mtype,
+            bytes,
+            service: func.map(|f| f.service.clone()),
+            loss,
+            ..Default::default()
+        };
+        let Some(body) = body else {
+            return m;
+        };
+        if header.mtype == REPLY || header.mtype == EXCEPTION {
+            match body.fields.first() {
+                Some(f) if f.id == 0 && header.mtype == REPLY => {
+                    m.return_value = Some(f.value.clone());
+                }
+                Some(_) => {
+                    // Declared exceptions by name; an application exception
+                    // (message type 3) is the library's own struct.
+                    let names = func
+                        .filter(|_| header.mtype == REPLY)
+                        .map(|f| &f.exceptions);
+                    m.exceptions = Some(self.format_struct(body, names));
+                }
+                None => m.return_value = Some(String::new()),
+            }
+        } else {
+            m.params = Some(self.format_struct(body, func.map(|f| &f.params)));
+        }
+        m
+    }
+}
+
+/// A call or reply, complete.
+#[derive(Debug, Default, Clone)]
+pub struct Msg {
+    pub ts: Ts,
+    pub name: String,
+    pub mtype: u8,
+    /// Bytes on the wire, frame length included.
+    pub bytes: u64,
+    pub params: Option<String>,
+    pub service: Option<String>,
+    pub return_value: Option<String>,
+    pub exceptions: Option<String>,
+    /// Part of the message was lost in capture.
+    pub loss: bool,
+}
+
+impl Message for Msg {
+    fn ts(&self) -> Ts {
+        self.ts
+    }
+
+    fn mem_size(&self) -> usize {
+        std::mem::size_of::<Msg>()
+            + self.name.len()
+            + self.params.as_ref().map_or(0, String::len)
+            + self.service.as_ref().map_or(0, String::len)
+            + self.return_value.as_ref().map_or(0, String::len)
+            + self.exceptions.as_ref().map_or(0, String::len)
+    }
+}
+
+pub struct ThriftExchange {
+    pub settings: Arc<Settings>,
+}
+
+impl Exchange for ThriftExchange {
+    type Request = Msg;
+    type Response = Msg;
+
+    fn transaction(&self, req: Option<Msg>, resp: Option<Msg>) -> Transaction {
+        let mut tx = Transaction::new("thrift", start_ts(req.as_ref(), resp.as_ref()));
+        let mut f = ThriftFields::default();
+        if let Some(r) = &req {
+            tx.request_bytes = r.bytes;
+            tx.method = Some(r.name.clone());
+            if let Some(p) = &r.params {
+                let q = format!("{}{}", r.name, p);
+                if self.settings.send_request {
+                    tx.request = Some(q.clone());
+                }
+                tx.query = Some(q);
+            }
+            f.params = r.params.clone();
+            f.service = r.service.clone();
+            if r.loss {
+                tx.note(NOTE_LOSS_REQUEST);
+            }
+        }
+        if let Some(r) = &resp {
+            tx.end = Some(r.ts);
+            tx.response_bytes = r.bytes;
+            if tx.method.is_none() {
+                tx.method = Some(r.name.clone());
+            }
+            if f.service.is_none() {
+                f.service = r.service.clone();
+            }
+            f.return_value = r.return_value.clone();
+            f.exceptions = r.exceptions.clone();
+            if let Some(e) = &r.exceptions {
+                tx.status = Status::Error;
+                if self.settings.send_response {
+                    tx.response = Some(format!("Exceptions: {e}"));
+                }
+            } else if self.settings.send_response {
+                tx.response = r.return_value.clone();
+            }
+            if r.loss {
+                tx.note(NOTE_LOSS_RESPONSE);
+            }
+        }
+        tx.path = f.service.clone();
+        tx.fields = Some(Box::new(f));
+        tx
+    }
+}
