@@ -487,6 +487,7 @@ readonly THRIFT_PORT=9090
 # thrift_capture NAME TRANSPORT PROTOCOL DESCRIPTION: one connection of the calculator
 # client (scripts/fixtures/thrift_calc.py) to a fresh server on port 9090, both
 # using TRANSPORT (socket|framed) and PROTOCOL (binary|binary-nonstrict|compact).
+# PYTHONHASHSEED is fixed so sets go on the wire in the same order every run.
 thrift_capture() {
     local name=$1 transport=$2 protocol=$3 desc=$4
     local out=$WORK/out/thrift gen=$WORK/thrift-gen pcap tlog tpid spid
@@ -494,7 +495,7 @@ thrift_capture() {
     pcap=$out/$name.pcap
     tlog=$WORK/log/tcpdump-$name.log
     log "[thrift] $name"
-    bg "thrift-server-$name" ip netns exec "$NS_SRV" "$PY" "$HELPERS/thrift_calc.py" server \
+    bg "thrift-server-$name" ip netns exec "$NS_SRV" env PYTHONHASHSEED=0 "$PY" "$HELPERS/thrift_calc.py" server \
         --gen "$gen" --bind "$ADDR_SRV" --port "$THRIFT_PORT" --transport "$transport" --protocol "$protocol"
     spid=$BG_PID
     wait_until "$WAIT_TIMEOUT" "the Thrift server on $ADDR_SRV:$THRIFT_PORT" listening "$NS_SRV" "$THRIFT_PORT"
@@ -504,7 +505,7 @@ thrift_capture() {
     tpid=$BG_PID
     wait_until "$WAIT_TIMEOUT" "tcpdump to listen on $IF_CLI" grep -q "listening on" "$tlog"
     sleep 0.2
-    if ! cli "$PY" "$HELPERS/thrift_calc.py" client --gen "$gen" --host "$ADDR_SRV" \
+    if ! cli env PYTHONHASHSEED=0 "$PY" "$HELPERS/thrift_calc.py" client --gen "$gen" --host "$ADDR_SRV" \
         --port "$THRIFT_PORT" --transport "$transport" --protocol "$protocol" \
         --out "$WORK/calls-$name.json" >"$WORK/log/client-$name.log" 2>&1; then
         die "client of scenario $name failed (see client-$name.log above)"

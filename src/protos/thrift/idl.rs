@@ -62,7 +62,10 @@ impl Idl {
         seen.push(canon);
         let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
         if meta.len() > MAX_FILE_BYTES {
-            return Err(format!("{}: larger than {MAX_FILE_BYTES} bytes", path.display()));
+            return Err(format!(
+                "{}: larger than {MAX_FILE_BYTES} bytes",
+                path.display()
+            ));
         }
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let parsed = parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -163,15 +166,22 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>, String> {
                 }
                 toks.push((Tok::Ident(text[start..i].to_string()), line));
             }
-            c if c.is_ascii_digit() || ((c == b'-' || c == b'+') && i + 1 < b.len() && b[i + 1].is_ascii_digit()) => {
+            c if c.is_ascii_digit()
+                || ((c == b'-' || c == b'+') && i + 1 < b.len() && b[i + 1].is_ascii_digit()) =>
+            {
                 let start = i;
                 i += 1;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.' || ((b[i] == b'-' || b[i] == b'+') && matches!(b[i - 1], b'e' | b'E'))) {
+                while i < b.len()
+                    && (b[i].is_ascii_alphanumeric()
+                        || b[i] == b'.'
+                        || ((b[i] == b'-' || b[i] == b'+') && matches!(b[i - 1], b'e' | b'E')))
+                {
                     i += 1;
                 }
                 toks.push((Tok::Num(text[start..i].to_string()), line));
             }
-            b'{' | b'}' | b'(' | b')' | b'<' | b'>' | b',' | b';' | b':' | b'=' | b'[' | b']' | b'*' => {
+            b'{' | b'}' | b'(' | b')' | b'<' | b'>' | b',' | b';' | b':' | b'=' | b'[' | b']'
+            | b'*' => {
                 toks.push((Tok::Punct(c as char), line));
                 i += 1;
             }
@@ -372,7 +382,10 @@ fn parse_id(s: &str) -> Option<i16> {
         Some(d) => (true, d),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
-    let v = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    let v = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         Some(h) => i64::from_str_radix(h, 16).ok()?,
         None => digits.parse::<i64>().ok()?,
     };

@@ -7,7 +7,10 @@
 //! length; an unframed one is scanned incrementally ([`wire::Scanner`]) until its end
 //! is found, then rendered once. Oneway calls are published as soon as they are
 //! complete, with no response. A message larger than [`transaction::MAX_MESSAGE`]
-//! is skipped (framed) or dropped with the stream's buffer (unframed).
+//! is skipped (framed) or dropped with the stream's buffer (unframed). A message
+//! whose content is malformed or breaks a bound (nesting, `drop_after_n_struct_fields`)
+//! after a valid header is published by its header alone, so that calls and replies
+//! stay paired; it counts as a parse error.
 
 pub mod fields;
 pub mod idl;
@@ -21,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use transaction::{MAX_MESSAGE, Msg, Settings, ThriftExchange};
-use wire::{CALL, Format, Header, ONEWAY, REPLY, Scanner, Stop, Transport};
+use wire::{CALL, Format, Header, ONEWAY, Scanner, Stop, Transport};
 
 use super::pairing::{Limits, Pairing};
 use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
@@ -97,6 +100,10 @@ enum Step {
     Done(Msg, usize),
     /// An oversized frame of `len` bytes, to be skipped.
     Skip(u64),
+    /// The message's content broke a bound or was malformed after a valid header:
+    /// its header alone is published (so pairing stays in step) and, when framed,
+    /// the rest of the frame (`len` bytes from the start) is passed over.
+    Dropped(Msg, Option<usize>),
 }
 
 pub struct ThriftParser {
@@ -157,11 +164,16 @@ impl ThriftParser {
         let Some(header) = side.header.as_ref() else {
             return Step::Bad;
         };
+        let dropped = |why: &str| {
+            tracing::debug!(target: "thrift", "{dir:?}: `{}` dropped: {why}", header.name);
+            let bytes = frame_end.unwrap_or(b.len()) as u64;
+            Step::Dropped(s.message(ts, header, None, bytes, false), frame_end)
+        };
         let body_at = prefix + header.len;
         let end = match frame_end {
             Some(end) => {
                 if body_at > end {
-                    return Step::Bad;
+                    return dropped("header longer than its frame");
                 }
                 if b.len() < end {
                     return need(end);
@@ -175,7 +187,7 @@ impl ThriftParser {
                 match scanner.scan(b, &s.bounds) {
                     Ok(end) => end,
                     Err(Stop::Need(n)) if n <= MAX_MESSAGE => return need(n),
-                    Err(_) => return Step::Bad,
+                    Err(_) => return dropped("malformed, too large, too deep or too many fields"),
                 }
             }
         };
@@ -185,7 +197,7 @@ impl ThriftParser {
         } else {
             match wire::render_body(&b[..end], body_at, format.protocol, &s.bounds, &s.style) {
                 Ok((body, _)) => s.message(ts, header, Some(&body), end as u64, false),
-                Err(_) => return Step::Bad,
+                Err(_) => return dropped("malformed, too deep or too many fields"),
             }
         };
         Step::Done(msg, end)
@@ -242,6 +254,22 @@ impl Parser for ThriftParser {
                     *side = Side::default();
                     side.skip = len;
                 }
+                Step::Dropped(msg, frame_end) => {
+                    self.sides[dir.idx()] = Side::default();
+                    self.dispatch(msg, ctx);
+                    let Some(end) = frame_end else {
+                        // Unframed: where the message ends is unknown. (The engine
+                        // counts the parse error.)
+                        return Progress::Error;
+                    };
+                    ctx.counters.parse_errors += 1;
+                    if rest.len() >= end {
+                        off += end;
+                    } else {
+                        self.sides[dir.idx()].skip = (end - rest.len()) as u64;
+                        off = data.len();
+                    }
+                }
                 Step::Done(msg, len) => {
                     off += len;
                     self.sides[dir.idx()].reset();
@@ -264,10 +292,7 @@ impl Parser for ThriftParser {
         // The message's name is known: publish what is known, with the loss note.
         tracing::debug!(target: "thrift", "{dir:?}: {len} bytes lost inside `{}`", header.name);
         let s = &*self.ex.settings;
-        let mut msg = s.message(ts, &header, None, 0, true);
-        if msg.mtype == REPLY && s.capture_reply {
-            msg.return_value = None;
-        }
+        let msg = s.message(ts, &header, None, 0, true);
         self.dispatch(msg, ctx);
     }
 

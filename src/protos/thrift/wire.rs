@@ -339,12 +339,7 @@ fn binary_name(b: &[u8], at: usize) -> Res<(String, usize)> {
 
 /// Reads a field header at `at` of a struct whose previous field id is `last`:
 /// `None` at the stop byte, else the type, id and offset of the value.
-fn field_header(
-    b: &[u8],
-    at: usize,
-    proto: Protocol,
-    last: i16,
-) -> Res<Option<(Ty, i16, usize)>> {
+fn field_header(b: &[u8], at: usize, proto: Protocol, last: i16) -> Res<Option<(Ty, i16, usize)>> {
     let t = byte(b, at)?;
     if t == 0 {
         return Ok(None);
@@ -420,12 +415,7 @@ fn map_header(
                 (Ty::Byte, Ty::Byte, 0, next)
             } else {
                 let kv = byte(b, next)?;
-                (
-                    Ty::compact(kv >> 4)?,
-                    Ty::compact(kv & 0x0f)?,
-                    n,
-                    next + 1,
-                )
+                (Ty::compact(kv >> 4)?, Ty::compact(kv & 0x0f)?, n, next + 1)
             }
         }
     };
@@ -436,7 +426,12 @@ fn map_header(
 }
 
 /// A string or binary at `at`: (bytes, offset after it).
-fn bytes_at<'a>(b: &'a [u8], at: usize, proto: Protocol, bounds: &Bounds) -> Res<(&'a [u8], usize)> {
+fn bytes_at<'a>(
+    b: &'a [u8],
+    at: usize,
+    proto: Protocol,
+    bounds: &Bounds,
+) -> Res<(&'a [u8], usize)> {
     let (n, start) = match proto {
         Protocol::Binary => {
             let n = be32(b, at)?;
@@ -484,10 +479,20 @@ fn skip_primitive(b: &[u8], at: usize, ty: Ty, proto: Protocol, bounds: &Bounds)
 
 #[derive(Clone, Copy, Debug)]
 enum Frame {
-    Struct { last: i16, fields: usize },
-    Seq { ty: Ty, left: usize },
+    Struct {
+        last: i16,
+        fields: usize,
+    },
+    Seq {
+        ty: Ty,
+        left: usize,
+    },
     /// `left` counts keys and values; a key comes next when it is even.
-    Map { k: Ty, v: Ty, left: usize },
+    Map {
+        k: Ty,
+        v: Ty,
+        left: usize,
+    },
 }
 
 /// Finds where a message body (the top-level struct) ends, across calls: the
@@ -519,10 +524,7 @@ impl Scanner {
     pub fn scan(&mut self, b: &[u8], bounds: &Bounds) -> Res<usize> {
         if !self.started {
             self.started = true;
-            self.stack.push(Frame::Struct {
-                last: 0,
-                fields: 0,
-            });
+            self.stack.push(Frame::Struct { last: 0, fields: 0 });
         }
         loop {
             if self.pos > bounds.max_message {
@@ -531,10 +533,7 @@ impl Scanner {
             if let Some(ty) = self.pending {
                 match ty {
                     Ty::Struct => {
-                        self.push(Frame::Struct {
-                            last: 0,
-                            fields: 0,
-                        })?;
+                        self.push(Frame::Struct { last: 0, fields: 0 })?;
                     }
                     Ty::List | Ty::Set => {
                         let (ty, n, next) = seq_header(b, self.pos, self.proto, bounds)?;
@@ -681,7 +680,11 @@ impl Renderer<'_> {
             Ty::Struct => self.structure(at, depth, out),
             Ty::List | Ty::Set => {
                 let (ety, n, mut pos) = seq_header(b, at, self.proto, self.bounds).map_err(bad)?;
-                let (open, close) = if ty == Ty::List { ('[', ']') } else { ('{', '}') };
+                let (open, close) = if ty == Ty::List {
+                    ('[', ']')
+                } else {
+                    ('{', '}')
+                };
                 let mut out = out;
                 if let Some(o) = out.as_deref_mut() {
                     o.push(open);
@@ -763,8 +766,7 @@ impl Renderer<'_> {
             o.push('(');
         }
         loop {
-            let Some((ty, id, next)) =
-                field_header(self.b, pos, self.proto, last).map_err(bad)?
+            let Some((ty, id, next)) = field_header(self.b, pos, self.proto, last).map_err(bad)?
             else {
                 if let Some(o) = out {
                     o.push(')');
@@ -882,7 +884,11 @@ pub fn format_string(s: &[u8], style: &Style, o: &mut String) {
     let cut = s.len() > style.string_max_size;
     match std::str::from_utf8(s) {
         Ok(text) => {
-            let mut end = if cut { style.string_max_size } else { text.len() };
+            let mut end = if cut {
+                style.string_max_size
+            } else {
+                text.len()
+            };
             while !text.is_char_boundary(end) {
                 end -= 1;
             }
