@@ -123,6 +123,7 @@ pub type FactoryCtor = fn(&Config) -> Option<Arc<dyn ProtocolFactory>>;
 
 /// Every protocol wirebeat knows. Adding a protocol is adding a line here.
 pub const REGISTRY: &[(&str, FactoryCtor)] = &[
+    // One protocol per line.
     ("http", http::factory),
     ("thrift", thrift::factory),
 ];
