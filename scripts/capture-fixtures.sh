@@ -10,7 +10,7 @@
 # (namespaces, servers, tcpdump, temp dir) is removed on exit, also on failure.
 #
 # Usage: scripts/capture-fixtures.sh SET...
-#   SET is one of: http, all
+#   SET is one of: http, pgsql, all
 # Each set is one function, set_<name>; adding a set (mysql, pgsql, redis, thrift)
 # means writing that function and adding the name to SETS below.
 #
@@ -21,7 +21,7 @@
 
 set -euo pipefail
 
-readonly SETS=(http)
+readonly SETS=(http pgsql)
 
 readonly NS_CLI=wb-cli NS_SRV=wb-srv
 readonly IF_CLI=wbc0 IF_SRV=wbs0
@@ -478,6 +478,15 @@ for name in order:
             "`%s`" % t["query"] if t["query"] is not None else "-",
             t["status"], t["request_bytes"], t["response_bytes"], body))
 EOF
+}
+
+# ------------------------------------------------------------------ PostgreSQL set
+
+# The PostgreSQL scenarios live in scripts/fixtures/pgsql.sh.
+set_pgsql() {
+    # shellcheck source=fixtures/pgsql.sh
+    source "$HELPERS/pgsql.sh"
+    pgsql_main
 }
 
 # ------------------------------------------------------------------ main
