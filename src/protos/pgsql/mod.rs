@@ -572,6 +572,21 @@ impl PgsqlParser {
         }
     }
 
+    fn count_skipped(&mut self, dir: Dir, n: u64) {
+        match dir {
+            Dir::ToServer => {
+                if let Some(b) = &mut self.building {
+                    b.bytes += n;
+                }
+            }
+            Dir::ToClient => {
+                if let Some(r) = &mut self.cur {
+                    r.bytes += n;
+                }
+            }
+        }
+    }
+
     /// Finds the first valid message start in `data`: `Ok(offset)`, or
     /// `Err(progress)` to return.
     fn resync(&mut self, dir: Dir, data: &[u8], off: usize) -> Result<usize, Progress> {
@@ -629,14 +644,24 @@ impl PgsqlParser {
                     };
                     continue;
                 }
-                Mode::Resync => match self.resync(dir, data, off) {
-                    Ok(p) => {
-                        off = p;
-                        self.sides[dir.idx()].mode = Mode::Synced;
-                        continue;
+                Mode::Resync => {
+                    let found = self.resync(dir, data, off);
+                    let to = match found {
+                        Ok(p) => p,
+                        Err(Progress::Consumed { consumed, .. }) => consumed,
+                        Err(_) => off,
+                    };
+                    // Bytes passed over belong to the damaged message, if any.
+                    self.count_skipped(dir, (to - off) as u64);
+                    match found {
+                        Ok(p) => {
+                            off = p;
+                            self.sides[dir.idx()].mode = Mode::Synced;
+                            continue;
+                        }
+                        Err(pr) => return pr,
                     }
-                    Err(pr) => return pr,
-                },
+                }
                 Mode::Synced => {}
             }
             if dir == Dir::ToClient
