@@ -484,7 +484,7 @@ EOF
 
 # The PostgreSQL scenarios live in scripts/fixtures/pgsql.sh.
 set_pgsql() {
-    # shellcheck source=fixtures/pgsql.sh
+    # shellcheck source=scripts/fixtures/pgsql.sh
     source "$HELPERS/pgsql.sh"
     pgsql_main
 }
