@@ -10,7 +10,7 @@
 # (namespaces, servers, tcpdump, temp dir) is removed on exit, also on failure.
 #
 # Usage: scripts/capture-fixtures.sh SET...
-#   SET is one of: http, thrift, all
+#   SET is one of: http, pgsql, thrift, all
 # Each set is one function, set_<name>; adding a set (mysql, pgsql, redis, thrift)
 # means writing that function and adding the name to SETS below.
 #
@@ -21,7 +21,7 @@
 
 set -euo pipefail
 
-readonly SETS=(http thrift)
+readonly SETS=(http pgsql thrift)
 
 readonly NS_CLI=wb-cli NS_SRV=wb-srv
 readonly IF_CLI=wbc0 IF_SRV=wbs0
@@ -617,6 +617,15 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
         die "apt-get could not install: $*"
+}
+
+# ------------------------------------------------------------------ PostgreSQL set
+
+# The PostgreSQL scenarios live in scripts/fixtures/pgsql.sh.
+set_pgsql() {
+    # shellcheck source=scripts/fixtures/pgsql.sh
+    source "$HELPERS/pgsql.sh"
+    pgsql_main
 }
 
 # ------------------------------------------------------------------ main

@@ -10,6 +10,7 @@
 
 pub mod http;
 pub mod pairing;
+pub mod pgsql;
 pub mod thrift;
 
 use std::sync::Arc;
@@ -125,6 +126,7 @@ pub type FactoryCtor = fn(&Config) -> Option<Arc<dyn ProtocolFactory>>;
 pub const REGISTRY: &[(&str, FactoryCtor)] = &[
     // One protocol per line.
     ("http", http::factory),
+    ("pgsql", pgsql::factory),
     ("thrift", thrift::factory),
 ];
 

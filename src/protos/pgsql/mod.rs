@@ -1,0 +1,859 @@
+//! PostgreSQL frontend/backend protocol v3: `parser.rs` reads the wire format,
+//! `transaction.rs` holds requests, responses and the pairing exchange, `fields.rs`
+//! writes `pgsql.*`. This file is the per-connection state machine.
+//!
+//! Frontend messages flow `ToServer`, backend messages `ToClient`.
+//!
+//! Transactions:
+//! - a simple Query yields one request per statement, each answered by the backend
+//!   messages up to its CommandComplete, ErrorResponse or EmptyQueryResponse;
+//! - in the extended protocol every Execute is a request, carrying the Parse,
+//!   Bind and Describe messages before it and a Sync or Flush right after it; its
+//!   query is the text of the Parse of the statement it executes (named statements
+//!   and portals are remembered per connection) and its params the Bind values. A
+//!   pipeline of Parse/Bind/Describe/Close messages ended by Sync without an Execute
+//!   (`PQprepare`) is one request (method `PREPARE`, `BIND`, `DESCRIBE` or `CLOSE`)
+//!   answered by ReadyForQuery;
+//! - after an ErrorResponse the server skips the rest of the Query string or, in the
+//!   extended protocol, everything up to Sync: at ReadyForQuery the requests of that
+//!   batch still waiting are published with status Error and
+//!   [`transaction::NOTE_SKIPPED`];
+//! - a response also takes the NoticeResponse, NotificationResponse and
+//!   ParameterStatus messages that arrive while it is awaited or right after it, and
+//!   the ReadyForQuery that follows it. Such messages arriving while no request is
+//!   waiting are not responses and belong to no transaction;
+//! - COPY FROM STDIN data counts into the COPY's request bytes, COPY TO STDOUT data
+//!   into its response (each CopyData a row of the `send_response` text).
+//!
+//! Startup, SSLRequest refusal, authentication, ParameterStatus and BackendKeyData
+//! are skipped; an accepted SSLRequest or GSSENCRequest stops the parser (the engine
+//! counts `parser_stopped`). Messages up to [`parser::WHOLE_LIMIT`] are parsed whole;
+//! larger ones (a huge DataRow or query) from a prefix, the rest counted as it
+//! streams. A stream picked up mid-connection, or after a gap or garbage, resumes at
+//! the first message that passes [`parser::probe`].
+
+pub mod fields;
+pub mod parser;
+pub mod transaction;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parser::Probe;
+use transaction::{Kind, NOTE_SKIPPED, PgExchange, Req, Resp, Settings};
+
+use super::pairing::{Limits, Pairing};
+use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use crate::config::Config;
+use crate::event::{ConnInfo, NOTE_UNMATCHED_REQUEST};
+use crate::time::Ts;
+
+/// Remembered prepared statements per connection, and their total text size.
+const MAX_STATEMENTS: usize = 1024;
+const MAX_STATEMENT_BYTES: usize = 4 << 20;
+/// Remembered portals per connection.
+const MAX_PORTALS: usize = 64;
+/// Statements of one simple Query tracked separately.
+const MAX_SPLIT: usize = 256;
+/// Longest rendered `params`.
+const MAX_PARAMS: usize = 16 * 1024;
+/// Bytes of unparseable data scanned for a message start per call.
+const RESYNC_SCAN: usize = 1 << 20;
+
+pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+    let c = &cfg.protocols.pgsql;
+    if !c.common.enabled {
+        return None;
+    }
+    Some(Arc::new(PgsqlFactory {
+        settings: Arc::new(Settings::from_config(c)),
+        ports: c.common.ports.clone(),
+        timeout: c.common.transaction_timeout,
+    }))
+}
+
+pub struct PgsqlFactory {
+    settings: Arc<Settings>,
+    ports: Vec<u16>,
+    timeout: Duration,
+}
+
+impl ProtocolFactory for PgsqlFactory {
+    fn name(&self) -> &'static str {
+        "pgsql"
+    }
+
+    fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    fn connection_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn max_buffer(&self) -> usize {
+        128 * 1024
+    }
+
+    fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
+        Box::new(PgsqlParser::new(self.settings.clone(), self.timeout))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Nothing seen yet in this direction.
+    Start,
+    /// At a message boundary.
+    Synced,
+    /// Looking for a message boundary.
+    Resync,
+}
+
+#[derive(Debug)]
+struct Side {
+    mode: Mode,
+    /// First-byte time of a message still being received.
+    msg_ts: Option<Ts>,
+    /// Bytes of a large message still to skip.
+    skip: u64,
+}
+
+impl Side {
+    fn new() -> Side {
+        Side {
+            mode: Mode::Start,
+            msg_ts: None,
+            skip: 0,
+        }
+    }
+}
+
+/// Extended-protocol messages of a request not yet ended by Execute or Sync.
+#[derive(Debug)]
+struct Building {
+    ts: Ts,
+    bytes: u64,
+    first: u8,
+    parse_query: Option<Arc<str>>,
+    loss: bool,
+}
+
+pub struct PgsqlParser {
+    ex: PgExchange,
+    pairing: Pairing<Req>,
+    timeout: Duration,
+    sides: [Side; 2],
+    stopped: bool,
+    /// Frontend: the next message may be an untyped startup-phase message.
+    expect_startup: bool,
+    /// The client sent a StartupMessage: the backend is in the startup phase until
+    /// its first ReadyForQuery.
+    startup: bool,
+    /// SSLRequest (`S`) or GSSENCRequest (`G`) awaiting its one-byte answer.
+    enc_pending: Option<u8>,
+    statements: HashMap<Vec<u8>, Arc<str>>,
+    statement_bytes: usize,
+    portals: HashMap<Vec<u8>, (Option<Arc<str>>, String)>,
+    building: Option<Building>,
+    /// Complete request that may still take a Sync or Flush.
+    staged_req: Option<Req>,
+    /// Response being received.
+    cur: Option<Resp>,
+    /// Complete response that may still take notices and ReadyForQuery.
+    staged_resp: Option<Resp>,
+    batch: u64,
+    last_paired_batch: Option<u64>,
+    aborted_batch: Option<u64>,
+    copy_in: u64,
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+impl PgsqlParser {
+    pub fn new(settings: Arc<Settings>, timeout: Duration) -> PgsqlParser {
+        PgsqlParser {
+            ex: PgExchange { settings },
+            pairing: Pairing::new(Limits {
+                max_messages: 1024,
+                max_bytes: 16 << 20,
+                timeout,
+            }),
+            timeout,
+            sides: [Side::new(), Side::new()],
+            stopped: false,
+            expect_startup: true,
+            startup: false,
+            enc_pending: None,
+            statements: HashMap::new(),
+            statement_bytes: 0,
+            portals: HashMap::new(),
+            building: None,
+            staged_req: None,
+            cur: None,
+            staged_resp: None,
+            batch: 0,
+            last_paired_batch: None,
+            aborted_batch: None,
+            copy_in: 0,
+        }
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    fn flush_staged_req(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(r) = self.staged_req.take() {
+            self.pairing.request(&self.ex, r, ctx);
+        }
+    }
+
+    fn stage_req(&mut self, r: Req, ctx: &mut Ctx<'_>) {
+        self.flush_staged_req(ctx);
+        self.staged_req = Some(r);
+    }
+
+    fn building(&mut self, ts: Ts, ty: u8) -> &mut Building {
+        self.building.get_or_insert(Building {
+            ts,
+            bytes: 0,
+            first: ty,
+            parse_query: None,
+            loss: false,
+        })
+    }
+
+    fn remember_statement(&mut self, name: Vec<u8>, query: Arc<str>) {
+        if let Some(old) = self.statements.remove(&name) {
+            self.statement_bytes -= old.len() + name.len();
+        }
+        while !self.statements.is_empty()
+            && (self.statements.len() >= MAX_STATEMENTS
+                || self.statement_bytes + query.len() + name.len() > MAX_STATEMENT_BYTES)
+        {
+            // Evict any one: a client that keeps this many statements is rare.
+            let Some(k) = self.statements.keys().next().cloned() else {
+                break;
+            };
+            if let Some(v) = self.statements.remove(&k) {
+                self.statement_bytes -= v.len() + k.len();
+            }
+        }
+        if query.len() + name.len() <= MAX_STATEMENT_BYTES {
+            self.statement_bytes += query.len() + name.len();
+            self.statements.insert(name, query);
+        }
+    }
+
+    fn frontend(&mut self, ty: u8, body: &[u8], total: usize, ts: Ts, ctx: &mut Ctx<'_>) {
+        let total = total as u64;
+        let s = self.ex.settings.clone();
+        match ty {
+            b'Q' => {
+                self.flush_staged_req(ctx);
+                let text = lossy(parser::Rd::new(body).cstr_or_rest());
+                let (pre_bytes, pre_loss) = self
+                    .building
+                    .take()
+                    .map_or((0, false), |b| (b.bytes, b.loss));
+                let batch = self.next_batch();
+                let ranges = parser::split_statements(&text, MAX_SPLIT);
+                let push = |me: &mut Self, q: &str, first: bool, ctx: &mut Ctx<'_>| {
+                    let req = Req {
+                        ts,
+                        kind: Kind::Simple,
+                        batch,
+                        method: parser::first_word(q),
+                        query: Some(Arc::from(q)),
+                        params: None,
+                        bytes: if first { total + pre_bytes } else { 0 },
+                        loss: pre_loss,
+                    };
+                    me.pairing.request(&me.ex, req, ctx);
+                };
+                if ranges.is_empty() {
+                    push(self, &text, true, ctx);
+                }
+                for (i, (a, b)) in ranges.into_iter().enumerate() {
+                    push(self, &text[a..b], i == 0, ctx);
+                }
+            }
+            b'P' => {
+                let (name, query) = parser::parse_msg(body);
+                let query: Arc<str> = Arc::from(lossy(&query));
+                self.remember_statement(name, query.clone());
+                let b = self.building(ts, ty);
+                b.bytes += total;
+                b.parse_query = Some(query);
+            }
+            b'B' => {
+                let (portal, stmt, params) = parser::bind_msg(body, s.max_row_length, MAX_PARAMS);
+                let query = self.statements.get(&stmt).cloned();
+                if self.portals.len() >= MAX_PORTALS && !self.portals.contains_key(&portal) {
+                    self.portals.clear();
+                }
+                self.portals.insert(portal, (query, params));
+                self.building(ts, ty).bytes += total;
+            }
+            b'D' => self.building(ts, ty).bytes += total,
+            b'C' => {
+                let (kind, name) = parser::target_msg(body);
+                if kind == b'S' {
+                    if let Some(v) = self.statements.remove(&name) {
+                        self.statement_bytes -= v.len() + name.len();
+                    }
+                } else {
+                    self.portals.remove(&name);
+                }
+                self.building(ts, ty).bytes += total;
+            }
+            b'E' => {
+                let portal = parser::execute_msg(body);
+                let (query, params) = match self.portals.get(&portal) {
+                    Some((q, p)) => (q.clone(), Some(p.clone())),
+                    None => (None, None),
+                };
+                let b = self.building(ts, ty);
+                b.bytes += total;
+                let query = query.or_else(|| b.parse_query.clone());
+                let (bts, bytes, loss) = (b.ts, b.bytes, b.loss);
+                self.building = None;
+                let method = query
+                    .as_deref()
+                    .and_then(parser::first_word)
+                    .or_else(|| Some("EXECUTE".to_string()));
+                let req = Req {
+                    ts: bts,
+                    kind: Kind::Execute,
+                    batch: self.batch,
+                    method,
+                    query,
+                    params: params.filter(|p| !p.is_empty()),
+                    bytes,
+                    loss,
+                };
+                self.stage_req(req, ctx);
+            }
+            b'S' => {
+                if let Some(b) = self.building.take() {
+                    let method = match b.first {
+                        b'P' => "PREPARE",
+                        b'B' => "BIND",
+                        b'D' => "DESCRIBE",
+                        _ => "CLOSE",
+                    };
+                    let req = Req {
+                        ts: b.ts,
+                        kind: Kind::Prepare,
+                        batch: self.batch,
+                        method: Some(method.to_string()),
+                        query: b.parse_query,
+                        params: None,
+                        bytes: b.bytes + total,
+                        loss: b.loss,
+                    };
+                    self.stage_req(req, ctx);
+                } else if let Some(r) = &mut self.staged_req {
+                    r.bytes += total;
+                }
+                self.next_batch();
+            }
+            b'H' => {
+                if let Some(b) = &mut self.building {
+                    b.bytes += total;
+                } else if let Some(r) = &mut self.staged_req {
+                    r.bytes += total;
+                }
+            }
+            b'd' | b'c' | b'f' => self.copy_in += total,
+            b'F' => {
+                self.flush_staged_req(ctx);
+                let req = Req {
+                    ts,
+                    kind: Kind::Function,
+                    batch: self.next_batch(),
+                    method: Some("FUNCTION".to_string()),
+                    query: None,
+                    params: None,
+                    bytes: total,
+                    loss: false,
+                };
+                self.pairing.request(&self.ex, req, ctx);
+            }
+            // PasswordMessage / SASL responses, Terminate.
+            _ => {}
+        }
+    }
+
+    fn next_batch(&mut self) -> u64 {
+        let b = self.batch;
+        self.batch += 1;
+        b
+    }
+
+    /// A startup-phase message (no type byte). `body` follows the length field.
+    fn startup_message(&mut self, body: &[u8]) {
+        let code = parser::Rd::new(body).i32().unwrap_or(0) as u32;
+        match code {
+            parser::SSL_REQUEST => {
+                self.enc_pending = Some(b'S');
+            }
+            parser::GSSENC_REQUEST => {
+                self.enc_pending = Some(b'G');
+            }
+            parser::CANCEL_REQUEST => {}
+            _ => {
+                // StartupMessage (3.0, or a version the server will refuse).
+                self.expect_startup = false;
+                self.startup = true;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- responses
+
+    fn front_kind(&self) -> Option<Kind> {
+        self.pairing.front().map(|r| r.kind)
+    }
+
+    fn flush_staged_resp(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(mut r) = self.staged_resp.take() else {
+            return;
+        };
+        r.copy_in = std::mem::take(&mut self.copy_in);
+        let batch = self.pairing.front().map(|q| q.batch);
+        if r.error.is_some() && batch.is_some() {
+            self.aborted_batch = batch;
+        }
+        self.last_paired_batch = batch;
+        self.pairing.response(&self.ex, r, ctx);
+    }
+
+    /// ReadyForQuery: requests of the batch that just ended that got no response
+    /// were skipped by the server.
+    fn end_batch(&mut self, ts: Ts, ctx: &mut Ctx<'_>) {
+        let Some(b) = self.last_paired_batch.take() else {
+            return;
+        };
+        let note = if self.aborted_batch.take() == Some(b) {
+            NOTE_SKIPPED
+        } else {
+            NOTE_UNMATCHED_REQUEST
+        };
+        while self.pairing.front().is_some_and(|r| r.batch == b) {
+            let resp = Resp {
+                skipped: Some(note),
+                ..Resp::new(ts)
+            };
+            self.pairing.response(&self.ex, resp, ctx);
+        }
+    }
+
+    fn cur(&mut self, ts: Ts) -> &mut Resp {
+        self.cur.get_or_insert_with(|| Resp::new(ts))
+    }
+
+    fn backend(&mut self, ty: u8, body: &[u8], total: usize, ts: Ts, ctx: &mut Ctx<'_>) {
+        let total = total as u64;
+        if self.startup {
+            if ty == b'Z' {
+                self.startup = false;
+            }
+            return;
+        }
+        if matches!(ty, b'R' | b'K' | b'v') {
+            return;
+        }
+        let asynchronous = matches!(ty, b'N' | b'A' | b'S');
+        if let Some(st) = &mut self.staged_resp {
+            if asynchronous || ty == b'Z' {
+                st.bytes += total;
+                if ty == b'Z' {
+                    self.flush_staged_resp(ctx);
+                    self.end_batch(ts, ctx);
+                }
+                return;
+            }
+            self.flush_staged_resp(ctx);
+        }
+        if ty == b'Z' {
+            if self.cur.is_some() || self.front_kind() == Some(Kind::Prepare) {
+                // The answer of a Prepare-only pipeline, or a response whose end was
+                // lost: ReadyForQuery ends it.
+                let mut r = self.cur.take().unwrap_or_else(|| Resp::new(ts));
+                r.bytes += total;
+                self.staged_resp = Some(r);
+                self.flush_staged_resp(ctx);
+            }
+            self.end_batch(ts, ctx);
+            return;
+        }
+        if asynchronous {
+            if self.cur.is_some() || !self.pairing.is_empty() {
+                self.cur(ts).bytes += total;
+            }
+            return;
+        }
+        let s = self.ex.settings.clone();
+        let front = self.front_kind();
+        let r = self.cur(ts);
+        r.bytes += total;
+        let terminal = match ty {
+            b'T' => {
+                let (n, names) = parser::row_description(body);
+                r.num_fields = Some(n);
+                if s.send_response {
+                    let mut h = String::new();
+                    parser::push_capped(&mut h, names.join(",").as_bytes(), s.max_row_length);
+                    r.header = Some(h);
+                }
+                false
+            }
+            b'D' => {
+                r.rows += 1;
+                if s.send_response && r.lines.len() < s.max_rows {
+                    r.lines.push(parser::render_row(body, s.max_row_length));
+                }
+                false
+            }
+            b'd' => {
+                r.rows += 1;
+                if s.send_response && r.lines.len() < s.max_rows {
+                    let line = body.strip_suffix(b"\n").unwrap_or(body);
+                    let mut l = String::new();
+                    parser::push_capped(&mut l, line, s.max_row_length);
+                    r.lines.push(l);
+                }
+                false
+            }
+            b'C' => {
+                let tag = parser::Rd::new(body).cstr_or_rest();
+                r.tag_rows = parser::tag_rows(tag);
+                r.tag = Some(lossy(tag));
+                true
+            }
+            b'E' => {
+                r.error = Some(parser::error_fields(body));
+                true
+            }
+            b'I' | b's' => true,
+            b'V' => front == Some(Kind::Function) || front.is_none(),
+            _ => false,
+        };
+        if terminal {
+            self.staged_resp = self.cur.take();
+        }
+    }
+
+    // ---------------------------------------------------------------- framing
+
+    /// Marks what `dir` was receiving as damaged and starts looking for a boundary.
+    fn lose_sync(&mut self, dir: Dir) {
+        let side = &mut self.sides[dir.idx()];
+        side.mode = Mode::Resync;
+        side.skip = 0;
+        side.msg_ts = None;
+        match dir {
+            Dir::ToServer => {
+                if let Some(b) = &mut self.building {
+                    b.loss = true;
+                }
+            }
+            Dir::ToClient => {
+                if let Some(r) = &mut self.cur {
+                    r.loss = true;
+                }
+            }
+        }
+    }
+
+    fn count_skipped(&mut self, dir: Dir, n: u64) {
+        match dir {
+            Dir::ToServer => {
+                if let Some(b) = &mut self.building {
+                    b.bytes += n;
+                }
+            }
+            Dir::ToClient => {
+                if let Some(r) = &mut self.cur {
+                    r.bytes += n;
+                }
+            }
+        }
+    }
+
+    /// Finds the first valid message start in `data`: `Ok(offset)`, or
+    /// `Err(progress)` to return.
+    fn resync(&mut self, dir: Dir, data: &[u8], off: usize) -> Result<usize, Progress> {
+        let frontend = dir == Dir::ToServer;
+        let end = data.len().min(off.saturating_add(RESYNC_SCAN));
+        for p in off..end {
+            match parser::probe(frontend, &data[p..]) {
+                Probe::Valid => return Ok(p),
+                Probe::Need(n) => {
+                    return Err(Progress::Consumed {
+                        consumed: p,
+                        need: n,
+                    });
+                }
+                Probe::Invalid => {}
+            }
+        }
+        Err(Progress::Consumed {
+            consumed: end,
+            need: 0,
+        })
+    }
+
+    fn parse_dir(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
+        let mut off = 0;
+        loop {
+            let side = &mut self.sides[dir.idx()];
+            if side.skip > 0 {
+                let n = side.skip.min((data.len() - off) as u64);
+                side.skip -= n;
+                off += n as usize;
+                if side.skip > 0 {
+                    return Progress::Consumed {
+                        consumed: off,
+                        need: 0,
+                    };
+                }
+            }
+            let rest = &data[off..];
+            if rest.is_empty() {
+                return Progress::Consumed {
+                    consumed: off,
+                    need: 0,
+                };
+            }
+            match side.mode {
+                Mode::Start => {
+                    side.mode = match dir {
+                        Dir::ToServer if rest[0] == 0 => Mode::Synced,
+                        Dir::ToClient if self.startup || self.enc_pending.is_some() => Mode::Synced,
+                        _ => {
+                            self.expect_startup = false;
+                            Mode::Resync
+                        }
+                    };
+                    continue;
+                }
+                Mode::Resync => {
+                    let found = self.resync(dir, data, off);
+                    let to = match found {
+                        Ok(p) => p,
+                        Err(Progress::Consumed { consumed, .. }) => consumed,
+                        Err(_) => off,
+                    };
+                    // Bytes passed over belong to the damaged message, if any.
+                    self.count_skipped(dir, (to - off) as u64);
+                    match found {
+                        Ok(p) => {
+                            off = p;
+                            self.sides[dir.idx()].mode = Mode::Synced;
+                            continue;
+                        }
+                        Err(pr) => return pr,
+                    }
+                }
+                Mode::Synced => {}
+            }
+            if dir == Dir::ToClient
+                && let Some(want) = self.enc_pending
+            {
+                self.enc_pending = None;
+                if rest[0] == want {
+                    tracing::debug!(target: "pgsql", "encryption accepted by the server: no longer parsed");
+                    self.stopped = true;
+                    return Progress::Stop;
+                }
+                if rest[0] == b'N' {
+                    off += 1;
+                    continue;
+                }
+            }
+            if dir == Dir::ToServer && self.expect_startup && rest[0] == 0 {
+                if rest.len() < 8 {
+                    self.sides[dir.idx()].msg_ts.get_or_insert(ctx.ts);
+                    return Progress::Consumed {
+                        consumed: off,
+                        need: 8 - rest.len(),
+                    };
+                }
+                let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+                if !(8..=parser::MAX_STARTUP).contains(&len) {
+                    self.lose_sync(dir);
+                    return Progress::Error;
+                }
+                if rest.len() < len {
+                    self.sides[dir.idx()].msg_ts.get_or_insert(ctx.ts);
+                    return Progress::Consumed {
+                        consumed: off,
+                        need: len - rest.len(),
+                    };
+                }
+                self.sides[dir.idx()].msg_ts = None;
+                self.startup_message(&rest[4..len]);
+                off += len;
+                continue;
+            }
+            let Some((ty, total)) = parser::header(rest) else {
+                self.sides[dir.idx()].msg_ts.get_or_insert(ctx.ts);
+                return Progress::Consumed {
+                    consumed: off,
+                    need: 5 - rest.len(),
+                };
+            };
+            if !parser::plausible(dir == Dir::ToServer, ty, total) {
+                tracing::debug!(target: "pgsql", "{dir:?}: not a v3 message (type {ty:#04x}, {total} bytes); resynchronising");
+                self.lose_sync(dir);
+                return Progress::Error;
+            }
+            if dir == Dir::ToServer {
+                self.expect_startup = false;
+            }
+            let (take, skip) = if total <= parser::WHOLE_LIMIT {
+                (total, 0)
+            } else {
+                (5 + parser::PREFIX, total - 5 - parser::PREFIX)
+            };
+            if rest.len() < take {
+                self.sides[dir.idx()].msg_ts.get_or_insert(ctx.ts);
+                return Progress::Consumed {
+                    consumed: off,
+                    need: take - rest.len(),
+                };
+            }
+            let ts = self.sides[dir.idx()].msg_ts.take().unwrap_or(ctx.ts);
+            off += take;
+            self.sides[dir.idx()].skip = skip as u64;
+            match dir {
+                Dir::ToServer => self.frontend(ty, &rest[5..take], total, ts, ctx),
+                Dir::ToClient => self.backend(ty, &rest[5..take], total, ts, ctx),
+            }
+        }
+    }
+}
+
+impl Parser for PgsqlParser {
+    fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
+        if self.stopped {
+            return Progress::Stop;
+        }
+        if dir == Dir::ToClient {
+            // Backend activity: the request before it is complete.
+            self.flush_staged_req(ctx);
+        }
+        self.parse_dir(dir, data, ctx)
+    }
+
+    fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
+        if self.stopped {
+            return;
+        }
+        let side = &mut self.sides[dir.idx()];
+        side.msg_ts = None;
+        if side.skip >= len && side.mode == Mode::Synced {
+            // Inside a large message being skipped: still at a known position.
+            side.skip -= len;
+            match dir {
+                Dir::ToServer => {
+                    if let Some(r) = &mut self.staged_req {
+                        r.loss = true;
+                    } else if let Some(b) = &mut self.building {
+                        b.loss = true;
+                    }
+                }
+                Dir::ToClient => {
+                    if let Some(r) = self.cur.as_mut().or(self.staged_resp.as_mut()) {
+                        r.loss = true;
+                    }
+                }
+            }
+            return;
+        }
+        let was_start = side.mode == Mode::Start;
+        self.lose_sync(dir);
+        match dir {
+            Dir::ToServer => {
+                if self.building.is_none() && !was_start {
+                    self.flush_staged_req(ctx);
+                    // Request bytes were lost: whatever answers them pairs with this.
+                    let req = Req {
+                        ts: ctx.ts,
+                        kind: Kind::Lost,
+                        batch: self.next_batch(),
+                        method: None,
+                        query: None,
+                        params: None,
+                        bytes: len,
+                        loss: true,
+                    };
+                    self.pairing.request(&self.ex, req, ctx);
+                } else if let Some(b) = &mut self.building {
+                    b.bytes += len;
+                }
+            }
+            Dir::ToClient => {
+                self.flush_staged_resp(ctx);
+                if self.cur.is_some() || !self.pairing.is_empty() {
+                    let r = self.cur(ctx.ts);
+                    r.loss = true;
+                    r.bytes += len;
+                }
+            }
+        }
+    }
+
+    fn expire(&mut self, now: Ts, ctx: &mut Ctx<'_>) {
+        if self.stopped {
+            return;
+        }
+        if self
+            .staged_req
+            .as_ref()
+            .is_some_and(|r| r.ts.saturating_add(self.timeout) <= now)
+        {
+            self.flush_staged_req(ctx);
+        }
+        let due = |ts: Ts| ts.saturating_add(self.timeout) <= now;
+        if self.staged_resp.as_ref().is_some_and(|r| due(r.ts))
+            || (self.staged_resp.is_some() && self.pairing.front().is_some_and(|r| due(r.ts)))
+        {
+            self.flush_staged_resp(ctx);
+        }
+        self.pairing.expire(&self.ex, now, ctx);
+    }
+
+    fn close(&mut self, ctx: &mut Ctx<'_>) {
+        self.flush_staged_req(ctx);
+        if let Some(b) = self.building.take() {
+            // Extended-protocol messages never ended by Execute or Sync.
+            let req = Req {
+                ts: b.ts,
+                kind: Kind::Prepare,
+                batch: self.batch,
+                method: None,
+                query: b.parse_query,
+                params: None,
+                bytes: b.bytes,
+                loss: b.loss,
+            };
+            self.pairing.request(&self.ex, req, ctx);
+        }
+        self.flush_staged_resp(ctx);
+        if let Some(mut r) = self.cur.take() {
+            // The connection ended in the middle of a response.
+            r.loss = true;
+            self.staged_resp = Some(r);
+            self.flush_staged_resp(ctx);
+        }
+        self.pairing.drain(&self.ex, ctx);
+    }
+}

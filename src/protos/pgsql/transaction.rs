@@ -1,0 +1,191 @@
+//! PostgreSQL requests and responses as they wait for pairing, and the pairing
+//! [`Exchange`] that turns a pair into a [`Transaction`].
+
+use std::sync::Arc;
+
+use super::fields::PgsqlFields;
+use super::parser::ErrorFields;
+use crate::config::SqlConfig;
+use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
+use crate::protos::pairing::{Exchange, Message, start_ts};
+use crate::time::Ts;
+
+/// Note of a statement the server never ran because an earlier statement of the same
+/// simple query (or of the same extended-protocol pipeline, up to its Sync) failed.
+pub const NOTE_SKIPPED: &str = "Not executed: an earlier statement of the same batch failed";
+
+/// The pgsql options, normalised once per factory.
+#[derive(Debug)]
+pub struct Settings {
+    pub send_request: bool,
+    pub send_response: bool,
+    pub max_rows: usize,
+    pub max_row_length: usize,
+}
+
+impl Settings {
+    pub fn from_config(c: &SqlConfig) -> Settings {
+        Settings {
+            send_request: c.common.send_request,
+            send_response: c.common.send_response,
+            max_rows: c.max_rows.min(100_000),
+            max_row_length: c.max_row_length.clamp(1, 1 << 20),
+        }
+    }
+}
+
+/// What a request is; decides which backend message ends its response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// One statement of a simple Query.
+    Simple,
+    /// Bind/Execute (with the Parse, Describe, Sync around it).
+    Execute,
+    /// Parse, Describe, Bind or Close messages ended by Sync without an Execute
+    /// (e.g. `PQprepare`): answered by ReadyForQuery.
+    Prepare,
+    /// FunctionCall.
+    Function,
+    /// Stands for request bytes lost in capture.
+    Lost,
+}
+
+#[derive(Debug)]
+pub struct Req {
+    pub ts: Ts,
+    pub kind: Kind,
+    /// Simple Query, or Sync-terminated pipeline, the request belongs to.
+    pub batch: u64,
+    pub method: Option<String>,
+    pub query: Option<Arc<str>>,
+    pub params: Option<String>,
+    pub bytes: u64,
+    pub loss: bool,
+}
+
+impl Message for Req {
+    fn ts(&self) -> Ts {
+        self.ts
+    }
+
+    fn mem_size(&self) -> usize {
+        std::mem::size_of::<Req>()
+            + self.query.as_ref().map_or(0, |q| q.len())
+            + self.params.as_ref().map_or(0, |p| p.len())
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Resp {
+    pub ts: Ts,
+    pub bytes: u64,
+    /// COPY FROM STDIN data the client sent, counted into the request.
+    pub copy_in: u64,
+    pub num_fields: Option<u64>,
+    pub rows: u64,
+    pub tag_rows: Option<u64>,
+    pub tag: Option<String>,
+    pub error: Option<ErrorFields>,
+    pub loss: bool,
+    /// Synthetic response of a request the server skipped: the note to publish.
+    pub skipped: Option<&'static str>,
+    /// `send_response` text lines: the header then up to `max_rows` rows.
+    pub header: Option<String>,
+    pub lines: Vec<String>,
+}
+
+impl Message for Resp {
+    fn ts(&self) -> Ts {
+        self.ts
+    }
+
+    fn mem_size(&self) -> usize {
+        std::mem::size_of::<Resp>() + self.lines.iter().map(|l| l.len() + 24).sum::<usize>()
+    }
+}
+
+impl Resp {
+    pub fn new(ts: Ts) -> Resp {
+        Resp {
+            ts,
+            ..Default::default()
+        }
+    }
+
+    fn text(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(format!("{} {}: {}", e.severity, e.code, e.message));
+        }
+        if self.header.is_none() && self.lines.is_empty() {
+            return self.tag.clone();
+        }
+        let mut s = String::new();
+        if let Some(h) = &self.header {
+            s.push_str(h);
+        }
+        for l in &self.lines {
+            if !s.is_empty() {
+                s.push('\n');
+            }
+            s.push_str(l);
+        }
+        Some(s)
+    }
+}
+
+#[derive(Debug)]
+pub struct PgExchange {
+    pub settings: Arc<Settings>,
+}
+
+impl Exchange for PgExchange {
+    type Request = Req;
+    type Response = Resp;
+
+    fn transaction(&self, req: Option<Req>, resp: Option<Resp>) -> Transaction {
+        let start = start_ts(req.as_ref(), resp.as_ref());
+        let mut tx = Transaction::new("pgsql", start);
+        let mut f = PgsqlFields::default();
+        if let Some(req) = req {
+            tx.request_bytes = req.bytes;
+            if req.loss || req.kind == Kind::Lost {
+                tx.note(NOTE_LOSS_REQUEST);
+            }
+            tx.method = req.method;
+            if let Some(q) = req.query {
+                if self.settings.send_request {
+                    tx.request = Some(q.to_string());
+                }
+                tx.query = Some(q.to_string());
+            }
+            tx.params = req.params;
+        }
+        if let Some(resp) = resp {
+            tx.end = Some(resp.ts);
+            if let Some(note) = resp.skipped {
+                tx.status = Status::Error;
+                tx.note(note);
+                tx.fields = Some(Box::new(f));
+                return tx;
+            }
+            tx.request_bytes += resp.copy_in;
+            tx.response_bytes = resp.bytes;
+            if resp.loss {
+                tx.note(NOTE_LOSS_RESPONSE);
+            }
+            if self.settings.send_response {
+                tx.response = resp.text();
+            }
+            f.num_fields = Some(resp.num_fields.unwrap_or(0));
+            f.num_rows = Some(resp.tag_rows.unwrap_or(resp.rows));
+            if let Some(e) = resp.error {
+                tx.status = Status::Error;
+                f.error_code = Some(e.code);
+                f.error_message = Some(e.message);
+                f.error_severity = Some(e.severity);
+            }
+        }
+        tx.fields = Some(Box::new(f));
+        tx
+    }
+}
