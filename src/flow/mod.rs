@@ -185,9 +185,12 @@ impl Feed<'_> {
         let progress = match c {
             Chunk::Gap(n) => {
                 tracing::debug!(target: "tcp", "{}: {:?}: {n} bytes lost in capture", self.conn, self.dir);
+                // The unconsumed tail before the hole can never be completed: it is
+                // lost with the hole, so byte counts stay exact.
+                let held = self.buf.len() as u64;
                 self.buf.clear();
                 *self.wait_for = 0;
-                parser.gap(self.dir, n, &mut ctx);
+                parser.gap(self.dir, n + held, &mut ctx);
                 return;
             }
             Chunk::Fin => {

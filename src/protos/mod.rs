@@ -85,7 +85,9 @@ pub trait Parser: Send {
     fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress;
 
     /// `len` bytes of `dir` were lost (a hole in the capture that was never filled).
-    /// Any bytes the engine held unconsumed for `dir` have been discarded already.
+    /// `len` includes the bytes the engine held unconsumed for `dir` before the hole
+    /// (re-presented to the parser but not consumed); they are discarded, so the
+    /// parser must forget any partial message state built from them.
     /// The parser either continues (counting the lost bytes as body, with the
     /// packet-loss note) or resets `dir` and resynchronises on the next message.
     fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>);
