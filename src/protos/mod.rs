@@ -10,6 +10,7 @@
 
 pub mod http;
 pub mod pairing;
+pub mod redis;
 
 use std::sync::Arc;
 
@@ -121,7 +122,7 @@ pub trait ProtocolFactory: Send + Sync {
 pub type FactoryCtor = fn(&Config) -> Option<Arc<dyn ProtocolFactory>>;
 
 /// Every protocol wirebeat knows. Adding a protocol is adding a line here.
-pub const REGISTRY: &[(&str, FactoryCtor)] = &[("http", http::factory)];
+pub const REGISTRY: &[(&str, FactoryCtor)] = &[("http", http::factory), ("redis", redis::factory)];
 
 /// Factories of every enabled protocol.
 pub fn enabled(cfg: &Config) -> Vec<Arc<dyn ProtocolFactory>> {
