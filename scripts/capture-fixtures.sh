@@ -10,7 +10,7 @@
 # (namespaces, servers, tcpdump, temp dir) is removed on exit, also on failure.
 #
 # Usage: scripts/capture-fixtures.sh SET...
-#   SET is one of: http, pgsql, thrift, all
+#   SET is one of: http, pgsql, redis, thrift, all
 # Each set is one function, set_<name>; adding a set (mysql, pgsql, redis, thrift)
 # means writing that function and adding the name to SETS below.
 #
@@ -21,7 +21,7 @@
 
 set -euo pipefail
 
-readonly SETS=(http pgsql thrift)
+readonly SETS=(http pgsql redis thrift)
 
 readonly NS_CLI=wb-cli NS_SRV=wb-srv
 readonly IF_CLI=wbc0 IF_SRV=wbs0
@@ -626,6 +626,281 @@ set_pgsql() {
     # shellcheck source=scripts/fixtures/pgsql.sh
     source "$HELPERS/pgsql.sh"
     pgsql_main
+}
+
+# ------------------------------------------------------------------ Redis set
+
+readonly REDIS_PORT=6379
+
+ensure_redis_packages() {
+    local missing=() policy=/usr/sbin/policy-rc.d made_policy=0
+    command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v redis-cli >/dev/null || missing+=(redis-tools)
+    ((${#missing[@]} == 0)) && return 0
+    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
+    log "installing Debian packages: ${missing[*]}"
+    # Keep the package's init script from starting a system-wide redis-server.
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        made_policy=1
+    fi
+    local ok=1
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq || ok=0
+    if ((ok)); then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null || ok=0
+    fi
+    ((made_policy)) && rm -f "$policy"
+    ((ok)) || die "apt-get could not install: ${missing[*]}"
+}
+
+start_redis_server() {
+    local dir=$WORK/redis
+    mkdir -p "$dir"
+    # No persistence, no protection (the namespace is private), its own directory.
+    # DEBUG PROTOCOL (every RESP3 reply type) needs enable-debug-command.
+    bg redis-server ip netns exec "$NS_SRV" redis-server --bind "$ADDR_SRV" \
+        --port "$REDIS_PORT" --protected-mode no --save '' --appendonly no \
+        --dir "$dir" --logfile '' --enable-debug-command yes
+    wait_until "$WAIT_TIMEOUT" "redis-server on $ADDR_SRV:$REDIS_PORT" listening "$NS_SRV" "$REDIS_PORT"
+}
+
+# rcli ARGS...: redis-cli against the fixture server. Without a command, commands
+# are read from stdin, one a line, each sent after the previous reply.
+rcli() { cli redis-cli -h "$ADDR_SRV" -p "$REDIS_PORT" "$@"; }
+
+redis_basic() {
+    rcli <<'CMDS'
+SET key1 hello
+GET key1
+GET missing
+INCR counter
+INCR counter
+EXISTS key1 counter missing
+LPUSH list a b c
+LRANGE list 0 -1
+HSET hash f1 v1 f2 v2
+HGETALL hash
+set key3 me
+DEL key1 key3
+PING
+CMDS
+}
+
+redis_errors() {
+    rcli <<'CMDS'
+LPUSH elist x
+GET elist
+NOSUCHCMD foo
+SET justkey
+SET num abc
+INCR num
+CMDS
+}
+
+redis_large() {
+    head -c 204800 /dev/zero | tr '\0' 'x' >"$WORK/redis/big.txt"
+    rcli -x SET big <"$WORK/redis/big.txt" &&
+        rcli GET big | wc -c &&
+        rcli STRLEN big
+}
+
+redis_inline() {
+    cli "$PY" "$HELPERS/redis_client.py" inline "$ADDR_SRV" "$REDIS_PORT"
+}
+
+redis_pipeline_bench() {
+    cli redis-benchmark -h "$ADDR_SRV" -p "$REDIS_PORT" -P 16 -n 208 -t set,get -c 1 -q
+}
+
+redis_pipeline_cli() {
+    "$PY" - >"$WORK/redis/pipe.resp" <<'GEN'
+import sys
+def resp(*a):
+    out = "*%d\r\n" % len(a)
+    for x in a:
+        out += "$%d\r\n%s\r\n" % (len(x), x)
+    return out
+cmds = []
+for i in range(100):
+    cmds.append(resp("SET", "pk:%d" % i, "value-%d" % i))
+for i in range(100):
+    cmds.append(resp("INCR", "pcounter"))
+for i in range(100):
+    cmds.append(resp("GET", "pk:%d" % i))
+sys.stdout.write("".join(cmds))
+GEN
+    rcli --pipe <"$WORK/redis/pipe.resp"
+}
+
+redis_pubsub() {
+    local ready=$WORK/redis/subscribed sub
+    rm -f "$ready"
+    cli "$PY" "$HELPERS/redis_client.py" subscriber "$ADDR_SRV" "$REDIS_PORT" "$ready" 4 &
+    sub=$!
+    wait_until "$WAIT_TIMEOUT" "the subscriber to subscribe" test -e "$ready"
+    rcli <<'CMDS'
+PUBLISH news hello
+PUBLISH weather sunny
+PUBLISH sports nobody-listens
+PUBLISH news second
+CMDS
+    wait "$sub"
+}
+
+redis_multi() {
+    rcli <<'CMDS'
+MULTI
+SET mk 1
+INCR mk
+LPUSH mk x
+GET mk
+EXEC
+MULTI
+SET mk2 2
+DISCARD
+MULTI
+NOSUCHCMD
+EXEC
+CMDS
+}
+
+redis_resp3() {
+    # redis-cli -3 starts with HELLO 3. It cannot read every RESP3 type (big
+    # numbers), so DEBUG PROTOCOL runs from the raw-socket client.
+    rcli -3 <<'CMDS'
+HSET h3 a 1 b 2
+HGETALL h3
+SADD s3 x y
+SMEMBERS s3
+ZADD z3 1.5 m
+ZSCORE z3 m
+ZRANGE z3 0 -1 WITHSCORES
+GET nokey
+PING
+CMDS
+    cli "$PY" "$HELPERS/redis_client.py" resp3 "$ADDR_SRV" "$REDIS_PORT"
+}
+
+# redis_capture NAME FUNC CONNS TRANSACTIONS ERRORS DESCRIPTION
+# Like capture, with the Redis summary: every connection complete, CONNS
+# connections, TRANSACTIONS transactions of which ERRORS have status Error.
+redis_capture() {
+    local name=$1 func=$2 conns=$3 txs=$4 errors=$5 desc=$6
+    local out=$WORK/out/redis pcap tlog pid
+    mkdir -p "$out"
+    pcap=$out/$name.pcap
+    tlog=$WORK/log/tcpdump-$name.log
+    log "[redis] $name"
+    wait_until "$WAIT_TIMEOUT" "earlier connections to close" all_closed
+    # -U, --immediate-mode: write each packet at once; -Z root: keep the privileges to write the file.
+    bg "tcpdump-$name" ip netns exec "$NS_CLI" tcpdump -i "$IF_CLI" -nn -U --immediate-mode -Z root \
+        -s 65535 -w "$pcap" "tcp and host $ADDR_SRV"
+    pid=$BG_PID
+    wait_until "$WAIT_TIMEOUT" "tcpdump to listen on $IF_CLI" grep -q "listening on" "$tlog"
+    sleep 0.2
+    if ! "$func" >"$WORK/log/client-$name.log" 2>&1; then
+        die "client of scenario $name failed (see client-$name.log above)"
+    fi
+    wait_until "$WAIT_TIMEOUT" "the connections of $name to close" all_closed
+    sleep "$SETTLE"
+    stop_pid "$pid" INT
+    forget_pid "$pid"
+    grep -q "packets captured" "$tlog" || die "tcpdump for $name did not finish cleanly"
+    if grep -Eq "^[1-9][0-9]* packets? dropped by kernel" "$tlog"; then
+        die "tcpdump dropped packets while recording $name"
+    fi
+    "$PY" "$HELPERS/redis_summary.py" --json "$pcap" >"$out/$name.json"
+    "$PY" - "$out/$name.json" "$name" "$conns" "$txs" "$errors" <<'CHECK'
+import json, sys
+path, name = sys.argv[1], sys.argv[2]
+conns, txs, errors = map(int, sys.argv[3:6])
+s = json.load(open(path))
+err = []
+if len(s["connections"]) != conns:
+    err.append("%d connections, expected %d" % (len(s["connections"]), conns))
+for c in s["connections"]:
+    if not (c["handshake"] and c["client_fin"] and c["server_fin"]):
+        err.append("connection %d incomplete (handshake/FINs)" % c["id"])
+    if c["rst"] or c["gaps"]:
+        err.append("connection %d has RST or gaps" % c["id"])
+    if c["max_segment_payload"] > 1460:
+        err.append("connection %d has a %d-byte segment (offloads on?)" % (c["id"], c["max_segment_payload"]))
+t = s["transactions"]
+if len(t) != txs:
+    err.append("%d transactions, expected %d: %s" % (len(t), txs, " | ".join(
+        "%s %s" % (x["query"][:40], x.get("error", x.get("return_value", ""))[:30]) for x in t[:40])))
+if any(x.get("unmatched") for x in t):
+    err.append("unmatched commands")
+e = sum(1 for x in t if x["status"] == "Error")
+if e != errors:
+    err.append("%d errors, expected %d" % (e, errors))
+if err:
+    sys.exit("%s: %s" % (name, "; ".join(err)))
+CHECK
+    {
+        printf '# %s.pcap\n\n%s\n\n' "$name" "$desc"
+        # shellcheck disable=SC2016 # literal backticks (markdown)
+        printf 'Recorded by `scripts/capture-fixtures.sh redis`; the tables below are computed\n'
+        # shellcheck disable=SC2016
+        printf 'from the pcap by `scripts/fixtures/redis_summary.py --markdown`.\n\n'
+        "$PY" "$HELPERS/redis_summary.py" --markdown "$pcap"
+    } >"$out/$name.md"
+}
+
+set_redis() {
+    ensure_redis_packages
+    start_redis_server
+    redis_capture basic redis_basic 1 14 0 \
+        "One redis-cli session (commands on stdin, each sent after the previous reply): SET, GET, GET of a missing key (nil), INCR twice, EXISTS of three keys, LPUSH and LRANGE, HSET and HGETALL, a lower-case \`set key3 me\`, DEL of two keys, PING."
+    redis_capture errors redis_errors 1 7 4 \
+        "One redis-cli session with error replies: GET of a list (WRONGTYPE), an unknown command, SET with a missing argument, INCR of a non-integer."
+    redis_capture large redis_large 3 3 0 \
+        "Three redis-cli connections: \`SET big\` of a 204800-byte value (\`redis-cli -x\`), \`GET big\` (a 204800-byte bulk reply over many segments), \`STRLEN big\`."
+    redis_capture inline redis_inline 1 4 0 \
+        "One raw-socket connection sending inline commands (plain text lines, not RESP arrays), one at a time: \`PING\`, \`SET inl 42\`, \`GET inl\`, \`QUIT\`."
+    redis_capture pipeline_bench redis_pipeline_bench 3 418 0 \
+        "\`redis-benchmark -P 16 -n 208 -t set,get -c 1\`: its configuration queries, then 208 SETs and 208 GETs sent 16 at a time, one connection per test."
+    redis_capture pipeline_cli redis_pipeline_cli 1 301 0 \
+        "\`redis-cli --pipe\` of 300 commands written at once (100 SET, 100 INCR, 100 GET), followed by the ECHO of 20 random bytes redis-cli adds to find the end of the replies."
+    redis_capture pubsub redis_pubsub 2 11 0 \
+        "Pub/sub on two connections. 1: a raw-socket subscriber: \`SUBSCRIBE news weather\` (two confirmations), \`PSUBSCRIBE w*\`, then four published messages pushed to it (news; weather as message and as pmessage; news), \`PING\` in subscribe mode, \`UNSUBSCRIBE\` of every channel (two confirmations), \`PUNSUBSCRIBE w*\`, \`QUIT\`. 2: redis-cli publishing four messages (one to a channel nobody listens to)."
+    redis_capture multi redis_multi 1 13 2 \
+        "One redis-cli session of transactions: MULTI, SET, INCR, LPUSH on a string (the error shows inside EXEC's array), GET, EXEC; MULTI, SET, DISCARD; MULTI, an unknown command (refused when queued), EXEC (EXECABORT)."
+    redis_capture resp3 redis_resp3 2 29 0 \
+        "RESP3 on two connections. 1: a \`redis-cli -3\` session: HELLO 3 (map reply), COMMAND DOCS (redis-cli's own), HSET/HGETALL (map), SADD/SMEMBERS (set), ZADD/ZSCORE (double), ZRANGE WITHSCORES, GET of a missing key (RESP3 null), PING. 2: a raw-socket client: HELLO 3, DEBUG PROTOCOL map, set, double, bignum, true, false, null, verbatim, attrib (an attribute before the reply) and push (a push frame before the reply), CLIENT TRACKING ON, GET tk, SET tk (an invalidation push arrives), SUBSCRIBE ch (confirmed by a push frame), PING, UNSUBSCRIBE ch, QUIT."
+    write_redis_readme
+    install_set redis
+}
+
+write_redis_readme() {
+    local out=$WORK/out/redis
+    "$PY" - "$out" >"$out/README.md" <<'README'
+import json, os, sys
+out = sys.argv[1]
+order = ["basic", "errors", "large", "inline", "pipeline_bench", "pipeline_cli", "pubsub",
+         "multi", "resp3"]
+print("# Redis fixtures\n")
+print("Recorded by `sudo scripts/capture-fixtures.sh redis` (see ../README.md): a real")
+print("redis-server (port 6379, no persistence) at 10.77.0.2, clients (redis-cli,")
+print("redis-benchmark, `scripts/fixtures/redis_client.py`) at 10.77.0.1, captured with")
+print("tcpdump on the client end of the veth pair, MTU 1500, offloads off.\n")
+print("`expected.json` lists every transaction as `scripts/fixtures/redis_summary.py`")
+print("derives it from the pcap with its own RESP splitter: the command, its key, the")
+print("command line, the reply as Packetbeat renders it, and the TCP payload bytes of")
+print("the command and of the reply. Replies that answer no command (push frames,")
+print("published messages, the later confirmations of a multi-channel (un)subscribe)")
+print("belong to no transaction. Each `<name>.md` shows one pcap's transactions.\n")
+print("| pcap | connections | transactions | errors | replies skipped |")
+print("|---|---|---|---|---|")
+for name in order:
+    s = json.load(open(os.path.join(out, name + ".json")))
+    t = s["transactions"]
+    print("| %s.pcap | %d | %d | %d | %d |" % (
+        name, len(s["connections"]), len(t), sum(x["status"] == "Error" for x in t),
+        sum(c["replies_not_answering_a_command"] for c in s["connections"])))
+README
 }
 
 # ------------------------------------------------------------------ main

@@ -11,6 +11,7 @@
 pub mod http;
 pub mod pairing;
 pub mod pgsql;
+pub mod redis;
 pub mod thrift;
 
 use std::sync::Arc;
@@ -129,6 +130,7 @@ pub const REGISTRY: &[(&str, FactoryCtor)] = &[
     // One protocol per line.
     ("http", http::factory),
     ("pgsql", pgsql::factory),
+    ("redis", redis::factory),
     ("thrift", thrift::factory),
 ];
 

@@ -1,0 +1,364 @@
+//! Redis requests and replies as they wait for pairing, what a command's name and key
+//! are, and the pairing [`Exchange`] that builds the transaction.
+
+use super::fields::RedisFields;
+use super::parser::{Capped, Message};
+use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
+use crate::protos::pairing::{self, Exchange, start_ts};
+use crate::time::Ts;
+
+/// Commands made of a container and a subcommand (`CONFIG GET`, `CLIENT LIST`).
+const CONTAINERS: &[&str] = &[
+    "ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DEBUG", "FUNCTION", "LATENCY", "MEMORY",
+    "MODULE", "OBJECT", "PUBSUB", "SCRIPT", "SLOWLOG", "XGROUP", "XINFO",
+];
+/// Containers whose subcommands take a key as their first argument.
+const CONTAINERS_WITH_KEY: &[&str] = &["OBJECT", "XGROUP", "XINFO"];
+/// Other subcommands that take a key as their first argument.
+const SUBCOMMANDS_WITH_KEY: &[&str] = &["DEBUG DIGEST-VALUE", "DEBUG OBJECT", "MEMORY USAGE"];
+/// Commands without a key.
+const KEYLESS: &[&str] = &[
+    "ASKING",
+    "AUTH",
+    "BGREWRITEAOF",
+    "BGSAVE",
+    "DBSIZE",
+    "DISCARD",
+    "ECHO",
+    "EXEC",
+    "FAILOVER",
+    "FLUSHALL",
+    "FLUSHDB",
+    "HELLO",
+    "INFO",
+    "KEYS",
+    "LASTSAVE",
+    "LOLWUT",
+    "MONITOR",
+    "MULTI",
+    "PING",
+    "PSYNC",
+    "QUIT",
+    "RANDOMKEY",
+    "READONLY",
+    "READWRITE",
+    "REPLCONF",
+    "REPLICAOF",
+    "RESET",
+    "ROLE",
+    "SAVE",
+    "SCAN",
+    "SELECT",
+    "SHUTDOWN",
+    "SLAVEOF",
+    "SWAPDB",
+    "SYNC",
+    "TIME",
+    "UNWATCH",
+    "WAIT",
+    "WAITAOF",
+    "XREAD",
+    "XREADGROUP",
+];
+/// Commands whose keys follow a key count: (position of the count, of the first key).
+const NUMKEYS: &[(&str, usize, usize)] = &[
+    ("BLMPOP", 2, 3),
+    ("BZMPOP", 2, 3),
+    ("EVAL", 2, 3),
+    ("EVALSHA", 2, 3),
+    ("EVALSHA_RO", 2, 3),
+    ("EVAL_RO", 2, 3),
+    ("FCALL", 2, 3),
+    ("FCALL_RO", 2, 3),
+    ("LMPOP", 1, 2),
+    ("SINTERCARD", 1, 2),
+    ("ZDIFF", 1, 2),
+    ("ZINTER", 1, 2),
+    ("ZINTERCARD", 1, 2),
+    ("ZMPOP", 1, 2),
+    ("ZUNION", 1, 2),
+];
+
+/// Pub/sub commands answered by one confirmation per channel (or pattern).
+const SUBSCRIBE_FAMILY: &[&str] = &[
+    "SUBSCRIBE",
+    "PSUBSCRIBE",
+    "SSUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PUNSUBSCRIBE",
+    "SUNSUBSCRIBE",
+];
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `CONFIG GET` for a container and a word-like subcommand, else the command alone.
+fn method_of(m: &Message) -> (String, usize) {
+    let cmd = m.arg(0).to_ascii_uppercase();
+    let cmd = lossy(&cmd);
+    let sub = m.arg(1);
+    let wordlike = !sub.is_empty()
+        && sub.len() <= 32
+        && sub
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_');
+    if wordlike && CONTAINERS.contains(&cmd.as_str()) {
+        let mut method = cmd;
+        method.push(' ');
+        method.push_str(&lossy(&sub.to_ascii_uppercase()));
+        (method, 2)
+    } else {
+        (cmd, 1)
+    }
+}
+
+/// The key a command acts on (pub/sub commands: the channel), if it has one.
+fn resource_of(m: &Message, method: &str, first_arg: usize) -> Option<String> {
+    let cmd = method.split(' ').next().unwrap_or("");
+    let idx = if first_arg == 2 {
+        let keyed = (CONTAINERS_WITH_KEY.contains(&cmd) && !method.ends_with(" HELP"))
+            || SUBCOMMANDS_WITH_KEY.contains(&method);
+        if !keyed {
+            return None;
+        }
+        2
+    } else if KEYLESS.contains(&cmd) {
+        return None;
+    } else if let Some(&(_, count, key)) = NUMKEYS.iter().find(|(c, _, _)| *c == cmd) {
+        let n = super::parser::parse_int(m.arg(count))?;
+        if n < 1 {
+            return None;
+        }
+        key
+    } else {
+        1
+    };
+    if (idx as u64) >= m.nargs {
+        return None;
+    }
+    let a = m.args.get(idx)?;
+    Some(capped_string(a))
+}
+
+fn capped_string(a: &Capped) -> String {
+    a.clone().into_string()
+}
+
+/// A complete request waiting for its reply.
+#[derive(Debug)]
+pub struct Req {
+    pub ts: Ts,
+    pub bytes: u64,
+    pub method: String,
+    pub resource: Option<String>,
+    pub query: String,
+    pub loss: bool,
+    /// For a pub/sub (un)subscribe, the confirmations it gets: one per channel
+    /// named (0 when it names none: UNSUBSCRIBE of every channel, count unknown).
+    pub confirmations: Option<u64>,
+}
+
+impl Req {
+    /// `None` for an empty command (an empty inline line, `*0`).
+    pub fn from_message(m: Message) -> Option<Req> {
+        if m.nargs == 0 {
+            return None;
+        }
+        let (method, first_arg) = method_of(&m);
+        let resource = resource_of(&m, &method, first_arg);
+        let confirmations = SUBSCRIBE_FAMILY
+            .contains(&method.as_str())
+            .then_some(m.nargs - 1);
+        let mut query = m.text.into_string();
+        let trimmed = query.trim();
+        if trimmed.len() != query.len() {
+            query = trimmed.to_string();
+        }
+        Some(Req {
+            ts: m.ts,
+            bytes: m.bytes,
+            method,
+            resource,
+            query,
+            loss: m.loss,
+            confirmations,
+        })
+    }
+
+    pub fn subscribes(&self) -> bool {
+        matches!(
+            self.method.as_str(),
+            "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE"
+        )
+    }
+}
+
+impl pairing::Message for Req {
+    fn ts(&self) -> Ts {
+        self.ts
+    }
+
+    fn mem_size(&self) -> usize {
+        std::mem::size_of::<Req>()
+            + self.method.capacity()
+            + self.query.capacity()
+            + self.resource.as_ref().map_or(0, |r| r.capacity())
+    }
+}
+
+/// The command a pub/sub confirmation answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirms {
+    Subscribe,
+    PSubscribe,
+    SSubscribe,
+    Unsubscribe,
+    PUnsubscribe,
+    SUnsubscribe,
+}
+
+impl Confirms {
+    pub fn command(self) -> &'static str {
+        match self {
+            Confirms::Subscribe => "SUBSCRIBE",
+            Confirms::PSubscribe => "PSUBSCRIBE",
+            Confirms::SSubscribe => "SSUBSCRIBE",
+            Confirms::Unsubscribe => "UNSUBSCRIBE",
+            Confirms::PUnsubscribe => "PUNSUBSCRIBE",
+            Confirms::SUnsubscribe => "SUNSUBSCRIBE",
+        }
+    }
+
+    pub fn unsubscribes(self) -> bool {
+        matches!(
+            self,
+            Confirms::Unsubscribe | Confirms::PUnsubscribe | Confirms::SUnsubscribe
+        )
+    }
+}
+
+/// How a reply relates to pub/sub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PubSub {
+    /// An ordinary reply.
+    None,
+    /// `[subscribe|unsubscribe|..., channel, count]`: the count of subscriptions left.
+    Confirmation { kind: Confirms, count: i64 },
+    /// `[message, channel, payload]`, `[pmessage, pattern, channel, payload]`,
+    /// `[smessage, channel, payload]`: published data, never a reply.
+    Published,
+}
+
+/// A complete reply.
+#[derive(Debug)]
+pub struct Resp {
+    pub ts: Ts,
+    pub bytes: u64,
+    pub text: String,
+    pub error: bool,
+    pub loss: bool,
+    /// A RESP3 push frame (`>`).
+    pub push: bool,
+    pub pubsub: PubSub,
+}
+
+impl Resp {
+    pub fn from_message(m: Message) -> Resp {
+        let push = m.kind == b'>';
+        let pubsub = if push || m.kind == b'*' {
+            classify(&m)
+        } else {
+            PubSub::None
+        };
+        Resp {
+            ts: m.ts,
+            bytes: m.bytes,
+            error: m.error,
+            loss: m.loss,
+            push,
+            pubsub,
+            text: m.text.into_string(),
+        }
+    }
+}
+
+fn classify(m: &Message) -> PubSub {
+    let kind = m.arg(0).to_ascii_lowercase();
+    let confirms = match (kind.as_slice(), m.nargs) {
+        (b"message" | b"smessage", 3) | (b"pmessage", 4) => return PubSub::Published,
+        (_, n) if n != 3 => return PubSub::None,
+        (b"subscribe", _) => Confirms::Subscribe,
+        (b"psubscribe", _) => Confirms::PSubscribe,
+        (b"ssubscribe", _) => Confirms::SSubscribe,
+        (b"unsubscribe", _) => Confirms::Unsubscribe,
+        (b"punsubscribe", _) => Confirms::PUnsubscribe,
+        (b"sunsubscribe", _) => Confirms::SUnsubscribe,
+        _ => return PubSub::None,
+    };
+    PubSub::Confirmation {
+        kind: confirms,
+        count: super::parser::parse_int(m.arg(2)).unwrap_or(1),
+    }
+}
+
+impl pairing::Message for Resp {
+    fn ts(&self) -> Ts {
+        self.ts
+    }
+
+    fn mem_size(&self) -> usize {
+        std::mem::size_of::<Resp>() + self.text.capacity()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct RedisExchange {
+    pub send_request: bool,
+    pub send_response: bool,
+}
+
+impl Exchange for RedisExchange {
+    type Request = Req;
+    type Response = Resp;
+
+    fn transaction(&self, req: Option<Req>, resp: Option<Resp>) -> Transaction {
+        let mut tx = Transaction::new("redis", start_ts(req.as_ref(), resp.as_ref()));
+        if let Some(req) = req {
+            tx.request_bytes = req.bytes;
+            if req.loss {
+                tx.note(NOTE_LOSS_REQUEST);
+            }
+            if self.send_request {
+                tx.request = Some(req.query.clone());
+            }
+            tx.method = Some(req.method);
+            tx.resource = req.resource;
+            tx.query = Some(req.query);
+        }
+        if let Some(resp) = resp {
+            tx.end = Some(resp.ts);
+            tx.response_bytes = resp.bytes;
+            if resp.loss {
+                tx.note(NOTE_LOSS_RESPONSE);
+            }
+            if self.send_response {
+                tx.response = Some(resp.text.clone());
+            }
+            let fields = if resp.error {
+                tx.status = Status::Error;
+                RedisFields {
+                    return_value: None,
+                    error: Some(resp.text),
+                }
+            } else {
+                RedisFields {
+                    return_value: Some(resp.text),
+                    error: None,
+                }
+            };
+            tx.fields = Some(Box::new(fields));
+        }
+        tx
+    }
+}
