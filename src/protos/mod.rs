@@ -9,6 +9,7 @@
 //! engine keeps the unconsumed tail (bounded) and calls again once enough has arrived.
 
 pub mod http;
+pub mod mysql;
 pub mod pairing;
 
 use std::sync::Arc;
@@ -121,7 +122,7 @@ pub trait ProtocolFactory: Send + Sync {
 pub type FactoryCtor = fn(&Config) -> Option<Arc<dyn ProtocolFactory>>;
 
 /// Every protocol wirebeat knows. Adding a protocol is adding a line here.
-pub const REGISTRY: &[(&str, FactoryCtor)] = &[("http", http::factory)];
+pub const REGISTRY: &[(&str, FactoryCtor)] = &[("http", http::factory), ("mysql", mysql::factory)];
 
 /// Factories of every enabled protocol.
 pub fn enabled(cfg: &Config) -> Vec<Arc<dyn ProtocolFactory>> {
