@@ -605,14 +605,7 @@ impl MysqlParser {
                 advance_prepare(rs, deprecate);
             }
             RState::PrepColumns(left) => {
-                if let Some(c) = parser::parse_column(p) {
-                    let table = if c.org_table.is_empty() {
-                        c.table
-                    } else {
-                        c.org_table
-                    };
-                    rs.r.add_path(c.schema, table);
-                }
+                // The result's columns; `path` comes with the executed result.
                 rs.state = RState::PrepColumns(left.saturating_sub(1));
                 advance_prepare(rs, deprecate);
             }
