@@ -97,7 +97,11 @@ fn every_fixture_gives_exactly_the_recorded_transactions() {
 #[test]
 fn compressed_connection_is_stopped_and_counted() {
     let run = mysql("compressed", &[]);
-    assert!(run.events().is_empty(), "{}", String::from_utf8_lossy(&run.stdout));
+    assert!(
+        run.events().is_empty(),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
     assert_eq!(run.counter("parser_stopped"), 1, "{}", run.stderr);
     assert_eq!(run.counter("parse_errors"), 0, "{}", run.stderr);
 }
@@ -118,8 +122,14 @@ fn send_response_and_request_texts() {
         ],
     );
     let ev = run.events();
-    assert_eq!(get(&ev[0], "request"), "SELECT id, label FROM big ORDER BY id");
-    assert_eq!(get(&ev[0], "response"), "id,labe\n1,row-1\n2,row-2\n3,row-3");
+    assert_eq!(
+        get(&ev[0], "request"),
+        "SELECT id, label FROM big ORDER BY id"
+    );
+    assert_eq!(
+        get(&ev[0], "response"),
+        "id,labe\n1,row-1\n2,row-2\n3,row-3"
+    );
     assert_eq!(get(&ev[0], "mysql.num_rows"), 5000);
     let run = mysql("prepared", &["-E", "protocols.mysql.send_response=true"]);
     let ev = run.events();
@@ -128,10 +138,7 @@ fn send_response_and_request_texts() {
     assert_eq!(get(&ev[2], "params"), "2, 'carol'");
     assert!(get(&ev[4], "response").is_null());
     let run = mysql("multi", &["-E", "protocols.mysql.send_response=true"]);
-    assert_eq!(
-        get(&run.events()[0], "response"),
-        "one\n1\ntwo,three\n2,3"
-    );
+    assert_eq!(get(&run.events()[0], "response"), "one\n1\ntwo,three\n2,3");
 }
 
 #[test]
@@ -156,7 +163,10 @@ fn lost_segment_inside_a_long_result() {
         "Packet loss while capturing the response"
     );
     let rows = get(big, "mysql.num_rows").as_u64().unwrap();
-    assert!((4800..5000).contains(&rows), "rows counted around the hole: {rows}");
+    assert!(
+        (4800..5000).contains(&rows),
+        "rows counted around the hole: {rows}"
+    );
     assert_eq!(get(big, "path"), "test.big");
     // The response still spans the lost bytes.
     assert_eq!(get(big, "destination.bytes"), 87898);

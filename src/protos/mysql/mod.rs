@@ -782,6 +782,9 @@ impl MysqlParser {
         }
     }
 
+    /// Accounts for `n` bytes outside any parsed packet (lost or skipped while
+    /// resynchronising) in the message in progress. Bytes of a packet whose header
+    /// was read are counted with the header already.
     fn add_skipped(&mut self, dir: Dir, n: usize, loss: bool) {
         match dir {
             Dir::ToServer => {
@@ -815,9 +818,7 @@ impl MysqlParser {
                 }
                 side.skip -= n;
                 off += n;
-                let done = side.skip == 0;
-                self.add_skipped(dir, n, false);
-                if done {
+                if side.skip == 0 {
                     let len = self.sides[dir.idx()].cur_len;
                     self.after_packet(dir, len, ctx);
                 }
@@ -1063,7 +1064,10 @@ fn rows_packet(rs: &mut RespState, p: &[u8], len: usize, s: &Settings) {
                 line.push(',');
             }
             match parser::lenenc_str(p, &mut i) {
-                Some(Some(v)) => parser::push_text(&mut line, v, false),
+                Some(Some(v)) => {
+                    let room = limit.saturating_sub(line.len()) + 1;
+                    parser::push_text_max(&mut line, v, false, room);
+                }
                 Some(None) => line.push_str("NULL"),
                 None => break,
             }
@@ -1147,15 +1151,18 @@ impl Parser for MysqlParser {
             side.skip -= lost as usize;
             let done = side.skip == 0;
             let cur = side.cur_len;
-            self.add_skipped(dir, lost as usize, true);
+            self.add_skipped(dir, 0, true);
             if done {
                 self.after_packet(dir, cur, ctx);
             }
             return;
         }
+        // The rest of the packet being passed was counted with its header.
+        let lost = usize::try_from(lost)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(side.skip);
         side.skip = 0;
         side.cont = false;
-        let lost = usize::try_from(lost).unwrap_or(usize::MAX);
         match dir {
             Dir::ToServer => {
                 side.resync = true;

@@ -333,7 +333,12 @@ pub fn binary_value(
 
 /// Appends text from the traffic (lossy UTF-8, at most [`MAX_VALUE`] bytes).
 pub fn push_text(out: &mut String, s: &[u8], quote: bool) {
-    let cut = &s[..s.len().min(MAX_VALUE)];
+    push_text_max(out, s, quote, MAX_VALUE);
+}
+
+/// Appends text from the traffic, at most `max` bytes of it.
+pub fn push_text_max(out: &mut String, s: &[u8], quote: bool, max: usize) {
+    let cut = &s[..s.len().min(max)];
     let text = String::from_utf8_lossy(cut);
     if quote {
         out.push('\'');
