@@ -10,7 +10,7 @@
 # (namespaces, servers, tcpdump, temp dir) is removed on exit, also on failure.
 #
 # Usage: scripts/capture-fixtures.sh SET...
-#   SET is one of: http, pgsql, redis, thrift, all
+#   SET is one of: http, mysql, pgsql, redis, thrift, all
 # Each set is one function, set_<name>; adding a set (mysql, pgsql, redis, thrift)
 # means writing that function and adding the name to SETS below.
 #
@@ -21,7 +21,7 @@
 
 set -euo pipefail
 
-readonly SETS=(http pgsql redis thrift)
+readonly SETS=(http mysql pgsql redis thrift)
 
 readonly NS_CLI=wb-cli NS_SRV=wb-srv
 readonly IF_CLI=wbc0 IF_SRV=wbs0
@@ -901,6 +901,254 @@ for name in order:
         name, len(s["connections"]), len(t), sum(x["status"] == "Error" for x in t),
         sum(c["replies_not_answering_a_command"] for c in s["connections"])))
 README
+}
+
+# ------------------------------------------------------------------ MySQL set
+
+readonly MYSQL_PORT=3306
+MYSQL_SOCK=""
+
+# mysql_packages: MariaDB server and client and pymysql, from Debian.
+mysql_packages() {
+    local missing=()
+    [[ -x /usr/sbin/mariadbd ]] || missing+=(mariadb-server)
+    command -v mariadb >/dev/null || missing+=(mariadb-client)
+    "$PY" -c 'import pymysql' 2>/dev/null || missing+=(python3-pymysql)
+    ((${#missing[@]} == 0)) && return 0
+    log "installing Debian packages: ${missing[*]}"
+    local policy=/usr/sbin/policy-rc.d made_policy=0 ok=1
+    # Keep the package's init scripts from starting a system-wide server.
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        made_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq || ok=0
+    if ((ok)); then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null || ok=0
+    fi
+    ((made_policy)) && rm -f "$policy"
+    ((ok)) || die "apt-get could not install: ${missing[*]}"
+}
+
+# A throwaway MariaDB in $WORK/mysql, listening on 10.77.0.2:3306 inside wb-srv,
+# without TLS, with a `test` database and user wb/wbpass.
+start_mysql_server() {
+    local dir=$WORK/mysql
+    mkdir -p "$dir/data" "$dir/run"
+    MYSQL_SOCK=$dir/run/mysqld.sock
+    mariadb-install-db --no-defaults --datadir="$dir/data" --user=root \
+        --auth-root-authentication-method=socket --skip-test-db \
+        >"$WORK/log/mariadb-install.log" 2>&1 || die "mariadb-install-db failed"
+    bg mariadbd ip netns exec "$NS_SRV" /usr/sbin/mariadbd --no-defaults --user=root \
+        --datadir="$dir/data" --socket="$MYSQL_SOCK" --pid-file="$dir/run/mysqld.pid" \
+        --bind-address="$ADDR_SRV" --port="$MYSQL_PORT" --skip-ssl --skip-name-resolve \
+        --skip-log-bin --innodb-buffer-pool-size=32M --log-error="$WORK/log/mariadbd-error.log"
+    wait_until 60 "mariadbd on $ADDR_SRV:$MYSQL_PORT" listening "$NS_SRV" "$MYSQL_PORT"
+    mariadb --no-defaults -S "$MYSQL_SOCK" -u root <<'SQL' || die "could not set up the test database"
+CREATE DATABASE test;
+CREATE USER 'wb'@'%' IDENTIFIED BY 'wbpass';
+GRANT ALL ON test.* TO 'wb'@'%';
+USE test;
+CREATE TABLE users (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(40) NOT NULL);
+INSERT INTO users (name) VALUES ('alice'), ('bob'), ('carol');
+CREATE TABLE events (id INT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(20), n INT);
+INSERT INTO events (kind, n) VALUES ('boot', 1), ('boot', 2);
+CREATE TABLE big (id INT PRIMARY KEY, label VARCHAR(32));
+INSERT INTO big SELECT seq, CONCAT('row-', seq) FROM seq_1_to_5000;
+SQL
+}
+
+# mcli ARGS...: the mariadb command-line client against the server, as user wb.
+mcli() {
+    cli mariadb --no-defaults -h "$ADDR_SRV" -P "$MYSQL_PORT" -u wb -pwbpass --skip-ssl "$@"
+}
+
+# mpy SCENARIO: the Python client; its report goes to $WORK/reports/SCENARIO.json.
+mpy() {
+    mkdir -p "$WORK/reports"
+    cli "$PY" "$HELPERS/mysql_client.py" "$ADDR_SRV" "$MYSQL_PORT" "$1" \
+        >"$WORK/reports/$1.json"
+}
+
+mysql_queries() {
+    mcli -vvv test -e "SELECT id, name FROM users ORDER BY id;
+INSERT INTO users (name) VALUES ('dave');
+UPDATE users SET name = 'carol2' WHERE id = 3;
+DELETE FROM users WHERE name = 'dave';
+SET @x = 5;
+use test"
+}
+
+mysql_errors() {
+    # With --force the client goes on after an error but still exits 1 at the end.
+    local rc=0
+    printf '%s\n' "SELECT * FROM nope;" "SELEC 1;" "SELECT name FROM users WHERE id = 1;" |
+        mcli -vvv --force test || rc=$?
+    ((rc == 0 || rc == 1))
+}
+
+mysql_long_result() {
+    mcli test -e "SELECT id, label FROM big ORDER BY id" >/dev/null &&
+        mcli -vvv test -e "SELECT COUNT(*) FROM big"
+}
+
+mysql_compressed() {
+    mcli --compress -vvv test -e "SELECT 1"
+}
+
+mysql_prepared() { mpy prepared; }
+mysql_pipelined() { mpy pipelined; }
+mysql_multi() { mpy multi; }
+mysql_ping() { mpy ping; }
+
+# mcapture NAME FUNC CONNS DESCRIPTION: one scenario, checked like the HTTP ones
+# (complete connections, no gaps) and described by mysql_summary.py.
+mcapture() {
+    local name=$1 func=$2 conns=$3 desc=$4 out=$WORK/out/mysql pcap tlog pid
+    mkdir -p "$out"
+    pcap=$out/$name.pcap
+    tlog=$WORK/log/tcpdump-$name.log
+    log "[mysql] $name"
+    wait_until "$WAIT_TIMEOUT" "earlier connections to close" all_closed
+    bg "tcpdump-$name" ip netns exec "$NS_CLI" tcpdump -i "$IF_CLI" -nn -U --immediate-mode -Z root \
+        -s 65535 -w "$pcap" "tcp and host $ADDR_SRV"
+    pid=$BG_PID
+    wait_until "$WAIT_TIMEOUT" "tcpdump to listen on $IF_CLI" grep -q "listening on" "$tlog"
+    sleep 0.2
+    if ! "$func" >"$WORK/log/client-$name.log" 2>&1; then
+        die "client of scenario $name failed (see client-$name.log above)"
+    fi
+    wait_until "$WAIT_TIMEOUT" "the connections of $name to close" all_closed
+    sleep "$SETTLE"
+    stop_pid "$pid" INT
+    forget_pid "$pid"
+    grep -q "packets captured" "$tlog" || die "tcpdump for $name did not finish cleanly"
+    if grep -Eq "^[1-9][0-9]* packets? dropped by kernel" "$tlog"; then
+        die "tcpdump dropped packets while recording $name"
+    fi
+    "$PY" "$HELPERS/mysql_summary.py" --json "$pcap" >"$out/$name.json"
+    "$PY" - "$out/$name.json" "$name" "$conns" <<'EOF'
+import json, sys
+path, name, conns = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = json.load(open(path))
+err = []
+if len(s["connections"]) != conns:
+    err.append("%d connections, expected %d" % (len(s["connections"]), conns))
+for c in s["connections"]:
+    if not (c["handshake"] and c["client_fin"] and c["server_fin"]) or c["rst"] or c["gaps"]:
+        err.append("connection %d incomplete, reset or with gaps" % c["id"])
+    if c.get("unparsed_server_packets"):
+        err.append("connection %d: server packets left after the last response" % c["id"])
+    if c["max_segment_payload"] > 1460:
+        err.append("connection %d has a %d-byte segment (offloads on?)" % (c["id"], c["max_segment_payload"]))
+if err:
+    sys.exit("%s: %s" % (name, "; ".join(err)))
+EOF
+    {
+        printf '# %s.pcap\n\n%s\n\n' "$name" "$desc"
+        # shellcheck disable=SC2016 # literal backticks (markdown)
+        printf 'Recorded by `scripts/capture-fixtures.sh mysql`; the tables below are computed\n'
+        # shellcheck disable=SC2016
+        printf 'from the pcap by `scripts/fixtures/mysql_summary.py --markdown`.\n\n'
+        "$PY" "$HELPERS/mysql_summary.py" --markdown "$pcap"
+        if [[ -s $WORK/reports/$name.json ]]; then
+            printf '\nThe client'"'"'s own report (`scripts/fixtures/mysql_client.py`):\n\n```json\n'
+            cat "$WORK/reports/$name.json"
+            printf '```\n'
+        else
+            printf '\nThe client'"'"'s own output (`mariadb -vvv`):\n\n```\n'
+            cat "$WORK/log/client-$name.log"
+            printf '```\n'
+        fi
+    } >"$out/$name.md"
+}
+
+# Cross-checks the pcap-derived transactions against the Python client's reports.
+check_mysql_reports() {
+    "$PY" - "$WORK/out/mysql" "$WORK/reports" <<'EOF'
+import json, os, sys
+out, reports = sys.argv[1], sys.argv[2]
+err = []
+for name in ("prepared", "pipelined", "multi", "ping"):
+    rep = json.load(open(os.path.join(reports, name + ".json")))
+    summary = json.load(open(os.path.join(out, name + ".json")))
+    txs = summary["transactions"]
+    rep = [r for r in rep if r["command"] != "STMT_CLOSE"]
+    if len(rep) != len(txs):
+        err.append("%s: client made %d answered calls, pcap has %d" % (name, len(rep), len(txs)))
+        continue
+    for r, t in zip(rep, txs):
+        if "query" in r and r["query"] != t["query"]:
+            err.append("%s: query %r vs %r" % (name, r["query"], t["query"]))
+        if "rows" in r and r["rows"] != t["num_rows"]:
+            err.append("%s: %s rows %d vs %d" % (name, r.get("query"), r["rows"], t["num_rows"]))
+        if "results" in r and sum(x["rows"] for x in r["results"]) != t["num_rows"]:
+            err.append("%s: %s rows differ" % (name, r["query"]))
+        if "error" in r and r["error"][0] != t["error_code"]:
+            err.append("%s: %s error %s vs %s" % (name, r["query"], r["error"], t["error_code"]))
+        if "params" in r and r["command"] == "STMT_EXECUTE":
+            t["params"] = r["params"]
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump(summary, f)
+if err:
+    sys.exit("; ".join(err))
+EOF
+}
+
+set_mysql() {
+    mysql_packages
+    start_mysql_server
+    mcapture queries mysql_queries 1 \
+        "One connection of the \`mariadb\` command-line client (batch mode, database \`test\` at connect): a SELECT of three rows, an INSERT (insert id 4), an UPDATE and a DELETE of one row each, \`SET @x = 5\`, and \`use test\` (sent as COM_INIT_DB), then COM_QUIT."
+    mcapture errors mysql_errors 1 \
+        "One connection of the \`mariadb\` client with \`--force\`: \`SELECT * FROM nope\` (error 1146, 42S02), \`SELEC 1\` (syntax error 1064, 42000), then a good one-row SELECT."
+    mcapture long_result mysql_long_result 2 \
+        "Two connections of the \`mariadb\` client. 1: \`SELECT id, label FROM big ORDER BY id\`, 5000 rows streamed over many full-size segments (the sequence number wraps many times). 2: \`SELECT COUNT(*) FROM big\`."
+    mcapture prepared mysql_prepared 1 \
+        "One pymysql connection driving server-side prepared statements by hand: COM_STMT_PREPARE of a SELECT with two parameters, two COM_STMT_EXECUTE with different bound values (binary result sets), COM_STMT_CLOSE (no answer), then PREPARE / EXECUTE of an INSERT with two parameters and CLOSE."
+    mcapture pipelined mysql_pipelined 1 \
+        "One pymysql connection that writes three COM_QUERY packets in one segment before reading anything: a 3-row SELECT, a COUNT and a SELECT of a missing table (error 1146), answered in order."
+    mcapture multi mysql_multi 1 \
+        "One pymysql connection with CLIENT_MULTI_STATEMENTS: \`SELECT 1 AS one; SELECT 2 AS two, 3 AS three\` (two result sets in one response, SERVER_MORE_RESULTS_EXISTS) and an INSERT followed by a SELECT in one query (OK packet, then a result set)."
+    mcapture ping mysql_ping 1 \
+        "One pymysql connection: COM_PING, COM_INIT_DB \`test\`, \`SELECT DATABASE()\`."
+    mcapture compressed mysql_compressed 1 \
+        "One connection of the \`mariadb\` client with \`--compress\`: the compressed protocol is switched on after authentication; \`SELECT 1\` travels compressed. wirebeat stops following such connections (counted in parser_stopped), so no transaction is expected from it."
+    check_mysql_reports
+    write_mysql_readme
+    install_set mysql
+}
+
+write_mysql_readme() {
+    local out=$WORK/out/mysql
+    "$PY" - "$out" >"$out/README.md" <<'EOF'
+import json, os, sys
+out = sys.argv[1]
+order = ["queries", "errors", "long_result", "prepared", "pipelined", "multi", "ping", "compressed"]
+print("# MySQL fixtures\n")
+print("Recorded by `scripts/capture-fixtures.sh mysql` (see ../README.md): a throwaway")
+print("MariaDB server (Debian `mariadb-server`, no TLS) on 10.77.0.2:3306, clients at")
+print("10.77.0.1: the `mariadb` command-line client and `scripts/fixtures/mysql_client.py`")
+print("(pymysql plus hand-written prepared statements and pipelining), captured with tcpdump")
+print("on the client end of the veth pair, MTU 1500, offloads off.\n")
+print("Each `<name>.md` describes one pcap; `expected.json` holds the transactions that")
+print("`scripts/fixtures/mysql_summary.py` derived from each pcap (byte counts are the TCP")
+print("payload bytes of every MySQL packet of the request or response, 4-byte packet")
+print("headers included). COM_QUIT and COM_STMT_CLOSE get no answer and are not listed.\n")
+print("| pcap | conn | method | query | status | rows | affected | error | request B | response B |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for name in order:
+    s = json.load(open(os.path.join(out, name + ".json")))
+    if not s["transactions"]:
+        print("| %s.pcap | 1 | - | (compressed protocol: none) | | | | | | |" % name)
+    for t in s["transactions"]:
+        q = (t["query"] or "").replace("|", "\\|").replace("\n", " ")
+        print("| %s.pcap | %d | %s | `%s` | %s | %d | %d | %s | %d | %d |" % (
+            name, t["connection"], t["method"], q[:60], t["status"], t["num_rows"],
+            t["affected_rows"], t["error_code"] or "-", t["request_bytes"], t["response_bytes"]))
+EOF
 }
 
 # ------------------------------------------------------------------ main

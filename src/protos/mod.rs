@@ -9,6 +9,7 @@
 //! engine keeps the unconsumed tail (bounded) and calls again once enough has arrived.
 
 pub mod http;
+pub mod mysql;
 pub mod pairing;
 pub mod pgsql;
 pub mod redis;
@@ -129,6 +130,7 @@ pub type FactoryCtor = fn(&Config) -> Option<Arc<dyn ProtocolFactory>>;
 pub const REGISTRY: &[(&str, FactoryCtor)] = &[
     // One protocol per line.
     ("http", http::factory),
+    ("mysql", mysql::factory),
     ("pgsql", pgsql::factory),
     ("redis", redis::factory),
     ("thrift", thrift::factory),

@@ -105,8 +105,10 @@ impl H {
     }
 
     fn gap(&mut self, dir: Dir, len: u64, ts: u64) {
+        // As the engine does: the held tail is lost with the hole.
+        let held = self.bufs[dir.idx()].len() as u64;
         self.bufs[dir.idx()].clear();
-        self.ctx_call(ts, |p, ctx| p.gap(dir, len, ctx));
+        self.ctx_call(ts, |p, ctx| p.gap(dir, len + held, ctx));
     }
 
     fn fin(&mut self, dir: Dir, ts: u64) {

@@ -100,8 +100,10 @@ impl H {
     }
 
     fn gap(&mut self, dir: Dir, len: u64) {
+        // As the engine does: the held tail is lost with the hole.
+        let held = self.bufs[dir.idx()].len() as u64;
         self.bufs[dir.idx()].clear();
-        self.call(2_000, |p, ctx| p.gap(dir, len, ctx));
+        self.call(2_000, |p, ctx| p.gap(dir, len + held, ctx));
     }
 
     fn close(&mut self) {

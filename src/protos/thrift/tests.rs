@@ -329,8 +329,10 @@ impl H {
     }
 
     fn gap(&mut self, dir: Dir, n: u64) {
+        // As the engine does: the held tail is lost with the hole.
+        let held = self.bufs[dir.idx()].len() as u64;
         self.bufs[dir.idx()].clear();
-        self.ctx_call(|p, ctx| p.gap(dir, n, ctx));
+        self.ctx_call(|p, ctx| p.gap(dir, n + held, ctx));
     }
 
     fn close(&mut self) {

@@ -1,0 +1,1235 @@
+//! MySQL client/server protocol (as spoken by MariaDB and MySQL 5.7/8):
+//! `parser.rs` reads the wire format, `transaction.rs` holds requests, responses, the
+//! prepared-statement cache and the pairing exchange, `fields.rs` writes `mysql.*`.
+//! This file is the per-connection state machine behind the engine's [`Parser`].
+//!
+//! Requests flow `ToServer`, responses `ToClient`. Every packet carries its length in
+//! a 4-byte header, so the parser asks the engine for exactly what it needs. Packets
+//! up to [`SMALL`] bytes are handled whole; of a larger packet only the first
+//! [`SMALL`] bytes are looked at and the rest streams past uncounted in memory, so a
+//! 100 MB row or a result of millions of rows never builds up.
+//!
+//! Events (one per command that gets an answer): `method` is the statement's first
+//! word upper-cased (`SELECT`, `INSERT`, ...). COM_STMT_PREPARE is `PREPARE` with the
+//! statement as `query`; COM_STMT_EXECUTE takes the prepared statement's first word,
+//! its text as `query` and the bound values as `params` (`1, 'bob', NULL`), or
+//! `EXECUTE` without a query when the statement was never seen (or expired after
+//! `statement_timeout`). COM_INIT_DB is `USE` with `query` `USE <db>`; the other
+//! commands without text use their name (`PING`, `STATISTICS`, `PROCESS_KILL`, ...)
+//! as both `method` and `query`. COM_QUIT, COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA
+//! get no answer and make no event. A multi-statement query (or a CALL) answered by
+//! several results is one event: `num_fields` of the first result set, `num_rows` and
+//! `affected_rows` summed, the `response` text holding each result set's header line
+//! and rows; an ERR anywhere makes it an error.
+//!
+//! Connections that switch to TLS or to the compressed protocol stop being followed
+//! (counted in `parser_stopped`, logged once per process).
+
+pub mod fields;
+pub mod parser;
+pub mod transaction;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use parser::{Expect, MAX_PAYLOAD};
+use transaction::{
+    MAX_PARAMS, MAX_QUERY, MysqlExchange, Request, Response, Settings, Statement, Statements,
+};
+
+use super::pairing::{Limits, Pairing};
+use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use crate::config::Config;
+use crate::event::ConnInfo;
+use crate::time::Ts;
+
+/// Packets up to this size are handled whole; of larger ones, this prefix.
+pub const SMALL: usize = 64 * 1024;
+/// Bytes kept back while looking for packet boundaries after a gap in rows.
+const RESYNC_KEEP: usize = 8 * 1024;
+/// Column types remembered for decoding binary rows (MySQL allows 4096 columns).
+const MAX_COLUMNS: usize = 4096;
+
+static WARNED_TLS: AtomicBool = AtomicBool::new(false);
+static WARNED_COMPRESS: AtomicBool = AtomicBool::new(false);
+
+fn warn_once(flag: &AtomicBool, what: &str) {
+    if !flag.swap(true, Ordering::Relaxed) {
+        tracing::warn!(target: "mysql", "{what}: such connections are not followed (counted in parser_stopped); reported once");
+    }
+}
+
+pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+    let c = &cfg.protocols.mysql;
+    if !c.common.enabled {
+        return None;
+    }
+    Some(Arc::new(MysqlFactory {
+        settings: Settings::from_config(c),
+        ports: c.common.ports.clone(),
+        timeout: c.common.transaction_timeout,
+    }))
+}
+
+pub struct MysqlFactory {
+    settings: Settings,
+    ports: Vec<u16>,
+    timeout: Duration,
+}
+
+impl ProtocolFactory for MysqlFactory {
+    fn name(&self) -> &'static str {
+        "mysql"
+    }
+
+    fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    fn connection_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn max_buffer(&self) -> usize {
+        SMALL + RESYNC_KEEP + 4
+    }
+
+    fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
+        Box::new(MysqlParser::new(self.settings.clone(), self.timeout))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Picked up mid-connection (or nothing seen yet).
+    Unknown,
+    /// Server greeting seen; the client's handshake response comes next.
+    Greeted,
+    /// Authentication exchange; commands start after the server's OK.
+    Auth,
+    Command,
+}
+
+/// Where a response is in its structure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RState {
+    /// First packet of a (next) result.
+    Start,
+    Columns(u64),
+    /// After the column definitions: EOF (classic), first row or terminator.
+    AfterColumns,
+    Rows,
+    /// LOCAL INFILE requested; the client sends the file, then the server's OK/ERR.
+    Infile,
+    /// COM_STMT_PREPARE answer: parameter definitions left, then columns.
+    PrepParams(u64),
+    PrepParamsEof,
+    PrepColumns(u64),
+    PrepColumnsEof,
+    FieldList,
+}
+
+#[derive(Debug)]
+struct RespState {
+    r: Response,
+    state: RState,
+    expect: Expect,
+    binary: bool,
+    prep_columns: u64,
+    columns: u64,
+    types: Vec<(u8, bool)>,
+    header: bool,
+    rows_shown: usize,
+    next_seq: u8,
+    done: bool,
+}
+
+/// One direction's framing state.
+#[derive(Debug, Default)]
+struct Side {
+    /// Payload bytes of a large packet still streaming past.
+    skip: usize,
+    /// The last packet had the maximum length: the next one continues its payload.
+    cont: bool,
+    /// Bytes left unconsumed for the engine at the end of the last call.
+    held: usize,
+    /// Timestamp of the first held byte.
+    first_ts: Option<Ts>,
+    /// Looking for a message start at segment boundaries.
+    resync: bool,
+    /// Looking for a chain of row packets after a gap inside a result set.
+    row_resync: bool,
+    /// Payload length of the packet being passed.
+    cur_len: usize,
+}
+
+pub struct MysqlParser {
+    ex: MysqlExchange,
+    pairing: Pairing<Request>,
+    phase: Phase,
+    server_caps: u32,
+    compress: bool,
+    /// Whether result sets end their column list with an EOF packet: from the
+    /// handshake, or learnt from the first result set seen.
+    deprecate_eof: Option<bool>,
+    sides: [Side; 2],
+    /// A request spread over continuation packets, or whose packet is streaming past.
+    req: Option<Request>,
+    req_done: bool,
+    resp: Option<RespState>,
+    stmts: Statements,
+    stopped: bool,
+}
+
+enum Handled {
+    Ok,
+    /// The packet belongs to the next response: finish the current one and handle it
+    /// again.
+    Again,
+    Stop,
+    Error,
+}
+
+impl MysqlParser {
+    pub fn new(settings: Settings, timeout: Duration) -> MysqlParser {
+        MysqlParser {
+            ex: MysqlExchange { settings },
+            pairing: Pairing::new(Limits {
+                max_messages: 1024,
+                max_bytes: 16 << 20,
+                timeout,
+            }),
+            phase: Phase::Unknown,
+            server_caps: 0,
+            compress: false,
+            deprecate_eof: None,
+            sides: [
+                Side {
+                    resync: true,
+                    ..Side::default()
+                },
+                Side {
+                    resync: true,
+                    ..Side::default()
+                },
+            ],
+            req: None,
+            req_done: false,
+            resp: None,
+            stmts: Statements::default(),
+            stopped: false,
+        }
+    }
+
+    /// Memory held by the parser's own state (for bounds tests).
+    pub fn retained(&self) -> usize {
+        let resp = self.resp.as_ref().map_or(0, |r| {
+            r.types.capacity() * 2
+                + r.r.text.as_ref().map_or(0, |t| t.capacity())
+                + r.r.paths.iter().map(|p| p.capacity()).sum::<usize>()
+        });
+        resp + self
+            .req
+            .as_ref()
+            .map_or(0, |r| r.query.as_ref().map_or(0, |q| q.capacity()))
+            + self.pairing.len() * std::mem::size_of::<Request>()
+    }
+
+    pub fn statements(&self) -> usize {
+        self.stmts.len()
+    }
+
+    // ------------------------------------------------------------ requests
+
+    fn client_packet(
+        &mut self,
+        p: &[u8],
+        len: usize,
+        seq: u8,
+        ts: Ts,
+        ctx: &mut Ctx<'_>,
+    ) -> Handled {
+        let wire = 4 + len as u64;
+        if self.sides[0].cont {
+            // Continuation of a long payload.
+            if let Some(r) = &mut self.req {
+                r.bytes += wire;
+                if let Some(q) = &mut r.query
+                    && matches!(r.cmd, parser::COM_QUERY | parser::COM_STMT_PREPARE)
+                    && q.len() < MAX_QUERY
+                {
+                    q.push_str(&String::from_utf8_lossy(
+                        &p[..p.len().min(MAX_QUERY - q.len())],
+                    ));
+                    parser::truncate(q, MAX_QUERY);
+                }
+            }
+            if len < MAX_PAYLOAD {
+                self.req_done = true;
+            }
+            return Handled::Ok;
+        }
+        match self.phase {
+            Phase::Greeted => {
+                if seq == 1 {
+                    let caps = parser::client_caps(p).unwrap_or(0);
+                    if caps & parser::CLIENT_SSL != 0 {
+                        warn_once(&WARNED_TLS, "MySQL connection switching to TLS");
+                        return Handled::Stop;
+                    }
+                    let both = caps & self.server_caps;
+                    self.compress = both & parser::CLIENT_COMPRESS != 0;
+                    self.deprecate_eof = Some(both & parser::CLIENT_DEPRECATE_EOF != 0);
+                    self.phase = Phase::Auth;
+                }
+                return Handled::Ok;
+            }
+            Phase::Auth => return Handled::Ok,
+            Phase::Unknown | Phase::Command => {}
+        }
+        if seq != 0 {
+            // LOCAL INFILE data, or the middle of something not followed.
+            return Handled::Ok;
+        }
+        let Some(&cmd) = p.first() else {
+            return Handled::Error;
+        };
+        let Some((name, expect)) = parser::command(cmd) else {
+            return Handled::Error;
+        };
+        self.phase = Phase::Command;
+        let text = || {
+            let body = &p[1..];
+            let mut s = String::from_utf8_lossy(&body[..body.len().min(MAX_QUERY)]).into_owned();
+            parser::truncate(&mut s, MAX_QUERY);
+            s
+        };
+        let mut method = name.to_string();
+        let mut query = None;
+        let mut params = None;
+        match cmd {
+            parser::COM_QUERY => {
+                let q = text();
+                let w = parser::first_word(&q);
+                if !w.is_empty() {
+                    method = w;
+                }
+                query = Some(q);
+            }
+            parser::COM_INIT_DB => query = Some(format!("USE {}", text())),
+            parser::COM_STMT_PREPARE => query = Some(text()),
+            parser::COM_STMT_EXECUTE | parser::COM_STMT_FETCH | parser::COM_STMT_RESET => {
+                let id = p
+                    .get(1..5)
+                    .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                let ttl = self.ex.settings.statement_timeout;
+                if let Some(st) = self.stmts.get_mut(id, ctx.ts, ttl) {
+                    if cmd == parser::COM_STMT_EXECUTE {
+                        let w = parser::first_word(&st.query);
+                        if !w.is_empty() {
+                            method = w;
+                        }
+                        params = render_params(p, st);
+                    }
+                    query = Some(st.query.clone());
+                }
+            }
+            parser::COM_STMT_CLOSE => {
+                let id = p
+                    .get(1..5)
+                    .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                self.stmts.remove(id);
+            }
+            0x04 => {
+                let t = text();
+                let table = t.split('\0').next().unwrap_or("");
+                query = Some(format!("FIELD_LIST {table}"));
+            }
+            0x0C => {
+                let id = p
+                    .get(1..5)
+                    .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                query = Some(format!("PROCESS_KILL {id}"));
+            }
+            _ => query = Some(name.to_string()),
+        }
+        match expect {
+            Expect::Nothing => {
+                if len == MAX_PAYLOAD {
+                    // The rest of the payload continues; nothing to publish.
+                    self.req = None;
+                }
+                return Handled::Ok;
+            }
+            Expect::Auth => {
+                self.phase = Phase::Auth;
+                return Handled::Ok;
+            }
+            Expect::Stream => {
+                tracing::debug!(target: "mysql", "replication stream requested: no longer followed");
+                return Handled::Stop;
+            }
+            _ => {}
+        }
+        self.req = Some(Request {
+            ts,
+            cmd,
+            expect,
+            method,
+            query,
+            params,
+            bytes: wire,
+            loss: false,
+        });
+        self.req_done = len < MAX_PAYLOAD;
+        Handled::Ok
+    }
+
+    fn push_request(&mut self, ctx: &mut Ctx<'_>) {
+        self.req_done = false;
+        if let Some(r) = self.req.take() {
+            self.pairing.request(&self.ex, r, ctx);
+        }
+    }
+
+    // ------------------------------------------------------------ responses
+
+    fn new_resp(&self, ts: Ts) -> RespState {
+        let (expect, binary) = match self.pairing.front() {
+            Some(r) => (
+                r.expect,
+                matches!(r.cmd, parser::COM_STMT_EXECUTE | parser::COM_STMT_FETCH),
+            ),
+            None => (Expect::Generic, false),
+        };
+        let settings = &self.ex.settings;
+        RespState {
+            r: Response {
+                ts,
+                text: settings.send_response.then(String::new),
+                ..Response::default()
+            },
+            state: RState::Start,
+            expect,
+            binary,
+            prep_columns: 0,
+            columns: 0,
+            types: Vec::new(),
+            header: false,
+            rows_shown: 0,
+            next_seq: 1,
+            done: false,
+        }
+    }
+
+    fn server_packet(&mut self, p: &[u8], len: usize, seq: u8, ts: Ts) -> Handled {
+        let wire = 4 + len as u64;
+        if self.sides[1].cont {
+            if let Some(rs) = &mut self.resp {
+                rs.r.bytes += wire;
+                rs.next_seq = seq.wrapping_add(1);
+            }
+            return Handled::Ok;
+        }
+        let first = p.first().copied().unwrap_or(0);
+        match self.phase {
+            Phase::Unknown if seq == 0 && first == 10 && self.resp.is_none() => {
+                if let Some(caps) = parser::greeting_caps(p) {
+                    self.server_caps = caps;
+                    self.phase = Phase::Greeted;
+                    self.sides[0].resync = false;
+                    self.sides[1].resync = false;
+                    return Handled::Ok;
+                }
+            }
+            Phase::Greeted => return Handled::Ok,
+            Phase::Auth => {
+                if first == 0x00 {
+                    if self.compress {
+                        warn_once(&WARNED_COMPRESS, "MySQL compressed protocol");
+                        return Handled::Stop;
+                    }
+                    self.phase = Phase::Command;
+                }
+                return Handled::Ok;
+            }
+            _ => {}
+        }
+        if self.resp.is_none() {
+            self.resp = Some(self.new_resp(ts));
+        }
+        let settings = self.ex.settings.clone();
+        let deprecate = self.deprecate_eof;
+        let Some(rs) = self.resp.as_mut() else {
+            return Handled::Ok;
+        };
+        let is_eof = first == 0xFE && len < 9 && seq == rs.next_seq;
+        if rs.state == RState::PrepColumnsEof && !is_eof {
+            // No EOF after the definitions: this packet answers the next command.
+            return Handled::Again;
+        }
+        if rs.state == RState::PrepParamsEof && !is_eof {
+            rs.state = RState::PrepColumns(rs.prep_columns);
+        }
+        rs.r.bytes += wire;
+        rs.next_seq = seq.wrapping_add(1);
+        let terminator = first == 0xFE && len < MAX_PAYLOAD;
+        match rs.state {
+            RState::Start => match rs.expect {
+                Expect::Single => rs.done = true,
+                Expect::Prepare => {
+                    if first == 0xFF {
+                        rs.r.error = Some(parser::parse_err(p));
+                        rs.done = true;
+                    } else if first == 0x00 && p.len() >= 9 {
+                        let id = u32::from_le_bytes([p[1], p[2], p[3], p[4]]);
+                        let cols = u16::from_le_bytes([p[5], p[6]]);
+                        let params = u16::from_le_bytes([p[7], p[8]]);
+                        rs.r.prepared = Some((id, params));
+                        rs.r.num_fields = cols as u64;
+                        rs.prep_columns = cols as u64;
+                        rs.state = RState::PrepParams(params as u64);
+                        advance_prepare(rs, deprecate);
+                    } else {
+                        return Handled::Error;
+                    }
+                }
+                Expect::FieldList => {
+                    rs.state = RState::FieldList;
+                    return self.server_field_list(p, len);
+                }
+                _ => {
+                    if first == 0x00 && len >= 7 {
+                        let ok = parser::parse_ok(p).unwrap_or_default();
+                        rs.r.affected_rows = rs.r.affected_rows.saturating_add(ok.affected_rows);
+                        if ok.insert_id != 0 {
+                            rs.r.insert_id = ok.insert_id;
+                        }
+                        rs.done = ok.status & parser::SERVER_MORE_RESULTS_EXISTS == 0;
+                    } else if first == 0xFF {
+                        error_packet(rs, p);
+                    } else if terminator {
+                        let status = if len <= 5 {
+                            parser::eof_status(p)
+                        } else {
+                            parser::parse_ok(p).unwrap_or_default().status
+                        };
+                        rs.done = status & parser::SERVER_MORE_RESULTS_EXISTS == 0;
+                    } else if first == 0xFB {
+                        rs.state = RState::Infile;
+                    } else {
+                        let mut i = 0;
+                        // MariaDB with metadata caching adds a "metadata follows" byte.
+                        match parser::lenenc_int(p, &mut i) {
+                            Some(n) if n > 0 && (i == len || i + 1 == len) => {
+                                if rs.r.num_fields == 0 {
+                                    rs.r.num_fields = n;
+                                }
+                                rs.columns = n;
+                                rs.types.clear();
+                                rs.header = false;
+                                let cached = i + 1 == len && p.get(i) == Some(&0);
+                                rs.state = if cached {
+                                    RState::AfterColumns
+                                } else {
+                                    RState::Columns(n)
+                                };
+                            }
+                            _ => return Handled::Error,
+                        }
+                    }
+                }
+            },
+            RState::Columns(left) => {
+                if terminator {
+                    rs.state = RState::Rows;
+                } else {
+                    if let Some(c) = parser::parse_column(p) {
+                        let table = if c.org_table.is_empty() {
+                            c.table
+                        } else {
+                            c.org_table
+                        };
+                        rs.r.add_path(c.schema, table);
+                        if rs.types.len() < MAX_COLUMNS {
+                            rs.types.push((c.ty, c.flags & parser::UNSIGNED_FLAG != 0));
+                        }
+                        if let Some(t) = &mut rs.r.text {
+                            add_header(t, &mut rs.header, c.name, &settings);
+                        }
+                    }
+                    rs.state = if left <= 1 {
+                        RState::AfterColumns
+                    } else {
+                        RState::Columns(left - 1)
+                    };
+                }
+            }
+            RState::AfterColumns => {
+                if first == 0xFE && len <= 5 {
+                    self.deprecate_eof.get_or_insert(false);
+                    if parser::eof_status(p) & parser::SERVER_STATUS_CURSOR_EXISTS != 0 {
+                        rs.done = true;
+                    } else {
+                        rs.state = RState::Rows;
+                    }
+                } else {
+                    self.deprecate_eof.get_or_insert(true);
+                    rs.state = RState::Rows;
+                    rows_packet(rs, p, len, &settings);
+                }
+            }
+            RState::Rows => rows_packet(rs, p, len, &settings),
+            RState::Infile => {
+                if first == 0xFF {
+                    error_packet(rs, p);
+                } else {
+                    let ok = parser::parse_ok(p).unwrap_or_default();
+                    rs.r.affected_rows = rs.r.affected_rows.saturating_add(ok.affected_rows);
+                    if ok.insert_id != 0 {
+                        rs.r.insert_id = ok.insert_id;
+                    }
+                    if ok.status & parser::SERVER_MORE_RESULTS_EXISTS != 0 {
+                        rs.state = RState::Start;
+                    } else {
+                        rs.done = true;
+                    }
+                }
+            }
+            RState::PrepParams(left) => {
+                rs.state = RState::PrepParams(left.saturating_sub(1));
+                advance_prepare(rs, deprecate);
+            }
+            RState::PrepColumns(left) => {
+                // The result's columns; `path` comes with the executed result.
+                rs.state = RState::PrepColumns(left.saturating_sub(1));
+                advance_prepare(rs, deprecate);
+            }
+            RState::PrepParamsEof => {
+                rs.state = RState::PrepColumns(rs.prep_columns);
+                advance_prepare(rs, deprecate);
+            }
+            RState::PrepColumnsEof => rs.done = true,
+            RState::FieldList => return self.server_field_list(p, len),
+        }
+        Handled::Ok
+    }
+
+    fn server_field_list(&mut self, p: &[u8], len: usize) -> Handled {
+        let Some(rs) = self.resp.as_mut() else {
+            return Handled::Ok;
+        };
+        match p.first() {
+            Some(0xFF) => {
+                error_packet(rs, p);
+            }
+            Some(0xFE) if len < 9 => rs.done = true,
+            _ => {
+                if let Some(c) = parser::parse_column(p) {
+                    let table = if c.org_table.is_empty() {
+                        c.table
+                    } else {
+                        c.org_table
+                    };
+                    rs.r.add_path(c.schema, table);
+                }
+                rs.r.num_fields += 1;
+            }
+        }
+        Handled::Ok
+    }
+
+    fn finish_response(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(rs) = self.resp.take() else {
+            return;
+        };
+        let mut r = rs.r;
+        if r.text.as_ref().is_some_and(|t| t.is_empty()) {
+            r.text = None;
+        }
+        if let Some((id, num_params)) = r.prepared
+            && let Some(q) = self.pairing.front().and_then(|q| q.query.clone())
+        {
+            self.stmts.insert(
+                id,
+                Statement {
+                    query: q,
+                    num_params,
+                    types: Vec::new(),
+                    used: ctx.ts,
+                },
+            );
+        }
+        self.pairing.response(&self.ex, r, ctx);
+    }
+
+    // ------------------------------------------------------------ framing
+
+    /// Whether `d` starts with something that can only be the compressed protocol
+    /// (a 7-byte header whose payload is one uncompressed packet) or TLS.
+    fn foreign(d: &[u8]) -> bool {
+        if d.len() >= 3 && matches!(d[0], 0x14..=0x17) && d[1] == 3 && d[2] <= 4 {
+            return true;
+        }
+        if d.len() >= 11 {
+            let outer = d[0] as usize | (d[1] as usize) << 8 | (d[2] as usize) << 16;
+            let inner = d[7] as usize | (d[8] as usize) << 8 | (d[9] as usize) << 16;
+            return d[4..7] == [0, 0, 0] && outer >= 4 && inner + 4 == outer;
+        }
+        false
+    }
+
+    /// Whether a packet at the start of `d` is a plausible start of a message in `dir`.
+    fn plausible_start(dir: Dir, d: &[u8]) -> bool {
+        let Some((len, seq)) = parser::header(d) else {
+            return false;
+        };
+        let p = &d[4..d.len().min(4 + len)];
+        let Some(&first) = p.first() else {
+            return false;
+        };
+        match dir {
+            Dir::ToServer => {
+                seq == 0
+                    && parser::command(first).is_some()
+                    && match first {
+                        parser::COM_QUERY | parser::COM_STMT_PREPARE | parser::COM_INIT_DB => {
+                            len >= 2 && parser::looks_textual(&p[1..])
+                        }
+                        parser::COM_STMT_EXECUTE => len >= 10,
+                        _ => len <= 64,
+                    }
+            }
+            Dir::ToClient => {
+                if seq != 1 {
+                    return false;
+                }
+                match first {
+                    0x00 => (7..SMALL).contains(&len),
+                    0xFF => len >= 9 && p.get(3) == Some(&b'#'),
+                    0xFE => len == 5,
+                    1..=0xFA => len == 1 || len == 2,
+                    0xFC => len == 3,
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// After a gap inside rows: the offset in `d` where a chain of row packets with
+    /// consecutive sequence ids starts, if one is seen.
+    fn find_row_chain(d: &[u8]) -> Option<usize> {
+        'pos: for start in 0..d.len().saturating_sub(4) {
+            let mut at = start;
+            let mut prev: Option<u8> = None;
+            let mut k = 0;
+            while let Some((len, seq)) = parser::header(&d[at..]) {
+                if len == 0 || len > SMALL || prev.is_some_and(|p| p.wrapping_add(1) != seq) {
+                    continue 'pos;
+                }
+                let end = at + 4 + len;
+                if end > d.len() {
+                    break;
+                }
+                k += 1;
+                let first = d[at + 4];
+                if first == 0xFE && len < 9 && end == d.len() {
+                    return Some(start);
+                }
+                if k >= 3 {
+                    return Some(start);
+                }
+                prev = Some(seq);
+                at = end;
+            }
+        }
+        None
+    }
+
+    fn handle(
+        &mut self,
+        dir: Dir,
+        p: &[u8],
+        len: usize,
+        seq: u8,
+        ts: Ts,
+        ctx: &mut Ctx<'_>,
+    ) -> Handled {
+        match dir {
+            Dir::ToServer => self.client_packet(p, len, seq, ts, ctx),
+            Dir::ToClient => self.server_packet(p, len, seq, ts),
+        }
+    }
+
+    /// Completes what finished with the packet just passed.
+    fn after_packet(&mut self, dir: Dir, len: usize, ctx: &mut Ctx<'_>) {
+        self.sides[dir.idx()].cont = len == MAX_PAYLOAD;
+        match dir {
+            Dir::ToServer => {
+                if self.req_done && !self.sides[0].cont {
+                    self.push_request(ctx);
+                }
+            }
+            Dir::ToClient => {
+                if !self.sides[1].cont && self.resp.as_ref().is_some_and(|r| r.done) {
+                    self.finish_response(ctx);
+                }
+            }
+        }
+    }
+
+    /// Accounts for `n` bytes outside any parsed packet (lost or skipped while
+    /// resynchronising) in the message in progress. Bytes of a packet whose header
+    /// was read are counted with the header already.
+    fn add_skipped(&mut self, dir: Dir, n: usize, loss: bool) {
+        match dir {
+            Dir::ToServer => {
+                if let Some(r) = &mut self.req {
+                    r.bytes += n as u64;
+                    r.loss |= loss;
+                }
+            }
+            Dir::ToClient => {
+                if let Some(r) = &mut self.resp {
+                    r.r.bytes += n as u64;
+                    r.r.loss |= loss;
+                }
+            }
+        }
+    }
+
+    fn parse_inner(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
+        let mut off = 0;
+        loop {
+            let avail = data.len() - off;
+            let d = &data[off..];
+            let side = &mut self.sides[dir.idx()];
+            if side.skip > 0 {
+                let n = side.skip.min(avail);
+                if n == 0 {
+                    return Progress::Consumed {
+                        consumed: off,
+                        need: 0,
+                    };
+                }
+                side.skip -= n;
+                off += n;
+                if side.skip == 0 {
+                    let len = self.sides[dir.idx()].cur_len;
+                    self.after_packet(dir, len, ctx);
+                }
+                continue;
+            }
+            if avail == 0 {
+                return Progress::Consumed {
+                    consumed: off,
+                    need: 0,
+                };
+            }
+            if side.row_resync {
+                match Self::find_row_chain(d) {
+                    Some(at) => {
+                        side.row_resync = false;
+                        off += at;
+                        self.add_skipped(dir, at, true);
+                        continue;
+                    }
+                    None => {
+                        let drop = avail.saturating_sub(RESYNC_KEEP);
+                        self.add_skipped(dir, drop, true);
+                        return Progress::Consumed {
+                            consumed: off + drop,
+                            need: 0,
+                        };
+                    }
+                }
+            }
+            if side.resync && !side.cont {
+                let greeting = dir == Dir::ToClient
+                    && self.phase == Phase::Unknown
+                    && d.get(3) == Some(&0)
+                    && d.get(4) == Some(&10);
+                if avail < 4 + 1 {
+                    return Progress::Consumed {
+                        consumed: off,
+                        need: 5 - avail,
+                    };
+                }
+                if Self::foreign(d) {
+                    warn_once(
+                        &WARNED_COMPRESS,
+                        "MySQL compressed protocol or TLS seen mid-connection",
+                    );
+                    return Progress::Stop;
+                }
+                if !greeting && !Self::plausible_start(dir, d) {
+                    // Look again at the start of the next segment.
+                    return Progress::all(data);
+                }
+                self.sides[dir.idx()].resync = false;
+            }
+            let side = &mut self.sides[dir.idx()];
+            let Some((len, seq)) = parser::header(d) else {
+                if side.first_ts.is_none() {
+                    side.first_ts = Some(ctx.ts);
+                }
+                return Progress::Consumed {
+                    consumed: off,
+                    need: 4 - avail,
+                };
+            };
+            let take = len.min(SMALL);
+            if avail < 4 + take {
+                if side.first_ts.is_none() {
+                    side.first_ts = Some(ctx.ts);
+                }
+                return Progress::Consumed {
+                    consumed: off,
+                    need: 4 + take - avail,
+                };
+            }
+            let ts = side.first_ts.take().unwrap_or(ctx.ts);
+            side.skip = len - take;
+            side.cur_len = len;
+            let p = &d[4..4 + take];
+            let mut handled = self.handle(dir, p, len, seq, ts, ctx);
+            if matches!(handled, Handled::Again) {
+                self.finish_response(ctx);
+                handled = self.handle(dir, p, len, seq, ts, ctx);
+            }
+            match handled {
+                Handled::Ok | Handled::Again => {}
+                Handled::Stop => {
+                    self.stopped = true;
+                    return Progress::Stop;
+                }
+                Handled::Error => {
+                    tracing::debug!(target: "mysql", "{dir:?}: unexpected packet; resynchronising");
+                    self.reset_dir(dir, ctx);
+                    return Progress::Error;
+                }
+            }
+            off += 4 + take;
+            if take == len {
+                self.after_packet(dir, len, ctx);
+            }
+        }
+    }
+
+    /// Forgets the state of `dir` after unparseable data: a response in progress is
+    /// published with the loss note, a partial request too.
+    fn reset_dir(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
+        let side = &mut self.sides[dir.idx()];
+        side.skip = 0;
+        side.cont = false;
+        side.first_ts = None;
+        side.row_resync = false;
+        side.resync = true;
+        match dir {
+            Dir::ToServer => {
+                if let Some(r) = &mut self.req {
+                    r.loss = true;
+                    self.push_request(ctx);
+                }
+            }
+            Dir::ToClient => {
+                if let Some(r) = &mut self.resp {
+                    if r.r.bytes == 0 {
+                        self.resp = None;
+                    } else {
+                        r.r.loss = true;
+                        self.finish_response(ctx);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Moves a COM_STMT_PREPARE answer past finished definition lists.
+fn advance_prepare(rs: &mut RespState, deprecate: Option<bool>) {
+    let params = rs.r.prepared.map_or(0, |p| p.1) as u64;
+    loop {
+        match rs.state {
+            RState::PrepParams(0) => {
+                if params > 0 && deprecate != Some(true) {
+                    rs.state = RState::PrepParamsEof;
+                    return;
+                }
+                rs.state = RState::PrepColumns(rs.prep_columns);
+            }
+            RState::PrepColumns(0) => {
+                if rs.prep_columns > 0 && deprecate != Some(true) {
+                    rs.state = RState::PrepColumnsEof;
+                } else {
+                    rs.done = true;
+                }
+                return;
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Applies an ERR packet (MariaDB progress reports, code 0xFFFF, are not errors).
+fn error_packet(rs: &mut RespState, p: &[u8]) {
+    let (code, msg) = parser::parse_err(p);
+    if code == 0xFFFF {
+        return;
+    }
+    rs.r.error = Some((code, msg));
+    rs.done = true;
+}
+
+/// Appends a column name to the header line of the current result set.
+fn add_header(t: &mut String, started: &mut bool, name: &[u8], s: &Settings) {
+    if t.len() >= transaction::MAX_RESPONSE_TEXT {
+        return;
+    }
+    if *started {
+        t.push(',');
+    } else {
+        if !t.is_empty() {
+            t.push('\n');
+        }
+        *started = true;
+    }
+    let line_start = t.rfind('\n').map_or(0, |i| i + 1);
+    parser::push_text(t, name, false);
+    let max = line_start + s.max_row_length;
+    if t.len() > max {
+        parser::truncate(t, max);
+    }
+}
+
+/// A row, or the end of the result set.
+fn rows_packet(rs: &mut RespState, p: &[u8], len: usize, s: &Settings) {
+    let first = p.first().copied().unwrap_or(0);
+    if first == 0xFE && len < MAX_PAYLOAD {
+        let status = if len <= 5 {
+            parser::eof_status(p)
+        } else {
+            parser::parse_ok(p).unwrap_or_default().status
+        };
+        if status & parser::SERVER_MORE_RESULTS_EXISTS != 0 {
+            rs.state = RState::Start;
+        } else {
+            rs.done = true;
+        }
+        return;
+    }
+    if first == 0xFF {
+        error_packet(rs, p);
+        return;
+    }
+    rs.r.num_rows += 1;
+    let Some(t) = &mut rs.r.text else {
+        return;
+    };
+    if rs.rows_shown >= s.max_rows || t.len() >= transaction::MAX_RESPONSE_TEXT {
+        return;
+    }
+    rs.rows_shown += 1;
+    let mut line = String::new();
+    let limit = s.max_row_length;
+    if rs.binary {
+        let cols = rs.types.len();
+        let nb = (cols + 9) / 8;
+        let mut i = 1 + nb;
+        for (k, &(ty, unsigned)) in rs.types.iter().enumerate() {
+            if k > 0 {
+                line.push(',');
+            }
+            let bit = k + 2;
+            let null = p
+                .get(1 + bit / 8)
+                .is_some_and(|b| b & (1 << (bit % 8)) != 0);
+            if null {
+                line.push_str("NULL");
+            } else if parser::binary_value(p, &mut i, ty, unsigned, false, &mut line).is_none() {
+                break;
+            }
+            if line.len() > limit {
+                break;
+            }
+        }
+    } else {
+        let mut i = 0;
+        for k in 0..rs.columns {
+            if k > 0 {
+                line.push(',');
+            }
+            match parser::lenenc_str(p, &mut i) {
+                Some(Some(v)) => {
+                    let room = limit.saturating_sub(line.len()) + 1;
+                    parser::push_text_max(&mut line, v, false, room);
+                }
+                Some(None) => line.push_str("NULL"),
+                None => break,
+            }
+            if line.len() > limit {
+                break;
+            }
+        }
+    }
+    parser::truncate(&mut line, limit);
+    t.push('\n');
+    t.push_str(&line);
+}
+
+/// The bound values of a COM_STMT_EXECUTE, Packetbeat-style: `1, 'bob', NULL`.
+fn render_params(p: &[u8], st: &mut Statement) -> Option<String> {
+    let n = st.num_params as usize;
+    if n == 0 {
+        return None;
+    }
+    let mut i = 10;
+    let nb = n.div_ceil(8);
+    let bitmap = p.get(i..i + nb)?;
+    i += nb;
+    let bound = *p.get(i)?;
+    i += 1;
+    if bound == 1 {
+        let types = p.get(i..i + 2 * n)?;
+        st.types = types.chunks(2).map(|c| (c[0], c[1] & 0x80 != 0)).collect();
+        i += 2 * n;
+    }
+    if st.types.len() != n {
+        return None;
+    }
+    let mut out = String::new();
+    for (k, &(ty, unsigned)) in st.types.iter().enumerate() {
+        if k > 0 {
+            out.push_str(", ");
+        }
+        if bitmap[k / 8] & (1 << (k % 8)) != 0 {
+            out.push_str("NULL");
+        } else if parser::binary_value(p, &mut i, ty, unsigned, true, &mut out).is_none() {
+            out.push_str("...");
+            break;
+        }
+        if out.len() > MAX_PARAMS {
+            parser::truncate(&mut out, MAX_PARAMS);
+            out.push_str("...");
+            break;
+        }
+    }
+    Some(out)
+}
+
+impl Parser for MysqlParser {
+    fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
+        if self.stopped {
+            return Progress::Stop;
+        }
+        let r = self.parse_inner(dir, data, ctx);
+        let side = &mut self.sides[dir.idx()];
+        side.held = match r {
+            Progress::Consumed { consumed, .. } => data.len().saturating_sub(consumed),
+            _ => 0,
+        };
+        if side.held == 0 {
+            side.first_ts = None;
+        }
+        r
+    }
+
+    fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
+        if self.stopped {
+            return;
+        }
+        let side = &mut self.sides[dir.idx()];
+        // `len` already includes the bytes the engine held unconsumed (`held`).
+        let lost = len;
+        side.held = 0;
+        side.first_ts = None;
+        if side.skip > 0 && lost <= side.skip as u64 {
+            // The hole is inside a packet whose end is known: still in step.
+            side.skip -= lost as usize;
+            let done = side.skip == 0;
+            let cur = side.cur_len;
+            self.add_skipped(dir, 0, true);
+            if done {
+                self.after_packet(dir, cur, ctx);
+            }
+            return;
+        }
+        // The rest of the packet being passed was counted with its header.
+        let lost = usize::try_from(lost)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(side.skip);
+        side.skip = 0;
+        side.cont = false;
+        match dir {
+            Dir::ToServer => {
+                side.resync = true;
+                if self.req.is_some() {
+                    self.add_skipped(dir, lost, true);
+                    self.push_request(ctx);
+                }
+            }
+            Dir::ToClient => {
+                let in_rows = self.resp.as_ref().is_some_and(|r| {
+                    !r.done
+                        && matches!(
+                            r.state,
+                            RState::Rows | RState::AfterColumns | RState::Columns(_)
+                        )
+                });
+                if in_rows {
+                    // Rows were lost: count on from the next row packets found.
+                    self.add_skipped(dir, lost, true);
+                    if let Some(rs) = &mut self.resp {
+                        rs.state = RState::Rows;
+                    }
+                    self.sides[1].row_resync = true;
+                } else if self.resp.is_some() {
+                    side.resync = true;
+                    self.add_skipped(dir, lost, true);
+                    self.finish_response(ctx);
+                } else if self.phase == Phase::Command && !self.pairing.is_empty() {
+                    // The answer to the oldest request started in the hole.
+                    side.resync = true;
+                    let mut rs = self.new_resp(ctx.ts);
+                    rs.r.loss = true;
+                    rs.r.bytes = lost as u64;
+                    self.resp = Some(rs);
+                    self.finish_response(ctx);
+                } else {
+                    side.resync = true;
+                }
+            }
+        }
+    }
+
+    fn expire(&mut self, now: Ts, ctx: &mut Ctx<'_>) {
+        self.pairing.expire(&self.ex, now, ctx);
+        self.stmts.expire(now, self.ex.settings.statement_timeout);
+    }
+
+    fn close(&mut self, ctx: &mut Ctx<'_>) {
+        if self.req.is_some() {
+            if let Some(r) = &mut self.req
+                && !self.req_done
+            {
+                r.loss = true;
+            }
+            self.push_request(ctx);
+        }
+        if let Some(rs) = &mut self.resp {
+            if rs.r.bytes == 0 {
+                self.resp = None;
+            } else {
+                if !matches!(rs.state, RState::PrepColumnsEof | RState::PrepParamsEof) && !rs.done {
+                    rs.r.loss = true;
+                }
+                self.finish_response(ctx);
+            }
+        }
+        self.pairing.drain(&self.ex, ctx);
+    }
+}
