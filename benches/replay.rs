@@ -1,7 +1,7 @@
 //! Offline replay throughput of the library pipeline (`pipeline::run_replay`): reader,
 //! decode, flow table, TCP reassembly, HTTP parsing and pairing, event encoding and
 //! the file output, on a ~20 MiB synthetic HTTP capture made by
-//! `scripts/gen-http-pcap.py` from the fixture pcaps (500 connections open at once).
+//! `scripts/gen-traffic-pcap.py` from the fixture pcaps (500 connections open at once).
 //!
 //! Cases (throughput in captured frame bytes):
 //! - `decode_only`: no tracked port, so every packet is read, decoded and dropped by
@@ -46,13 +46,13 @@ fn capture() -> Capture {
     std::fs::create_dir_all(&dir).expect("create target/bench");
     let path = dir.join(format!("replay-{SIZE_MB}m-c{CONCURRENCY}.pcap"));
     let status = Command::new("python3")
-        .arg(root.join("scripts").join("gen-http-pcap.py"))
+        .arg(root.join("scripts").join("gen-traffic-pcap.py"))
         .args(["--out".as_ref(), path.as_os_str()])
         .args(["--size-mb", SIZE_MB, "--concurrency", CONCURRENCY])
         .stdout(std::process::Stdio::null())
         .status()
-        .expect("run python3 scripts/gen-http-pcap.py");
-    assert!(status.success(), "gen-http-pcap.py failed");
+        .expect("run python3 scripts/gen-traffic-pcap.py");
+    assert!(status.success(), "gen-traffic-pcap.py failed");
     let meta_path = PathBuf::from(format!("{}.json", path.display()));
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&meta_path).expect("read capture metadata"))
@@ -127,7 +127,13 @@ fn bench_replay(c: &mut Criterion) {
     let cap = capture();
     let out_dir = std::env::temp_dir().join(format!("wirebeat-bench-{}", std::process::id()));
 
-    let decode = config(&["protocols.http.ports=[1]"]);
+    let decode = config(&[
+        "protocols.http.ports=[1]",
+        "protocols.mysql.enabled=false",
+        "protocols.pgsql.enabled=false",
+        "protocols.redis.enabled=false",
+        "protocols.thrift.enabled=false",
+    ]);
     let http = config(&[]);
     let http_w2 = config(&["pipeline.workers=2"]);
 

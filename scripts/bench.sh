@@ -10,6 +10,7 @@
 #   BENCH_RUNS         runs per case; best and median are reported (default 3)
 #   BENCH_SEED         generator seed (default 1)
 #   BENCH_CONCURRENCY  connections open at once in the capture (default 2000)
+#   BENCH_DB_SHARE     percent of connections replaying MySQL/PostgreSQL/Redis (default 10)
 #   BENCH_CASES        space-separated subset of the cases below (default: all)
 #   BENCH_NO_BUILD=1   use the existing target/release/wirebeat
 #
@@ -31,11 +32,17 @@ SIZE_MB=${BENCH_SIZE_MB:-1024}
 RUNS=${BENCH_RUNS:-3}
 SEED=${BENCH_SEED:-1}
 CONCURRENCY=${BENCH_CONCURRENCY:-2000}
+DB_SHARE=${BENCH_DB_SHARE:-10}
 CASES=${BENCH_CASES:-"tcpdump decode parse parse-w2 parse-loop3 console file file-w2"}
 WORK=$ROOT/target/bench
-PCAP=$WORK/big-${SIZE_MB}m-s${SEED}-c${CONCURRENCY}.pcap
+PCAP=$WORK/big-${SIZE_MB}m-s${SEED}-c${CONCURRENCY}-db${DB_SHARE}.pcap
 BIN=$ROOT/target/release/wirebeat
-GEN=$ROOT/scripts/gen-http-pcap.py
+GEN=$ROOT/scripts/gen-traffic-pcap.py
+
+# The bare read + decode loop: HTTP moved to an unused port, every other protocol
+# disabled, so no connection is tracked.
+NO_PROTOCOLS=(-E 'protocols.http.ports=[1]')
+for p in mysql pgsql redis thrift; do NO_PROTOCOLS+=(-E "protocols.$p.enabled=false"); done
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -72,9 +79,10 @@ fi
 mkdir -p "$WORK"
 key=$(
     {
-        sha256sum "$GEN" "$ROOT"/tests/pcaps/http/*.pcap | awk '{print $1}'
+        sha256sum "$GEN" "$ROOT"/tests/pcaps/{http,mysql,pgsql,redis}/*.pcap \
+            "$ROOT"/tests/pcaps/{mysql,pgsql,redis}/expected.json | awk '{print $1}'
         python3 --version
-        echo "size=$SIZE_MB seed=$SEED concurrency=$CONCURRENCY"
+        echo "size=$SIZE_MB seed=$SEED concurrency=$CONCURRENCY db_share=$DB_SHARE"
     } | sha256sum | awk '{print $1}'
 )
 if [[ -s $PCAP && -s $PCAP.json && -f $PCAP.key && $(cat "$PCAP.key") == "$key" ]]; then
@@ -82,7 +90,8 @@ if [[ -s $PCAP && -s $PCAP.json && -f $PCAP.key && $(cat "$PCAP.key") == "$key" 
 else
     log "generating $PCAP ($SIZE_MB MiB)"
     rm -f "$PCAP" "$PCAP.json" "$PCAP.key"
-    python3 "$GEN" --out "$PCAP" --size-mb "$SIZE_MB" --seed "$SEED" --concurrency "$CONCURRENCY" >&2
+    python3 "$GEN" --out "$PCAP" --size-mb "$SIZE_MB" --seed "$SEED" --concurrency "$CONCURRENCY" \
+        --db-share "$DB_SHARE" >&2
     echo "$key" >"$PCAP.key"
 fi
 # warm the page cache so that every case reads from memory
@@ -101,7 +110,7 @@ case_cmd() {
     local file_out=(-E "output.file.path=$EVDIR" -E output.file.filename=wirebeat)
     case $1 in
         tcpdump) cmd=("$TCPDUMP" -r "$PCAP" -w /dev/null) ;;
-        decode) cmd=("$BIN" -I "$PCAP" -t -N -E 'protocols.http.ports=[1]') ;;
+        decode) cmd=("$BIN" -I "$PCAP" -t -N "${NO_PROTOCOLS[@]}") ;;
         parse) cmd=("$BIN" -I "$PCAP" -t -N) ;;
         parse-w2) cmd=("$BIN" -I "$PCAP" -t -N -E pipeline.workers=2) ;;
         parse-loop3)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Synthesises a large, deterministic HTTP capture for wirebeat's benchmarks.
+"""Synthesises a large, deterministic gateway capture for wirebeat's benchmarks:
+mostly HTTP/1.1 keep-alive, plus MySQL, PostgreSQL and Redis conversations.
 
-Templates are the real HTTP fixture captures in tests/pcaps/http/*.pcap (nginx on
+HTTP templates are the real fixture captures in tests/pcaps/http/*.pcap (nginx on
 port 80 and a Python server on port 8080). Every template connection is reassembled
 per direction and cut into "flights" (consecutive data segments in one direction,
 keeping the recorded segment boundaries, all <= 1448 bytes). The flights are grouped
@@ -9,6 +10,12 @@ into exchange units: a unit starts with a client flight and ends when every requ
 sent so far has its final response (so a pipelined burst or an Expect: 100-continue
 exchange stays one unit). Pure ACKs, handshakes and FINs of the templates are dropped;
 the generator writes its own.
+
+Database and Redis templates are the real connections recorded in
+tests/pcaps/{mysql,pgsql,redis}/*.pcap (MariaDB, PostgreSQL 15, redis-server): each
+is replayed whole (handshake and authentication included) as one synthetic
+connection, with its transaction count taken from that set's expected.json.
+--db-share percent of the connections are such conversations (default 10).
 
 The output is a classic pcap (Ethernet, microseconds) of many TCP connections between
 client addresses 10.1.x.y and servers 10.2.0.1-4 (the template's server port, 80 or
@@ -30,7 +37,8 @@ transactions (request/response pairs) it wrote.
 Python 3 standard library only.
 
 Usage:
-  gen-http-pcap.py --out big.pcap [--size-mb 1024] [--seed 1] [--concurrency 2000]
+  gen-traffic-pcap.py --out big.pcap [--size-mb 1024] [--seed 1] [--concurrency 2000]
+                      [--db-share 10]
 """
 
 import argparse
@@ -45,7 +53,7 @@ import time
 MSS = 1448
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 EPOCH = 1795478400  # 2026-11-24T00:00:00Z
-VERSION = 2  # bump when the output for the same arguments changes
+VERSION = 3  # bump when the output for the same arguments changes
 
 # ------------------------------------------------------------------ template reading
 
@@ -265,6 +273,40 @@ def load_templates(paths):
                               "bytes": sum(len(p) for _, ps in flights for p in ps)})
     return units
 
+def load_conversations(set_dirs):
+    """Whole recorded connections of the database and Redis fixture sets, each a
+    unit with the transaction count its set's expected.json gives that connection
+    (connections are numbered in order of their first packet)."""
+    units = []
+    for d in set_dirs:
+        exp_path = os.path.join(d, "expected.json")
+        if not os.path.exists(exp_path):
+            continue
+        with open(exp_path) as f:
+            exp = json.load(f)
+        for name in sorted(exp):
+            path = os.path.join(d, name + ".pcap")
+            counts = {}
+            for t in exp[name]["transactions"]:
+                counts[t["connection"]] = counts.get(t["connection"], 0) + 1
+            for idx, (port, segs) in enumerate(template_connections(path), start=1):
+                n = counts.get(idx, 0)
+                if n == 0:
+                    continue  # e.g. a compressed MySQL session wirebeat stops following
+                flights = []
+                for is_client, p in segs:
+                    # keep segments within one MSS, as on the wire
+                    parts = [p[i:i + 1448] for i in range(0, len(p), 1448)]
+                    if flights and flights[-1][0] == is_client:
+                        flights[-1][1].extend(parts)
+                    else:
+                        flights.append((is_client, parts))
+                fl = tuple((c, tuple((p, ones_sum(p)) for p in ps)) for c, ps in flights)
+                units.append({"port": port, "flights": fl, "trans": n, "closing": False,
+                              "whole": True, "src": "%s/%s#%d" % (os.path.basename(d), name, idx),
+                              "bytes": sum(len(p) for _, ps in flights for p in ps)})
+    return units
+
 # -------------------------------------------------------------------- synthesis
 
 ETH_IP = struct.Struct("!6s6sHBBHHHBBH4s4s")  # Ethernet + IPv4 (20 bytes)
@@ -336,10 +378,15 @@ def syn_frame(s, r, flags):
             + TCP_SYN.pack(s.sport, s.dport, seq, ack, offflags, win, tc, 0, opts))
 
 
-def build_connection(cid, rng, groups, nclients, max_units):
+def build_connection(cid, rng, groups, nclients, max_units, convs, db_share):
     """All frames of one connection, in order, and its transaction count."""
     rnd = rng.random
-    port, pool = groups[int(rnd() * len(groups))]
+    if convs and rnd() * 100 < db_share:
+        u = convs[int(rnd() * len(convs))]
+        port, pool, nunits = u["port"], [u], 1
+    else:
+        port, pool = groups[int(rnd() * len(groups))]
+        nunits = None
     ci = cid % nclients
     cip = bytes((10, 1, ci // 254 % 256, ci % 254 + 1))
     sip = bytes((10, 2, 0, 1 + int(rnd() * 4)))
@@ -355,7 +402,8 @@ def build_connection(cid, rng, groups, nclients, max_units):
     out.append(syn_frame(s, c, SYN | ACK))
     s.seq = (s.seq + 1) & 0xFFFFFFFF
     out.append(frame(c, s, ACK, b"", 0))
-    nunits = 1 + int(rnd() * max_units)
+    if nunits is None:
+        nunits = 1 + int(rnd() * max_units)
     trans = 0
     closing = False
     for _ in range(nunits):
@@ -388,7 +436,7 @@ def build_connection(cid, rng, groups, nclients, max_units):
     return out, trans
 
 
-def generate(args, units):
+def generate(args, units, convs):
     rng = random.Random(args.seed)
     rnd = rng.random
     by_port = {}
@@ -418,7 +466,8 @@ def generate(args, units):
             # ramp up: open connections one at a time, interleaved with traffic,
             # then replace every connection that ends by a new one
             if opening and len(active) < args.concurrency and (ramped or rnd() < 0.25):
-                fr, t = build_connection(conns, rng, groups, args.clients, args.max_units)
+                fr, t = build_connection(conns, rng, groups, args.clients, args.max_units,
+                                         convs, args.db_share)
                 active.append([fr, 0])
                 conns += 1
                 trans += t
@@ -468,9 +517,14 @@ def main():
                     help="weight of exchanges over 16 KiB against 1 for the others (default 2)")
     ap.add_argument("--templates", default=None,
                     help="template pcaps glob (default: tests/pcaps/http/*.pcap of this repository)")
+    ap.add_argument("--db-share", type=int, default=10,
+                    help="percent of connections that replay a MySQL/PostgreSQL/Redis "
+                         "conversation (default 10; 0 = HTTP only)")
     ap.add_argument("--list-templates", action="store_true",
                     help="print the exchange units found in the templates and exit")
     args = ap.parse_args()
+    if not 0 <= args.db_share <= 100:
+        ap.error("--db-share is a percentage")
     if args.size_mb < 1 or args.concurrency < 1 or args.max_units < 1 or args.large_weight < 1 \
             or not 1 <= args.clients <= 254 * 256:
         ap.error("sizes and counts must be positive (clients at most 65024)")
@@ -478,22 +532,26 @@ def main():
         os.path.dirname(os.path.abspath(__file__)), "..", "tests", "pcaps", "http", "*.pcap")
     paths = sorted(glob.glob(pattern))
     if not paths:
-        sys.exit("gen-http-pcap: no template pcaps match %s" % pattern)
+        sys.exit("gen-traffic-pcap: no template pcaps match %s" % pattern)
     units = load_templates(paths)
+    pcaps = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "pcaps")
+    set_dirs = [os.path.join(pcaps, n) for n in ("mysql", "pgsql", "redis")]
+    convs = load_conversations(set_dirs) if args.db_share > 0 else []
     if args.list_templates:
-        for u in units:
-            first = u["flights"][0][1][0][0].split(b"\r\n", 1)[0].decode("latin-1")
+        for u in units + convs:
+            first = u["flights"][0][1][0][0].split(b"\r\n", 1)[0][:40].decode("latin-1")
             print("%-22s port %-5d trans %d bytes %6d flights %d%s  %s" % (
                 u["src"], u["port"], u["trans"], u["bytes"], len(u["flights"]),
                 " closing" if u["closing"] else "", first))
         return
     t0 = time.monotonic()
-    st = generate(args, units)
+    st = generate(args, units, convs)
     st.update({"generator_version": VERSION, "seed": args.seed, "size_mb": args.size_mb,
                "concurrency": args.concurrency, "clients": args.clients,
                "max_units": args.max_units, "large_weight": args.large_weight,
+               "db_share": args.db_share,
                "templates": [os.path.basename(p) for p in paths],
-               "template_units": len(units)})
+               "template_units": len(units), "conversations": len(convs)})
     with open(args.out + ".json", "w") as f:
         json.dump(st, f, indent=1, sort_keys=True)
         f.write("\n")
