@@ -3,7 +3,10 @@
 //! protocol parser through the engine-owned buffer, and expires idle connections by
 //! packet time. Nothing here is shared between workers.
 
+mod feed;
 pub mod reassembly;
+
+pub use feed::AppBuffer;
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
@@ -131,9 +134,7 @@ fn new_flow(
 #[derive(Default)]
 struct Stream {
     reasm: Reassembler,
-    buf: Vec<u8>,
-    /// Do not call the parser again before `buf` holds this many bytes.
-    wait_for: usize,
+    app: AppBuffer,
 }
 
 struct Flow {
@@ -163,8 +164,7 @@ impl Flow {
 struct Feed<'a> {
     conn: &'a ConnInfo,
     parser: &'a mut Option<Box<dyn Parser>>,
-    buf: &'a mut Vec<u8>,
-    wait_for: &'a mut usize,
+    app: &'a mut AppBuffer,
     out: &'a mut Vec<Transaction>,
     dir: Dir,
     ts: Ts,
@@ -172,7 +172,7 @@ struct Feed<'a> {
 }
 
 impl Feed<'_> {
-    /// Hands one reassembled chunk to the parser, keeping the unconsumed tail.
+    /// Hands one reassembled chunk to the parser; forgets a parser that stopped.
     fn chunk(&mut self, c: Chunk<'_>, counters: &mut Counters) {
         let Some(parser) = self.parser.as_mut() else {
             return;
@@ -182,77 +182,16 @@ impl Feed<'_> {
             out: self.out,
             counters,
         };
-        let progress = match c {
-            Chunk::Gap(n) => {
-                tracing::debug!(target: "tcp", "{}: {:?}: {n} bytes lost in capture", self.conn, self.dir);
-                // The unconsumed tail before the hole can never be completed: it is
-                // lost with the hole, so byte counts stay exact.
-                let held = self.buf.len() as u64;
-                self.buf.clear();
-                *self.wait_for = 0;
-                parser.gap(self.dir, n + held, &mut ctx);
-                return;
-            }
-            Chunk::Fin => {
-                if !self.buf.is_empty() {
-                    // Whatever the parser could not use before the close is unusable now.
-                    let n = self.buf.len() as u64;
-                    self.buf.clear();
-                    parser.gap(self.dir, n, &mut ctx);
-                }
-                parser.fin(self.dir, &mut ctx);
-                return;
-            }
-            Chunk::Data(d) if self.buf.is_empty() => {
-                let pr = parser.parse(self.dir, d, &mut ctx);
-                if let Progress::Consumed { consumed, need } = pr {
-                    let rest = &d[consumed.min(d.len())..];
-                    if !rest.is_empty() {
-                        self.buf.extend_from_slice(rest);
-                        *self.wait_for = rest.len().saturating_add(need);
-                    }
-                }
-                pr
-            }
-            Chunk::Data(d) => {
-                self.buf.extend_from_slice(d);
-                if self.buf.len() < *self.wait_for && self.buf.len() <= self.max_buffer {
-                    return;
-                }
-                let pr = parser.parse(self.dir, self.buf, &mut ctx);
-                if let Progress::Consumed { consumed, need } = pr {
-                    self.buf.drain(..consumed.min(self.buf.len()));
-                    *self.wait_for = self.buf.len().saturating_add(need);
-                }
-                pr
-            }
-        };
-        match progress {
-            Progress::Consumed { .. } => {
-                if self.buf.len() > self.max_buffer {
-                    ctx.counters.tcp_buffer_overflows += 1;
-                    let n = self.buf.len() as u64;
-                    self.buf.clear();
-                    *self.wait_for = 0;
-                    parser.gap(self.dir, n, &mut ctx);
-                }
-            }
-            Progress::Error => {
-                tracing::debug!(target: "tcp", "{}: {:?}: unparseable data, resynchronising", self.conn, self.dir);
-                ctx.counters.parse_errors += 1;
-                self.buf.clear();
-                *self.wait_for = 0;
-            }
-            Progress::Stop => {
-                tracing::debug!(target: "tcp", "{}: no longer followed (protocol upgrade or encryption)", self.conn);
-                ctx.counters.parser_stopped += 1;
-                parser.close(&mut ctx);
-                self.buf.clear();
-                *self.parser = None;
-            }
-        }
-        if self.buf.capacity() > 4 * self.max_buffer.max(4096) && self.buf.len() < self.max_buffer {
-            self.buf.shrink_to(self.max_buffer);
+        let r = self.app.deliver(
+            parser.as_mut(),
+            self.dir,
+            c,
+            self.max_buffer,
+            self.conn,
+            &mut ctx,
+        );
+        if r == Some(Progress::Stop) {
+            *self.parser = None;
         }
     }
 }
@@ -416,8 +355,7 @@ impl FlowTable {
             let mut feed = Feed {
                 conn,
                 parser,
-                buf: &mut other.buf,
-                wait_for: &mut other.wait_for,
+                app: &mut other.app,
                 out: &mut self.scratch,
                 dir: dir.other(),
                 ts: p.ts,
@@ -432,8 +370,7 @@ impl FlowTable {
         let mut feed = Feed {
             conn,
             parser,
-            buf: &mut this.buf,
-            wait_for: &mut this.wait_for,
+            app: &mut this.app,
             out: &mut self.scratch,
             dir,
             ts: p.ts,
@@ -514,8 +451,7 @@ impl FlowTable {
             let mut feed = Feed {
                 conn,
                 parser,
-                buf: &mut st.buf,
-                wait_for: &mut st.wait_for,
+                app: &mut st.app,
                 out: &mut self.scratch,
                 dir,
                 ts,

@@ -13,6 +13,8 @@ pub mod mysql;
 pub mod pairing;
 pub mod pgsql;
 pub mod redis;
+#[cfg(test)]
+pub mod testing;
 pub mod thrift;
 
 use std::sync::Arc;
@@ -103,6 +105,24 @@ pub trait Parser: Send {
     /// The connection ended (RST, FIN both ways, idle expiry, end of input): publish
     /// every message in flight.
     fn close(&mut self, ctx: &mut Ctx<'_>);
+}
+
+impl<P: Parser + ?Sized> Parser for Box<P> {
+    fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
+        (**self).parse(dir, data, ctx)
+    }
+    fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
+        (**self).gap(dir, len, ctx)
+    }
+    fn fin(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
+        (**self).fin(dir, ctx)
+    }
+    fn expire(&mut self, now: Ts, ctx: &mut Ctx<'_>) {
+        (**self).expire(now, ctx)
+    }
+    fn close(&mut self, ctx: &mut Ctx<'_>) {
+        (**self).close(ctx)
+    }
 }
 
 /// Builds parsers for one configured protocol.

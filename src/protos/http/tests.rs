@@ -12,30 +12,29 @@ use crate::event::{
     AgentInfo, ConnInfo, EventEncoder, NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE,
     NOTE_UNMATCHED_REQUEST, NOTE_UNMATCHED_RESPONSE, Status, Transaction, Transport,
 };
-use crate::stats::Counters;
+use crate::protos::testing::{Harness, test_conn};
 
 const C: Dir = Dir::ToServer;
 const S: Dir = Dir::ToClient;
 
 fn conn() -> ConnInfo {
-    ConnInfo::new(
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-        40000,
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-        80,
-        Transport::Tcp,
-    )
+    test_conn(80)
 }
 
-/// Emulates the engine: per-direction buffers of unconsumed bytes.
-struct H {
-    p: HttpParser,
-    bufs: [Vec<u8>; 2],
-    out: Vec<Transaction>,
-    counters: Counters,
-    stopped: bool,
-    errors: usize,
-    max_buffer: usize,
+/// The shared engine harness around an HTTP parser.
+struct H(Harness<HttpParser>);
+
+impl std::ops::Deref for H {
+    type Target = Harness<HttpParser>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for H {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl H {
@@ -48,75 +47,8 @@ impl H {
         c.protocols.http = cfg;
         let f = factory(&c).expect("enabled");
         let settings = Arc::new(Settings::from_config(&c.protocols.http));
-        H {
-            p: HttpParser::new(settings, conn, f.connection_timeout()),
-            bufs: [Vec::new(), Vec::new()],
-            out: Vec::new(),
-            counters: Counters::default(),
-            stopped: false,
-            errors: 0,
-            max_buffer: f.max_buffer(),
-        }
-    }
-
-    fn ctx_call<R>(&mut self, ts: u64, f: impl FnOnce(&mut HttpParser, &mut Ctx<'_>) -> R) -> R {
-        let mut ctx = Ctx {
-            ts: Ts(ts),
-            out: &mut self.out,
-            counters: &mut self.counters,
-        };
-        f(&mut self.p, &mut ctx)
-    }
-
-    fn feed(&mut self, dir: Dir, data: &[u8], ts: u64) -> Progress {
-        if self.stopped {
-            return Progress::Stop;
-        }
-        let mut buf = std::mem::take(&mut self.bufs[dir.idx()]);
-        buf.extend_from_slice(data);
-        let r = self.ctx_call(ts, |p, ctx| p.parse(dir, &buf, ctx));
-        match r {
-            Progress::Consumed { consumed, .. } => {
-                assert!(consumed <= buf.len());
-                buf.drain(..consumed);
-                if buf.len() > self.max_buffer {
-                    buf.clear();
-                    self.errors += 1;
-                }
-            }
-            Progress::Error => {
-                buf.clear();
-                self.errors += 1;
-            }
-            Progress::Stop => {
-                buf.clear();
-                self.stopped = true;
-                self.ctx_call(ts, |p, ctx| p.close(ctx));
-            }
-        }
-        self.bufs[dir.idx()] = buf;
-        r
-    }
-
-    fn bytewise(&mut self, dir: Dir, data: &[u8], ts: u64) {
-        for b in data {
-            self.feed(dir, std::slice::from_ref(b), ts);
-        }
-    }
-
-    fn gap(&mut self, dir: Dir, len: u64, ts: u64) {
-        // As the engine does: the held tail is lost with the hole.
-        let held = self.bufs[dir.idx()].len() as u64;
-        self.bufs[dir.idx()].clear();
-        self.ctx_call(ts, |p, ctx| p.gap(dir, len + held, ctx));
-    }
-
-    fn fin(&mut self, dir: Dir, ts: u64) {
-        self.ctx_call(ts, |p, ctx| p.fin(dir, ctx));
-    }
-
-    fn close(&mut self) {
-        self.ctx_call(0, |p, ctx| p.close(ctx));
+        let p = HttpParser::new(settings, conn, f.connection_timeout());
+        H(Harness::new(p, f.max_buffer(), conn.clone()))
     }
 
     fn json(&self, i: usize) -> Value {
@@ -332,7 +264,7 @@ fn oversized_head_is_an_error() {
         h.feed(C, c, 1);
     }
     assert_eq!(h.errors, 1);
-    assert!(h.bufs[0].len() < 2000);
+    assert!(h.held(C) < 2000);
 }
 
 #[test]
@@ -416,7 +348,7 @@ fn switching_protocols_stops() {
     assert_eq!(h.json(0)["http"]["response"]["status_code"], 101);
     assert_eq!(h.out[0].status, Status::Ok);
     // The parser keeps refusing the connection.
-    let r = h.ctx_call(3, |p, ctx| p.parse(C, b"\x81\x01x", ctx));
+    let r = h.call(3, |p, ctx| p.parse(C, b"\x81\x01x", ctx));
     assert_eq!(r, Progress::Stop);
 }
 
@@ -827,9 +759,9 @@ fn unmatched_request_and_response() {
 fn expire_times_out_requests() {
     let mut h = H::new(cfg());
     h.feed(C, GET, 1_000_000_000);
-    h.ctx_call(5_000_000_000, |p, ctx| p.expire(Ts(5_000_000_000), ctx));
+    h.call(5_000_000_000, |p, ctx| p.expire(Ts(5_000_000_000), ctx));
     assert!(h.out.is_empty());
-    h.ctx_call(12_000_000_000, |p, ctx| p.expire(Ts(12_000_000_000), ctx));
+    h.call(12_000_000_000, |p, ctx| p.expire(Ts(12_000_000_000), ctx));
     assert_eq!(h.out.len(), 1);
     assert_eq!(h.out[0].notes, vec![NOTE_UNMATCHED_REQUEST.to_string()]);
 }
@@ -979,7 +911,7 @@ fn resync_scan_is_bounded_and_linear() {
     let start = std::time::Instant::now();
     h.bytewise(C, &line, 2);
     assert!(start.elapsed() < Duration::from_secs(5));
-    assert!(h.bufs[0].len() <= parser::MAX_LINE + 1);
+    assert!(h.held(C) <= parser::MAX_LINE + 1);
     h.feed(C, b"\r\n", 3);
     h.feed(C, GET, 4);
     h.feed(S, OK, 5);
@@ -1035,12 +967,12 @@ fn random_buffers_never_panic() {
         match rng.next() % 20 {
             0 => h.gap(dir, rng.next() % 5000, i),
             1 => h.fin(dir, i),
-            2 => h.ctx_call(i, |p, ctx| p.expire(Ts(i * 1_000_000_000), ctx)),
+            2 => h.call(i, |p, ctx| p.expire(Ts(i * 1_000_000_000), ctx)),
             _ => {
                 h.feed(dir, &buf, i);
             }
         }
-        assert!(h.bufs[0].len() <= h.max_buffer && h.bufs[1].len() <= h.max_buffer);
+        assert!(h.held(C) <= h.max_buffer && h.held(S) <= h.max_buffer);
         for t in h.out.drain(..) {
             let _ = encode(&t);
         }

@@ -2,29 +2,21 @@
 //! contract by a small harness that buffers unconsumed bytes the way the TCP engine
 //! does.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use serde_json::Value;
 
 use super::*;
 use crate::config::SqlConfig;
 use crate::event::{
     AgentInfo, ConnInfo, EventEncoder, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_REQUEST,
-    NOTE_UNMATCHED_RESPONSE, Status, Transaction, Transport,
+    NOTE_UNMATCHED_RESPONSE, Status,
 };
-use crate::stats::Counters;
+use crate::protos::testing::{Harness, test_conn};
 
 const C: Dir = Dir::ToServer;
 const S: Dir = Dir::ToClient;
 
 fn conn() -> ConnInfo {
-    ConnInfo::new(
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-        40000,
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-        3306,
-        Transport::Tcp,
-    )
+    test_conn(3306)
 }
 
 fn cfg() -> SqlConfig {
@@ -34,16 +26,20 @@ fn cfg() -> SqlConfig {
     c
 }
 
-/// Emulates the engine: per-direction buffers of unconsumed bytes.
-struct H {
-    p: MysqlParser,
-    bufs: [Vec<u8>; 2],
-    out: Vec<Transaction>,
-    counters: Counters,
-    stopped: bool,
-    errors: usize,
-    max_buffer: usize,
-    max_seen: usize,
+/// The shared engine harness around a MySQL parser.
+struct H(Harness<MysqlParser>);
+
+impl std::ops::Deref for H {
+    type Target = Harness<MysqlParser>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for H {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl H {
@@ -51,73 +47,11 @@ impl H {
         let mut cfg = Config::default();
         cfg.protocols.mysql = c;
         let f = factory(&cfg).expect("enabled");
-        H {
-            p: MysqlParser::new(
-                Settings::from_config(&cfg.protocols.mysql),
-                f.connection_timeout(),
-            ),
-            bufs: [Vec::new(), Vec::new()],
-            out: Vec::new(),
-            counters: Counters::default(),
-            stopped: false,
-            errors: 0,
-            max_buffer: f.max_buffer(),
-            max_seen: 0,
-        }
-    }
-
-    fn ctx_call<R>(&mut self, ts: u64, f: impl FnOnce(&mut MysqlParser, &mut Ctx<'_>) -> R) -> R {
-        let mut ctx = Ctx {
-            ts: Ts(ts),
-            out: &mut self.out,
-            counters: &mut self.counters,
-        };
-        f(&mut self.p, &mut ctx)
-    }
-
-    fn feed(&mut self, dir: Dir, data: &[u8], ts: u64) -> Progress {
-        if self.stopped {
-            return Progress::Stop;
-        }
-        let mut buf = std::mem::take(&mut self.bufs[dir.idx()]);
-        buf.extend_from_slice(data);
-        let r = self.ctx_call(ts, |p, ctx| p.parse(dir, &buf, ctx));
-        match r {
-            Progress::Consumed { consumed, .. } => {
-                assert!(consumed <= buf.len());
-                buf.drain(..consumed);
-                assert!(buf.len() <= self.max_buffer, "tail {} kept", buf.len());
-                self.max_seen = self.max_seen.max(buf.len());
-            }
-            Progress::Error => {
-                buf.clear();
-                self.errors += 1;
-            }
-            Progress::Stop => {
-                buf.clear();
-                self.stopped = true;
-                self.ctx_call(ts, |p, ctx| p.close(ctx));
-            }
-        }
-        self.bufs[dir.idx()] = buf;
-        r
-    }
-
-    fn chunked(&mut self, dir: Dir, data: &[u8], size: usize, ts: u64) {
-        for c in data.chunks(size) {
-            self.feed(dir, c, ts);
-        }
-    }
-
-    fn gap(&mut self, dir: Dir, len: u64, ts: u64) {
-        // As the engine does: the held tail is lost with the hole.
-        let held = self.bufs[dir.idx()].len() as u64;
-        self.bufs[dir.idx()].clear();
-        self.ctx_call(ts, |p, ctx| p.gap(dir, len + held, ctx));
-    }
-
-    fn close(&mut self) {
-        self.ctx_call(0, |p, ctx| p.close(ctx));
+        let p = MysqlParser::new(
+            Settings::from_config(&cfg.protocols.mysql),
+            f.connection_timeout(),
+        );
+        H(Harness::new(p, f.max_buffer(), conn()))
     }
 
     fn json(&self, i: usize) -> Value {
@@ -499,7 +433,7 @@ fn prepared_statements_and_their_cache() {
     assert_eq!(get(&e, "response"), "n\n10\n-20");
     assert_eq!(get(&h.json(2), "params"), "6, 'x', NULL");
     // Expiry: after statement_timeout of disuse the statement is forgotten.
-    h.ctx_call(0, |p, ctx| p.expire(Ts(6 + 61_000_000_000), ctx));
+    h.call(0, |p, ctx| p.expire(Ts(6 + 61_000_000_000), ctx));
     assert_eq!(h.p.statements(), 0);
     h.feed(C, &execute(7, &[], false), 62_000_000_000);
     h.feed(S, &pkt(1, &ok(0, 0, 2)), 62_000_000_001);
@@ -599,7 +533,7 @@ fn hundred_thousand_rows_stream_in_bounded_memory() {
     assert_eq!(get(&h.json(0), "mysql.num_rows"), 100_000);
     assert_eq!(get(&h.json(0), "destination.bytes"), rs.len() as u64);
     assert!(max_state < 4096, "parser state grew to {max_state}");
-    assert!(h.max_seen < 2048, "engine tail grew to {}", h.max_seen);
+    assert!(h.max_held < 2048, "engine tail grew to {}", h.max_held);
 }
 
 #[test]
@@ -624,7 +558,7 @@ fn huge_single_row_streams_past() {
     assert_eq!(get(&e, "mysql.num_rows"), 1);
     assert_eq!(get(&e, "destination.bytes"), rs.len() as u64);
     assert_eq!(get(&e, "response").as_str().unwrap().len(), 5 + 1024);
-    assert!(h.max_seen <= SMALL + 4);
+    assert!(h.max_held <= SMALL + 4);
 }
 
 #[test]
@@ -696,9 +630,9 @@ fn unmatched_and_timeout() {
     assert_eq!(h.out[0].notes, vec![NOTE_UNMATCHED_RESPONSE.to_string()]);
     assert_eq!(h.out[0].status, Status::Error);
     h.feed(C, &query("SELECT SLEEP(100)"), 1_000_000_000);
-    h.ctx_call(0, |p, ctx| p.expire(Ts(5_000_000_000), ctx));
+    h.call(0, |p, ctx| p.expire(Ts(5_000_000_000), ctx));
     assert_eq!(h.out.len(), 1);
-    h.ctx_call(0, |p, ctx| p.expire(Ts(11_000_000_000), ctx));
+    h.call(0, |p, ctx| p.expire(Ts(11_000_000_000), ctx));
     assert_eq!(h.out.len(), 2);
     assert_eq!(h.out[1].notes, vec![NOTE_UNMATCHED_REQUEST.to_string()]);
     h.feed(C, &query("SELECT 1"), 12_000_000_000);
@@ -787,7 +721,7 @@ fn random_and_truncated_input_never_panics() {
                 h.feed(S, &s2[g..], 5);
             }
         }
-        h.ctx_call(u64::MAX / 2, |p, ctx| p.expire(Ts(u64::MAX / 2), ctx));
+        h.call(u64::MAX / 2, |p, ctx| p.expire(Ts(u64::MAX / 2), ctx));
         h.close();
         assert!(h.p.retained() < 1 << 20);
     }

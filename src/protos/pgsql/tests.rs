@@ -1,41 +1,37 @@
 //! Behaviour tests of the PostgreSQL parser, driven through the engine's [`Parser`]
 //! contract by a harness that buffers unconsumed bytes the way the TCP engine does.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use serde_json::Value;
 
 use super::*;
 use crate::config::SqlConfig;
 use crate::event::{
     AgentInfo, EventEncoder, NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_RESPONSE,
-    Status, Transaction, Transport,
+    Status, Transaction,
 };
-use crate::stats::Counters;
+use crate::protos::testing::{Harness, test_conn};
 
 const C: Dir = Dir::ToServer;
 const S: Dir = Dir::ToClient;
 
 fn conn() -> ConnInfo {
-    ConnInfo::new(
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-        40000,
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-        5432,
-        Transport::Tcp,
-    )
+    test_conn(5432)
 }
 
-/// Emulates the engine: per-direction buffers of unconsumed bytes, bounded.
-struct H {
-    p: Box<dyn Parser>,
-    bufs: [Vec<u8>; 2],
-    out: Vec<Transaction>,
-    counters: Counters,
-    stopped: bool,
-    errors: usize,
-    max_buffer: usize,
-    max_seen: usize,
+/// The shared engine harness around a PostgreSQL parser.
+struct H(Harness<Box<dyn Parser>>);
+
+impl std::ops::Deref for H {
+    type Target = Harness<Box<dyn Parser>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for H {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl H {
@@ -43,83 +39,11 @@ impl H {
         let mut c = Config::default();
         c.protocols.pgsql = cfg;
         let f = factory(&c).expect("enabled");
-        H {
-            p: f.new_parser(&conn()),
-            bufs: [Vec::new(), Vec::new()],
-            out: Vec::new(),
-            counters: Counters::default(),
-            stopped: false,
-            errors: 0,
-            max_buffer: f.max_buffer(),
-            max_seen: 0,
-        }
+        H(Harness::new(f.new_parser(&conn()), f.max_buffer(), conn()))
     }
 
     fn def() -> H {
         H::new(SqlConfig::default_pgsql())
-    }
-
-    fn call<R>(&mut self, ts: u64, f: impl FnOnce(&mut dyn Parser, &mut Ctx<'_>) -> R) -> R {
-        let mut ctx = Ctx {
-            ts: Ts(ts),
-            out: &mut self.out,
-            counters: &mut self.counters,
-        };
-        f(self.p.as_mut(), &mut ctx)
-    }
-
-    fn feed(&mut self, dir: Dir, data: &[u8], ts: u64) -> Progress {
-        if self.stopped {
-            return Progress::Stop;
-        }
-        let mut buf = std::mem::take(&mut self.bufs[dir.idx()]);
-        buf.extend_from_slice(data);
-        let r = self.call(ts, |p, ctx| p.parse(dir, &buf, ctx));
-        match r {
-            Progress::Consumed { consumed, .. } => {
-                assert!(consumed <= buf.len());
-                buf.drain(..consumed);
-                self.max_seen = self.max_seen.max(buf.len());
-                if buf.len() > self.max_buffer {
-                    let n = buf.len() as u64;
-                    buf.clear();
-                    self.errors += 1;
-                    self.call(ts, |p, ctx| p.gap(dir, n, ctx));
-                }
-            }
-            Progress::Error => {
-                buf.clear();
-                self.errors += 1;
-            }
-            Progress::Stop => {
-                buf.clear();
-                self.stopped = true;
-                self.call(ts, |p, ctx| p.close(ctx));
-            }
-        }
-        self.bufs[dir.idx()] = buf;
-        r
-    }
-
-    fn chunked(&mut self, dir: Dir, data: &[u8], n: usize, ts: u64) {
-        for c in data.chunks(n.max(1)) {
-            self.feed(dir, c, ts);
-        }
-    }
-
-    fn gap(&mut self, dir: Dir, len: u64, ts: u64) {
-        // As the engine does: the held tail is lost with the hole.
-        let held = self.bufs[dir.idx()].len() as u64;
-        self.bufs[dir.idx()].clear();
-        self.call(ts, |p, ctx| p.gap(dir, len + held, ctx));
-    }
-
-    fn expire(&mut self, ts: u64) {
-        self.call(ts, |p, ctx| p.expire(Ts(ts), ctx));
-    }
-
-    fn close(&mut self) {
-        self.call(0, |p, ctx| p.close(ctx));
     }
 
     fn json(&self, i: usize) -> Value {
@@ -804,7 +728,7 @@ fn long_result_streams_with_bounded_memory() {
     let j = h.json(0);
     assert_eq!(j["pgsql"]["num_rows"], rows);
     assert_eq!(j["response"].as_str().unwrap().lines().count(), 11);
-    assert!(h.max_seen < 1024, "engine buffer held {} bytes", h.max_seen);
+    assert!(h.max_held < 1024, "engine buffer held {} bytes", h.max_held);
     assert_eq!(h.errors, 0);
 }
 
@@ -821,7 +745,7 @@ fn huge_single_data_row_is_skipped_not_buffered() {
     h.chunked(S, &row, 1448, 3);
     h.feed(S, &[complete("SELECT 1"), ready()].concat(), 4);
     assert_eq!(h.out.len(), 1);
-    assert!(h.max_seen <= parser::WHOLE_LIMIT + 1448, "{}", h.max_seen);
+    assert!(h.max_held <= parser::WHOLE_LIMIT + 1448, "{}", h.max_held);
     let j = h.json(0);
     assert_eq!(j["pgsql"]["num_rows"], 1);
     assert_eq!(j["response"], "blob\nzzzzzzzz");

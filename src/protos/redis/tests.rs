@@ -1,40 +1,38 @@
 //! Behaviour tests of the Redis parser, driven through the engine's [`Parser`] contract
 //! by a small harness that buffers unconsumed bytes the way the TCP engine does.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use serde_json::Value;
 
 use super::*;
 use crate::config::RedisConfig;
 use crate::event::{
     AgentInfo, EventEncoder, NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_REQUEST,
-    NOTE_UNMATCHED_RESPONSE, Status, Transaction, Transport,
+    NOTE_UNMATCHED_RESPONSE, Status, Transaction,
 };
-use crate::stats::Counters;
+use crate::protos::testing::{Harness, test_conn};
 use crate::time::Ts;
 
 const C: Dir = Dir::ToServer;
 const S: Dir = Dir::ToClient;
 
 fn conn() -> ConnInfo {
-    ConnInfo::new(
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-        40000,
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-        6379,
-        Transport::Tcp,
-    )
+    test_conn(6379)
 }
 
-/// Emulates the engine: per-direction buffers of unconsumed bytes.
-struct H {
-    p: Box<dyn Parser>,
-    bufs: [Vec<u8>; 2],
-    out: Vec<Transaction>,
-    counters: Counters,
-    stopped: bool,
-    max_buffer: usize,
+/// The shared engine harness around a Redis parser, with fixed packet times.
+struct H(Harness<Box<dyn Parser>>);
+
+impl std::ops::Deref for H {
+    type Target = Harness<Box<dyn Parser>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for H {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl H {
@@ -46,68 +44,27 @@ impl H {
         let mut c = Config::default();
         c.protocols.redis = cfg;
         let f = factory(&c).expect("enabled");
-        H {
-            p: f.new_parser(&conn()),
-            bufs: [Vec::new(), Vec::new()],
-            out: Vec::new(),
-            counters: Counters::default(),
-            stopped: false,
-            max_buffer: f.max_buffer(),
-        }
-    }
-
-    fn call<R>(&mut self, ts: u64, f: impl FnOnce(&mut dyn Parser, &mut Ctx<'_>) -> R) -> R {
-        let mut ctx = Ctx {
-            ts: Ts(ts),
-            out: &mut self.out,
-            counters: &mut self.counters,
-        };
-        f(self.p.as_mut(), &mut ctx)
+        H(Harness::new(f.new_parser(&conn()), f.max_buffer(), conn()))
     }
 
     fn feed_at(&mut self, dir: Dir, data: &[u8], ts: u64) -> Progress {
-        if self.stopped {
-            return Progress::Stop;
-        }
-        let mut buf = std::mem::take(&mut self.bufs[dir.idx()]);
-        buf.extend_from_slice(data);
-        let r = self.call(ts, |p, ctx| p.parse(dir, &buf, ctx));
-        match r {
-            Progress::Consumed { consumed, .. } => {
-                assert!(consumed <= buf.len());
-                buf.drain(..consumed);
-                assert!(buf.len() <= self.max_buffer);
-            }
-            Progress::Error => buf.clear(),
-            Progress::Stop => {
-                buf.clear();
-                self.stopped = true;
-                self.call(ts, |p, ctx| p.close(ctx));
-            }
-        }
-        self.bufs[dir.idx()] = buf;
-        r
+        self.0.feed(dir, data, ts)
     }
 
     fn feed(&mut self, dir: Dir, data: &[u8]) -> Progress {
-        self.feed_at(dir, data, 1_000)
+        self.0.feed(dir, data, 1_000)
     }
 
     fn bytewise(&mut self, dir: Dir, data: &[u8]) {
-        for b in data {
-            self.feed(dir, std::slice::from_ref(b));
-        }
+        self.0.bytewise(dir, data, 1_000)
     }
 
     fn gap(&mut self, dir: Dir, len: u64) {
-        // As the engine does: the held tail is lost with the hole.
-        let held = self.bufs[dir.idx()].len() as u64;
-        self.bufs[dir.idx()].clear();
-        self.call(2_000, |p, ctx| p.gap(dir, len + held, ctx));
+        self.0.gap(dir, len, 2_000)
     }
 
     fn close(&mut self) {
-        self.call(3_000, |p, ctx| p.close(ctx));
+        self.0.close_at(3_000)
     }
 
     /// One exchange: request then reply.
@@ -498,7 +455,7 @@ fn huge_bulk_streams_with_bounded_memory() {
     );
     for _ in 0..size / chunk.len() {
         h.feed(C, &chunk);
-        assert!(h.bufs[0].is_empty());
+        assert!(h.held(C) == 0);
     }
     h.feed(C, b"\r\n");
     h.feed(S, b"+OK\r\n");
@@ -506,7 +463,7 @@ fn huge_bulk_streams_with_bounded_memory() {
     h.feed(S, format!("${size}\r\n").as_bytes());
     for _ in 0..size / chunk.len() {
         h.feed(S, &chunk);
-        assert!(h.bufs[1].is_empty());
+        assert!(h.held(S) == 0);
     }
     h.feed(S, b"\r\n");
     assert_eq!(h.out.len(), 2);
