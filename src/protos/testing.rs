@@ -145,3 +145,26 @@ impl<P: Parser> Harness<P> {
         self.bufs[dir.idx()].held()
     }
 }
+
+/// Declares `struct $name(Harness<$parser>)` dereferencing to the harness, so a
+/// protocol's tests can add their own helpers on top of the shared ones.
+macro_rules! harness_newtype {
+    ($(#[$m:meta])* $name:ident, $parser:ty) => {
+        $(#[$m])*
+        struct $name($crate::protos::testing::Harness<$parser>);
+
+        impl std::ops::Deref for $name {
+            type Target = $crate::protos::testing::Harness<$parser>;
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+
+        impl std::ops::DerefMut for $name {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.0
+            }
+        }
+    };
+}
+pub(crate) use harness_newtype;

@@ -12,7 +12,7 @@ use crate::event::{
     AgentInfo, ConnInfo, EventEncoder, NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE,
     NOTE_UNMATCHED_REQUEST, NOTE_UNMATCHED_RESPONSE, Status, Transaction, Transport,
 };
-use crate::protos::testing::{Harness, test_conn};
+use crate::protos::testing::{Harness, harness_newtype, test_conn};
 
 const C: Dir = Dir::ToServer;
 const S: Dir = Dir::ToClient;
@@ -21,21 +21,11 @@ fn conn() -> ConnInfo {
     test_conn(80)
 }
 
-/// The shared engine harness around an HTTP parser.
-struct H(Harness<HttpParser>);
-
-impl std::ops::Deref for H {
-    type Target = Harness<HttpParser>;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for H {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
+harness_newtype!(
+    /// The shared engine harness around an HTTP parser.
+    H,
+    HttpParser
+);
 
 impl H {
     fn new(cfg: HttpConfig) -> H {

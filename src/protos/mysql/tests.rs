@@ -10,7 +10,7 @@ use crate::event::{
     AgentInfo, ConnInfo, EventEncoder, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_REQUEST,
     NOTE_UNMATCHED_RESPONSE, Status,
 };
-use crate::protos::testing::{Harness, test_conn};
+use crate::protos::testing::{Harness, harness_newtype, test_conn};
 
 const C: Dir = Dir::ToServer;
 const S: Dir = Dir::ToClient;
@@ -26,21 +26,11 @@ fn cfg() -> SqlConfig {
     c
 }
 
-/// The shared engine harness around a MySQL parser.
-struct H(Harness<MysqlParser>);
-
-impl std::ops::Deref for H {
-    type Target = Harness<MysqlParser>;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for H {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
+harness_newtype!(
+    /// The shared engine harness around a MySQL parser.
+    H,
+    MysqlParser
+);
 
 impl H {
     fn new(c: SqlConfig) -> H {

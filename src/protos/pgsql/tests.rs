@@ -9,7 +9,7 @@ use crate::event::{
     AgentInfo, EventEncoder, NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_RESPONSE,
     Status, Transaction,
 };
-use crate::protos::testing::{Harness, test_conn};
+use crate::protos::testing::{Harness, harness_newtype, test_conn};
 
 const C: Dir = Dir::ToServer;
 const S: Dir = Dir::ToClient;
@@ -18,21 +18,11 @@ fn conn() -> ConnInfo {
     test_conn(5432)
 }
 
-/// The shared engine harness around a PostgreSQL parser.
-struct H(Harness<Box<dyn Parser>>);
-
-impl std::ops::Deref for H {
-    type Target = Harness<Box<dyn Parser>>;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for H {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
+harness_newtype!(
+    /// The shared engine harness around a PostgreSQL parser.
+    H,
+    Box<dyn Parser>
+);
 
 impl H {
     fn new(cfg: SqlConfig) -> H {

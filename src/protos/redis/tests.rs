@@ -9,7 +9,7 @@ use crate::event::{
     AgentInfo, EventEncoder, NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_REQUEST,
     NOTE_UNMATCHED_RESPONSE, Status, Transaction,
 };
-use crate::protos::testing::{Harness, test_conn};
+use crate::protos::testing::{Harness, harness_newtype, test_conn};
 use crate::time::Ts;
 
 const C: Dir = Dir::ToServer;
@@ -19,21 +19,11 @@ fn conn() -> ConnInfo {
     test_conn(6379)
 }
 
-/// The shared engine harness around a Redis parser, with fixed packet times.
-struct H(Harness<Box<dyn Parser>>);
-
-impl std::ops::Deref for H {
-    type Target = Harness<Box<dyn Parser>>;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for H {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
+harness_newtype!(
+    /// The shared engine harness around a Redis parser, with fixed packet times.
+    H,
+    Box<dyn Parser>
+);
 
 impl H {
     fn new() -> H {
