@@ -227,18 +227,15 @@ all_closed() {
 
 # ------------------------------------------------------------------ capture
 
-# capture SET NAME FUNC EXPECT_CONNS EXPECT_STATUSES DESCRIPTION
-# Captures the traffic of FUNC (run with a timeout) into $WORK/out/SET/NAME.pcap,
-# checks the connection count and response statuses and writes NAME.md.
-capture() {
-    local set=$1 name=$2 func=$3 want_conns=$4 want_status=$5 desc=$6
-    local out=$WORK/out/$set pcap tlog pid
-    mkdir -p "$out"
-    pcap=$out/$name.pcap
-    tlog=$WORK/log/tcpdump-$name.log
+# record SET NAME FUNC PCAP
+# Runs FUNC (the clients of one scenario, with a timeout of their own) while tcpdump
+# in the client namespace writes PCAP; waits until every connection has closed, lets
+# the last packets settle, stops tcpdump and checks it dropped nothing.
+record() {
+    local set=$1 name=$2 func=$3 pcap=$4 tlog=$WORK/log/tcpdump-$2.log pid
     log "[$set] $name"
     wait_until "$WAIT_TIMEOUT" "earlier connections to close" all_closed
-    # -U, --immediate-mode: deliver and write each packet at once; -Z root: keep the privileges to write the file.
+    # -U, --immediate-mode: write each packet at once; -Z root: keep the privileges to write the file.
     bg "tcpdump-$name" ip netns exec "$NS_CLI" tcpdump -i "$IF_CLI" -nn -U --immediate-mode -Z root \
         -s 65535 -w "$pcap" "tcp and host $ADDR_SRV"
     pid=$BG_PID
@@ -255,6 +252,17 @@ capture() {
     if grep -Eq "^[1-9][0-9]* packets? dropped by kernel" "$tlog"; then
         die "tcpdump dropped packets while recording $name"
     fi
+}
+
+# capture SET NAME FUNC EXPECT_CONNS EXPECT_STATUSES DESCRIPTION
+# Captures the traffic of FUNC (run with a timeout) into $WORK/out/SET/NAME.pcap,
+# checks the connection count and response statuses and writes NAME.md.
+capture() {
+    local set=$1 name=$2 func=$3 want_conns=$4 want_status=$5 desc=$6
+    local out=$WORK/out/$set pcap
+    mkdir -p "$out"
+    pcap=$out/$name.pcap
+    record "$set" "$name" "$func" "$pcap"
     "$PY" "$HELPERS/pcap_summary.py" --json "$pcap" >"$out/$name.json"
     check_summary "$out/$name.json" "$name" "$want_conns" "$want_status"
     {
@@ -788,29 +796,10 @@ CMDS
 # connections, TRANSACTIONS transactions of which ERRORS have status Error.
 redis_capture() {
     local name=$1 func=$2 conns=$3 txs=$4 errors=$5 desc=$6
-    local out=$WORK/out/redis pcap tlog pid
+    local out=$WORK/out/redis pcap
     mkdir -p "$out"
     pcap=$out/$name.pcap
-    tlog=$WORK/log/tcpdump-$name.log
-    log "[redis] $name"
-    wait_until "$WAIT_TIMEOUT" "earlier connections to close" all_closed
-    # -U, --immediate-mode: write each packet at once; -Z root: keep the privileges to write the file.
-    bg "tcpdump-$name" ip netns exec "$NS_CLI" tcpdump -i "$IF_CLI" -nn -U --immediate-mode -Z root \
-        -s 65535 -w "$pcap" "tcp and host $ADDR_SRV"
-    pid=$BG_PID
-    wait_until "$WAIT_TIMEOUT" "tcpdump to listen on $IF_CLI" grep -q "listening on" "$tlog"
-    sleep 0.2
-    if ! "$func" >"$WORK/log/client-$name.log" 2>&1; then
-        die "client of scenario $name failed (see client-$name.log above)"
-    fi
-    wait_until "$WAIT_TIMEOUT" "the connections of $name to close" all_closed
-    sleep "$SETTLE"
-    stop_pid "$pid" INT
-    forget_pid "$pid"
-    grep -q "packets captured" "$tlog" || die "tcpdump for $name did not finish cleanly"
-    if grep -Eq "^[1-9][0-9]* packets? dropped by kernel" "$tlog"; then
-        die "tcpdump dropped packets while recording $name"
-    fi
+    record redis "$name" "$func" "$pcap"
     "$PY" "$HELPERS/redis_summary.py" --json "$pcap" >"$out/$name.json"
     "$PY" - "$out/$name.json" "$name" "$conns" "$txs" "$errors" <<'CHECK'
 import json, sys
@@ -1006,28 +995,10 @@ mysql_ping() { mpy ping; }
 # mcapture NAME FUNC CONNS DESCRIPTION: one scenario, checked like the HTTP ones
 # (complete connections, no gaps) and described by mysql_summary.py.
 mcapture() {
-    local name=$1 func=$2 conns=$3 desc=$4 out=$WORK/out/mysql pcap tlog pid
+    local name=$1 func=$2 conns=$3 desc=$4 out=$WORK/out/mysql pcap
     mkdir -p "$out"
     pcap=$out/$name.pcap
-    tlog=$WORK/log/tcpdump-$name.log
-    log "[mysql] $name"
-    wait_until "$WAIT_TIMEOUT" "earlier connections to close" all_closed
-    bg "tcpdump-$name" ip netns exec "$NS_CLI" tcpdump -i "$IF_CLI" -nn -U --immediate-mode -Z root \
-        -s 65535 -w "$pcap" "tcp and host $ADDR_SRV"
-    pid=$BG_PID
-    wait_until "$WAIT_TIMEOUT" "tcpdump to listen on $IF_CLI" grep -q "listening on" "$tlog"
-    sleep 0.2
-    if ! "$func" >"$WORK/log/client-$name.log" 2>&1; then
-        die "client of scenario $name failed (see client-$name.log above)"
-    fi
-    wait_until "$WAIT_TIMEOUT" "the connections of $name to close" all_closed
-    sleep "$SETTLE"
-    stop_pid "$pid" INT
-    forget_pid "$pid"
-    grep -q "packets captured" "$tlog" || die "tcpdump for $name did not finish cleanly"
-    if grep -Eq "^[1-9][0-9]* packets? dropped by kernel" "$tlog"; then
-        die "tcpdump dropped packets while recording $name"
-    fi
+    record mysql "$name" "$func" "$pcap"
     "$PY" "$HELPERS/mysql_summary.py" --json "$pcap" >"$out/$name.json"
     "$PY" - "$out/$name.json" "$name" "$conns" <<'EOF'
 import json, sys
