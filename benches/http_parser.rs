@@ -8,7 +8,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wirebeat::config::Config;
 use wirebeat::event::{ConnInfo, Transaction, Transport};
-use wirebeat::protos::{Ctx, Dir, Parser, Progress, http};
+use wirebeat::flow::AppBuffer;
+use wirebeat::flow::reassembly::Chunk;
+use wirebeat::protos::{Ctx, Dir, Parser, http};
 use wirebeat::stats::Counters;
 use wirebeat::time::Ts;
 
@@ -106,24 +108,16 @@ fn exchanges() -> Vec<(Vec<u8>, Vec<u8>)> {
     v
 }
 
-/// Engine-like buffering of one direction.
-fn deliver(p: &mut dyn Parser, dir: Dir, pending: &mut Vec<u8>, seg: &[u8], ctx: &mut Ctx<'_>) {
-    let consumed = if pending.is_empty() {
-        match p.parse(dir, seg, ctx) {
-            Progress::Consumed { consumed, .. } => {
-                pending.extend_from_slice(&seg[consumed..]);
-                return;
-            }
-            _ => seg.len(),
-        }
-    } else {
-        pending.extend_from_slice(seg);
-        match p.parse(dir, pending, ctx) {
-            Progress::Consumed { consumed, .. } => consumed,
-            _ => pending.len(),
-        }
-    };
-    pending.drain(..consumed);
+/// Hands one segment to the parser through the engine's own buffering.
+fn deliver(
+    p: &mut dyn Parser,
+    dir: Dir,
+    buf: &mut AppBuffer,
+    seg: &[u8],
+    conn: &ConnInfo,
+    ctx: &mut Ctx<'_>,
+) {
+    buf.deliver(p, dir, Chunk::Data(seg), 1 << 20, conn, ctx);
 }
 
 fn bench(c: &mut Criterion) {
@@ -146,9 +140,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("keep_alive_connection", |b| {
         let mut out: Vec<Transaction> = Vec::with_capacity(ex.len());
         let mut counters = Counters::default();
-        let mut pending = [Vec::with_capacity(64 * 1024), Vec::with_capacity(64 * 1024)];
+        let mut pending = [AppBuffer::default(), AppBuffer::default()];
         b.iter(|| {
             let mut p = factory.new_parser(&conn);
+            pending = [AppBuffer::default(), AppBuffer::default()];
             let mut ctx = Ctx {
                 ts: Ts(1),
                 out: &mut out,
@@ -156,10 +151,24 @@ fn bench(c: &mut Criterion) {
             };
             for (req, resp) in &ex {
                 for seg in req.chunks(MSS) {
-                    deliver(p.as_mut(), Dir::ToServer, &mut pending[0], seg, &mut ctx);
+                    deliver(
+                        p.as_mut(),
+                        Dir::ToServer,
+                        &mut pending[0],
+                        seg,
+                        &conn,
+                        &mut ctx,
+                    );
                 }
                 for seg in resp.chunks(MSS) {
-                    deliver(p.as_mut(), Dir::ToClient, &mut pending[1], seg, &mut ctx);
+                    deliver(
+                        p.as_mut(),
+                        Dir::ToClient,
+                        &mut pending[1],
+                        seg,
+                        &conn,
+                        &mut ctx,
+                    );
                 }
             }
             p.close(&mut ctx);

@@ -12,7 +12,9 @@ use wirebeat::capture::file::FileSource;
 use wirebeat::config::Config;
 use wirebeat::decode::{Decoder, DefragLimits, L4};
 use wirebeat::event::{ConnInfo, Transaction, Transport};
-use wirebeat::protos::{Ctx, Dir, Parser, Progress, pgsql};
+use wirebeat::flow::AppBuffer;
+use wirebeat::flow::reassembly::Chunk;
+use wirebeat::protos::{Ctx, Dir, Parser, pgsql};
 use wirebeat::stats::Counters;
 use wirebeat::time::Ts;
 
@@ -66,24 +68,16 @@ fn segments(name: &str) -> Vec<Segments> {
     conns.into_iter().map(|c| c.1).collect()
 }
 
-/// Engine-like buffering of one direction.
-fn deliver(p: &mut dyn Parser, dir: Dir, pending: &mut Vec<u8>, seg: &[u8], ctx: &mut Ctx<'_>) {
-    let consumed = if pending.is_empty() {
-        match p.parse(dir, seg, ctx) {
-            Progress::Consumed { consumed, .. } => {
-                pending.extend_from_slice(&seg[consumed..]);
-                return;
-            }
-            _ => seg.len(),
-        }
-    } else {
-        pending.extend_from_slice(seg);
-        match p.parse(dir, pending, ctx) {
-            Progress::Consumed { consumed, .. } => consumed,
-            _ => pending.len(),
-        }
-    };
-    pending.drain(..consumed);
+/// Hands one segment to the parser through the engine's own buffering.
+fn deliver(
+    p: &mut dyn Parser,
+    dir: Dir,
+    buf: &mut AppBuffer,
+    seg: &[u8],
+    conn: &ConnInfo,
+    ctx: &mut Ctx<'_>,
+) {
+    buf.deliver(p, dir, Chunk::Data(seg), 1 << 20, conn, ctx);
 }
 
 fn bench(c: &mut Criterion) {
@@ -103,7 +97,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("fixture_mix", |b| {
         let mut out: Vec<Transaction> = Vec::with_capacity(256);
         let mut counters = Counters::default();
-        let mut pending = [Vec::with_capacity(64 * 1024), Vec::with_capacity(64 * 1024)];
+        let mut pending = [AppBuffer::default(), AppBuffer::default()];
         b.iter(|| {
             for segs in &conns {
                 let mut p = factory.new_parser(&conn);
@@ -114,11 +108,11 @@ fn bench(c: &mut Criterion) {
                 };
                 for (dir, seg) in segs {
                     let buf = &mut pending[dir.idx()];
-                    deliver(p.as_mut(), *dir, buf, seg, &mut ctx);
+                    deliver(p.as_mut(), *dir, buf, seg, &conn, &mut ctx);
                 }
                 p.close(&mut ctx);
-                pending[0].clear();
-                pending[1].clear();
+                pending[0] = AppBuffer::default();
+                pending[1] = AppBuffer::default();
             }
             black_box(out.len());
             out.clear();

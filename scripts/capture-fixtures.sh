@@ -128,8 +128,27 @@ cleanup() {
 
 # ------------------------------------------------------------------ setup
 
+# apt_install PKG...: installs Debian packages, keeping their init scripts from
+# starting system-wide services (nginx, redis-server, ...) while they install.
+apt_install() {
+    local policy=/usr/sbin/policy-rc.d made_policy=0 ok=1
+    command -v apt-get >/dev/null || die "missing $* and no apt-get to install them"
+    log "installing Debian packages: $*"
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        made_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq || ok=0
+    if ((ok)); then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null || ok=0
+    fi
+    ((made_policy)) && rm -f "$policy"
+    ((ok)) || die "apt-get could not install: $*"
+}
+
 ensure_packages() {
-    local missing=() policy=/usr/sbin/policy-rc.d made_policy=0
+    local missing=()
     command -v ip >/dev/null || missing+=(iproute2)
     command -v ss >/dev/null || missing+=(iproute2)
     command -v tcpdump >/dev/null || missing+=(tcpdump)
@@ -137,23 +156,7 @@ ensure_packages() {
     command -v curl >/dev/null || missing+=(curl)
     command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
     [[ -x $PY ]] || missing+=(python3)
-    ((${#missing[@]} == 0)) && return 0
-    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
-    log "installing Debian packages: ${missing[*]}"
-    # Keep the packages' init scripts from starting a system-wide nginx.
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod 755 "$policy"
-        made_policy=1
-    fi
-    local ok=1
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq || ok=0
-    if ((ok)); then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${missing[@]}" >/dev/null || ok=0
-    fi
-    ((made_policy)) && rm -f "$policy"
-    ((ok)) || die "apt-get could not install: ${missing[*]}"
+    ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }
 
 ns_exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
@@ -618,15 +621,6 @@ PYEOF
     log "[thrift] wrote $(find "$dst" -maxdepth 1 -name '*.pcap' | wc -l) pcaps to ${dst#"$REPO_ROOT"/}"
 }
 
-# apt_install PKG...: installs Debian packages a set needs beyond ensure_packages.
-apt_install() {
-    command -v apt-get >/dev/null || die "missing $* and no apt-get to install them"
-    log "installing Debian packages: $*"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
-        die "apt-get could not install: $*"
-}
-
 # ------------------------------------------------------------------ PostgreSQL set
 
 # The PostgreSQL scenarios live in scripts/fixtures/pgsql.sh.
@@ -641,26 +635,10 @@ set_pgsql() {
 readonly REDIS_PORT=6379
 
 ensure_redis_packages() {
-    local missing=() policy=/usr/sbin/policy-rc.d made_policy=0
+    local missing=()
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v redis-cli >/dev/null || missing+=(redis-tools)
-    ((${#missing[@]} == 0)) && return 0
-    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
-    log "installing Debian packages: ${missing[*]}"
-    # Keep the package's init script from starting a system-wide redis-server.
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod 755 "$policy"
-        made_policy=1
-    fi
-    local ok=1
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq || ok=0
-    if ((ok)); then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${missing[@]}" >/dev/null || ok=0
-    fi
-    ((made_policy)) && rm -f "$policy"
-    ((ok)) || die "apt-get could not install: ${missing[*]}"
+    ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }
 
 start_redis_server() {
@@ -903,22 +881,7 @@ mysql_packages() {
     [[ -x /usr/sbin/mariadbd ]] || missing+=(mariadb-server)
     command -v mariadb >/dev/null || missing+=(mariadb-client)
     "$PY" -c 'import pymysql' 2>/dev/null || missing+=(python3-pymysql)
-    ((${#missing[@]} == 0)) && return 0
-    log "installing Debian packages: ${missing[*]}"
-    local policy=/usr/sbin/policy-rc.d made_policy=0 ok=1
-    # Keep the package's init scripts from starting a system-wide server.
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod 755 "$policy"
-        made_policy=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq || ok=0
-    if ((ok)); then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${missing[@]}" >/dev/null || ok=0
-    fi
-    ((made_policy)) && rm -f "$policy"
-    ((ok)) || die "apt-get could not install: ${missing[*]}"
+    ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }
 
 # A throwaway MariaDB in $WORK/mysql, listening on 10.77.0.2:3306 inside wb-srv,
