@@ -99,7 +99,14 @@ fn file_output(dir: &Path) -> Vec<Box<dyn Output>> {
 }
 
 fn run(cfg: &Config, o: &ReplayOptions, outputs: Vec<Box<dyn Output>>) -> Summary {
-    let s = run_replay(cfg, o, outputs, Arc::new(AtomicBool::new(false))).expect("replay");
+    let s = run_replay(
+        cfg,
+        o,
+        outputs,
+        Arc::new(AtomicBool::new(false)),
+        &wirebeat::stats::Registry::new(),
+    )
+    .expect("replay");
     assert!(s.input_error.is_none() && s.output_error.is_none());
     s
 }

@@ -253,8 +253,9 @@ fn run(cli: &Cli) -> ExitCode {
         dump: cli.dump.clone(),
     };
     let stop = pipeline::install_signal_handlers();
+    let registry = wirebeat::stats::Registry::new();
     let started = std::time::Instant::now();
-    match pipeline::run_replay(&cfg, &opts, outputs, stop) {
+    match pipeline::run_replay(&cfg, &opts, outputs, stop, &registry) {
         Ok(summary) => {
             report(&summary.counters, started.elapsed());
             let mut code = ExitCode::SUCCESS;

@@ -14,6 +14,11 @@ pub trait Output: Send {
     /// Writes a batch of NDJSON lines (each ending in `\n`).
     fn write_batch(&mut self, ndjson: &[u8]) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;
+    /// Called by the writer thread when idle, at least every 100 ms, so that
+    /// time-based flushes, retries and reconnects happen without new events.
+    fn tick(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Checks the output settings without opening anything (for `test config`).

@@ -24,7 +24,7 @@ use crate::decode::{Decoder, DefragLimits, L4, flow_hash};
 use crate::event::{AgentInfo, EventEncoder};
 use crate::output::Output;
 use crate::protos::{self, ProtocolFactory};
-use crate::stats::Counters;
+use crate::stats::{CounterSlot, Counters, Registry};
 use crate::time::Ts;
 
 /// How to replay a capture file (`-I`).
@@ -117,6 +117,7 @@ pub fn run_replay(
     opts: &ReplayOptions,
     outputs: Vec<Box<dyn Output>>,
     stop: Arc<AtomicBool>,
+    registry: &Arc<Registry>,
 ) -> Result<Summary, PipelineError> {
     let protos = protos::enabled(cfg);
     let mut src = FileSource::open(&opts.file)?;
@@ -161,7 +162,8 @@ pub fn run_replay(
             out_tx.clone(),
             !opts.no_publish,
         )
-        .with_recycling(recycle_tx.clone());
+        .with_recycling(recycle_tx.clone())
+        .with_slot(registry.counter_slot(&format!("worker-{i}")));
         let core = if nworkers > 1 {
             cores.get(i % cores.len().max(1)).copied()
         } else {
@@ -183,6 +185,7 @@ pub fn run_replay(
     drop(recycle_tx);
 
     let mut reader = Reader::new(cfg, &protos, senders, recycle_rx, opts)?;
+    reader.slot = Some(registry.counter_slot("reader"));
     let mut input_error = None;
     let mut pass = 0u64;
     loop {
@@ -239,7 +242,22 @@ fn pin_to(core: core_affinity::CoreId) {
 fn writer_loop(rx: Receiver<Vec<u8>>, mut outputs: Vec<Box<dyn Output>>) -> (u64, Option<String>) {
     let mut written = 0u64;
     let mut error: Option<String> = None;
-    for batch in rx {
+    loop {
+        let batch = match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(b) => b,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if error.is_none() {
+                    for o in outputs.iter_mut() {
+                        if let Err(e) = o.tick() {
+                            error = Some(format!("output {}: {e}", o.name()));
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        };
         if error.is_some() {
             continue; // keep draining so workers never block on a dead output
         }
@@ -267,6 +285,8 @@ struct Reader {
     senders: Vec<Sender<WorkerMsg>>,
     recycled: Receiver<Batch>,
     limits: crate::stats::LimitLog,
+    /// Where the periodic report reads this reader's counters.
+    slot: Option<CounterSlot>,
     batches: Vec<Batch>,
     batch_packets: usize,
     port_wanted: Vec<bool>,
@@ -310,6 +330,7 @@ impl Reader {
             senders,
             recycled,
             limits: Default::default(),
+            slot: None,
             batches: (0..n).map(|_| Batch::default()).collect(),
             batch_packets: p.batch_packets.clamp(1, 65536),
             port_wanted,
@@ -338,6 +359,9 @@ impl Reader {
                     break;
                 }
                 self.limits.check(&self.counters, "reader");
+                if let Some(slot) = self.slot.as_mut() {
+                    slot.maybe_publish(&self.counters);
+                }
             }
             let ts = Ts(pkt.ts.0.saturating_add(self.ts_shift));
             if let Some(path) = &self.dump_path {
@@ -468,6 +492,9 @@ impl Reader {
             tracing::error!(target: "pipeline", "--dump: {e}");
         }
         self.senders.clear();
+        if let Some(slot) = self.slot.as_mut() {
+            slot.publish(&self.counters);
+        }
         self.counters
     }
 }

@@ -11,13 +11,15 @@ use crate::event::{ConnInfo, EventEncoder, Transaction};
 use crate::flow::reassembly::ReasmLimits;
 use crate::flow::{EventSink, FlowLimits, FlowTable, TcpPacket};
 use crate::protos::ProtocolFactory;
-use crate::stats::Counters;
+use crate::stats::{CounterSlot, Counters};
 
 /// Encoded events are handed to the writer in chunks of about this size.
 const OUT_CHUNK: usize = 256 * 1024;
 
 pub struct Worker {
     recycle: Option<Sender<super::Batch>>,
+    /// Where the periodic report reads this worker's counters.
+    slot: Option<CounterSlot>,
     table: FlowTable,
     sink: EncodingSink,
     counters: Counters,
@@ -88,6 +90,7 @@ impl Worker {
         let networks = cfg.internal_networks().unwrap_or_default();
         Worker {
             recycle: None,
+            slot: None,
             table: FlowTable::new(protos, limits).with_internal_networks(networks),
             sink: EncodingSink::new(encoder, out, publish),
             counters: Counters::default(),
@@ -98,6 +101,27 @@ impl Worker {
     pub fn with_recycling(mut self, tx: Sender<super::Batch>) -> Worker {
         self.recycle = Some(tx);
         self
+    }
+
+    /// Publishes this worker's counters for the periodic report.
+    pub fn with_slot(mut self, slot: CounterSlot) -> Worker {
+        self.slot = Some(slot);
+        self
+    }
+
+    /// Copies the counters (with the events encoded so far) into the slot.
+    fn publish_counters(&mut self, now: bool) {
+        if let Some(slot) = self.slot.as_mut() {
+            let mut c = self.counters.clone();
+            if self.sink.publish {
+                c.events_published += self.sink.published;
+            }
+            if now {
+                slot.publish(&c);
+            } else {
+                slot.maybe_publish(&c);
+            }
+        }
     }
 
     /// Runs until the reader hangs up; returns this worker's counters.
@@ -130,6 +154,7 @@ impl Worker {
                         let _ = tx.try_send(b);
                     }
                     limits.check(&self.counters, "worker");
+                    self.publish_counters(false);
                 }
                 WorkerMsg::FlushAll => {
                     self.table.flush_all(&mut self.sink, &mut self.counters);
@@ -139,6 +164,7 @@ impl Worker {
         }
         self.table.flush_all(&mut self.sink, &mut self.counters);
         self.sink.ship();
+        self.publish_counters(true);
         if self.sink.publish {
             self.counters.events_published += self.sink.published;
         }

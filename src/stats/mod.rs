@@ -1,6 +1,10 @@
 //! Counters for everything that is seen, parsed, published or lost. Each worker owns
 //! its own `Counters` (no shared cache lines on the per-packet path); they are summed
-//! for the periodic and final reports.
+//! for the periodic and final reports through the [`registry`].
+
+pub mod registry;
+
+pub use registry::{CounterSlot, OutputStats, Registry, Snapshot};
 
 macro_rules! counters {
     ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* $field:ident),* $(,)? }) => {
