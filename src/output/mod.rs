@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod file;
+pub mod topology;
 
 use std::io;
 
