@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use wirebeat::config::{CaptureType, Config, Loaded};
 use wirebeat::pipeline::{self, ReplayOptions};
 use wirebeat::stats::Counters;
+use wirebeat::stats::Registry;
+use wirebeat::stats::report::{PeriodicReport, final_lines};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -115,7 +117,8 @@ fn main() -> ExitCode {
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     let base = if cli.log_stderr { "info" } else { "warn" };
-    let mut directives = vec![base.to_string()];
+    // The periodic metrics report is part of the normal output.
+    let mut directives = vec![base.to_string(), "metrics=info".to_string()];
     if let Some(sel) = &cli.debug {
         for s in sel.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             if s == "*" {
@@ -254,10 +257,15 @@ fn run(cli: &Cli) -> ExitCode {
     };
     let stop = pipeline::install_signal_handlers();
     let registry = wirebeat::stats::Registry::new();
+    let metrics = match start_metrics(&cfg, &registry) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
     let started = std::time::Instant::now();
     match pipeline::run_replay(&cfg, &opts, outputs, stop, &registry) {
         Ok(summary) => {
-            report(&summary.counters, started.elapsed());
+            drop(metrics);
+            report(&summary.counters, &registry, started.elapsed());
             let mut code = ExitCode::SUCCESS;
             if let Some(e) = summary.input_error {
                 eprintln!("wirebeat: {}: input ended early: {e}", input.display());
@@ -276,17 +284,51 @@ fn run(cli: &Cli) -> ExitCode {
     }
 }
 
-/// Final counters, on stderr: every non-zero counter, one line.
-fn report(c: &Counters, elapsed: std::time::Duration) {
-    let parts: Vec<String> = c
-        .entries()
-        .into_iter()
-        .filter(|(_, v)| *v != 0)
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    eprintln!(
-        "wirebeat: final counters ({:.3}s): {}",
-        elapsed.as_secs_f64(),
-        parts.join(" ")
-    );
+/// Starts the periodic metrics report (`logging.metrics`) and the optional metrics
+/// endpoint (`http.enabled`).
+fn start_metrics(
+    cfg: &Config,
+    registry: &std::sync::Arc<Registry>,
+) -> Result<Option<PeriodicReport>, ExitCode> {
+    if cfg.http.enabled {
+        let h = &cfg.http;
+        match wirebeat::stats::http::serve(
+            std::sync::Arc::clone(registry),
+            &h.host,
+            h.port,
+            cfg.shipper.name.clone(),
+        ) {
+            Ok(addr) => {
+                tracing::info!(target: "metrics", "metrics endpoint on http://{addr}/stats and /metrics")
+            }
+            Err(e) => {
+                eprintln!(
+                    "wirebeat: http: cannot serve metrics on {}:{}: {e}",
+                    h.host, h.port
+                );
+                return Err(ExitCode::from(EXIT_RUNTIME));
+            }
+        }
+    }
+    if !cfg.logging.metrics_enabled {
+        return Ok(None);
+    }
+    match PeriodicReport::spawn(
+        std::sync::Arc::clone(registry),
+        cfg.logging.metrics_interval,
+    ) {
+        Ok(r) => Ok(Some(r)),
+        Err(e) => {
+            tracing::warn!(target: "metrics", "cannot start the metrics report: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// Final report, on stderr: every non-zero counter on one line, then each output's
+/// counters and the response-time percentiles.
+fn report(c: &Counters, registry: &Registry, elapsed: std::time::Duration) {
+    for line in final_lines(c, &registry.snapshot(), elapsed) {
+        eprintln!("wirebeat: {line}");
+    }
 }

@@ -243,3 +243,52 @@ fn sigint_drains_and_exits_0() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().count() >= 1, "{text}\n{stderr}");
 }
+
+#[test]
+fn periodic_metrics_report_only_changes_and_final_report_has_response_times() {
+    // Paced replay: two passes over a 0.2 s capture with a 1 s pause between them.
+    let r = wirebeat(&[
+        "-I",
+        "tests/pcaps/pgsql/notice_notify.pcap",
+        "-l",
+        "2",
+        "-E",
+        "logging.metrics.period=150ms",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let periodic: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" in the last "))
+        .collect();
+    assert!(periodic.len() >= 3, "{}", r.stderr);
+    assert!(
+        periodic.iter().any(|l| l.contains("packets=+")),
+        "{}",
+        r.stderr
+    );
+    // During the pause between passes nothing moves.
+    assert!(
+        periodic.iter().any(|l| l.contains("no metrics changed")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.starts_with("wirebeat: response times: pgsql: n=")),
+        "{}",
+        r.stderr
+    );
+    let r = wirebeat(&[
+        "-I",
+        "tests/pcaps/pgsql/notice_notify.pcap",
+        "-t",
+        "-E",
+        "logging.metrics.enabled=false",
+        "-E",
+        "logging.metrics.period=1ms",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("metrics in the last"), "{}", r.stderr);
+}

@@ -1073,7 +1073,8 @@ fn logging(node: Node, ctx: &mut Ctx, l: &mut LoggingConfig) -> Result<(), Confi
         // Beats 5+: `logging.metrics.period`.
         let mut m = Fields::of(n, &p, ctx)?;
         m.duration(ctx, "period", &mut l.metrics_interval)?;
-        m.unsupported(ctx, &["enabled", "namespaces"]);
+        m.bool(ctx, "enabled", &mut l.metrics_enabled)?;
+        m.unsupported(ctx, &["namespaces"]);
         m.finish(ctx);
     }
     f.unsupported(
@@ -1087,6 +1088,20 @@ fn logging(node: Node, ctx: &mut Ctx, l: &mut LoggingConfig) -> Result<(), Confi
             "ecs",
             "event_data",
         ],
+    );
+    f.finish(ctx);
+    Ok(())
+}
+
+/// Beats' monitoring endpoint: `http.enabled`, `http.host`, `http.port`.
+fn http_endpoint(node: Node, ctx: &mut Ctx, h: &mut HttpEndpointConfig) -> Result<(), ConfigError> {
+    let mut f = Fields::of(node, "http", ctx)?;
+    f.bool(ctx, "enabled", &mut h.enabled)?;
+    f.string(ctx, "host", &mut h.host)?;
+    f.int(ctx, "port", &mut h.port, 0, 65535)?;
+    f.unsupported(
+        ctx,
+        &["named_pipe.user", "named_pipe.security_descriptor", "pprof"],
     );
     f.finish(ctx);
     Ok(())
@@ -1138,6 +1153,9 @@ pub fn build(root: Node, restrict_protocols: bool, ctx: &mut Ctx) -> Result<Conf
     if let Some(n) = f.take("setup") {
         setup(n, ctx, &mut cfg.output)?;
     }
+    if let Some(n) = f.take("http") {
+        http_endpoint(n, ctx, &mut cfg.http)?;
+    }
     if let Some(n) = f.take("packetbeat") {
         let mut p = Fields::of(n, "packetbeat", ctx)?;
         p.unsupported(
@@ -1164,7 +1182,6 @@ pub fn build(root: Node, restrict_protocols: bool, ctx: &mut Ctx) -> Result<Conf
             "queue",
             "monitoring",
             "xpack",
-            "http",
             "path",
             "seccomp",
             "max_procs",

@@ -285,6 +285,13 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
     w.kv(2, "selectors", list(&l.selectors));
     w.kv(2, "to_stderr", l.to_stderr);
     w.kv(2, "metrics_interval", dur(l.metrics_interval));
+    w.kv(2, "metrics", format!("{{enabled: {}}}", l.metrics_enabled));
+
+    let h = &cfg.http;
+    w.section(0, "http");
+    w.kv(2, "enabled", h.enabled);
+    w.kv(2, "host", q(&h.host));
+    w.kv(2, "port", h.port);
     w.out
 }
 

@@ -27,6 +27,8 @@ pub struct Config {
     pub output: OutputsConfig,
     pub pipeline: PipelineConfig,
     pub logging: LoggingConfig,
+    /// Beats' local monitoring endpoint (`http.*`): counters as JSON and Prometheus text.
+    pub http: HttpEndpointConfig,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -445,12 +447,32 @@ impl Default for PipelineConfig {
     }
 }
 
+/// The optional local metrics endpoint (Beats' `http.enabled/host/port`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpEndpointConfig {
+    pub enabled: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Default for HttpEndpointConfig {
+    fn default() -> Self {
+        HttpEndpointConfig {
+            enabled: false,
+            host: "localhost".into(),
+            port: 5066,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoggingConfig {
     pub level: String,
     pub selectors: Vec<String>,
     pub to_stderr: bool,
     pub metrics_interval: Duration,
+    /// `logging.metrics.enabled`: the periodic counters report.
+    pub metrics_enabled: bool,
 }
 
 impl Default for LoggingConfig {
@@ -460,6 +482,7 @@ impl Default for LoggingConfig {
             selectors: Vec::new(),
             to_stderr: false,
             metrics_interval: Duration::from_secs(30),
+            metrics_enabled: true,
         }
     }
 }

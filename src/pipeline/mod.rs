@@ -163,7 +163,10 @@ pub fn run_replay(
             !opts.no_publish,
         )
         .with_recycling(recycle_tx.clone())
-        .with_slot(registry.counter_slot(&format!("worker-{i}")));
+        .with_slot(
+            registry.counter_slot(&format!("worker-{i}")),
+            registry.latency_slot(),
+        );
         let core = if nworkers > 1 {
             cores.get(i % cores.len().max(1)).copied()
         } else {
@@ -443,6 +446,9 @@ impl Reader {
         for w in 0..self.batches.len() {
             self.send(w);
         }
+        if let Some(slot) = self.slot.as_mut() {
+            slot.maybe_publish(&self.counters);
+        }
         loop {
             let elapsed = self.wall_start.elapsed();
             if due <= elapsed || stop.load(Ordering::Relaxed) {
@@ -466,6 +472,9 @@ impl Reader {
     }
 
     fn flush_all(&mut self) {
+        if let Some(slot) = self.slot.as_mut() {
+            slot.publish(&self.counters);
+        }
         for w in 0..self.batches.len() {
             self.send(w);
             let _ = self.senders[w].send(WorkerMsg::FlushAll);

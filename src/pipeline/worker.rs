@@ -11,15 +11,15 @@ use crate::event::{ConnInfo, EventEncoder, Transaction};
 use crate::flow::reassembly::ReasmLimits;
 use crate::flow::{EventSink, FlowLimits, FlowTable, TcpPacket};
 use crate::protos::ProtocolFactory;
-use crate::stats::{CounterSlot, Counters};
+use crate::stats::{CounterSlot, Counters, Latencies, LatencySlot};
 
 /// Encoded events are handed to the writer in chunks of about this size.
 const OUT_CHUNK: usize = 256 * 1024;
 
 pub struct Worker {
     recycle: Option<Sender<super::Batch>>,
-    /// Where the periodic report reads this worker's counters.
-    slot: Option<CounterSlot>,
+    /// Where the periodic report reads this worker's counters and response times.
+    slot: Option<(CounterSlot, LatencySlot)>,
     table: FlowTable,
     sink: EncodingSink,
     counters: Counters,
@@ -32,6 +32,8 @@ pub struct EncodingSink {
     out: Sender<Vec<u8>>,
     publish: bool,
     published: u64,
+    /// Response times of the transactions emitted since the last merge.
+    latencies: Latencies,
 }
 
 impl EncodingSink {
@@ -42,6 +44,7 @@ impl EncodingSink {
             out,
             publish,
             published: 0,
+            latencies: Latencies::default(),
         }
     }
 
@@ -59,6 +62,9 @@ impl EncodingSink {
 impl EventSink for EncodingSink {
     fn emit(&mut self, conn: &ConnInfo, tx: Transaction) {
         self.published += 1;
+        if let Some(end) = tx.end {
+            self.latencies.record(tx.kind, end.since(tx.start) / 1_000);
+        }
         if !self.publish {
             return;
         }
@@ -104,30 +110,40 @@ impl Worker {
     }
 
     /// Publishes this worker's counters for the periodic report.
-    pub fn with_slot(mut self, slot: CounterSlot) -> Worker {
-        self.slot = Some(slot);
+    pub fn with_slot(mut self, slot: CounterSlot, latencies: LatencySlot) -> Worker {
+        self.slot = Some((slot, latencies));
         self
     }
 
-    /// Copies the counters (with the events encoded so far) into the slot.
+    /// Copies the counters (with the events encoded so far) and the response times
+    /// into the slots: now, or when the slot is due (every 250 ms at most).
     fn publish_counters(&mut self, now: bool) {
-        if let Some(slot) = self.slot.as_mut() {
+        if let Some((slot, lat)) = self.slot.as_mut() {
+            if !now && !slot.due() {
+                return;
+            }
+            lat.merge(&mut self.sink.latencies);
             let mut c = self.counters.clone();
             if self.sink.publish {
                 c.events_published += self.sink.published;
             }
-            if now {
-                slot.publish(&c);
-            } else {
-                slot.maybe_publish(&c);
-            }
+            slot.publish(&c);
         }
     }
 
     /// Runs until the reader hangs up; returns this worker's counters.
     pub fn run(mut self, rx: Receiver<WorkerMsg>) -> Counters {
         let mut limits = crate::stats::LimitLog::default();
-        for msg in rx {
+        loop {
+            let msg = match rx.recv_timeout(crate::stats::registry::PUBLISH_EVERY) {
+                Ok(m) => m,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    // Idle: let the periodic report see what the last batch did.
+                    self.publish_counters(true);
+                    continue;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            };
             match msg {
                 WorkerMsg::Packets(mut b) => {
                     for r in &b.recs {
@@ -159,6 +175,7 @@ impl Worker {
                 WorkerMsg::FlushAll => {
                     self.table.flush_all(&mut self.sink, &mut self.counters);
                     self.sink.ship();
+                    self.publish_counters(true);
                 }
             }
         }

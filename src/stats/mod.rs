@@ -2,9 +2,13 @@
 //! its own `Counters` (no shared cache lines on the per-packet path); they are summed
 //! for the periodic and final reports through the [`registry`].
 
+pub mod http;
+pub mod latency;
 pub mod registry;
+pub mod report;
 
-pub use registry::{CounterSlot, OutputStats, Registry, Snapshot};
+pub use latency::Latencies;
+pub use registry::{CounterSlot, LatencySlot, OutputStats, Registry, Snapshot};
 
 macro_rules! counters {
     ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* $field:ident),* $(,)? }) => {

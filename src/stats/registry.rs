@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Counters;
+use super::latency::Latencies;
 
 /// How often a thread copies its counters into its slot at most.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(250);
@@ -24,9 +25,14 @@ pub struct CounterSlot {
 }
 
 impl CounterSlot {
-    /// Copies `c` into the slot if [`PUBLISH_EVERY`] has passed since the last copy.
+    /// Whether [`PUBLISH_EVERY`] has passed since the last copy.
+    pub fn due(&self) -> bool {
+        self.last.elapsed() >= PUBLISH_EVERY
+    }
+
+    /// Copies `c` into the slot if it is [`due`](Self::due).
     pub fn maybe_publish(&mut self, c: &Counters) {
-        if self.last.elapsed() >= PUBLISH_EVERY {
+        if self.due() {
             self.publish(c);
         }
     }
@@ -41,6 +47,25 @@ impl CounterSlot {
 
     pub fn who(&self) -> &str {
         &self.who
+    }
+}
+
+/// One worker's response-time histograms, merged in by the worker.
+#[derive(Clone, Debug)]
+pub struct LatencySlot {
+    shared: Arc<Mutex<Latencies>>,
+}
+
+impl LatencySlot {
+    /// Adds `local` into the slot and empties it.
+    pub fn merge(&self, local: &mut Latencies) {
+        if local.is_empty() {
+            return;
+        }
+        if let Ok(mut s) = self.shared.lock() {
+            s.add(local);
+        }
+        local.reset();
     }
 }
 
@@ -95,6 +120,7 @@ type Slots = Vec<(Arc<str>, Arc<Mutex<Counters>>)>;
 #[derive(Debug, Default)]
 pub struct Registry {
     slots: Mutex<Slots>,
+    latencies: Mutex<Vec<Arc<Mutex<Latencies>>>>,
     outputs: Mutex<Vec<(String, Arc<OutputStats>)>>,
 }
 
@@ -105,6 +131,8 @@ pub struct Snapshot {
     pub counters: Counters,
     /// Per output, in the order they were registered.
     pub outputs: Vec<(String, Vec<(&'static str, u64)>)>,
+    /// Response times per protocol, since the start.
+    pub latencies: Latencies,
 }
 
 impl Registry {
@@ -124,6 +152,15 @@ impl Registry {
             shared,
             last: Instant::now(),
         }
+    }
+
+    /// A new response-time slot for one worker.
+    pub fn latency_slot(&self) -> LatencySlot {
+        let shared = Arc::new(Mutex::new(Latencies::default()));
+        if let Ok(mut l) = self.latencies.lock() {
+            l.push(Arc::clone(&shared));
+        }
+        LatencySlot { shared }
     }
 
     /// The statistics of an output named `name` (created on first use).
@@ -153,7 +190,19 @@ impl Registry {
             Ok(o) => o.iter().map(|(n, s)| (n.clone(), s.entries())).collect(),
             Err(_) => Vec::new(),
         };
-        Snapshot { counters, outputs }
+        let mut latencies = Latencies::default();
+        if let Ok(slots) = self.latencies.lock() {
+            for l in slots.iter() {
+                if let Ok(l) = l.lock() {
+                    latencies.add(&l);
+                }
+            }
+        }
+        Snapshot {
+            counters,
+            outputs,
+            latencies,
+        }
     }
 }
 

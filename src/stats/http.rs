@@ -1,0 +1,283 @@
+//! The local metrics endpoint (Beats' `http.enabled/host/port`): `GET /stats` as
+//! JSON, `GET /metrics` as Prometheus text, `GET /` for identification. One thread,
+//! one request per connection, bounded request size and read time.
+
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{Registry, Snapshot};
+
+/// Longest request head read.
+const MAX_REQUEST: usize = 8 * 1024;
+
+/// Starts serving on `host:port` (port 0 picks a free one). Returns the bound
+/// address; the thread lives as long as the process.
+pub fn serve(
+    registry: Arc<Registry>,
+    host: &str,
+    port: u16,
+    name: String,
+) -> io::Result<std::net::SocketAddr> {
+    let addr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("cannot resolve {host}")))?;
+    let listener = TcpListener::bind(addr)?;
+    let local = listener.local_addr()?;
+    let started = Instant::now();
+    thread::Builder::new()
+        .name("wirebeat-http".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                match conn {
+                    Ok(s) => {
+                        if let Err(e) = handle(s, &registry, &name, started) {
+                            tracing::debug!(target: "metrics", "metrics endpoint: {e}");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(target: "metrics", "metrics endpoint accept: {e}");
+                        thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            }
+        })?;
+    Ok(local)
+}
+
+fn handle(mut s: TcpStream, registry: &Registry, name: &str, started: Instant) -> io::Result<()> {
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while memchr::memmem::find(&buf, b"\r\n\r\n").is_none()
+        && memchr::memmem::find(&buf, b"\n\n").is_none()
+    {
+        if buf.len() >= MAX_REQUEST {
+            return respond(&mut s, 431, "text/plain", "request too large\n");
+        }
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let line = String::from_utf8_lossy(line);
+    let mut words = line.split_whitespace();
+    let method = words.next().unwrap_or("");
+    let target = words.next().unwrap_or("/");
+    let path = target.split('?').next().unwrap_or("/");
+    if method != "GET" && method != "HEAD" {
+        return respond(&mut s, 405, "text/plain", "only GET\n");
+    }
+    match path {
+        "/" => {
+            let body = format!(
+                "{{\"beat\":\"wirebeat\",\"name\":{},\"version\":\"{}\",\"uptime_ms\":{}}}\n",
+                json_str(name),
+                env!("CARGO_PKG_VERSION"),
+                started.elapsed().as_millis()
+            );
+            respond(&mut s, 200, "application/json", &body)
+        }
+        "/stats" => {
+            let body = stats_json(&registry.snapshot(), started.elapsed());
+            respond(&mut s, 200, "application/json", &body)
+        }
+        "/metrics" => {
+            let body = prometheus(&registry.snapshot());
+            respond(&mut s, 200, "text/plain; version=0.0.4", &body)
+        }
+        _ => respond(
+            &mut s,
+            404,
+            "text/plain",
+            "not found: try /stats or /metrics\n",
+        ),
+    }
+}
+
+fn respond(s: &mut TcpStream, status: u16, ctype: &str, body: &str) -> io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Request Header Fields Too Large",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes())?;
+    s.write_all(body.as_bytes())?;
+    s.flush()
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// `{"uptime_ms":..,"counters":{..},"outputs":{name:{..}},"response_times_us":{proto:{count,p50,p90,p99,max}}}`
+pub fn stats_json(snap: &Snapshot, uptime: Duration) -> String {
+    let mut o = String::with_capacity(2048);
+    let _ = write!(o, "{{\"uptime_ms\":{},\"counters\":{{", uptime.as_millis());
+    for (i, (k, v)) in snap.counters.entries().iter().enumerate() {
+        let _ = write!(o, "{}\"{k}\":{v}", if i > 0 { "," } else { "" });
+    }
+    o.push_str("},\"outputs\":{");
+    for (i, (name, stats)) in snap.outputs.iter().enumerate() {
+        let _ = write!(o, "{}{}:{{", if i > 0 { "," } else { "" }, json_str(name));
+        for (j, (k, v)) in stats.iter().enumerate() {
+            let _ = write!(o, "{}\"{k}\":{v}", if j > 0 { "," } else { "" });
+        }
+        o.push('}');
+    }
+    o.push_str("},\"response_times_us\":{");
+    for (i, s) in snap.latencies.summaries().iter().enumerate() {
+        let _ = write!(
+            o,
+            "{}\"{}\":{{\"count\":{},\"p50\":{},\"p90\":{},\"p99\":{},\"max\":{}}}",
+            if i > 0 { "," } else { "" },
+            s.protocol,
+            s.count,
+            s.p50,
+            s.p90,
+            s.p99,
+            s.max
+        );
+    }
+    o.push_str("}}\n");
+    o
+}
+
+/// Prometheus text exposition: every counter as `wirebeat_<name>_total`, output
+/// statistics labelled by output, response times as a summary in seconds.
+pub fn prometheus(snap: &Snapshot) -> String {
+    let mut o = String::with_capacity(4096);
+    for (k, v) in snap.counters.entries() {
+        let _ = writeln!(
+            o,
+            "# TYPE wirebeat_{k}_total counter\nwirebeat_{k}_total {v}"
+        );
+    }
+    if let Some((_, first)) = snap.outputs.first() {
+        for (i, (k, _)) in first.iter().enumerate() {
+            let gauge = super::report::is_gauge(k);
+            let metric = if gauge {
+                format!("wirebeat_output_{k}")
+            } else {
+                format!("wirebeat_output_{k}_total")
+            };
+            let _ = writeln!(
+                o,
+                "# TYPE {metric} {}",
+                if gauge { "gauge" } else { "counter" }
+            );
+            for (name, stats) in &snap.outputs {
+                if let Some((_, v)) = stats.get(i) {
+                    let _ = writeln!(o, "{metric}{{output=\"{}\"}} {v}", prom_label(name));
+                }
+            }
+        }
+    }
+    let lat = snap.latencies.summaries();
+    if !lat.is_empty() {
+        o.push_str("# TYPE wirebeat_response_time_seconds summary\n");
+        for s in &lat {
+            for (q, v) in [
+                ("0.5", s.p50),
+                ("0.9", s.p90),
+                ("0.99", s.p99),
+                ("1", s.max),
+            ] {
+                let _ = writeln!(
+                    o,
+                    "wirebeat_response_time_seconds{{protocol=\"{}\",quantile=\"{q}\"}} {}",
+                    s.protocol,
+                    v as f64 / 1e6
+                );
+            }
+            let _ = writeln!(
+                o,
+                "wirebeat_response_time_seconds_count{{protocol=\"{}\"}} {}",
+                s.protocol, s.count
+            );
+        }
+    }
+    o
+}
+
+fn prom_label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{Counters, OutputStats};
+
+    fn get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn serves_json_and_prometheus() {
+        let r = Registry::new();
+        let mut slot = r.counter_slot("worker-0");
+        slot.publish(&Counters {
+            packets: 42,
+            ..Default::default()
+        });
+        OutputStats::add(&r.output("elasticsearch").events_published, 7);
+        let mut l = crate::stats::Latencies::default();
+        l.record("http", 2000);
+        r.latency_slot().merge(&mut l);
+        let addr = serve(Arc::clone(&r), "127.0.0.1", 0, "gw1".into()).unwrap();
+
+        let stats = get(addr, "/stats");
+        assert!(stats.starts_with("HTTP/1.1 200 OK\r\n"), "{stats}");
+        let body = stats.split("\r\n\r\n").nth(1).unwrap();
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["counters"]["packets"], 42);
+        assert_eq!(v["outputs"]["elasticsearch"]["events_published"], 7);
+        assert_eq!(v["response_times_us"]["http"]["count"], 1);
+
+        let prom = get(addr, "/metrics");
+        assert!(prom.contains("\nwirebeat_packets_total 42\n"), "{prom}");
+        assert!(
+            prom.contains("wirebeat_output_events_published_total{output=\"elasticsearch\"} 7")
+        );
+        assert!(prom.contains("# TYPE wirebeat_output_queue_events gauge"));
+        assert!(
+            prom.contains(
+                "wirebeat_response_time_seconds{protocol=\"http\",quantile=\"0.5\"} 0.002"
+            )
+        );
+
+        let root = get(addr, "/");
+        assert!(root.contains("\"name\":\"gw1\""), "{root}");
+        assert!(get(addr, "/nope").starts_with("HTTP/1.1 404"));
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(s, "POST /stats HTTP/1.1\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 405"));
+        // An endless header is cut off, and the server keeps serving.
+        let mut s = TcpStream::connect(addr).unwrap();
+        let _ = s.write_all(&vec![b'a'; 3 * MAX_REQUEST]);
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        assert!(get(addr, "/stats").starts_with("HTTP/1.1 200"));
+    }
+}
