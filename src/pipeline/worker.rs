@@ -32,6 +32,7 @@ pub struct EncodingSink {
     out: Sender<Vec<u8>>,
     publish: bool,
     published: u64,
+    ignored_outgoing: u64,
 }
 
 impl EncodingSink {
@@ -42,6 +43,7 @@ impl EncodingSink {
             out,
             publish,
             published: 0,
+            ignored_outgoing: 0,
         }
     }
 
@@ -58,6 +60,10 @@ impl EncodingSink {
 
 impl EventSink for EncodingSink {
     fn emit(&mut self, conn: &ConnInfo, tx: Transaction) {
+        if self.encoder.ignores(conn) {
+            self.ignored_outgoing += 1;
+            return;
+        }
         self.published += 1;
         if !self.publish {
             return;
@@ -113,6 +119,7 @@ impl Worker {
     fn publish_counters(&mut self, now: bool) {
         if let Some(slot) = self.slot.as_mut() {
             let mut c = self.counters.clone();
+            c.ignored_outgoing += self.sink.ignored_outgoing;
             if self.sink.publish {
                 c.events_published += self.sink.published;
             }
@@ -165,6 +172,7 @@ impl Worker {
         self.table.flush_all(&mut self.sink, &mut self.counters);
         self.sink.ship();
         self.publish_counters(true);
+        self.counters.ignored_outgoing += self.sink.ignored_outgoing;
         if self.sink.publish {
             self.counters.events_published += self.sink.published;
         }
