@@ -34,6 +34,9 @@ pub fn check_config(cfg: &Config) -> Result<(), String> {
             f.filename
         ));
     }
+    if let Some(r) = o.redis.as_ref().filter(|r| r.enabled) {
+        redis::addresses(r)?;
+    }
     Ok(())
 }
 

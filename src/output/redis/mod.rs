@@ -544,6 +544,39 @@ mod tests {
     }
 
     #[test]
+    fn settings_from_every_layout() {
+        let load = |y: &str| {
+            let l = config::Config::from_yaml_str(y, "t.yml", &[]).unwrap();
+            assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+            l.config.output.redis.unwrap()
+        };
+        // Packetbeat 1.x.
+        let r = load(
+            "output:\n  redis: {host: 10.0.0.2, port: 6380, index: logs, db: 2, reconnect_interval: 2}\n",
+        );
+        assert_eq!(addresses(&r).unwrap(), ["10.0.0.2:6380"]);
+        assert_eq!((r.key.as_str(), r.db, r.db_topology), ("logs", 2, 1));
+        assert_eq!(r.reconnect_interval, Duration::from_secs(2));
+        // 5.x names.
+        let r = load(
+            "output.redis:\n  hosts: [\"a\", \"b:7000\"]\n  key: k\n  datatype: channel\n  \
+             backoff: {init: 100ms, max: 5s}\n  max_retries: -1\n  bulk_max_size: 10\n",
+        );
+        assert_eq!(addresses(&r).unwrap(), ["a:6379", "b:7000"]);
+        assert_eq!(r.datatype, "channel");
+        assert_eq!(r.reconnect_interval, Duration::from_millis(100));
+        assert_eq!(r.backoff_max, Duration::from_secs(5));
+        assert_eq!((r.max_retries, r.bulk_max_size), (-1, 10));
+        let e = config::Config::from_yaml_str("output.redis.datatype: set\n", "t.yml", &[]);
+        assert!(e.is_err());
+        let c =
+            config::Config::from_yaml_str("output.redis.hosts: [\"rediss://x\"]\n", "t.yml", &[])
+                .unwrap()
+                .config;
+        assert!(crate::output::check_config(&c).is_err());
+    }
+
+    #[test]
     fn bad_settings_are_refused() {
         let mut c = cfg("127.0.0.1:1");
         c.key = String::new();
