@@ -13,6 +13,7 @@
 #   BENCH_DB_SHARE     percent of connections replaying MySQL/PostgreSQL/Redis (default 10)
 #   BENCH_CASES        space-separated subset of the cases below (default: all)
 #   BENCH_NO_BUILD=1   use the existing target/release/wirebeat
+#   BENCH_REDIS_PORT   port of the redis-server the redis case starts (default 16379)
 #
 # Cases, all replaying the same file from the page cache (one warm-up read first):
 #   tcpdump      tcpdump -r FILE -w /dev/null                 (baseline: read + write nothing)
@@ -23,8 +24,11 @@
 #   console      wirebeat -t, NDJSON on stdout > /dev/null    (+ event encoding)
 #   file         wirebeat -t, output.file (rotating NDJSON)   (the SPEC 7 reference case)
 #   file-w2      file with pipeline.workers=2
+#   redis        wirebeat -t, output.redis into a local redis-server list (RPUSH per
+#                batch); the list is emptied before each run and its length checked
 #
-# Everything is written under target/bench/; nothing is sent on any network.
+# Everything is written under target/bench/; nothing is sent on any network (the
+# redis case talks to its own redis-server on 127.0.0.1).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,7 +37,9 @@ RUNS=${BENCH_RUNS:-3}
 SEED=${BENCH_SEED:-1}
 CONCURRENCY=${BENCH_CONCURRENCY:-2000}
 DB_SHARE=${BENCH_DB_SHARE:-10}
-CASES=${BENCH_CASES:-"tcpdump decode parse parse-w2 parse-loop3 console file file-w2"}
+CASES=${BENCH_CASES:-"tcpdump decode parse parse-w2 parse-loop3 console file file-w2 redis"}
+REDIS_PORT=${BENCH_REDIS_PORT:-16379}
+REDIS_PID=
 WORK=$ROOT/target/bench
 PCAP=$WORK/big-${SIZE_MB}m-s${SEED}-c${CONCURRENCY}-db${DB_SHARE}.pcap
 BIN=$ROOT/target/release/wirebeat
@@ -53,6 +59,9 @@ need_pkgs=()
 command -v tcpdump >/dev/null 2>&1 || [[ -x /usr/sbin/tcpdump ]] || need_pkgs+=(tcpdump)
 [[ -x /usr/bin/time ]] || need_pkgs+=(time)
 command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
+if [[ " $CASES " == *" redis "* ]]; then
+    command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
+fi
 if ((${#need_pkgs[@]})); then
     sudo=()
     if [[ $(id -u) -ne 0 ]]; then
@@ -103,7 +112,19 @@ RAW=$WORK/raw.tsv
 : >"$RAW"
 EVDIR=$WORK/events
 SCRATCH=$(mktemp -d "$WORK/run.XXXXXX")
-trap 'rm -rf "$SCRATCH" "$EVDIR"' EXIT
+trap 'rm -rf "$SCRATCH" "$EVDIR"; [[ -z $REDIS_PID ]] || kill "$REDIS_PID" 2>/dev/null' EXIT
+
+if [[ " $CASES " == *" redis "* ]]; then
+    log "starting redis-server on 127.0.0.1:$REDIS_PORT"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+        --dir "$SCRATCH" >"$SCRATCH/redis.log" 2>&1 &
+    REDIS_PID=$!
+    for _ in $(seq 100); do
+        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 || die "redis-server did not start: $(cat "$SCRATCH/redis.log")"
+fi
 
 case_cmd() {
     loops=1
@@ -120,6 +141,10 @@ case_cmd() {
         console) cmd=("$BIN" -I "$PCAP" -t) ;;
         file) cmd=("$BIN" -I "$PCAP" -t "${file_out[@]}") ;;
         file-w2) cmd=("$BIN" -I "$PCAP" -t "${file_out[@]}" -E pipeline.workers=2) ;;
+        redis)
+            cmd=("$BIN" -I "$PCAP" -t -E output.console.enabled=false -E output.redis.enabled=true
+                -E "output.redis.hosts=[\"127.0.0.1:$REDIS_PORT\"]")
+            ;;
         *) die "unknown case $1" ;;
     esac
 }
@@ -139,6 +164,7 @@ for c in $CASES; do
     log "$c: ${cmd[*]}"
     for ((r = 1; r <= RUNS; r++)); do
         rm -rf "$EVDIR"
+        [[ $c != redis ]] || redis-cli -p "$REDIS_PORT" flushall >/dev/null
         b0=$(busy_ticks)
         t0=$EPOCHREALTIME
         if ! /usr/bin/time -f '%M %U %S' -o "$SCRATCH/time" "${cmd[@]}" >/dev/null 2>"$SCRATCH/err"; then
@@ -149,6 +175,9 @@ for c in $CASES; do
         b1=$(busy_ticks)
         read -r rss user sys <"$SCRATCH/time"
         counters=$(grep -h 'final counters' "$SCRATCH/err" | tail -n1 | sed 's/.*: //' || true)
+        if [[ $c == redis ]]; then
+            counters="$counters redis_llen=$(redis-cli -p "$REDIS_PORT" llen packetbeat)"
+        fi
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$loops" "$t0" "$t1" "$rss" "$user" \
             "$sys" "$(((b1 - b0) * 1000 / HZ))" "$counters" >>"$RAW"
     done
@@ -261,6 +290,8 @@ for case in order:
                     c.get("transactions", 0), n * trans, c.get("transactions", 0) - n * trans))
             if not case.startswith("parse") and c.get("events_published", 0) != n * trans:
                 notes.append("events_published=%d" % c.get("events_published", 0))
+        if "redis_llen" in c and c["redis_llen"] != c.get("events_published", 0):
+            notes.append("redis list holds %d events" % c["redis_llen"])
         notes += ["%s=%d" % (k, c[k]) for k in bad_counters if c.get(k)]
         if notes:
             problems.append("  %s run %d: %s" % (case, i, ", ".join(notes)))

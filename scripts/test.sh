@@ -24,6 +24,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
+# A real redis-server for the Redis output tests (tests/redis_output.rs). When it is
+# installed, the tests must run: WIREBEAT_REQUIRE_SERVERS=1 turns a missing server
+# into a failure instead of a skip.
+if ! need redis-server && [ "$(id -u)" = 0 ] && need apt-get; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null \
+        || echo "wirebeat: could not install redis-server; the Redis output tests will be skipped" >&2
+    # The package starts a system instance on 6379; the tests start their own.
+    if need systemctl; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+fi
+if need redis-server; then
+    export WIREBEAT_REQUIRE_SERVERS=1
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -934,6 +934,22 @@ fn redis_output(node: Node, ctx: &mut Ctx) -> Result<RedisOutput, ConfigError> {
     f.duration(ctx, "timeout", &mut r.timeout)?;
     f.duration(ctx, "reconnect_interval", &mut r.reconnect_interval)?;
     f.bool(ctx, "save_topology", &mut r.save_topology)?;
+    f.int(ctx, "bulk_max_size", &mut r.bulk_max_size, 1, MAX_USIZE)?;
+    f.int(ctx, "bulk_max_bytes", &mut r.bulk_max_bytes, 1, MAX_USIZE)?;
+    f.int(ctx, "max_retries", &mut r.max_retries, -1, MAX_U32)?;
+    f.int(
+        ctx,
+        "max_reply_bytes",
+        &mut r.max_reply_bytes,
+        1024,
+        MAX_USIZE,
+    )?;
+    if let Some((n, p)) = f.take_set("backoff") {
+        let mut b = Fields::of(n, &p, ctx)?;
+        b.duration(ctx, "init", &mut r.reconnect_interval)?;
+        b.duration(ctx, "max", &mut r.backoff_max)?;
+        b.finish(ctx);
+    }
     f.unsupported(
         ctx,
         &[
@@ -944,9 +960,6 @@ fn redis_output(node: Node, ctx: &mut Ctx) -> Result<RedisOutput, ConfigError> {
             "workers",
             "ssl",
             "tls",
-            "bulk_max_size",
-            "max_retries",
-            "backoff",
             "proxy_url",
             "codec",
             "topology_expire",

@@ -239,6 +239,12 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
             w.kv(4, "timeout", dur(r.timeout));
             w.kv(4, "reconnect_interval", dur(r.reconnect_interval));
             w.kv(4, "save_topology", r.save_topology);
+            w.kv(4, "bulk_max_size", r.bulk_max_size);
+            w.kv(4, "bulk_max_bytes", r.bulk_max_bytes);
+            w.kv(4, "max_retries", r.max_retries);
+            w.kv(4, "max_reply_bytes", r.max_reply_bytes);
+            w.section(4, "backoff");
+            w.kv(6, "max", dur(r.backoff_max));
         }
         None => w.comment(2, "redis: not configured"),
     }

@@ -338,6 +338,19 @@ pub struct RedisOutput {
     pub timeout: Duration,
     pub reconnect_interval: Duration,
     pub save_topology: bool,
+    /// Longest wait between reconnection attempts; the wait starts at
+    /// `reconnect_interval` and doubles up to this (5.x `backoff.max`).
+    pub backoff_max: Duration,
+    /// Events per `RPUSH` (5.x `bulk_max_size`).
+    pub bulk_max_size: usize,
+    /// Bytes of events per `RPUSH` (wirebeat); a larger single event goes alone.
+    pub bulk_max_bytes: usize,
+    /// Attempts after the first before a batch is given up and counted as failed;
+    /// negative = retry until it is written.
+    pub max_retries: i64,
+    /// Largest reply accepted from the server, and the most topology data read per
+    /// refresh (wirebeat).
+    pub max_reply_bytes: usize,
 }
 
 impl Default for RedisOutput {
@@ -353,6 +366,11 @@ impl Default for RedisOutput {
             timeout: Duration::from_secs(5),
             reconnect_interval: Duration::from_secs(1),
             save_topology: false,
+            backoff_max: Duration::from_secs(60),
+            bulk_max_size: 2048,
+            bulk_max_bytes: 16 * 1024 * 1024,
+            max_retries: 3,
+            max_reply_bytes: 1024 * 1024,
         }
     }
 }

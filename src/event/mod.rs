@@ -8,6 +8,7 @@ pub mod json;
 
 use std::net::IpAddr;
 
+use crate::output::topology::TopologyView;
 use crate::time::Ts;
 pub use json::JsonWriter;
 
@@ -190,11 +191,37 @@ impl AgentInfo {
 #[derive(Clone, Debug)]
 pub struct EventEncoder {
     agent: AgentInfo,
+    /// Shipper names of both ends (`save_topology`), and `ignore_outgoing`.
+    topology: Option<TopologyView>,
+    ignore_outgoing: bool,
 }
 
 impl EventEncoder {
     pub fn new(agent: AgentInfo) -> EventEncoder {
-        EventEncoder { agent }
+        EventEncoder {
+            agent,
+            topology: None,
+            ignore_outgoing: false,
+        }
+    }
+
+    /// Stamps events with `topology.client_server` / `topology.server` from `view`;
+    /// with `ignore_outgoing`, [`EventEncoder::ignores`] names the transactions to drop.
+    pub fn with_topology(mut self, view: TopologyView, ignore_outgoing: bool) -> EventEncoder {
+        self.topology = Some(view);
+        self.ignore_outgoing = ignore_outgoing;
+        self
+    }
+
+    /// `shipper.ignore_outgoing`: this host is the client and another shipper sees
+    /// the server, which reports the transaction itself.
+    pub fn ignores(&self, conn: &ConnInfo) -> bool {
+        match &self.topology {
+            Some(t) if self.ignore_outgoing => {
+                t.with(|m| m.is_outgoing_to_peer(conn.client_ip, conn.server_ip))
+            }
+            _ => false,
+        }
     }
 
     /// Appends one JSON object (no trailing newline) for `tx` on `conn` to `out`.
@@ -320,6 +347,18 @@ impl EventEncoder {
             }
             w.end_array();
         }
+        if let Some(t) = &self.topology {
+            t.with(|m| {
+                let client = m.name_of(conn.client_ip);
+                let server = m.name_of(conn.server_ip);
+                if client.is_some() || server.is_some() {
+                    w.object("topology")
+                        .kv_opt_str("client_server", client)
+                        .kv_opt_str("server", server)
+                        .end_object();
+                }
+            });
+        }
         w.kv_str("type", tx.kind);
         if let Some(u) = &tx.user_name {
             w.object("user").kv_str("name", u).end_object();
@@ -342,4 +381,50 @@ fn endpoint(
     w.kv_u64("bytes", bytes);
     w.kv_opt_str("domain", domain);
     w.end_object();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::topology::{Topology, TopologyMap, TopologyView};
+    use std::sync::Arc;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn event(enc: &EventEncoder, conn: &ConnInfo) -> serde_json::Value {
+        let mut out = Vec::new();
+        enc.encode(conn, &Transaction::new("http", Ts::default()), &mut out);
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn topology_stamping_and_ignore_outgoing() {
+        let own = [ip("10.0.0.1")];
+        let peers = vec![("db".to_string(), vec![ip("10.0.0.2")])];
+        let topo = Topology::new(TopologyMap::new("me", &own, &peers));
+        let plain = EventEncoder::new(AgentInfo::new("me".into(), vec![]));
+        let enc = plain
+            .clone()
+            .with_topology(TopologyView::new(Arc::clone(&topo)), true);
+        let out = ConnInfo::new(ip("10.0.0.1"), 40000, ip("10.0.0.2"), 80, Transport::Tcp);
+        let e = event(&enc, &out);
+        assert_eq!(e["topology"]["client_server"], "me");
+        assert_eq!(e["topology"]["server"], "db");
+        assert!(enc.ignores(&out));
+        assert!(!plain.ignores(&out));
+        assert!(event(&plain, &out).get("topology").is_none());
+        // Only the known end is stamped; nothing when neither is known.
+        let inbound = ConnInfo::new(ip("10.9.0.1"), 40000, ip("10.0.0.1"), 80, Transport::Tcp);
+        let e = event(&enc, &inbound);
+        assert!(e["topology"].get("client_server").is_none());
+        assert_eq!(e["topology"]["server"], "me");
+        assert!(!enc.ignores(&inbound));
+        let other = ConnInfo::new(ip("10.9.0.1"), 40000, ip("10.9.0.2"), 80, Transport::Tcp);
+        assert!(event(&enc, &other).get("topology").is_none());
+        // Without ignore_outgoing nothing is dropped.
+        let keep = plain.with_topology(TopologyView::new(topo), false);
+        assert!(!keep.ignores(&out));
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod file;
+pub mod redis;
 pub mod topology;
 
 use std::io;
@@ -33,6 +34,9 @@ pub fn check_config(cfg: &Config) -> Result<(), String> {
             f.filename
         ));
     }
+    if let Some(r) = o.redis.as_ref().filter(|r| r.enabled) {
+        redis::addresses(r)?;
+    }
     Ok(())
 }
 
@@ -49,11 +53,8 @@ pub fn from_config(cfg: &Config) -> Result<Vec<Box<dyn Output>>, String> {
         ));
     }
     if let Some(r) = o.redis.as_ref().filter(|r| r.enabled) {
-        return Err(format!(
-            "output.redis (hosts {:?}) is not available in this build of wirebeat yet; \
-             use output.console or output.file, or disable it with -E output.redis.enabled=false",
-            r.hosts
-        ));
+        let stats = std::sync::Arc::new(crate::stats::OutputStats::default());
+        outs.push(Box::new(redis::RedisOutput::new(r, stats)?));
     }
     if let Some(f) = o.file.as_ref().filter(|f| f.enabled) {
         outs.push(Box::new(

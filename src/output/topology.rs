@@ -2,11 +2,24 @@
 //! publishes its name and IP addresses to a shared store (Redis or Elasticsearch)
 //! every `shipper.refresh_topology_freq`, with an expiry of `shipper.topology_expire`,
 //! and reads everyone's entries back to stamp events with the shipper names of both
-//! ends.
+//! ends (`topology.client_server`, `topology.server`). With `shipper.ignore_outgoing`,
+//! a transaction that this host started towards a server that another shipper also
+//! sees is dropped, so that the other shipper reports it alone.
+//!
+//! The map is rebuilt by one thread and read by every worker without a lock on the
+//! per-event path: workers hold their own `Arc` of the current map and only take the
+//! (uncontended) read lock when the generation counter says a new map is out.
 
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
 
 /// A shared place where shippers publish and read topology entries.
 pub trait TopologyStore: Send {
@@ -16,4 +29,508 @@ pub trait TopologyStore: Send {
     fn publish(&mut self, name: &str, ips: &[IpAddr], expire: Duration) -> io::Result<()>;
     /// Every shipper's entry that has not expired: `(name, addresses)`.
     fn fetch(&mut self) -> io::Result<Vec<(String, Vec<IpAddr>)>>;
+}
+
+/// Address → shipper name, as known at one moment.
+#[derive(Debug, Default)]
+pub struct TopologyMap {
+    own_name: Arc<str>,
+    own: HashSet<IpAddr>,
+    by_ip: HashMap<IpAddr, Arc<str>>,
+}
+
+impl TopologyMap {
+    /// This shipper (`own_name`, `own_ips`) and everyone's published entries. An
+    /// address claimed by several shippers goes to this one if it is ours, else to
+    /// the smallest name (so that every shipper resolves it alike).
+    pub fn new(own_name: &str, own_ips: &[IpAddr], entries: &[(String, Vec<IpAddr>)]) -> Self {
+        let own_name: Arc<str> = Arc::from(own_name);
+        let own: HashSet<IpAddr> = own_ips.iter().copied().collect();
+        let mut by_ip: HashMap<IpAddr, Arc<str>> = HashMap::new();
+        for (name, ips) in entries {
+            let name: Arc<str> = if **name == *own_name {
+                Arc::clone(&own_name)
+            } else {
+                Arc::from(name.as_str())
+            };
+            for ip in ips {
+                if own.contains(ip) || ip.is_loopback() {
+                    continue;
+                }
+                match by_ip.get(ip) {
+                    Some(prev) if **prev <= *name => {}
+                    _ => {
+                        by_ip.insert(*ip, Arc::clone(&name));
+                    }
+                }
+            }
+        }
+        TopologyMap {
+            own_name,
+            own,
+            by_ip,
+        }
+    }
+
+    /// Whether `ip` is this host (loopback or one of its addresses).
+    pub fn is_own(&self, ip: IpAddr) -> bool {
+        ip.is_loopback() || self.own.contains(&ip)
+    }
+
+    /// The shipper that has `ip`, if known.
+    pub fn name_of(&self, ip: IpAddr) -> Option<&str> {
+        if self.is_own(ip) {
+            return Some(&self.own_name);
+        }
+        self.by_ip.get(&ip).map(|n| &**n)
+    }
+
+    /// `ignore_outgoing`: this host is the client and another shipper has the server.
+    pub fn is_outgoing_to_peer(&self, client: IpAddr, server: IpAddr) -> bool {
+        self.is_own(client)
+            && !self.is_own(server)
+            && self
+                .by_ip
+                .get(&server)
+                .is_some_and(|n| **n != *self.own_name)
+    }
+
+    /// Shippers other than this one that have entries.
+    pub fn peers(&self) -> usize {
+        self.by_ip
+            .values()
+            .filter(|n| ***n != *self.own_name)
+            .map(|n| &**n)
+            .collect::<HashSet<&str>>()
+            .len()
+    }
+}
+
+/// The current map, replaced as a whole by the topology thread.
+#[derive(Debug, Default)]
+pub struct Topology {
+    generation: AtomicU64,
+    map: RwLock<Arc<TopologyMap>>,
+}
+
+impl Topology {
+    pub fn new(map: TopologyMap) -> Arc<Topology> {
+        Arc::new(Topology {
+            generation: AtomicU64::new(0),
+            map: RwLock::new(Arc::new(map)),
+        })
+    }
+
+    /// Publishes a new map to every view.
+    pub fn update(&self, map: TopologyMap) {
+        let map = Arc::new(map);
+        match self.map.write() {
+            Ok(mut m) => *m = map,
+            Err(p) => *p.into_inner() = map,
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    fn current(&self) -> Arc<TopologyMap> {
+        match self.map.read() {
+            Ok(m) => Arc::clone(&m),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+}
+
+/// One worker's view of the topology: its own copy of the current map, refreshed
+/// when the generation changes.
+pub struct TopologyView {
+    shared: Arc<Topology>,
+    cache: RefCell<(u64, Arc<TopologyMap>)>,
+}
+
+impl TopologyView {
+    pub fn new(shared: Arc<Topology>) -> TopologyView {
+        let g = shared.generation.load(Ordering::Acquire);
+        let m = shared.current();
+        TopologyView {
+            shared,
+            cache: RefCell::new((g, m)),
+        }
+    }
+
+    /// Runs `f` on the current map. Per call: one atomic load; the lock is taken
+    /// only after an update.
+    pub fn with<R>(&self, f: impl FnOnce(&TopologyMap) -> R) -> R {
+        let g = self.shared.generation.load(Ordering::Acquire);
+        let mut cache = self.cache.borrow_mut();
+        if cache.0 != g {
+            *cache = (g, self.shared.current());
+        }
+        f(&cache.1)
+    }
+}
+
+impl Clone for TopologyView {
+    fn clone(&self) -> Self {
+        TopologyView::new(Arc::clone(&self.shared))
+    }
+}
+
+impl std::fmt::Debug for TopologyView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopologyView")
+            .field(
+                "generation",
+                &self.shared.generation.load(Ordering::Relaxed),
+            )
+            .finish()
+    }
+}
+
+/// This host's interface addresses (loopback included), sorted.
+pub fn local_addresses() -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = match if_addrs::get_if_addrs() {
+        Ok(ifs) => ifs.into_iter().map(|i| i.ip()).collect(),
+        Err(e) => {
+            tracing::warn!(target: "topology", "cannot list interface addresses: {e}");
+            Vec::new()
+        }
+    };
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The stores of every output with `save_topology`.
+pub fn stores(cfg: &Config) -> Result<Vec<Box<dyn TopologyStore>>, String> {
+    let mut v: Vec<Box<dyn TopologyStore>> = Vec::new();
+    if let Some(r) = cfg
+        .output
+        .redis
+        .as_ref()
+        .filter(|r| r.enabled && r.save_topology)
+    {
+        if r.db_topology == r.db {
+            tracing::warn!(target: "topology", "output.redis.db_topology ({}) is the events' db: use another database", r.db);
+        }
+        v.push(Box::new(super::redis::RedisTopologyStore::new(r)?));
+    }
+    if cfg
+        .output
+        .elasticsearch
+        .as_ref()
+        .is_some_and(|e| e.enabled && e.save_topology)
+    {
+        // The Elasticsearch store comes with the Elasticsearch output:
+        // elasticsearch::topology_store(es).
+        tracing::warn!(target: "topology", "output.elasticsearch.save_topology: the Elasticsearch topology store is not available in this build");
+    }
+    Ok(v)
+}
+
+/// The last entries read from one store, and when.
+struct Fetched {
+    at: Instant,
+    entries: Vec<(String, Vec<IpAddr>)>,
+}
+
+/// The topology thread: publishes and reads every `refresh`, updates the map.
+pub struct TopologyService {
+    shared: Arc<Topology>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    handle: Option<JoinHandle<()>>,
+}
+
+struct Round {
+    name: String,
+    stores: Vec<Box<dyn TopologyStore>>,
+    fetched: Vec<Option<Fetched>>,
+    failing: Vec<bool>,
+    expire: Duration,
+    shared: Arc<Topology>,
+}
+
+impl Round {
+    fn run(&mut self) {
+        let own = local_addresses();
+        let published: Vec<IpAddr> = own.iter().copied().filter(|ip| !ip.is_loopback()).collect();
+        for (i, s) in self.stores.iter_mut().enumerate() {
+            let r = s
+                .publish(&self.name, &published, self.expire)
+                .and_then(|()| s.fetch());
+            match r {
+                Ok(entries) => {
+                    if self.failing[i] {
+                        tracing::info!(target: "topology", "{}: topology store reachable again", s.name());
+                    }
+                    self.failing[i] = false;
+                    self.fetched[i] = Some(Fetched {
+                        at: Instant::now(),
+                        entries,
+                    });
+                }
+                Err(e) => {
+                    if !self.failing[i] {
+                        tracing::warn!(target: "topology", "{}: cannot publish or read the topology: {e}", s.name());
+                    }
+                    self.failing[i] = true;
+                }
+            }
+        }
+        // Entries not refreshed within the expiry are stale: ignored.
+        let mut all: Vec<(String, Vec<IpAddr>)> = Vec::new();
+        for f in self.fetched.iter().flatten() {
+            if f.at.elapsed() <= self.expire {
+                all.extend(f.entries.iter().cloned());
+            }
+        }
+        let map = TopologyMap::new(&self.name, &own, &all);
+        tracing::debug!(target: "topology", "{} address(es) of {} other shipper(s)", map.by_ip.len(), map.peers());
+        self.shared.update(map);
+    }
+}
+
+impl TopologyService {
+    /// Runs one round now (so that the first events are stamped), then every
+    /// `refresh` on a thread.
+    pub fn start(
+        name: String,
+        stores: Vec<Box<dyn TopologyStore>>,
+        refresh: Duration,
+        expire: Duration,
+    ) -> io::Result<TopologyService> {
+        let shared = Topology::new(TopologyMap::new(&name, &local_addresses(), &[]));
+        let n = stores.len();
+        let mut round = Round {
+            name,
+            stores,
+            fetched: (0..n).map(|_| None).collect(),
+            failing: vec![false; n],
+            expire,
+            shared: Arc::clone(&shared),
+        };
+        round.run();
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let stop2 = Arc::clone(&stop);
+        let refresh = refresh.max(Duration::from_millis(100));
+        let handle = std::thread::Builder::new()
+            .name("wirebeat-topology".into())
+            .spawn(move || {
+                let (lock, cv) = &*stop2;
+                let mut stopped = match lock.lock() {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+                loop {
+                    let deadline = Instant::now() + refresh;
+                    while !*stopped {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        stopped = match cv.wait_timeout(stopped, left) {
+                            Ok((g, _)) => g,
+                            Err(p) => p.into_inner().0,
+                        };
+                    }
+                    if *stopped {
+                        return;
+                    }
+                    drop(stopped);
+                    round.run();
+                    stopped = match lock.lock() {
+                        Ok(g) => g,
+                        Err(p) => p.into_inner(),
+                    };
+                }
+            })?;
+        Ok(TopologyService {
+            shared,
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// From the configuration: `None` when no output has `save_topology`.
+    pub fn from_config(cfg: &Config) -> Result<Option<TopologyService>, String> {
+        let stores = stores(cfg)?;
+        let s = &cfg.shipper;
+        if stores.is_empty() {
+            if s.ignore_outgoing {
+                tracing::warn!(target: "topology", "shipper.ignore_outgoing needs an output with save_topology: nothing is ignored");
+            }
+            return Ok(None);
+        }
+        if s.topology_expire <= s.refresh_topology_freq {
+            tracing::warn!(target: "topology", "shipper.topology_expire ({:?}) should be longer than shipper.refresh_topology_freq ({:?})", s.topology_expire, s.refresh_topology_freq);
+        }
+        TopologyService::start(
+            s.name.clone(),
+            stores,
+            s.refresh_topology_freq,
+            s.topology_expire,
+        )
+        .map(Some)
+        .map_err(|e| format!("cannot start the topology thread: {e}"))
+    }
+
+    /// A view for one worker's encoder.
+    pub fn view(&self) -> TopologyView {
+        TopologyView::new(Arc::clone(&self.shared))
+    }
+}
+
+impl Drop for TopologyService {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.stop;
+        match lock.lock() {
+            Ok(mut g) => *g = true,
+            Err(p) => *p.into_inner() = true,
+        }
+        cv.notify_all();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn entries(v: &[(&str, &[&str])]) -> Vec<(String, Vec<IpAddr>)> {
+        v.iter()
+            .map(|(n, ips)| (n.to_string(), ips.iter().map(|s| ip(s)).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn map_resolves_own_peers_and_conflicts() {
+        let m = TopologyMap::new(
+            "me",
+            &[ip("10.0.0.1"), ip("172.17.0.1")],
+            &entries(&[
+                ("zed", &["10.0.0.9", "172.17.0.1", "10.0.0.5"]),
+                ("bob", &["10.0.0.5", "127.0.0.1"]),
+                ("me", &["10.0.0.1"]),
+            ]),
+        );
+        assert_eq!(m.name_of(ip("10.0.0.1")), Some("me"));
+        assert_eq!(m.name_of(ip("127.0.0.1")), Some("me"));
+        assert_eq!(m.name_of(ip("::1")), Some("me"));
+        // Ours even though zed claims it too.
+        assert_eq!(m.name_of(ip("172.17.0.1")), Some("me"));
+        assert_eq!(m.name_of(ip("10.0.0.9")), Some("zed"));
+        // Claimed by two others: the smallest name, whatever the order.
+        assert_eq!(m.name_of(ip("10.0.0.5")), Some("bob"));
+        assert_eq!(m.name_of(ip("10.9.9.9")), None);
+        assert_eq!(m.peers(), 2);
+    }
+
+    #[test]
+    fn outgoing_to_a_peer() {
+        let m = TopologyMap::new(
+            "me",
+            &[ip("10.0.0.1")],
+            &entries(&[("db", &["10.0.0.2"]), ("me", &["10.0.0.3"])]),
+        );
+        // We are the client, db sees the server: db reports it.
+        assert!(m.is_outgoing_to_peer(ip("10.0.0.1"), ip("10.0.0.2")));
+        // Not our client, unknown server, or a server that is us: kept.
+        assert!(!m.is_outgoing_to_peer(ip("10.0.0.7"), ip("10.0.0.2")));
+        assert!(!m.is_outgoing_to_peer(ip("10.0.0.1"), ip("10.0.0.8")));
+        assert!(!m.is_outgoing_to_peer(ip("10.0.0.1"), ip("127.0.0.1")));
+        assert!(!m.is_outgoing_to_peer(ip("10.0.0.1"), ip("10.0.0.3")));
+    }
+
+    #[test]
+    fn views_follow_updates_without_sharing_state() {
+        let t = Topology::new(TopologyMap::new("me", &[], &[]));
+        let a = TopologyView::new(Arc::clone(&t));
+        let b = a.clone();
+        assert_eq!(
+            a.with(|m| m.name_of(ip("10.1.1.1")).map(String::from)),
+            None
+        );
+        t.update(TopologyMap::new(
+            "me",
+            &[],
+            &entries(&[("peer", &["10.1.1.1"])]),
+        ));
+        assert_eq!(
+            a.with(|m| m.name_of(ip("10.1.1.1")).map(String::from)),
+            Some("peer".into())
+        );
+        assert_eq!(
+            b.with(|m| m.name_of(ip("10.1.1.1")).map(String::from)),
+            Some("peer".into())
+        );
+    }
+
+    struct MemStore {
+        db: Arc<Mutex<HashMap<String, Vec<IpAddr>>>>,
+        fail: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl TopologyStore for MemStore {
+        fn name(&self) -> &'static str {
+            "mem"
+        }
+        fn publish(&mut self, name: &str, ips: &[IpAddr], _: Duration) -> io::Result<()> {
+            if self.fail.load(Ordering::Relaxed) {
+                return Err(io::Error::other("down"));
+            }
+            self.db.lock().unwrap().insert(name.into(), ips.to_vec());
+            Ok(())
+        }
+        fn fetch(&mut self) -> io::Result<Vec<(String, Vec<IpAddr>)>> {
+            Ok(self
+                .db
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect())
+        }
+    }
+
+    #[test]
+    fn service_publishes_reads_and_forgets_stale_entries() {
+        let db = Arc::new(Mutex::new(HashMap::new()));
+        db.lock()
+            .unwrap()
+            .insert("peer".to_string(), vec![ip("10.200.0.1")]);
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let store = MemStore {
+            db: Arc::clone(&db),
+            fail: Arc::clone(&fail),
+        };
+        let svc = TopologyService::start(
+            "me".into(),
+            vec![Box::new(store)],
+            Duration::from_millis(100),
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        // The first round ran before start returned.
+        assert!(db.lock().unwrap().contains_key("me"));
+        let v = svc.view();
+        assert_eq!(
+            v.with(|m| m.name_of(ip("10.200.0.1")).map(String::from)),
+            Some("peer".into())
+        );
+        // The store fails: after the expiry the old entries no longer count.
+        fail.store(true, Ordering::Relaxed);
+        let t0 = Instant::now();
+        while v.with(|m| m.name_of(ip("10.200.0.1")).is_some()) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "entries never expired"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(svc);
+    }
 }

@@ -109,6 +109,8 @@ pub enum PipelineError {
     Capture(#[from] CaptureError),
     #[error("cannot start thread {0}: {1}")]
     Thread(&'static str, std::io::Error),
+    #[error("topology: {0}")]
+    Topology(String),
 }
 
 /// Replays a capture file through the workers into `outputs`.
@@ -133,7 +135,18 @@ pub fn run_replay(
         if names.is_empty() { "none".to_string() } else { names.join(", ") }
     );
     let agent = AgentInfo::new(cfg.shipper.name.clone(), cfg.shipper.tags.clone());
-    let encoder = EventEncoder::new(agent);
+    let mut encoder = EventEncoder::new(agent);
+    // Topology (`save_topology`): published and read by its own thread, stopped
+    // when this function returns.
+    let topology = if opts.no_publish {
+        None
+    } else {
+        crate::output::topology::TopologyService::from_config(cfg)
+            .map_err(PipelineError::Topology)?
+    };
+    if let Some(t) = &topology {
+        encoder = encoder.with_topology(t.view(), cfg.shipper.ignore_outgoing);
+    }
 
     let (out_tx, out_rx) = bounded::<Vec<u8>>(cfg.pipeline.output_queue.max(1));
     let writer = thread::Builder::new()
@@ -222,6 +235,7 @@ pub fn run_replay(
         counters.events_dropped += counters.events_published.saturating_sub(written);
         counters.events_published = written.min(counters.events_published);
     }
+    drop(topology);
     Ok(Summary {
         counters,
         input_error,

@@ -34,6 +34,7 @@ pub struct EncodingSink {
     published: u64,
     /// Response times of the transactions emitted since the last merge.
     latencies: Latencies,
+    ignored_outgoing: u64,
 }
 
 impl EncodingSink {
@@ -45,6 +46,7 @@ impl EncodingSink {
             publish,
             published: 0,
             latencies: Latencies::default(),
+            ignored_outgoing: 0,
         }
     }
 
@@ -61,6 +63,10 @@ impl EncodingSink {
 
 impl EventSink for EncodingSink {
     fn emit(&mut self, conn: &ConnInfo, tx: Transaction) {
+        if self.encoder.ignores(conn) {
+            self.ignored_outgoing += 1;
+            return;
+        }
         self.published += 1;
         if let Some(end) = tx.end {
             self.latencies.record(tx.kind, end.since(tx.start) / 1_000);
@@ -124,6 +130,7 @@ impl Worker {
             }
             lat.merge(&mut self.sink.latencies);
             let mut c = self.counters.clone();
+            c.ignored_outgoing += self.sink.ignored_outgoing;
             if self.sink.publish {
                 c.events_published += self.sink.published;
             }
@@ -182,6 +189,7 @@ impl Worker {
         self.table.flush_all(&mut self.sink, &mut self.counters);
         self.sink.ship();
         self.publish_counters(true);
+        self.counters.ignored_outgoing += self.sink.ignored_outgoing;
         if self.sink.publish {
             self.counters.events_published += self.sink.published;
         }

@@ -80,6 +80,9 @@ counters! {
         /// Events written, and dropped by an output.
         events_published,
         events_dropped,
+        /// Transactions dropped by `shipper.ignore_outgoing` (another shipper sees
+        /// the server and reports them).
+        ignored_outgoing,
     }
 }
 

@@ -2,6 +2,8 @@
 //! captures.
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

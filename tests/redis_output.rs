@@ -1,0 +1,460 @@
+//! The Redis output and the topology map against a real `redis-server` on loopback:
+//! the list and channel hold exactly the events the console prints in the same run
+//! (one JSON event per element, as Logstash's redis input with `codec => json`
+//! reads them), passwords and databases, a server restarted mid-run, a server that
+//! comes up after wirebeat, and topology entries shared between shippers.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::redis_server::{self, RedisServer};
+use common::{Frame, Run, fixture, read_frames, tmp, write_frames};
+use serde_json::Value;
+use wirebeat::output::redis::resp::Reply;
+
+fn lines(out: &[u8]) -> Vec<Vec<u8>> {
+    out.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| l.to_vec())
+        .collect()
+}
+
+fn args_of(server: &RedisServer, pcap: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "-c".into(),
+        "configs/wirebeat.yml".into(),
+        "-E".into(),
+        "shipper.name=test".into(),
+        "-I".into(),
+        pcap.to_string_lossy().into_owned(),
+    ];
+    a.extend(server.output_args());
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+/// Starts wirebeat in the background (console on stdout, logs on stderr).
+fn spawn(args: &[String]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_wirebeat"))
+        .current_dir(common::root())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wirebeat")
+}
+
+fn finish(child: Child) -> Run {
+    let out = child.wait_with_output().expect("wait for wirebeat");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn run(server: &RedisServer, pcap: &Path, extra: &[&str]) -> Run {
+    finish(spawn(&args_of(server, pcap, extra)))
+}
+
+fn json(b: &[u8]) -> Value {
+    serde_json::from_slice(b).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(b)))
+}
+
+/// Every element is one JSON object with no newline, identical to a console line.
+fn assert_same_events(redis: &[Vec<u8>], console: &[Vec<u8>]) {
+    assert!(!console.is_empty(), "the run produced no event");
+    for e in redis {
+        assert!(!e.contains(&b'\n'), "newline inside a list element");
+        assert!(json(e).is_object());
+    }
+    assert_eq!(redis.len(), console.len(), "event count");
+    for (i, (r, c)) in redis.iter().zip(console).enumerate() {
+        assert_eq!(
+            String::from_utf8_lossy(r),
+            String::from_utf8_lossy(c),
+            "event {i} differs"
+        );
+    }
+}
+
+#[test]
+fn list_holds_exactly_the_console_events() {
+    if !redis_server::available("list_holds_exactly_the_console_events") {
+        return;
+    }
+    let server = RedisServer::start(&[]);
+    // Small batches: several RPUSHes, still in order.
+    let r = run(
+        &server,
+        &fixture("redis/pipeline_bench.pcap"),
+        &["-t", "-E", "output.redis.bulk_max_size=7"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let console = lines(&r.stdout);
+    assert!(console.len() > 7, "{} events", console.len());
+    assert_same_events(&server.list(None, 0, "packetbeat"), &console);
+
+    // The 1.x spelling (`host`, `port`, `index`) lands in the same kind of list.
+    let r = common::wirebeat(&[
+        "-I",
+        &fixture("http/keepalive.pcap").to_string_lossy(),
+        "-t",
+        "-E",
+        "output.redis.host=127.0.0.1",
+        "-E",
+        &format!("output.redis.port={}", server.port),
+        "-E",
+        "output.redis.index=old",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_same_events(&server.list(None, 0, "old"), &lines(&r.stdout));
+}
+
+#[test]
+fn channel_subscriber_gets_every_event() {
+    if !redis_server::available("channel_subscriber_gets_every_event") {
+        return;
+    }
+    let server = RedisServer::start(&[]);
+    let mut sub = server.client(None, 0);
+    let reply = sub.call(&[b"SUBSCRIBE", b"wb-events"]).expect("subscribe");
+    assert!(matches!(reply, Reply::Array(Some(_))), "{reply:?}");
+    let r = run(
+        &server,
+        &fixture("http/sample.pcap"),
+        &[
+            "-t",
+            "-E",
+            "output.redis.datatype=channel",
+            "-E",
+            "output.redis.key=wb-events",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let console = lines(&r.stdout);
+    let mut got = Vec::new();
+    for _ in 0..console.len() {
+        match sub.read_reply().expect("message") {
+            Reply::Array(Some(v)) => match v.as_slice() {
+                [
+                    Reply::Bulk(Some(kind)),
+                    Reply::Bulk(Some(ch)),
+                    Reply::Bulk(Some(payload)),
+                ] => {
+                    assert_eq!(kind, b"message");
+                    assert_eq!(ch, b"wb-events");
+                    got.push(payload.clone());
+                }
+                other => panic!("unexpected message {other:?}"),
+            },
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+    assert_same_events(&got, &console);
+    // Nothing went to a list.
+    assert!(server.list(None, 0, "wb-events").is_empty());
+}
+
+#[test]
+fn password_and_database() {
+    if !redis_server::available("password_and_database") {
+        return;
+    }
+    let server = RedisServer::start(&["--requirepass", "s3cret"]);
+    let pcap = fixture("http/keepalive.pcap");
+    let r = run(
+        &server,
+        &pcap,
+        &[
+            "-t",
+            "-E",
+            "output.redis.password=s3cret",
+            "-E",
+            "output.redis.db=3",
+            "-E",
+            "output.redis.key=events",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_same_events(&server.list(Some("s3cret"), 3, "events"), &lines(&r.stdout));
+    assert!(server.list(Some("s3cret"), 0, "events").is_empty());
+
+    // A wrong password: refused at every attempt, then given up, counted and logged.
+    let r = run(
+        &server,
+        &pcap,
+        &[
+            "-t",
+            "-E",
+            "output.redis.password=wrong",
+            "-E",
+            "output.redis.db=3",
+            "-E",
+            "output.redis.key=events",
+            "-E",
+            "output.redis.max_retries=1",
+            "-E",
+            "output.redis.reconnect_interval=50ms",
+        ],
+    );
+    assert!(r.stderr.contains("handshake refused"), "{}", r.stderr);
+    assert!(r.stderr.contains("gave up on 3 events"), "{}", r.stderr);
+    assert_eq!(server.list(Some("s3cret"), 3, "events").len(), 3);
+}
+
+/// Occurrences of each distinct event.
+fn counts(events: &[Vec<u8>]) -> HashMap<&[u8], usize> {
+    let mut m = HashMap::new();
+    for e in events {
+        *m.entry(e.as_slice()).or_insert(0) += 1;
+    }
+    m
+}
+
+#[test]
+fn reconnects_after_the_server_restarts() {
+    if !redis_server::available("reconnects_after_the_server_restarts") {
+        return;
+    }
+    // Every write reaches the disk before its reply, so a killed server keeps
+    // every acknowledged event across the restart.
+    let mut server = RedisServer::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    // Paced replay: each pass over the file starts one (capture) second after the
+    // previous one, so events arrive over about 6 seconds.
+    let child = spawn(&args_of(
+        &server,
+        &fixture("http/keepalive.pcap"),
+        &[
+            "-e",
+            "-l",
+            "7",
+            "-E",
+            "output.redis.reconnect_interval=100ms",
+            "-E",
+            "output.redis.backoff.max=400ms",
+            "-E",
+            "output.redis.max_retries=-1",
+        ],
+    ));
+    std::thread::sleep(Duration::from_millis(1700));
+    let before = server.list(None, 0, "packetbeat").len();
+    server.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.restart();
+    let r = finish(child);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("connection lost") || r.stderr.contains("cannot connect"),
+        "the outage was not noticed: {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("connected to"), "{}", r.stderr);
+    let console = lines(&r.stdout);
+    let list = server.list(None, 0, "packetbeat");
+    assert!(
+        before > 0 && before < console.len(),
+        "{before} before the kill"
+    );
+    // At least once: every event is there; a duplicate can only come from the one
+    // batch whose reply was lost.
+    let got = counts(&list);
+    for e in &console {
+        assert!(
+            got.contains_key(e.as_slice()),
+            "missing {}",
+            String::from_utf8_lossy(e)
+        );
+    }
+    let dups = list.len() - got.len();
+    assert!(dups <= 3, "{dups} duplicates");
+    assert_eq!(got.len(), console.len());
+    eprintln!("restart: {} events, {dups} duplicate(s)", console.len());
+}
+
+#[test]
+fn server_down_at_start() {
+    if !redis_server::available("server_down_at_start") {
+        return;
+    }
+    let port = redis_server::free_port();
+    let pcap = fixture("http/sample.pcap");
+    let args: Vec<String> = vec![
+        "-c".into(),
+        "configs/wirebeat.yml".into(),
+        "-E".into(),
+        "shipper.name=test".into(),
+        "-I".into(),
+        pcap.to_string_lossy().into_owned(),
+        "-t".into(),
+        "-E".into(),
+        "output.redis.enabled=true".into(),
+        "-E".into(),
+        format!("output.redis.hosts=[\"127.0.0.1:{port}\"]"),
+        "-E".into(),
+        "output.redis.reconnect_interval=100ms".into(),
+        "-E".into(),
+        "output.redis.backoff.max=200ms".into(),
+        "-E".into(),
+        "output.redis.max_retries=-1".into(),
+    ];
+    let child = spawn(&args);
+    std::thread::sleep(Duration::from_millis(800));
+    let server = RedisServer::start_on(port, &[]);
+    let r = finish(child);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot connect"), "{}", r.stderr);
+    // Nothing was ever sent before the server came up: exactly once, in order.
+    assert_same_events(&server.list(None, 0, "packetbeat"), &lines(&r.stdout));
+}
+
+fn topology_args(name: &str) -> Vec<String> {
+    [
+        "-E",
+        &format!("shipper.name={name}"),
+        "-E",
+        "output.redis.save_topology=true",
+        "-E",
+        "shipper.refresh_topology_freq=1s",
+        "-E",
+        "shipper.topology_expire=2s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn hget(server: &RedisServer, key: &str) -> Option<String> {
+    match server
+        .client(None, 1)
+        .call(&[b"HGET", key.as_bytes(), b"ipaddrs"])
+        .expect("HGET")
+    {
+        Reply::Bulk(Some(v)) => Some(String::from_utf8(v).expect("utf8")),
+        _ => None,
+    }
+}
+
+/// `keepalive.pcap` with the client 10.77.0.1 moved to 127.0.0.1 (this host).
+fn local_client_capture() -> std::path::PathBuf {
+    let frames: Vec<Frame> = read_frames(&fixture("http/keepalive.pcap"))
+        .into_iter()
+        .map(|mut f| {
+            let mut i = 0;
+            while i + 4 <= f.data.len() {
+                if f.data[i..i + 4] == [10, 77, 0, 1] {
+                    f.data[i..i + 4].copy_from_slice(&[127, 0, 0, 1]);
+                }
+                i += 1;
+            }
+            f
+        })
+        .collect();
+    let p = tmp("redis-topology-local-client.pcap");
+    write_frames(&p, &frames, 65535);
+    p
+}
+
+#[test]
+fn topology_is_shared_stamped_and_expires() {
+    if !redis_server::available("topology_is_shared_stamped_and_expires") {
+        return;
+    }
+    let server = RedisServer::start(&[]);
+    // Two other shippers, in Packetbeat 1.x's layout (db_topology 1).
+    let mut c = server.client(None, 1);
+    for (name, ips) in [("peer-b", "10.77.0.2"), ("peer-c", "10.77.0.1,10.99.0.1")] {
+        assert_eq!(
+            c.call(&[b"HSET", name.as_bytes(), b"ipaddrs", ips.as_bytes()])
+                .expect("HSET"),
+            Reply::Int(1)
+        );
+        c.call(&[b"PEXPIRE", name.as_bytes(), b"60000"])
+            .expect("PEXPIRE");
+    }
+    let pcap = fixture("http/keepalive.pcap");
+    let mut extra = vec!["-t".to_string()];
+    extra.extend(topology_args("alpha"));
+    let extra_ref: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
+    let r = run(&server, &pcap, &extra_ref);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let console = lines(&r.stdout);
+    assert_same_events(&server.list(None, 0, "packetbeat"), &console);
+    for e in &console {
+        let e = json(e);
+        assert_eq!(e["topology"]["client_server"], "peer-c", "{e}");
+        assert_eq!(e["topology"]["server"], "peer-b", "{e}");
+    }
+
+    // alpha published this host's addresses (loopback left out), with the expiry.
+    let expected: Vec<String> = wirebeat::output::topology::local_addresses()
+        .into_iter()
+        .filter(|ip| !ip.is_loopback())
+        .map(|ip| ip.to_string())
+        .collect();
+    assert_eq!(hget(&server, "alpha"), Some(expected.join(",")));
+    let ttl = match c.call(&[b"PTTL", b"alpha"]).expect("PTTL") {
+        Reply::Int(t) => t,
+        other => panic!("{other:?}"),
+    };
+    assert!(ttl > 0 && ttl <= 2000, "pttl {ttl}");
+
+    // A second shipper joins the same store; both entries are there.
+    let mut extra = vec!["-t".to_string()];
+    extra.extend(topology_args("beta"));
+    let extra_ref: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
+    let r = run(&server, &pcap, &extra_ref);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(hget(&server, "beta").is_some());
+    assert!(hget(&server, "peer-b").is_some());
+
+    // Nobody refreshes alpha any more: it expires.
+    let t0 = Instant::now();
+    while hget(&server, "alpha").is_some() {
+        assert!(t0.elapsed() < Duration::from_secs(5), "alpha never expired");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ignore_outgoing_drops_what_a_peer_reports() {
+    if !redis_server::available("ignore_outgoing_drops_what_a_peer_reports") {
+        return;
+    }
+    let server = RedisServer::start(&[]);
+    let mut c = server.client(None, 1);
+    c.call(&[b"HSET", b"peer-b", b"ipaddrs", b"10.77.0.2"])
+        .expect("HSET");
+    c.call(&[b"PEXPIRE", b"peer-b", b"60000"]).expect("PEXPIRE");
+    let pcap = local_client_capture();
+
+    // This host (127.0.0.1) is the client and peer-b has the server.
+    let mut extra = vec!["-t".to_string()];
+    extra.extend(topology_args("alpha"));
+    let extra_ref: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
+    let r = run(&server, &pcap, &extra_ref);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let events = lines(&r.stdout);
+    assert_eq!(events.len(), 3);
+    for e in &events {
+        let e = json(e);
+        assert_eq!(e["topology"]["client_server"], "alpha", "{e}");
+        assert_eq!(e["topology"]["server"], "peer-b", "{e}");
+    }
+
+    extra.extend(["-E".to_string(), "shipper.ignore_outgoing=true".to_string()]);
+    let extra_ref: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
+    let r = run(&server, &pcap, &extra_ref);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        lines(&r.stdout).is_empty(),
+        "{}",
+        String::from_utf8_lossy(&r.stdout)
+    );
+    assert_eq!(r.counter("ignored_outgoing"), 3, "{}", r.stderr);
+    assert_eq!(r.counter("transactions"), 3, "{}", r.stderr);
+}
