@@ -227,13 +227,6 @@ fn run(cli: &Cli) -> ExitCode {
         eprintln!("wirebeat: configuration error: {e}");
         return ExitCode::from(EXIT_CONFIG);
     }
-    let Some(input) = cli.input.clone() else {
-        eprintln!(
-            "wirebeat: live capture (interfaces.type af_packet/pcap) is not available in this build yet; \
-             replay a capture file with -I FILE"
-        );
-        return ExitCode::from(EXIT_RUNTIME);
-    };
     let outputs = if cli.no_publish {
         Vec::new()
     } else {
@@ -245,6 +238,12 @@ fn run(cli: &Cli) -> ExitCode {
             }
         }
     };
+    let stop = pipeline::install_signal_handlers();
+    let registry = wirebeat::stats::Registry::new();
+    let started = std::time::Instant::now();
+    let Some(input) = cli.input.clone() else {
+        return run_live(cli, &cfg, outputs, stop, &registry, started);
+    };
     let opts = ReplayOptions {
         file: input.clone(),
         top_speed: cli.top_speed,
@@ -252,9 +251,6 @@ fn run(cli: &Cli) -> ExitCode {
         no_publish: cli.no_publish,
         dump: cli.dump.clone(),
     };
-    let stop = pipeline::install_signal_handlers();
-    let registry = wirebeat::stats::Registry::new();
-    let started = std::time::Instant::now();
     match pipeline::run_replay(&cfg, &opts, outputs, stop, &registry) {
         Ok(summary) => {
             report(&summary.counters, started.elapsed());
@@ -271,6 +267,69 @@ fn run(cli: &Cli) -> ExitCode {
         }
         Err(e) => {
             eprintln!("wirebeat: {}: {e}", input.display());
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// Live capture on the configured interfaces until SIGINT/SIGTERM.
+fn run_live(
+    cli: &Cli,
+    cfg: &Config,
+    outputs: Vec<Box<dyn wirebeat::output::Output>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    registry: &std::sync::Arc<wirebeat::stats::Registry>,
+    started: std::time::Instant,
+) -> ExitCode {
+    use wirebeat::capture::live;
+    if let Err(e) = live::check_devices(cfg) {
+        eprintln!("wirebeat: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1);
+    let readers = live::readers_per_device(cfg, cores);
+    let ports: Vec<u16> = {
+        let mut p: Vec<u16> = wirebeat::protos::enabled(cfg)
+            .iter()
+            .flat_map(|f| f.ports().to_vec())
+            .collect();
+        p.sort_unstable();
+        p.dedup();
+        p
+    };
+    let sources = match live::open_sources(cfg, readers, &ports) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wirebeat: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    if cli.dump.is_some() && sources.len() > 1 {
+        eprintln!(
+            "wirebeat: --dump needs a single capture reader; set pipeline.readers: 1 and capture one device"
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let input = pipeline::Input::Live {
+        sources,
+        dump: cli.dump.clone(),
+    };
+    match pipeline::run(cfg, input, outputs, stop, registry) {
+        Ok(summary) => {
+            report(&summary.counters, started.elapsed());
+            let mut code = ExitCode::SUCCESS;
+            if let Some(e) = summary.input_error {
+                eprintln!("wirebeat: capture stopped: {e}");
+                code = ExitCode::from(EXIT_RUNTIME);
+            }
+            if let Some(e) = summary.output_error {
+                eprintln!("wirebeat: {e}");
+                code = ExitCode::from(EXIT_RUNTIME);
+            }
+            code
+        }
+        Err(e) => {
+            eprintln!("wirebeat: {e}");
             ExitCode::from(EXIT_RUNTIME)
         }
     }

@@ -160,6 +160,11 @@ impl Worker {
                     self.table.flush_all(&mut self.sink, &mut self.counters);
                     self.sink.ship();
                 }
+                WorkerMsg::Tick(now) => {
+                    self.table.advance(now, &mut self.sink, &mut self.counters);
+                    self.sink.ship();
+                    self.publish_counters(false);
+                }
             }
         }
         self.table.flush_all(&mut self.sink, &mut self.counters);
