@@ -284,7 +284,11 @@ fn run_live(
     use wirebeat::capture::live;
     if let Err(e) = live::check_devices(cfg) {
         eprintln!("wirebeat: {e}");
-        return ExitCode::from(EXIT_CONFIG);
+        // pf_ring is a configuration mistake; a missing device is a runtime failure.
+        return ExitCode::from(match e {
+            wirebeat::capture::LiveError::Unsupported(_) => EXIT_CONFIG,
+            _ => EXIT_RUNTIME,
+        });
     }
     let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1);
     let readers = live::readers_per_device(cfg, cores);

@@ -201,7 +201,10 @@ impl AfPacketSource {
     /// Opens one ring. On ENOMEM the ring is retried at half the size, down to
     /// 1 MiB, and the reduction is logged.
     pub fn open(opts: &AfPacketOptions) -> Result<AfPacketSource, LiveError> {
-        if opts.device != "any" && !std::path::Path::new("/sys/class/net").join(&opts.device).exists()
+        if opts.device != "any"
+            && !std::path::Path::new("/sys/class/net")
+                .join(&opts.device)
+                .exists()
         {
             return Err(LiveError::NoDevice(opts.device.clone()));
         }
@@ -282,8 +285,7 @@ impl AfPacketSource {
                         target: "capture",
                         "{dev}: PACKET_FANOUT_FLAG_IGNORE_OUTGOING unsupported, dropping outgoing frames in userspace"
                     );
-                    join_fanout(fd, opts.fanout_group, 0)
-                        .map_err(|e| other("PACKET_FANOUT", e))?;
+                    join_fanout(fd, opts.fanout_group, 0).map_err(|e| other("PACKET_FANOUT", e))?;
                     drop_outgoing = true;
                     dup_loopback_only = false;
                 }
@@ -333,9 +335,9 @@ impl PacketSource for AfPacketSource {
         let mut n = 0;
         for pkt in &batch {
             let direction = match pkt.direction() {
-                PacketDirection::Host
-                | PacketDirection::Broadcast
-                | PacketDirection::Multicast => Direction::Incoming,
+                PacketDirection::Host | PacketDirection::Broadcast | PacketDirection::Multicast => {
+                    Direction::Incoming
+                }
                 PacketDirection::Outgoing => Direction::Outgoing,
                 PacketDirection::OtherHost => Direction::OtherHost,
                 PacketDirection::Unknown(_) => Direction::Unknown,

@@ -102,7 +102,10 @@ pub fn check_devices(cfg: &Config) -> Result<(), LiveError> {
         if ifc.kind == CaptureType::PfRing {
             return Err(pf_ring_error());
         }
-        if ifc.device != "any" && !std::path::Path::new("/sys/class/net").join(&ifc.device).exists()
+        if ifc.device != "any"
+            && !std::path::Path::new("/sys/class/net")
+                .join(&ifc.device)
+                .exists()
         {
             return Err(LiveError::NoDevice(ifc.device.clone()));
         }

@@ -202,9 +202,15 @@ pub fn run(
     for i in 0..nworkers {
         let (tx, rx) = bounded::<WorkerMsg>(cfg.pipeline.worker_queue.max(1));
         senders.push(tx);
-        let w = worker::Worker::new(cfg, protos.clone(), encoder.clone(), out_tx.clone(), publish)
-            .with_recycling(recycle_tx.clone())
-            .with_slot(registry.counter_slot(&format!("worker-{i}")));
+        let w = worker::Worker::new(
+            cfg,
+            protos.clone(),
+            encoder.clone(),
+            out_tx.clone(),
+            publish,
+        )
+        .with_recycling(recycle_tx.clone())
+        .with_slot(registry.counter_slot(&format!("worker-{i}")));
         // Live: readers take the first cores, workers the next ones. Replay: a
         // single worker is left to the scheduler.
         let core = if !pin {
