@@ -24,6 +24,37 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
+# Live-capture tests (tests/live_capture.rs) run real servers and clients in network
+# namespaces; they need root. As root, install what they use and make a missing
+# prerequisite a failure instead of a skip.
+if [ "$(id -u)" = 0 ]; then
+    export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+    live=()
+    need ip || live+=(iproute2)
+    need ethtool || live+=(ethtool)
+    need nginx || live+=(nginx)
+    need curl || live+=(curl)
+    need redis-server || live+=(redis-server)
+    need redis-cli || live+=(redis-tools)
+    need tcpdump || live+=(tcpdump)
+    need tcpreplay || live+=(tcpreplay)
+    ldconfig -p 2>/dev/null | grep -q 'libpcap\.so' || live+=(libpcap0.8)
+    if [ ${#live[@]} -gt 0 ] && need apt-get; then
+        # Keep the packages' init scripts from starting system-wide nginx/redis: the
+        # tests start their own inside namespaces.
+        policy=/usr/sbin/policy-rc.d made_policy=0
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+        fi
+        rc=0
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends "${live[@]}" >/dev/null || rc=$?
+        [ "$made_policy" = 1 ] && rm -f "$policy"
+        [ "$rc" = 0 ] || { echo "wirebeat: apt-get could not install: ${live[*]}" >&2; exit 1; }
+    fi
+    export WIREBEAT_REQUIRE_ROOT_TESTS=1
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
