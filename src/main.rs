@@ -317,6 +317,7 @@ fn run_live(
     let input = pipeline::Input::Live {
         sources,
         dump: cli.dump.clone(),
+        no_publish: cli.no_publish,
     };
     match pipeline::run(cfg, input, outputs, stop, registry) {
         Ok(summary) => {

@@ -129,6 +129,8 @@ pub enum Input<'a> {
     Live {
         sources: Vec<Box<dyn PacketSource>>,
         dump: Option<PathBuf>,
+        /// `-N`: parse but publish nothing.
+        no_publish: bool,
     },
 }
 
@@ -167,7 +169,7 @@ pub fn run(
     };
     let publish = match &input {
         Input::File(opts) => !opts.no_publish,
-        Input::Live { .. } => true,
+        Input::Live { no_publish, .. } => !no_publish,
     };
     let names: Vec<String> = protos
         .iter()
@@ -260,7 +262,7 @@ pub fn run(
             let err = replay_file(&mut reader, src, opts, &stop)?;
             (reader.finish(), err)
         }
-        Input::Live { sources, dump } => live::run_readers(
+        Input::Live { sources, dump, .. } => live::run_readers(
             cfg,
             &protos,
             sources,
