@@ -193,12 +193,15 @@ fn test_config(cli: &Cli) -> ExitCode {
             );
             ok = false;
         }
-        if cli.input.is_none() && !device_exists(&ifc.device) {
-            eprintln!(
-                "wirebeat: interfaces[{i}].device: no such capture device {:?} (see `wirebeat devices`)",
-                ifc.device
-            );
-            ok = false;
+        if cli.input.is_none() {
+            for dev in ifc.devices() {
+                if !device_exists(dev) {
+                    eprintln!(
+                        "wirebeat: interfaces[{i}].device: no such capture device {dev:?} (see `wirebeat devices`)"
+                    );
+                    ok = false;
+                }
+            }
         }
     }
     if let Err(e) = l.config.internal_networks() {

@@ -102,12 +102,13 @@ pub fn check_devices(cfg: &Config) -> Result<(), LiveError> {
         if ifc.kind == CaptureType::PfRing {
             return Err(pf_ring_error());
         }
-        if ifc.device != "any"
-            && !std::path::Path::new("/sys/class/net")
-                .join(&ifc.device)
-                .exists()
-        {
+        if ifc.devices().is_empty() {
             return Err(LiveError::NoDevice(ifc.device.clone()));
+        }
+        for dev in ifc.devices() {
+            if dev != "any" && !std::path::Path::new("/sys/class/net").join(dev).exists() {
+                return Err(LiveError::NoDevice(dev.to_string()));
+            }
         }
     }
     Ok(())
@@ -124,26 +125,30 @@ pub fn open_sources(
     check_devices(cfg)?;
     let mut out: Vec<Box<dyn PacketSource>> = Vec::new();
     let pid = std::process::id();
-    for (i, ifc) in cfg.interfaces.iter().enumerate() {
+    let devices = cfg
+        .interfaces
+        .iter()
+        .flat_map(|ifc| ifc.devices().into_iter().map(move |d| (ifc, d.to_string())));
+    for (i, (ifc, device)) in devices.enumerate() {
         match ifc.kind {
             CaptureType::PfRing => return Err(pf_ring_error()),
             CaptureType::Pcap => {
                 let src = PcapSource::open(&PcapOptions {
-                    device: ifc.device.clone(),
+                    device: device.clone(),
                     snaplen: ifc.snaplen,
                     buffer_bytes: (ifc.buffer_size_mb as usize) << 20,
                     promisc: ifc.auto_promisc_mode,
                     ignore_outgoing: cfg.shipper.ignore_outgoing,
                     filter: tcpdump_filter(cfg),
                 })?;
-                tracing::info!(target: "capture", "{}: libpcap capture started", ifc.device);
+                tracing::info!(target: "capture", "{device}: libpcap capture started");
                 out.push(Box::new(src));
             }
             CaptureType::AfPacket => {
-                let linktype = if ifc.device == "any" {
+                let linktype = if device == "any" {
                     LinkType::ETHERNET
                 } else {
-                    super::af_packet::device_linktype(&ifc.device)
+                    super::af_packet::device_linktype(&device)
                 };
                 let filter = af_packet_filter(cfg, linktype, ifc.snaplen, ports)?;
                 let total = (ifc.buffer_size_mb as usize) << 20;
@@ -151,7 +156,7 @@ pub fn open_sources(
                 let group = ((pid as usize).wrapping_mul(31).wrapping_add(i) & 0xffff) as u16;
                 for _ in 0..readers.max(1) {
                     let src = AfPacketSource::open(&AfPacketOptions {
-                        device: ifc.device.clone(),
+                        device: device.clone(),
                         snaplen: ifc.snaplen,
                         ring_bytes: per,
                         promisc: ifc.auto_promisc_mode,
@@ -164,7 +169,7 @@ pub fn open_sources(
                 tracing::info!(
                     target: "capture",
                     "{}: af_packet capture started: {readers} ring(s) of {} KiB in fanout group {group}, filter: {}",
-                    ifc.device,
+                    device,
                     per / 1024,
                     match &filter {
                         Some(f) => format!("{} BPF instructions", f.len()),
