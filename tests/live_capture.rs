@@ -358,3 +358,42 @@ fn live_errors_are_clear() {
         "{err}"
     );
 }
+
+/// With no traffic at all after a request, the idle connection expires on the wall
+/// clock (workers are told the time, not only by packets) while the client still
+/// holds it open.
+#[test]
+fn idle_connections_expire_and_events_ship_without_traffic() {
+    if !netns::prerequisites(
+        "idle_connections_expire_and_events_ship_without_traffic",
+        &["redis-server", "redis-cli", "python3"],
+    ) {
+        return;
+    }
+    let mut pair = Pair::new();
+    pair.start_redis();
+    let server = pair.server.clone();
+    let client = pair.client.clone();
+    let cfg = config("af_packet", &pair.server_if, "").replace(
+        "    ports: [6379]\n",
+        "    ports: [6379]\n    transaction_timeout: 1s\n",
+    );
+    let cap = Capture::start(&pair, &server, &cfg, &[]);
+    // One SET, then the connection stays open and silent for 4 s.
+    let script = format!(
+        "import socket, time\n\
+         s = socket.create_connection(('{SERVER_IP}', 6379))\n\
+         s.sendall(b'*3\\r\\n$3\\r\\nSET\\r\\n$4\\r\\nidle\\r\\n$1\\r\\n1\\r\\n')\n\
+         assert s.recv(16) == b'+OK\\r\\n'\n\
+         time.sleep(4)\n"
+    );
+    let holder = pair.spawn(&client, &["python3", "-c", &script], "holder.log");
+    // 1 s timeout + the clock lag of the ticks: the flow is gone well before 3.5 s,
+    // while the client still holds the connection open and silent.
+    std::thread::sleep(Duration::from_millis(3500));
+    let (code, stdout, stderr) = cap.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(counter(&stderr, "flows_expired"), 1, "{stderr}");
+    assert_eq!(events(&stdout).len(), 1, "{stderr}");
+    let _ = holder;
+}
