@@ -167,6 +167,20 @@ fn tiny_ring_accounts_for_every_packet() {
     if !netns::prerequisites("tiny_ring_accounts_for_every_packet", TOOLS) {
         return;
     }
+    flood("block");
+}
+
+/// The same flood with `when_full: drop_newest`: packets dropped at a full worker
+/// queue are counted too, and the sum still holds.
+#[test]
+fn tiny_ring_accounts_for_queue_drops() {
+    if !netns::prerequisites("tiny_ring_accounts_for_queue_drops", TOOLS) {
+        return;
+    }
+    flood("drop_newest");
+}
+
+fn flood(when_full: &str) {
     let mut pair = Pair::new();
     let big: Vec<u8> = (0..8u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
@@ -179,6 +193,10 @@ fn tiny_ring_accounts_for_every_packet() {
         &pair.server_if,
         "  buffer_size_mb: 1\n\
          pipeline:\n  readers: 1\n  workers: 1\n  worker_queue: 1\n  batch_packets: 64\n",
+    )
+    .replace(
+        "pipeline:\n",
+        &format!("pipeline:\n  when_full: {when_full}\n"),
     );
     let cap = Capture::start(&pair, &server, &cfg, &[]);
     let url = format!("http://{SERVER_IP}/big.bin");
@@ -194,10 +212,19 @@ fn tiny_ring_accounts_for_every_packet() {
     let processed = counter(&stderr, "packets");
     let drops = counter(&stderr, "kernel_drops");
     let skipped = counter(&stderr, "capture_skipped");
+    let queue = counter(&stderr, "reader_queue_full_drops");
+    if when_full == "block" {
+        assert_eq!(queue, 0, "{stderr}");
+    }
     // 8 x 8 MiB in 1448-byte segments is over 46 000 data frames.
     assert!(kernel > 40_000, "{stderr}");
     assert_eq!(kernel, processed + drops + skipped, "{stderr}");
-    eprintln!("tiny ring: kernel_packets={kernel} processed={processed} kernel_drops={drops}");
+    // Queue drops happen after decoding: they are part of `packets`.
+    assert!(queue <= processed, "{stderr}");
+    eprintln!(
+        "tiny ring ({when_full}): kernel_packets={kernel} processed={processed} \
+         kernel_drops={drops} reader_queue_full_drops={queue}"
+    );
 }
 
 /// Runs inside the server namespace (re-executed by `fanout_keeps_each_flow_on_one_reader`):
