@@ -424,3 +424,31 @@ fn idle_connections_expire_and_events_ship_without_traffic() {
     assert_eq!(events(&stdout).len(), 1, "{stderr}");
     let _ = holder;
 }
+
+/// `snaplen` cuts frames in the ring (the socket filter's return value): every
+/// captured frame is at most that long and the cut ones are counted.
+#[test]
+fn snaplen_cuts_frames() {
+    if !netns::prerequisites("snaplen_cuts_frames", &["nginx", "curl"]) {
+        return;
+    }
+    let mut pair = Pair::new();
+    pair.start_nginx(&[("page.html", vec![b'x'; 20_000])]);
+    let server = pair.server.clone();
+    let client = pair.client.clone();
+    let cfg = config("af_packet", &pair.server_if, "  snaplen: 200\n");
+    let cap = Capture::start(&pair, &server, &cfg, &[]);
+    let url = format!("http://{SERVER_IP}/page.html");
+    assert!(
+        pair.exec(&client, &["curl", "-s", "-o", "/dev/null", &url])
+            .status
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, _stdout, stderr) = cap.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let packets = counter(&stderr, "packets");
+    // 20 000 bytes of body need at least 14 full-size segments, all cut.
+    assert!(counter(&stderr, "truncated_frames") >= 14, "{stderr}");
+    assert!(counter(&stderr, "bytes") <= packets * 200, "{stderr}");
+}

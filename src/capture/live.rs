@@ -87,6 +87,33 @@ pub fn ports_filter(
         .collect())
 }
 
+/// TPACKET_V3 rings cut frames at the length a socket filter returns, not at the
+/// ring's frame size: every accepting return is capped at `snaplen` (and a filter
+/// is added when there is none and `snaplen` is below the largest frame).
+pub fn with_snaplen(
+    filter: Option<Vec<libc::sock_filter>>,
+    snaplen: u32,
+) -> Option<Vec<libc::sock_filter>> {
+    const BPF_RET_K: u16 = 0x06;
+    match filter {
+        None if snaplen < 262_144 => Some(vec![libc::sock_filter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: snaplen,
+        }]),
+        None => None,
+        Some(mut prog) => {
+            for insn in &mut prog {
+                if insn.code == BPF_RET_K && insn.k != 0 {
+                    insn.k = insn.k.min(snaplen);
+                }
+            }
+            Some(prog)
+        }
+    }
+}
+
 fn accept_all() -> Vec<libc::sock_filter> {
     vec![libc::sock_filter {
         code: 0x06, // BPF_RET | BPF_K
@@ -150,7 +177,10 @@ pub fn open_sources(
                 } else {
                     super::af_packet::device_linktype(&device)
                 };
-                let filter = af_packet_filter(cfg, linktype, ifc.snaplen, ports)?;
+                let filter = with_snaplen(
+                    af_packet_filter(cfg, linktype, ifc.snaplen, ports)?,
+                    ifc.snaplen,
+                );
                 let total = (ifc.buffer_size_mb as usize) << 20;
                 let per = (total / readers.max(1)).max(1 << 20);
                 let group = ((pid as usize).wrapping_mul(31).wrapping_add(i) & 0xffff) as u16;
@@ -233,6 +263,22 @@ mod tests {
             assert!(f.matches(&frame(v6, 6379, 40000)), "v6={v6}");
             assert!(!f.matches(&frame(v6, 40000, 443)), "v6={v6}");
         }
+    }
+
+    #[test]
+    fn snaplen_caps_every_accepting_return() {
+        let prog =
+            with_snaplen(Some(ports_filter(LinkType::ETHERNET, &[80]).unwrap()), 96).unwrap();
+        let rets: Vec<u32> = prog
+            .iter()
+            .filter(|i| i.code == 0x06)
+            .map(|i| i.k)
+            .collect();
+        assert!(rets.contains(&96) && rets.contains(&0), "{rets:?}");
+        assert!(rets.iter().all(|&k| k == 0 || k == 96), "{rets:?}");
+        let only = with_snaplen(None, 200).unwrap();
+        assert_eq!((only.len(), only[0].k), (1, 200));
+        assert!(with_snaplen(None, 262_144).is_none());
     }
 
     #[test]
