@@ -208,6 +208,20 @@ fn test_config(cli: &Cli) -> ExitCode {
         eprintln!("wirebeat: {e}");
         ok = false;
     }
+    if cli.input.is_none()
+        && let Some(expr) = l
+            .config
+            .interfaces
+            .first()
+            .and_then(|i| i.bpf_filter.as_deref())
+    {
+        // A custom filter is compiled by libpcap: check its syntax now.
+        let lt = wirebeat::capture::LinkType::ETHERNET;
+        if let Err(e) = wirebeat::capture::pcap_live::compile_filter(expr, lt, 65535) {
+            eprintln!("wirebeat: interfaces.bpf_filter: {e}");
+            ok = false;
+        }
+    }
     if let Err(e) = wirebeat::output::check_config(&l.config) {
         eprintln!("wirebeat: {e}");
         ok = false;
