@@ -452,3 +452,44 @@ fn snaplen_cuts_frames() {
     assert!(counter(&stderr, "truncated_frames") >= 14, "{stderr}");
     assert!(counter(&stderr, "bytes") <= packets * 200, "{stderr}");
 }
+
+/// Without CAP_NET_RAW the error names the capability, for both backends.
+#[test]
+fn missing_capability_is_named() {
+    if !netns::prerequisites("missing_capability_is_named", &["setpriv"]) {
+        return;
+    }
+    // A copy that an unprivileged user can execute wherever the build tree lives.
+    let dir = std::env::temp_dir().join(format!("wirebeat-nopriv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("wirebeat");
+    std::fs::copy(env!("CARGO_BIN_EXE_wirebeat"), &exe).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for kind in ["af_packet", "pcap"] {
+        if kind == "pcap" && !wirebeat::capture::pcap_live::available() {
+            continue;
+        }
+        let o = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
+            .arg(&exe)
+            .args(["-E", "interfaces.device=lo", "-E"])
+            .arg(format!("interfaces.type={kind}"))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{kind}: {err}");
+        assert!(
+            err.contains("permission denied") && err.contains("CAP_NET_RAW"),
+            "{kind}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
