@@ -244,15 +244,18 @@ fn fanout_helper() {
         ring_bytes: 4 << 20,
         promisc: false,
         ignore_outgoing: false,
-        fanout_group: (std::process::id() & 0xffff) as u16,
+        fanout_group: None,
         filter: Some(
             wirebeat::capture::live::ports_filter(wirebeat::capture::LinkType::ETHERNET, &[80])
                 .unwrap(),
         ),
     };
-    let mut srcs: Vec<AfPacketSource> = (0..2)
-        .map(|_| AfPacketSource::open(&opts).unwrap())
-        .collect();
+    let first = AfPacketSource::open(&opts).unwrap();
+    let opts = AfPacketOptions {
+        fanout_group: Some(first.fanout_group()),
+        ..opts
+    };
+    let mut srcs = [first, AfPacketSource::open(&opts).unwrap()];
     println!("READY");
     let mut flows: Vec<BTreeMap<String, (u32, u32)>> = vec![BTreeMap::new(), BTreeMap::new()];
     let mut dec = Decoder::new(DefragLimits {

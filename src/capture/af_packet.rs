@@ -23,8 +23,10 @@ pub struct AfPacketOptions {
     pub promisc: bool,
     /// Drop frames sent by this host (`shipper.ignore_outgoing`).
     pub ignore_outgoing: bool,
-    /// PACKET_FANOUT group id shared by every reader of the device.
-    pub fanout_group: u16,
+    /// PACKET_FANOUT group id shared by every reader of the device; `None` asks the
+    /// kernel for an id no other socket uses (read it back with
+    /// [`AfPacketSource::fanout_group`] for the next readers).
+    pub fanout_group: Option<u16>,
     /// Compiled classic BPF program; `None` captures everything.
     pub filter: Option<Vec<libc::sock_filter>>,
 }
@@ -35,6 +37,7 @@ const BLOCK_TIMEOUT_MS: u32 = 10;
 
 /// PACKET_FANOUT mode and flags (linux/if_packet.h).
 const PACKET_FANOUT_HASH: u32 = 0;
+const PACKET_FANOUT_FLAG_UNIQUEID: u32 = 0x2000;
 const PACKET_FANOUT_FLAG_IGNORE_OUTGOING: u32 = 0x4000;
 
 pub struct AfPacketSource {
@@ -47,6 +50,7 @@ pub struct AfPacketSource {
     /// On `any`, only the loopback copies (zero source MAC) are duplicates.
     dup_loopback_only: bool,
     skipped: u64,
+    group: u16,
 }
 
 /// Ring geometry for `bytes` of ring memory and frames of up to `snaplen` bytes:
@@ -192,9 +196,32 @@ fn attach_filter(fd: libc::c_int, prog: &[libc::sock_filter]) -> std::io::Result
     setsockopt_raw(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
 }
 
-fn join_fanout(fd: libc::c_int, group: u16, flags: u32) -> std::io::Result<()> {
-    let val: libc::c_int = (group as u32 | ((PACKET_FANOUT_HASH | flags) << 16)) as libc::c_int;
-    setsockopt_raw(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &val)
+/// Joins the hash fanout group `group`, or a new group with a kernel-chosen unique id
+/// when `group` is `None`; returns the group id.
+fn join_fanout(fd: libc::c_int, group: Option<u16>, flags: u32) -> std::io::Result<u16> {
+    let (id, flags) = match group {
+        Some(g) => (g as u32, flags),
+        None => (0, flags | PACKET_FANOUT_FLAG_UNIQUEID),
+    };
+    let val: libc::c_int = (id | ((PACKET_FANOUT_HASH | flags) << 16)) as libc::c_int;
+    setsockopt_raw(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &val)?;
+    let mut out: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `out` and `len` are valid for writes and `len` holds the size of `out`;
+    // PACKET_FANOUT reads back as one int (group id in the low 16 bits).
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_FANOUT,
+            (&mut out as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((out as u32 & 0xffff) as u16)
 }
 
 impl AfPacketSource {
@@ -276,23 +303,25 @@ impl AfPacketSource {
         let loopback = dev == "lo";
         let mut drop_outgoing = loopback;
         let mut dup_loopback_only = any;
+        let group;
         if opts.ignore_outgoing {
             match join_fanout(fd, opts.fanout_group, PACKET_FANOUT_FLAG_IGNORE_OUTGOING) {
-                Ok(()) => {}
+                Ok(g) => group = g,
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                     // Kernels before the flag existed: drop them here instead.
                     tracing::debug!(
                         target: "capture",
                         "{dev}: PACKET_FANOUT_FLAG_IGNORE_OUTGOING unsupported, dropping outgoing frames in userspace"
                     );
-                    join_fanout(fd, opts.fanout_group, 0).map_err(|e| other("PACKET_FANOUT", e))?;
+                    group = join_fanout(fd, opts.fanout_group, 0)
+                        .map_err(|e| other("PACKET_FANOUT", e))?;
                     drop_outgoing = true;
                     dup_loopback_only = false;
                 }
                 Err(e) => return Err(other("PACKET_FANOUT", e)),
             }
         } else {
-            join_fanout(fd, opts.fanout_group, 0).map_err(|e| other("PACKET_FANOUT", e))?;
+            group = join_fanout(fd, opts.fanout_group, 0).map_err(|e| other("PACKET_FANOUT", e))?;
         }
         // Frames that reached the ring before the filter and the group were set up
         // would skew the counters: start them from here.
@@ -304,7 +333,13 @@ impl AfPacketSource {
             drop_outgoing,
             dup_loopback_only: dup_loopback_only && !drop_outgoing,
             skipped: 0,
+            group,
         })
+    }
+
+    /// The PACKET_FANOUT group this ring joined.
+    pub fn fanout_group(&self) -> u16 {
+        self.group
     }
 }
 

@@ -151,12 +151,11 @@ pub fn open_sources(
 ) -> Result<Vec<Box<dyn PacketSource>>, LiveError> {
     check_devices(cfg)?;
     let mut out: Vec<Box<dyn PacketSource>> = Vec::new();
-    let pid = std::process::id();
     let devices = cfg
         .interfaces
         .iter()
         .flat_map(|ifc| ifc.devices().into_iter().map(move |d| (ifc, d.to_string())));
-    for (i, (ifc, device)) in devices.enumerate() {
+    for (ifc, device) in devices {
         match ifc.kind {
             CaptureType::PfRing => return Err(pf_ring_error()),
             CaptureType::Pcap => {
@@ -183,7 +182,9 @@ pub fn open_sources(
                 );
                 let total = (ifc.buffer_size_mb as usize) << 20;
                 let per = (total / readers.max(1)).max(1 << 20);
-                let group = ((pid as usize).wrapping_mul(31).wrapping_add(i) & 0xffff) as u16;
+                // The first ring gets a group id from the kernel, unique on this
+                // host, and the others join it.
+                let mut group = None;
                 for _ in 0..readers.max(1) {
                     let src = AfPacketSource::open(&AfPacketOptions {
                         device: device.clone(),
@@ -194,8 +195,10 @@ pub fn open_sources(
                         fanout_group: group,
                         filter: filter.clone(),
                     })?;
+                    group = Some(src.fanout_group());
                     out.push(Box::new(src));
                 }
+                let group = group.unwrap_or_default();
                 tracing::info!(
                     target: "capture",
                     "{}: af_packet capture started: {readers} ring(s) of {} KiB in fanout group {group}, filter: {}",
