@@ -496,3 +496,47 @@ fn missing_capability_is_named() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Loopback frames reach AF_PACKET twice (outgoing and incoming): on `lo` and on
+/// `any` each is processed once and the second copy is counted as skipped.
+#[test]
+fn loopback_and_any_see_each_frame_once() {
+    if !netns::prerequisites("loopback_and_any_see_each_frame_once", &["nginx", "curl"]) {
+        return;
+    }
+    let mut pair = Pair::new();
+    pair.start_nginx(&[("index.html", b"loop\n".to_vec())]);
+    let server = pair.server.clone();
+    for device in ["lo", "any"] {
+        let cap = Capture::start(&pair, &server, &config("af_packet", device, ""), &[]);
+        // The server talking to its own address goes over lo.
+        let url = format!("http://{SERVER_IP}/index.html");
+        for _ in 0..3 {
+            assert!(
+                pair.exec(&server, &["curl", "-s", "-o", "/dev/null", &url])
+                    .status
+                    .success()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let (code, stdout, stderr) = cap.stop();
+        assert_eq!(code, 0, "{device}: {stderr}");
+        let evs = events(&stdout);
+        assert_eq!(evs.len(), 3, "{device}: {stderr}");
+        for e in &evs {
+            assert_eq!(get(e, "http.response.status_code"), 200, "{device}: {e}");
+        }
+        let packets = counter(&stderr, "packets");
+        assert_eq!(
+            counter(&stderr, "capture_skipped"),
+            packets,
+            "{device}: {stderr}"
+        );
+        assert_eq!(
+            counter(&stderr, "kernel_packets"),
+            2 * packets,
+            "{device}: {stderr}"
+        );
+        assert_eq!(counter(&stderr, "tcp_retransmits"), 0, "{device}: {stderr}");
+    }
+}
