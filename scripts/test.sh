@@ -24,15 +24,38 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
-# A real redis-server for the Redis output tests (tests/redis_output.rs). When it is
-# installed, the tests must run: WIREBEAT_REQUIRE_SERVERS=1 turns a missing server
-# into a failure instead of a skip.
-if ! need redis-server && [ "$(id -u)" = 0 ] && need apt-get; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null \
-        || echo "wirebeat: could not install redis-server; the Redis output tests will be skipped" >&2
-    # The package starts a system instance on 6379; the tests start their own.
-    if need systemctl; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+# Live-capture tests (tests/live_capture.rs) run real servers and clients in network
+# namespaces; they need root. As root, install what they use and make a missing
+# prerequisite a failure instead of a skip.
+if [ "$(id -u)" = 0 ]; then
+    export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+    live=()
+    need ip || live+=(iproute2)
+    need ethtool || live+=(ethtool)
+    need nginx || live+=(nginx)
+    need curl || live+=(curl)
+    need redis-server || live+=(redis-server)
+    need redis-cli || live+=(redis-tools)
+    need tcpdump || live+=(tcpdump)
+    need tcpreplay || live+=(tcpreplay)
+    ldconfig -p 2>/dev/null | grep -q 'libpcap\.so' || live+=(libpcap0.8)
+    if [ ${#live[@]} -gt 0 ] && need apt-get; then
+        # Keep the packages' init scripts from starting system-wide nginx/redis: the
+        # tests start their own inside namespaces.
+        policy=/usr/sbin/policy-rc.d made_policy=0
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+        fi
+        rc=0
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends "${live[@]}" >/dev/null || rc=$?
+        [ "$made_policy" = 1 ] && rm -f "$policy"
+        [ "$rc" = 0 ] || { echo "wirebeat: apt-get could not install: ${live[*]}" >&2; exit 1; }
+    fi
+    export WIREBEAT_REQUIRE_ROOT_TESTS=1
 fi
+# When redis-server is there, the Redis output tests must run: a missing server then
+# fails them instead of skipping them.
 if need redis-server; then
     export WIREBEAT_REQUIRE_SERVERS=1
 fi

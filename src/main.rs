@@ -196,17 +196,34 @@ fn test_config(cli: &Cli) -> ExitCode {
             );
             ok = false;
         }
-        if cli.input.is_none() && !device_exists(&ifc.device) {
-            eprintln!(
-                "wirebeat: interfaces[{i}].device: no such capture device {:?} (see `wirebeat devices`)",
-                ifc.device
-            );
-            ok = false;
+        if cli.input.is_none() {
+            for dev in ifc.devices() {
+                if !device_exists(dev) {
+                    eprintln!(
+                        "wirebeat: interfaces[{i}].device: no such capture device {dev:?} (see `wirebeat devices`)"
+                    );
+                    ok = false;
+                }
+            }
         }
     }
     if let Err(e) = l.config.internal_networks() {
         eprintln!("wirebeat: {e}");
         ok = false;
+    }
+    if cli.input.is_none()
+        && let Some(expr) = l
+            .config
+            .interfaces
+            .first()
+            .and_then(|i| i.bpf_filter.as_deref())
+    {
+        // A custom filter is compiled by libpcap: check its syntax now.
+        let lt = wirebeat::capture::LinkType::ETHERNET;
+        if let Err(e) = wirebeat::capture::pcap_live::compile_filter(expr, lt, 65535) {
+            eprintln!("wirebeat: interfaces.bpf_filter: {e}");
+            ok = false;
+        }
     }
     if let Err(e) = wirebeat::output::check_config(&l.config) {
         eprintln!("wirebeat: {e}");
@@ -230,13 +247,6 @@ fn run(cli: &Cli) -> ExitCode {
         eprintln!("wirebeat: configuration error: {e}");
         return ExitCode::from(EXIT_CONFIG);
     }
-    let Some(input) = cli.input.clone() else {
-        eprintln!(
-            "wirebeat: live capture (interfaces.type af_packet/pcap) is not available in this build yet; \
-             replay a capture file with -I FILE"
-        );
-        return ExitCode::from(EXIT_RUNTIME);
-    };
     let outputs = if cli.no_publish {
         Vec::new()
     } else {
@@ -248,13 +258,6 @@ fn run(cli: &Cli) -> ExitCode {
             }
         }
     };
-    let opts = ReplayOptions {
-        file: input.clone(),
-        top_speed: cli.top_speed,
-        loops: cli.loops,
-        no_publish: cli.no_publish,
-        dump: cli.dump.clone(),
-    };
     let stop = pipeline::install_signal_handlers();
     let registry = wirebeat::stats::Registry::new();
     let metrics = match start_metrics(&cfg, &registry) {
@@ -262,6 +265,17 @@ fn run(cli: &Cli) -> ExitCode {
         Err(code) => return code,
     };
     let started = std::time::Instant::now();
+    let Some(input) = cli.input.clone() else {
+        let code = run_live(cli, &cfg, outputs, stop, &registry, started, metrics);
+        return code;
+    };
+    let opts = ReplayOptions {
+        file: input.clone(),
+        top_speed: cli.top_speed,
+        loops: cli.loops,
+        no_publish: cli.no_publish,
+        dump: cli.dump.clone(),
+    };
     match pipeline::run_replay(&cfg, &opts, outputs, stop, &registry) {
         Ok(summary) => {
             drop(metrics);
@@ -321,6 +335,76 @@ fn start_metrics(
         Err(e) => {
             tracing::warn!(target: "metrics", "cannot start the metrics report: {e}");
             Ok(None)
+        }
+    }
+}
+
+/// Live capture on the configured interfaces until SIGINT/SIGTERM.
+fn run_live(
+    cli: &Cli,
+    cfg: &Config,
+    outputs: Vec<Box<dyn wirebeat::output::Output>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    registry: &std::sync::Arc<wirebeat::stats::Registry>,
+    started: std::time::Instant,
+    metrics: Option<PeriodicReport>,
+) -> ExitCode {
+    use wirebeat::capture::live;
+    if let Err(e) = live::check_devices(cfg) {
+        eprintln!("wirebeat: {e}");
+        // pf_ring is a configuration mistake; a missing device is a runtime failure.
+        return ExitCode::from(match e {
+            wirebeat::capture::LiveError::Unsupported(_) => EXIT_CONFIG,
+            _ => EXIT_RUNTIME,
+        });
+    }
+    let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1);
+    let readers = live::readers_per_device(cfg, cores);
+    let ports: Vec<u16> = {
+        let mut p: Vec<u16> = wirebeat::protos::enabled(cfg)
+            .iter()
+            .flat_map(|f| f.ports().to_vec())
+            .collect();
+        p.sort_unstable();
+        p.dedup();
+        p
+    };
+    let sources = match live::open_sources(cfg, readers, &ports) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wirebeat: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    if cli.dump.is_some() && sources.len() > 1 {
+        eprintln!(
+            "wirebeat: --dump needs a single capture reader; set pipeline.readers: 1 and capture one device"
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let input = pipeline::Input::Live {
+        sources,
+        dump: cli.dump.clone(),
+        no_publish: cli.no_publish,
+    };
+    match pipeline::run(cfg, input, outputs, stop, registry) {
+        Ok(summary) => {
+            drop(metrics);
+            report(&summary.counters, registry, started.elapsed());
+            let mut code = ExitCode::SUCCESS;
+            if let Some(e) = summary.input_error {
+                eprintln!("wirebeat: capture stopped: {e}");
+                code = ExitCode::from(EXIT_RUNTIME);
+            }
+            if let Some(e) = summary.output_error {
+                eprintln!("wirebeat: {e}");
+                code = ExitCode::from(EXIT_RUNTIME);
+            }
+            code
+        }
+        Err(e) => {
+            eprintln!("wirebeat: {e}");
+            ExitCode::from(EXIT_RUNTIME)
         }
     }
 }

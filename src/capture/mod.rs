@@ -1,8 +1,14 @@
-//! Packet sources. Offline replay of pcap and pcapng files ([`file::FileSource`]) and
-//! writing classic pcap files ([`dump::PcapWriter`]) for `--dump` and test fixtures.
+//! Packet sources. Offline replay of pcap and pcapng files ([`file::FileSource`]),
+//! writing classic pcap files ([`dump::PcapWriter`]) for `--dump` and test fixtures,
+//! and live capture behind [`source::PacketSource`]: AF_PACKET rings
+//! ([`af_packet`]) and libpcap loaded at run time ([`pcap_live`]).
 
+pub mod af_packet;
 pub mod dump;
 pub mod file;
+pub mod live;
+pub mod pcap_live;
+pub mod source;
 
 use std::path::PathBuf;
 
@@ -75,4 +81,29 @@ pub enum CaptureError {
         packets: u64,
         reason: String,
     },
+}
+
+/// Errors of live capture. Each one says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(
+        "{device}: permission denied: capturing needs {needs} (run as root, or \
+         `setcap cap_net_raw,cap_net_admin=eip` on the wirebeat binary)"
+    )]
+    Permission { device: String, needs: String },
+    #[error("no such capture device {0:?} (see `wirebeat devices`)")]
+    NoDevice(String),
+    #[error(
+        "{device}: cannot allocate the capture ring even at its smallest size: {detail} \
+         (lower interfaces.buffer_size_mb or pipeline.readers, or raise the memory limits)"
+    )]
+    RingAlloc { device: String, detail: String },
+    #[error("{device}: cannot open capture: {detail}")]
+    Open { device: String, detail: String },
+    #[error("{device}: capture failed: {detail}")]
+    Read { device: String, detail: String },
+    #[error("capture filter: {0}")]
+    Filter(String),
+    #[error("{0}")]
+    Unsupported(String),
 }

@@ -678,7 +678,14 @@ fn shipper(node: Node, ctx: &mut Ctx, s: &mut ShipperConfig) -> Result<(), Confi
 fn interface(node: Node, path: &str, ctx: &mut Ctx) -> Result<InterfaceConfig, ConfigError> {
     let mut ic = InterfaceConfig::default();
     let mut f = Fields::of(node, path, ctx)?;
-    f.string(ctx, "device", &mut ic.device)?;
+    // `device: eth0`, `device: any`, or several devices as a list (kept
+    // comma-separated: `device: [eth0, eth1]` is `device: eth0,eth1`).
+    if let Some((n, p)) = f.take_set("device") {
+        ic.device = match n.value {
+            Value::Seq(_) => to_strings(&n, &p, ctx)?.join(","),
+            _ => to_string(&n, &p, ctx)?,
+        };
+    }
     if let Some((n, p)) = f.take_set("type") {
         let name = to_string(&n, &p, ctx)?;
         ic.kind = match name.as_str() {

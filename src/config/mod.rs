@@ -63,6 +63,8 @@ pub enum CaptureType {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct InterfaceConfig {
+    /// A device name, `any`, or several names separated by commas (see
+    /// [`InterfaceConfig::devices`]).
     pub device: String,
     pub kind: CaptureType,
     pub snaplen: u32,
@@ -72,6 +74,17 @@ pub struct InterfaceConfig {
     pub auto_promisc_mode: bool,
     /// CIDRs (or `loopback`, `private`) inside the perimeter, for `network.direction`.
     pub internal_networks: Vec<String>,
+}
+
+impl InterfaceConfig {
+    /// Every device named by `device` (`eth0,eth1` is two devices).
+    pub fn devices(&self) -> Vec<&str> {
+        self.device
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .collect()
+    }
 }
 
 impl Default for InterfaceConfig {

@@ -5,7 +5,10 @@
 //! thread, which feeds every output. Channels are bounded: a slow output pushes back
 //! on workers, and workers on the reader.
 
+mod live;
 pub mod worker;
+
+pub use live::live_workers;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -18,7 +21,8 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::capture::dump::PcapWriter;
 use crate::capture::file::FileSource;
-use crate::capture::{CaptureError, LinkType};
+use crate::capture::source::PacketSource;
+use crate::capture::{CaptureError, LinkType, LiveError};
 use crate::config::Config;
 use crate::decode::{Decoder, DefragLimits, L4, flow_hash};
 use crate::event::{AgentInfo, EventEncoder};
@@ -79,6 +83,10 @@ pub enum WorkerMsg {
     Packets(Batch),
     /// End of one pass over the input: flush every connection.
     FlushAll,
+    /// Live capture: the packet clock has reached at least this time even if no
+    /// packet says so (idle links still expire connections), and encoded events
+    /// should be handed to the writer now.
+    Tick(Ts),
 }
 
 /// Set by SIGINT/SIGTERM; the reader stops and everything drains.
@@ -107,10 +115,25 @@ fn replay_workers(cfg: &Config) -> usize {
 pub enum PipelineError {
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Live(#[from] LiveError),
     #[error("cannot start thread {0}: {1}")]
     Thread(&'static str, std::io::Error),
     #[error("topology: {0}")]
     Topology(String),
+}
+
+/// Where packets come from.
+pub enum Input<'a> {
+    /// `-I`: a capture file.
+    File(&'a ReplayOptions),
+    /// Live capture: one reader thread per source; `--dump` needs a single source.
+    Live {
+        sources: Vec<Box<dyn PacketSource>>,
+        dump: Option<PathBuf>,
+        /// `-N`: parse but publish nothing.
+        no_publish: bool,
+    },
 }
 
 /// Replays a capture file through the workers into `outputs`.
@@ -121,24 +144,53 @@ pub fn run_replay(
     stop: Arc<AtomicBool>,
     registry: &Arc<Registry>,
 ) -> Result<Summary, PipelineError> {
+    run(cfg, Input::File(opts), outputs, stop, registry)
+}
+
+/// Runs the pipeline on `input` until it ends (file) or `stop` is set (live, or a
+/// signal during a replay), then drains every queue and flushes every output.
+pub fn run(
+    cfg: &Config,
+    input: Input<'_>,
+    outputs: Vec<Box<dyn Output>>,
+    stop: Arc<AtomicBool>,
+    registry: &Arc<Registry>,
+) -> Result<Summary, PipelineError> {
     let protos = protos::enabled(cfg);
-    let mut src = FileSource::open(&opts.file)?;
-    let nworkers = replay_workers(cfg);
+    let first_src = match &input {
+        Input::File(opts) => Some(FileSource::open(&opts.file)?),
+        Input::Live { .. } => None,
+    };
+    let cores = core_ids();
+    let (nreaders, nworkers) = match &input {
+        Input::File(_) => (1, replay_workers(cfg)),
+        Input::Live { sources, .. } => (
+            sources.len(),
+            live::live_workers(cfg, sources.len(), cores.len()),
+        ),
+    };
+    let publish = match &input {
+        Input::File(opts) => !opts.no_publish,
+        Input::Live { no_publish, .. } => !no_publish,
+    };
     let names: Vec<String> = protos
         .iter()
         .map(|p| format!("{} {:?}", p.name(), p.ports()))
         .collect();
+    let what = match &input {
+        Input::File(opts) => format!("replaying {}", opts.file.display()),
+        Input::Live { sources, .. } => format!("capturing with {} reader(s)", sources.len()),
+    };
     tracing::info!(
         target: "pipeline",
-        "replaying {} with {nworkers} worker(s); protocols: {}",
-        opts.file.display(),
+        "{what} with {nworkers} worker(s); protocols: {}",
         if names.is_empty() { "none".to_string() } else { names.join(", ") }
     );
     let agent = AgentInfo::new(cfg.shipper.name.clone(), cfg.shipper.tags.clone());
     let mut encoder = EventEncoder::new(agent);
     // Topology (`save_topology`): published and read by its own thread, stopped
     // when this function returns.
-    let topology = if opts.no_publish {
+    let topology = if !publish {
         None
     } else {
         crate::output::topology::TopologyService::from_config(cfg)
@@ -154,17 +206,14 @@ pub fn run_replay(
         .spawn(move || writer_loop(out_rx, outputs))
         .map_err(|e| PipelineError::Thread("wirebeat-writer", e))?;
 
-    // Emptied batches travel back to the reader, so their buffers are reused
+    // Emptied batches travel back to the readers, so their buffers are reused
     // instead of allocated (and page-faulted in) for every batch.
     let (recycle_tx, recycle_rx) =
-        bounded::<Batch>(nworkers * (cfg.pipeline.worker_queue.max(1) + 2));
+        bounded::<Batch>(nworkers * (cfg.pipeline.worker_queue.max(1) + 2) + nreaders);
     let mut senders = Vec::with_capacity(nworkers);
     let mut handles = Vec::with_capacity(nworkers);
-    let cores = if cfg.pipeline.pin {
-        core_ids()
-    } else {
-        Vec::new()
-    };
+    let pin = cfg.pipeline.pin && !cores.is_empty();
+    let live = matches!(input, Input::Live { .. });
     for i in 0..nworkers {
         let (tx, rx) = bounded::<WorkerMsg>(cfg.pipeline.worker_queue.max(1));
         senders.push(tx);
@@ -173,15 +222,21 @@ pub fn run_replay(
             protos.clone(),
             encoder.clone(),
             out_tx.clone(),
-            !opts.no_publish,
+            publish,
         )
         .with_recycling(recycle_tx.clone())
         .with_slot(
             registry.counter_slot(&format!("worker-{i}")),
             registry.latency_slot(),
         );
-        let core = if nworkers > 1 {
-            cores.get(i % cores.len().max(1)).copied()
+        // Live: readers take the first cores, workers the next ones. Replay: a
+        // single worker is left to the scheduler.
+        let core = if !pin {
+            None
+        } else if live {
+            cores.get((nreaders + i) % cores.len()).copied()
+        } else if nworkers > 1 {
+            cores.get(i % cores.len()).copied()
         } else {
             None
         };
@@ -200,27 +255,42 @@ pub fn run_replay(
     drop(out_tx);
     drop(recycle_tx);
 
-    let mut reader = Reader::new(cfg, &protos, senders, recycle_rx, opts)?;
-    reader.slot = Some(registry.counter_slot("reader"));
-    let mut input_error = None;
-    let mut pass = 0u64;
-    loop {
-        match reader.pass(&mut src, &stop) {
-            Ok(()) => {}
-            Err(e) => {
-                input_error = Some(e.to_string());
-                break;
-            }
+    let seed = {
+        use std::hash::BuildHasher;
+        std::collections::hash_map::RandomState::new().hash_one(0x77_69_72_65u64)
+    };
+    let (mut counters, input_error) = match input {
+        Input::File(opts) => {
+            let mut reader = Reader::new(
+                cfg,
+                &protos,
+                senders,
+                recycle_rx,
+                opts.dump.clone(),
+                opts.top_speed,
+            );
+            reader.seed = seed;
+            reader.slot = Some(registry.counter_slot("reader"));
+            let src = match first_src {
+                Some(s) => s,
+                None => FileSource::open(&opts.file)?,
+            };
+            let err = replay_file(&mut reader, src, opts, &stop)?;
+            (reader.finish(), err)
         }
-        reader.flush_all();
-        pass += 1;
-        if stop.load(Ordering::Relaxed) || (opts.loops != 0 && pass >= opts.loops) {
-            break;
-        }
-        src = FileSource::open(&opts.file)?;
-        reader.next_pass();
-    }
-    let mut counters = reader.finish();
+        Input::Live { sources, dump, .. } => live::run_readers(
+            cfg,
+            &protos,
+            sources,
+            dump,
+            senders,
+            recycle_rx,
+            &stop,
+            registry,
+            seed,
+            if pin { cores } else { Vec::new() },
+        )?,
+    };
     for h in handles {
         match h.join() {
             Ok(c) => counters.add(&c),
@@ -241,6 +311,28 @@ pub fn run_replay(
         input_error,
         output_error,
     })
+}
+
+/// Every pass over the file; returns the error that ended the input early, if any.
+fn replay_file(
+    reader: &mut Reader,
+    mut src: FileSource,
+    opts: &ReplayOptions,
+    stop: &AtomicBool,
+) -> Result<Option<String>, PipelineError> {
+    let mut pass = 0u64;
+    loop {
+        if let Err(e) = reader.pass(&mut src, stop) {
+            return Ok(Some(e.to_string()));
+        }
+        reader.flush_all();
+        pass += 1;
+        if stop.load(Ordering::Relaxed) || (opts.loops != 0 && pass >= opts.loops) {
+            return Ok(None);
+        }
+        src = FileSource::open(&opts.file)?;
+        reader.next_pass();
+    }
 }
 
 /// Cores this process may run on (read on the calling thread, before any pinning).
@@ -311,6 +403,9 @@ struct Reader {
     dump: Option<PcapWriter>,
     dump_path: Option<PathBuf>,
     top_speed: bool,
+    /// Live capture with `pipeline.when_full: drop_newest`: a batch for a full
+    /// worker queue is dropped and counted instead of waiting.
+    drop_when_full: bool,
     seed: u64,
     /// Added to every timestamp so that time keeps moving forward across loops.
     ts_shift: u64,
@@ -328,8 +423,9 @@ impl Reader {
         protos: &[Arc<dyn ProtocolFactory>],
         senders: Vec<Sender<WorkerMsg>>,
         recycled: Receiver<Batch>,
-        opts: &ReplayOptions,
-    ) -> Result<Reader, CaptureError> {
+        dump: Option<PathBuf>,
+        top_speed: bool,
+    ) -> Reader {
         let mut port_wanted = vec![false; 65536];
         for p in protos {
             for &port in p.ports() {
@@ -338,7 +434,7 @@ impl Reader {
         }
         let p = &cfg.pipeline;
         let n = senders.len();
-        Ok(Reader {
+        Reader {
             decoder: Decoder::new(DefragLimits {
                 max_datagrams: p.defrag_max_datagrams,
                 max_bytes: p.defrag_max_bytes,
@@ -353,8 +449,9 @@ impl Reader {
             port_wanted,
             counters: Counters::default(),
             dump: None,
-            dump_path: opts.dump.clone(),
-            top_speed: opts.top_speed,
+            dump_path: dump,
+            top_speed,
+            drop_when_full: false,
             seed: {
                 use std::hash::BuildHasher;
                 std::collections::hash_map::RandomState::new().hash_one(0x77_69_72_65u64)
@@ -364,7 +461,7 @@ impl Reader {
             pass_last: Ts::ZERO,
             first_ts: None,
             wall_start: Instant::now(),
-        })
+        }
     }
 
     fn pass(&mut self, src: &mut FileSource, stop: &AtomicBool) -> Result<(), CaptureError> {
@@ -381,44 +478,36 @@ impl Reader {
                 }
             }
             let ts = Ts(pkt.ts.0.saturating_add(self.ts_shift));
-            if let Some(path) = &self.dump_path {
-                if self.dump.is_none() {
-                    match PcapWriter::create(path, pkt.linktype, 65535) {
-                        Ok(w) => self.dump = Some(w),
-                        Err(e) => {
-                            tracing::error!(target: "pipeline", "--dump {}: {e}", path.display());
-                            self.dump_path = None;
-                        }
-                    }
-                }
-                if let Some(w) = self.dump.as_mut()
-                    && let Err(e) = w.write(&pkt)
-                {
-                    tracing::error!(target: "pipeline", "--dump: {e}");
-                    self.dump = None;
-                    self.dump_path = None;
-                }
-            }
+            self.dump(&pkt);
             if !self.top_speed {
                 self.pace(ts, stop);
             }
             self.pass_first.get_or_insert(pkt.ts);
             self.pass_last = self.pass_last.max(pkt.ts);
-            let linktype: LinkType = pkt.linktype;
-            let Some(ip) =
-                self.decoder
-                    .decode(ts, linktype, pkt.data, pkt.orig_len, &mut self.counters)
+            self.push(ts, pkt.linktype, pkt.data, pkt.orig_len);
+        }
+        Ok(())
+    }
+
+    /// Decodes one frame, keeps it if it is TCP on a configured port, and queues it
+    /// for the worker that owns its flow.
+    #[inline]
+    fn push(&mut self, ts: Ts, linktype: LinkType, data: &[u8], orig_len: u32) {
+        {
+            let Some(ip) = self
+                .decoder
+                .decode(ts, linktype, data, orig_len, &mut self.counters)
             else {
-                continue;
+                return;
             };
             let L4::Tcp(seg) = &ip.l4 else {
                 self.counters.ignored_ports += 1;
-                continue;
+                return;
             };
             if !self.port_wanted[seg.src_port as usize] && !self.port_wanted[seg.dst_port as usize]
             {
                 self.counters.ignored_ports += 1;
-                continue;
+                return;
             }
             let w = if self.senders.len() == 1 {
                 0
@@ -445,7 +534,31 @@ impl Reader {
                 self.send(w);
             }
         }
-        Ok(())
+    }
+
+    /// `--dump`: writes the frame to the dump file (opened on the first frame, with
+    /// its link type).
+    fn dump(&mut self, pkt: &crate::capture::Packet<'_>) {
+        let Some(path) = &self.dump_path else {
+            return;
+        };
+        if self.dump.is_none() {
+            match PcapWriter::create(path, pkt.linktype, 65535) {
+                Ok(w) => self.dump = Some(w),
+                Err(e) => {
+                    tracing::error!(target: "pipeline", "--dump {}: {e}", path.display());
+                    self.dump_path = None;
+                    return;
+                }
+            }
+        }
+        if let Some(w) = self.dump.as_mut()
+            && let Err(e) = w.write(pkt)
+        {
+            tracing::error!(target: "pipeline", "--dump: {e}");
+            self.dump = None;
+            self.dump_path = None;
+        }
     }
 
     /// Sleeps until `ts` is due relative to the first packet, in short steps so
@@ -481,8 +594,36 @@ impl Reader {
             data: Vec::with_capacity(self.batch_packets * 1024),
         });
         let b = std::mem::replace(&mut self.batches[w], fresh);
+        if self.drop_when_full {
+            match self.senders[w].try_send(WorkerMsg::Packets(b)) {
+                Ok(()) => {}
+                Err(crossbeam_channel::TrySendError::Full(WorkerMsg::Packets(mut b))) => {
+                    self.counters.reader_queue_full_drops += b.recs.len() as u64;
+                    b.recs.clear();
+                    b.data.clear();
+                    self.batches[w] = b;
+                }
+                Err(_) => {}
+            }
+            return;
+        }
         // A worker that died already reported; nothing to do with its packets.
         let _ = self.senders[w].send(WorkerMsg::Packets(b));
+    }
+
+    /// Hands every non-empty batch to its worker.
+    fn flush_partial(&mut self) {
+        for w in 0..self.batches.len() {
+            self.send(w);
+        }
+    }
+
+    /// Tells every worker the time (never waits: a busy worker gets the time from
+    /// the packets it is processing anyway).
+    fn tick(&mut self, now: Ts) {
+        for s in &self.senders {
+            let _ = s.try_send(WorkerMsg::Tick(now));
+        }
     }
 
     fn flush_all(&mut self) {

@@ -184,6 +184,11 @@ impl Worker {
                     self.sink.ship();
                     self.publish_counters(true);
                 }
+                WorkerMsg::Tick(now) => {
+                    self.table.advance(now, &mut self.sink, &mut self.counters);
+                    self.sink.ship();
+                    self.publish_counters(false);
+                }
             }
         }
         self.table.flush_all(&mut self.sink, &mut self.counters);

@@ -83,6 +83,19 @@ counters! {
         /// Transactions dropped by `shipper.ignore_outgoing` (another shipper sees
         /// the server and reports them).
         ignored_outgoing,
+        /// Live capture: frames the kernel handed to the capture sockets (including
+        /// the dropped ones), frames it dropped because a ring was full, and ring
+        /// freezes (PACKET_STATISTICS, summed into 64 bits).
+        kernel_packets,
+        kernel_drops,
+        ring_freezes,
+        /// Frames a capture source discarded on purpose: the second copy of loopback
+        /// frames, and outgoing frames under `shipper.ignore_outgoing` when the kernel
+        /// cannot drop them.
+        capture_skipped,
+        /// Packets a reader dropped because the worker's queue was full
+        /// (`pipeline.when_full: drop_newest`).
+        reader_queue_full_drops,
     }
 }
 
@@ -101,6 +114,14 @@ const LIMITS: &[(&str, &str)] = &[
     (
         "ip_fragments_dropped",
         "pipeline.defrag_max_datagrams, defrag_max_bytes, defrag_timeout",
+    ),
+    (
+        "kernel_drops",
+        "interfaces.buffer_size_mb, pipeline.readers and pipeline.workers",
+    ),
+    (
+        "reader_queue_full_drops",
+        "pipeline.worker_queue and pipeline.workers (pipeline.when_full: drop_newest)",
     ),
 ];
 
