@@ -49,6 +49,11 @@ impl Output for Console {
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+
+    /// Live capture trickles events: write them out while idle rather than at exit.
+    fn tick(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 #[cfg(test)]

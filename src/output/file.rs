@@ -90,6 +90,11 @@ impl Output for RotatingFile {
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
     }
+
+    /// Live capture trickles events: write them out while idle rather than at exit.
+    fn tick(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 #[cfg(test)]
