@@ -421,6 +421,14 @@ fn idle_connections_expire_and_events_ship_without_traffic() {
     // 1 s timeout + the clock lag of the ticks: the flow is gone well before 3.5 s,
     // while the client still holds the connection open and silent.
     std::thread::sleep(Duration::from_millis(3500));
+    // The event is on stdout while wirebeat still runs (the idle writer flushes).
+    let live_out = std::fs::read(&cap.stdout).unwrap_or_default();
+    assert_eq!(
+        events(&live_out).len(),
+        1,
+        "{}",
+        String::from_utf8_lossy(&live_out)
+    );
     let (code, stdout, stderr) = cap.stop();
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(counter(&stderr, "flows_expired"), 1, "{stderr}");
