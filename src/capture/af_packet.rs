@@ -51,6 +51,37 @@ pub struct AfPacketSource {
     dup_loopback_only: bool,
     skipped: u64,
     group: u16,
+    /// The device's interface index when the ring was opened (`None` for `any`),
+    /// to tell a device that went away from one that is only down.
+    ifindex: Option<u32>,
+}
+
+/// The interface index of a named device, from sysfs.
+fn device_ifindex(device: &str) -> Option<u32> {
+    std::fs::read_to_string(format!("/sys/class/net/{device}/ifindex"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// Reads and clears the socket's pending error (SO_ERROR).
+fn take_socket_error(fd: libc::c_int) -> Option<std::io::Error> {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are valid for writes and `len` holds the size of
+    // `err`; SO_ERROR reads back as one int.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Some(std::io::Error::last_os_error());
+    }
+    (err != 0).then(|| std::io::Error::from_raw_os_error(err))
 }
 
 /// Ring geometry for `bytes` of ring memory and frames of up to `snaplen` bytes:
@@ -334,6 +365,7 @@ impl AfPacketSource {
             dup_loopback_only: dup_loopback_only && !drop_outgoing,
             skipped: 0,
             group,
+            ifindex: if any { None } else { device_ifindex(dev) },
         })
     }
 
@@ -357,9 +389,29 @@ impl PacketSource for AfPacketSource {
         let drop_outgoing = self.drop_outgoing;
         let dup_lo = self.dup_loopback_only;
         let mut skipped = 0u64;
+        let fd = self.cap.as_raw_fd();
         let batch = match self.cap.next_batch_blocking(timeout) {
             Ok(Some(b)) => b,
-            Ok(None) => return Ok(0),
+            Ok(None) => {
+                // When the device goes down or away, the kernel leaves ENETDOWN
+                // pending on the socket, and poll() returns at once until it is
+                // read: read it here, or the reader would spin on an empty ring.
+                let Some(err) = take_socket_error(fd) else {
+                    return Ok(0);
+                };
+                if self.ifindex.is_some() && device_ifindex(&self.device) != self.ifindex {
+                    return Err(LiveError::Read {
+                        device: self.device.clone(),
+                        detail: format!("the device went away ({err})"),
+                    });
+                }
+                tracing::warn!(
+                    target: "capture",
+                    "{}: {err}; capture resumes when the device is up again",
+                    self.device
+                );
+                return Ok(0);
+            }
             Err(e) => {
                 return Err(LiveError::Read {
                     device: self.device.clone(),
@@ -420,6 +472,136 @@ impl PacketSource for AfPacketSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
+    use std::time::Instant;
+
+    fn ip(args: &[&str]) -> bool {
+        Command::new("ip")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Runs `f` on a thread of its own in a new network namespace, with a
+    /// `/sys` that shows that namespace's devices (as `ip netns exec` does);
+    /// `None` when this process may not create namespaces (not root).
+    fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        std::thread::spawn(move || {
+            // SAFETY: unshare moves only the calling thread (spawned for this) into
+            // new network and mount namespaces; it touches no memory of ours.
+            if unsafe { libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWNS) } != 0 {
+                return None;
+            }
+            let none = std::ptr::null::<libc::c_char>();
+            // SAFETY: every string is NUL-terminated and static, the null pointers
+            // are allowed by mount(2) for these flags; the mounts happen in the
+            // mount namespace this thread just unshared, invisible to the rest.
+            let ok = unsafe {
+                libc::mount(
+                    none,
+                    c"/".as_ptr(),
+                    none,
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) == 0
+                    && libc::mount(
+                        c"sysfs".as_ptr(),
+                        c"/sys".as_ptr(),
+                        c"sysfs".as_ptr(),
+                        0,
+                        std::ptr::null(),
+                    ) == 0
+            };
+            assert!(ok, "mount sysfs: {}", std::io::Error::last_os_error());
+            Some(f())
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_device_that_goes_away_ends_the_capture_instead_of_spinning() {
+        let r = in_netns(|| {
+            assert!(
+                ip(&["link", "add", "wbgone0", "type", "veth"]),
+                "ip link add"
+            );
+            assert!(ip(&["link", "set", "wbgone0", "up"]));
+            let mut src = AfPacketSource::open(&AfPacketOptions {
+                device: "wbgone0".into(),
+                snaplen: 1500,
+                ring_bytes: 1 << 20,
+                promisc: false,
+                ignore_outgoing: false,
+                fanout_group: None,
+                filter: None,
+            })
+            .expect("open");
+            assert!(ip(&["link", "del", "wbgone0"]));
+            let t = Instant::now();
+            let mut polls = 0u32;
+            let mut end = None;
+            while t.elapsed() < Duration::from_secs(1) {
+                polls += 1;
+                if let Err(e) = src.poll(Duration::from_millis(100), &mut |_| {}) {
+                    end = Some(e.to_string());
+                    break;
+                }
+            }
+            (polls, end)
+        });
+        let Some((polls, end)) = r else {
+            assert!(
+                std::env::var_os("WIREBEAT_REQUIRE_ROOT_TESTS").is_none(),
+                "cannot create a network namespace"
+            );
+            eprintln!("not root: skipping");
+            return;
+        };
+        let end = end.unwrap_or_else(|| panic!("still polling after {polls} polls"));
+        assert!(end.contains("wbgone0"), "{end}");
+        assert!(polls < 20, "{polls} polls");
+    }
+
+    #[test]
+    fn a_device_that_goes_down_does_not_make_the_reader_spin() {
+        let r = in_netns(|| {
+            assert!(
+                ip(&["link", "add", "wbdown0", "type", "veth"]),
+                "ip link add"
+            );
+            assert!(ip(&["link", "set", "wbdown0", "up"]));
+            let mut src = AfPacketSource::open(&AfPacketOptions {
+                device: "wbdown0".into(),
+                snaplen: 1500,
+                ring_bytes: 1 << 20,
+                promisc: false,
+                ignore_outgoing: false,
+                fanout_group: None,
+                filter: None,
+            })
+            .expect("open");
+            assert!(ip(&["link", "set", "wbdown0", "down"]));
+            let t = Instant::now();
+            let mut polls = 0u32;
+            while t.elapsed() < Duration::from_millis(500) {
+                polls += 1;
+                src.poll(Duration::from_millis(100), &mut |_| {})
+                    .expect("a link that is down is not an error");
+            }
+            polls
+        });
+        let Some(polls) = r else {
+            assert!(
+                std::env::var_os("WIREBEAT_REQUIRE_ROOT_TESTS").is_none(),
+                "cannot create a network namespace"
+            );
+            eprintln!("not root: skipping");
+            return;
+        };
+        // 100 ms per quiet poll: about 5 in 500 ms, never thousands.
+        assert!(polls < 20, "{polls} polls in 500 ms");
+    }
 
     #[test]
     fn geometry_is_power_of_two_and_bounded() {
