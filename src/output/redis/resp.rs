@@ -12,6 +12,8 @@ use std::time::Duration;
 /// Longest status or error line, and nesting depth of arrays, accepted in a reply.
 const MAX_LINE: usize = 64 * 1024;
 const MAX_DEPTH: usize = 4;
+/// Bytes reserved ahead of the data for one bulk string or array at most.
+const PREALLOC: usize = 64 * 1024;
 
 /// One reply from the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -269,8 +271,19 @@ pub fn read_reply<R: BufRead>(r: &mut R, budget: &mut usize, depth: usize) -> io
             }
             let n = usize::try_from(n).map_err(|_| bad("bulk length"))?;
             take_budget(budget, n.saturating_add(2))?;
-            let mut v = vec![0u8; n + 2];
-            r.read_exact(&mut v)?;
+            // Memory grows with the bytes that actually arrive, not with the length
+            // the server announced (the budget may be configured very large).
+            let want = n.saturating_add(2);
+            let mut v = Vec::with_capacity(want.min(PREALLOC));
+            r.by_ref()
+                .take(u64::try_from(want).unwrap_or(u64::MAX))
+                .read_to_end(&mut v)?;
+            if v.len() != want {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed in the middle of a reply",
+                ));
+            }
             if !v.ends_with(b"\r\n") {
                 return Err(bad("bulk string not terminated"));
             }
@@ -293,7 +306,9 @@ pub fn read_reply<R: BufRead>(r: &mut R, budget: &mut usize, depth: usize) -> io
                     "reply larger than output.redis.max_reply_bytes; connection dropped",
                 ));
             }
-            let mut items = Vec::with_capacity(n);
+            // A reply element is larger in memory than its 3 bytes on the wire:
+            // reserve little up front and grow with the elements actually read.
+            let mut items = Vec::with_capacity(n.min(PREALLOC / 32));
             for _ in 0..n {
                 items.push(read_reply(r, budget, depth + 1)?);
             }
@@ -369,6 +384,21 @@ mod tests {
             }
             let _ = parse(&buf, 4096);
         }
+    }
+
+    #[test]
+    fn announced_lengths_reserve_nothing_up_front() {
+        // Nothing is reserved for an announced length before its bytes arrive,
+        // however large the configured budget (these would need terabytes).
+        assert!(parse(b"$1000000000000\r\nab", usize::MAX).is_err());
+        assert!(parse(b"*1000000000000\r\n:1\r\n", usize::MAX).is_err());
+        assert!(parse(b"*3\r\n*1000000000000\r\n", usize::MAX).is_err());
+        // Lengths that do arrive in full still parse.
+        let big = [b"$100000\r\n".as_slice(), &[b'x'; 100_000], b"\r\n"].concat();
+        assert_eq!(
+            parse(&big, usize::MAX).unwrap(),
+            Reply::Bulk(Some(vec![b'x'; 100_000]))
+        );
     }
 
     #[test]
