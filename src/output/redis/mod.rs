@@ -176,8 +176,14 @@ impl RedisOutput {
             self.down_since = Some(Instant::now());
         }
         tracing::warn!(target: "output", "redis: {why}; next attempt in {:?}", self.backoff);
-        self.next_attempt = Instant::now() + self.backoff;
-        self.backoff = (self.backoff * 2).min(self.backoff_max);
+        // Durations come from the configuration and may be absurdly large: never
+        // overflow (a next attempt beyond the clock's range is "in a century").
+        let now = Instant::now();
+        self.next_attempt = now
+            .checked_add(self.backoff)
+            .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+            .unwrap_or(now);
+        self.backoff = self.backoff.saturating_mul(2).min(self.backoff_max);
     }
 
     fn retries_left(&self, attempts: u64) -> bool {
@@ -287,7 +293,15 @@ impl RedisOutput {
             let acked = if self.channel { i } else { 0 };
             match conn.read_reply() {
                 Ok(Reply::Int(_)) => {}
-                Ok(Reply::Error(e)) => return (acked, Err(SendError::Server(ServerError(e)))),
+                Ok(Reply::Error(e)) => {
+                    if i + 1 < replies {
+                        // The replies of the PUBLISHes pipelined after this one are
+                        // still on the way: read later, they would be taken for the
+                        // replies of other commands. Start over on a new connection.
+                        self.conn = None;
+                    }
+                    return (acked, Err(SendError::Server(ServerError(e))));
+                }
                 Ok(other) => {
                     let err = io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -401,7 +415,11 @@ mod tests {
                         break 'conns;
                     }
                     match reply {
-                        Some(b) => w.write_all(&b).unwrap(),
+                        Some(b) => {
+                            if w.write_all(&b).is_err() {
+                                continue 'conns; // the client hung up
+                            }
+                        }
                         None => continue 'conns, // drop the connection
                     }
                 }
@@ -541,6 +559,48 @@ mod tests {
         // 1, 2 (no reply; the server hangs up without reading 3), then 2 and 3 again.
         assert_eq!(pubs, [b"1", b"2", b"2", b"3"].map(|b| b.as_slice()));
         assert_eq!(stats.events_published.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn channel_error_mid_pipeline_keeps_replies_in_step() {
+        // Refuses every message starting with "bad"; the pipelined replies after a
+        // refusal must not be taken for the replies of the next batch.
+        let (addr, h) = fake_server(|args, _| {
+            Some(if args[0] == b"PUBLISH" && args[2].starts_with(b"bad") {
+                b"-ERR refused\r\n".to_vec()
+            } else if args[0] == b"PUBLISH" {
+                b":1\r\n".to_vec()
+            } else {
+                b"+OK\r\n".to_vec()
+            })
+        });
+        let stats = Arc::new(OutputStats::default());
+        let mut c = cfg(&addr);
+        c.datatype = "channel".into();
+        let mut o = RedisOutput::new(&c, Arc::clone(&stats)).unwrap();
+        o.write_batch(b"1\nbad1\nbad2\n").unwrap();
+        assert_eq!(stats.events_published.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.events_failed.load(Ordering::Relaxed), 2);
+        o.write_batch(b"2\n").unwrap();
+        assert_eq!(stats.events_published.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.events_failed.load(Ordering::Relaxed), 2);
+        drop(o);
+        quit(&addr);
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn huge_backoff_settings_do_not_overflow() {
+        let mut c = cfg("127.0.0.1:1");
+        c.reconnect_interval = Duration::from_secs(u64::MAX / 2);
+        c.backoff_max = Duration::from_secs(u64::MAX);
+        c.max_retries = 0;
+        let mut o = RedisOutput::new(&c, Arc::default()).unwrap();
+        for _ in 0..4 {
+            o.mark_down("test");
+        }
+        assert!(o.backoff >= c.reconnect_interval);
+        o.tick().unwrap();
     }
 
     #[test]
