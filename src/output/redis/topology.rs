@@ -5,7 +5,7 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Endpoint;
 use super::resp::{Conn, Reply, encode_command};
@@ -20,6 +20,10 @@ pub struct RedisTopologyStore {
     db: u32,
     /// Bytes of names and addresses read per fetch at most.
     max_bytes: usize,
+    /// Wall time one fetch may take at most (`output.redis.timeout`): a server that
+    /// answers slowly and never ends its scan cannot hold the topology thread, and
+    /// with it the shutdown, for longer.
+    fetch_time: Duration,
     conn: Option<Conn>,
 }
 
@@ -29,6 +33,7 @@ impl RedisTopologyStore {
             endpoint: Endpoint::new(cfg)?,
             db: cfg.db_topology,
             max_bytes: cfg.max_reply_bytes,
+            fetch_time: cfg.timeout,
             conn: None,
         })
     }
@@ -91,6 +96,8 @@ impl TopologyStore for RedisTopologyStore {
 
     fn fetch(&mut self) -> io::Result<Vec<(String, Vec<IpAddr>)>> {
         let max_bytes = self.max_bytes;
+        let fetch_time = self.fetch_time;
+        let started = Instant::now();
         self.with_conn(|c| {
             let mut out = Vec::new();
             let mut cursor = b"0".to_vec();
@@ -145,6 +152,10 @@ impl TopologyStore for RedisTopologyStore {
                 if next == b"0" {
                     return Ok(out);
                 }
+                if started.elapsed() > fetch_time {
+                    tracing::warn!(target: "topology", "redis: topology scan takes longer than output.redis.timeout ({fetch_time:?}); the rest is ignored");
+                    return Ok(out);
+                }
                 cursor = next;
             }
         })
@@ -162,6 +173,64 @@ pub fn parse_ips(v: &[u8]) -> Vec<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    #[test]
+    fn endless_slow_scan_is_cut_by_the_timeout() {
+        // A server that answers every SCAN late and with a cursor that never ends.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let Ok((s, _)) = l.accept() else { return };
+            let mut w = s.try_clone().unwrap();
+            let mut r = BufReader::new(s);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let argc: usize = line.trim()[1..].parse().unwrap_or(0);
+                let mut first = Vec::new();
+                for i in 0..argc {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let len: usize = line.trim()[1..].parse().unwrap_or(0);
+                    let mut v = vec![0; len + 2];
+                    if r.read_exact(&mut v).is_err() {
+                        return;
+                    }
+                    if i == 0 {
+                        first = v;
+                    }
+                }
+                let reply: &[u8] = if first.starts_with(b"SCAN") {
+                    std::thread::sleep(Duration::from_millis(50));
+                    b"*2\r\n$1\r\n7\r\n*0\r\n"
+                } else {
+                    b"+OK\r\n"
+                };
+                if w.write_all(reply).is_err() {
+                    return;
+                }
+            }
+        });
+        let cfg = config::RedisOutput {
+            hosts: vec![addr],
+            timeout: Duration::from_millis(300),
+            // Without a time bound the byte budget alone allows ~240 round trips
+            // (12 s at 50 ms each).
+            max_reply_bytes: 4096,
+            ..Default::default()
+        };
+        let mut store = RedisTopologyStore::new(&cfg).unwrap();
+        let t = Instant::now();
+        assert_eq!(store.fetch().unwrap(), vec![]);
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    }
 
     #[test]
     fn ip_lists() {
