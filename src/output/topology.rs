@@ -320,9 +320,14 @@ impl TopologyService {
                     Err(p) => p.into_inner(),
                 };
                 loop {
-                    let deadline = Instant::now() + refresh;
+                    // A refresh beyond the clock's range (a configuration of
+                    // absurd size) means "never again": wait for the stop only.
+                    let deadline = Instant::now().checked_add(refresh);
                     while !*stopped {
-                        let left = deadline.saturating_duration_since(Instant::now());
+                        let left = match deadline {
+                            Some(d) => d.saturating_duration_since(Instant::now()),
+                            None => Duration::from_secs(3600),
+                        };
                         if left.is_zero() {
                             break;
                         }
@@ -494,6 +499,27 @@ mod tests {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect())
         }
+    }
+
+    #[test]
+    fn huge_refresh_interval_neither_panics_nor_delays_stop() {
+        let store = MemStore {
+            db: Arc::default(),
+            fail: Arc::default(),
+        };
+        let svc = TopologyService::start(
+            "me".into(),
+            vec![Box::new(store)],
+            Duration::from_secs(u64::MAX),
+            Duration::from_secs(u64::MAX),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let t = Instant::now();
+        let h = svc.handle.as_ref().map(|h| h.is_finished());
+        assert_eq!(h, Some(false), "the topology thread died");
+        drop(svc);
+        assert!(t.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
