@@ -13,6 +13,10 @@ use super::{Registry, Snapshot};
 
 /// Longest request head read.
 const MAX_REQUEST: usize = 8 * 1024;
+/// Time a client has to send its whole request head, and for each write of the
+/// answer. The endpoint serves one connection at a time: a client that sends
+/// nothing, or one byte now and then, holds it for this long at most.
+const IO_TIME: Duration = Duration::from_secs(2);
 
 /// Starts serving on `host:port` (port 0 picks a free one). Returns the bound
 /// address; the thread lives as long as the process.
@@ -50,8 +54,8 @@ pub fn serve(
 }
 
 fn handle(mut s: TcpStream, registry: &Registry, name: &str, started: Instant) -> io::Result<()> {
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    s.set_write_timeout(Some(Duration::from_secs(2)))?;
+    s.set_write_timeout(Some(IO_TIME))?;
+    let deadline = Instant::now() + IO_TIME;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while memchr::memmem::find(&buf, b"\r\n\r\n").is_none()
@@ -60,6 +64,16 @@ fn handle(mut s: TcpStream, registry: &Registry, name: &str, started: Instant) -
         if buf.len() >= MAX_REQUEST {
             return respond(&mut s, 431, "text/plain", "request too large\n");
         }
+        // One deadline for the whole head, not one per read: a byte every so
+        // often must not keep the endpoint busy.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request head not received in time",
+            ));
+        }
+        s.set_read_timeout(Some(left))?;
         let n = s.read(&mut chunk)?;
         if n == 0 {
             break;
@@ -279,5 +293,26 @@ mod tests {
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
         assert!(get(addr, "/stats").starts_with("HTTP/1.1 200"));
+    }
+
+    #[test]
+    fn a_trickling_client_holds_the_endpoint_for_the_read_time_at_most() {
+        let addr = serve(Registry::new(), "127.0.0.1", 0, "gw1".into()).unwrap();
+        // One byte every 300 ms, never a whole request head, for 8 s.
+        let slow = std::thread::spawn(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            for _ in 0..27 {
+                if s.write_all(b"G").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let t = Instant::now();
+        assert!(get(addr, "/stats").starts_with("HTTP/1.1 200"));
+        let waited = t.elapsed();
+        assert!(waited < IO_TIME + Duration::from_secs(2), "{waited:?}");
+        slow.join().unwrap();
     }
 }
