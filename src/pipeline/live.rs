@@ -103,17 +103,28 @@ pub(super) fn run_readers(
         } else {
             cores.get(i % cores.len()).copied()
         };
-        let stop = Arc::clone(stop);
-        let h = thread::Builder::new()
+        let stop2 = Arc::clone(stop);
+        let spawned = thread::Builder::new()
             .name(format!("wirebeat-reader-{i}"))
             .spawn(move || {
                 if let Some(c) = core {
                     pin_to(c);
                 }
-                read_loop(reader, src, &stop)
-            })
-            .map_err(|e| PipelineError::Thread("wirebeat-reader", e))?;
-        handles.push(h);
+                read_loop(reader, src, &stop2)
+            });
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                // The readers already running would capture on forever: stop and
+                // join them before reporting the failure.
+                stop.store(true, Ordering::Relaxed);
+                drop(senders);
+                for h in handles {
+                    let _ = h.join();
+                }
+                return Err(PipelineError::Thread("wirebeat-reader", e));
+            }
+        }
     }
     drop(senders);
     drop(recycled);
@@ -196,6 +207,14 @@ fn read_loop(
         let until = Instant::now() + DRAIN_FOR;
         while Instant::now() < until {
             match src.poll(Duration::from_millis(20), &mut |f| {
+                if reader.dump_path.is_some() {
+                    reader.dump(&crate::capture::Packet {
+                        ts: f.ts,
+                        linktype: f.linktype,
+                        data: f.data,
+                        orig_len: f.orig_len,
+                    });
+                }
                 reader.push(f.ts, f.linktype, f.data, f.orig_len)
             }) {
                 Ok(0) | Err(_) => break,
