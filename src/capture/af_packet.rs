@@ -95,7 +95,10 @@ pub fn ring_geometry(bytes: usize, snaplen: u32) -> (usize, usize) {
     } else {
         block.next_power_of_two() / 2
     };
-    block = block.clamp(frame.max(128 * 1024), 4 << 20);
+    // Frames larger than 4 MiB (a snaplen beyond any configurable one) get
+    // blocks of one frame rather than a panic in `clamp`.
+    let lo = frame.max(128 * 1024);
+    block = block.clamp(lo, lo.max(4 << 20));
     let count = (bytes / block).max(4);
     (block, count)
 }
@@ -616,6 +619,11 @@ mod tests {
                     assert!(b * c <= mb << 20 && b * c >= (mb << 20) / 2, "{mb} {snap}");
                 }
             }
+        }
+        // Any snaplen: no panic, and a block still holds a frame.
+        for snap in [4 << 20, 64 << 20, u32::MAX] {
+            let (b, c) = ring_geometry(1 << 20, snap);
+            assert!(b >= snap as usize && c >= 4, "{snap}");
         }
     }
 }

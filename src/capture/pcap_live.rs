@@ -373,7 +373,11 @@ impl PacketSource for PcapSource {
     ) -> Result<usize, LiveError> {
         let mut n = 0;
         let mut waited = false;
-        while n < BURST {
+        // Also bounds the calls that hand over no frame, so a library that keeps
+        // answering 1 without a packet cannot hold the reader here.
+        let mut calls = 0;
+        while n < BURST && calls < 2 * BURST {
+            calls += 1;
             let mut hdr: *mut PktHdr = std::ptr::null_mut();
             let mut data: *const u8 = std::ptr::null();
             // SAFETY: `handle` is live and in non-blocking mode; both out-pointers are
