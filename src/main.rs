@@ -69,6 +69,8 @@ enum Command {
         #[command(subcommand)]
         what: ExportWhat,
     },
+    /// Load the index template into Elasticsearch (output.elasticsearch) and exit
+    Setup,
 }
 
 #[derive(Subcommand, Debug)]
@@ -82,6 +84,12 @@ enum TestWhat {
 enum ExportWhat {
     /// Print the effective configuration in the canonical layout
     Config,
+    /// Print the Elasticsearch index template (composable; legacy for versions before 7.8)
+    Template {
+        /// Elasticsearch version the template is for (X.Y)
+        #[arg(long = "es-version", value_name = "X.Y")]
+        es_version: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -108,6 +116,10 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Some(Command::Export {
+            what: ExportWhat::Template { ref es_version },
+        }) => export_template(&cli, es_version.as_deref()),
+        Some(Command::Setup) => setup(&cli),
         None => run(&cli),
     }
 }
@@ -234,10 +246,11 @@ fn run(cli: &Cli) -> ExitCode {
         );
         return ExitCode::from(EXIT_RUNTIME);
     };
+    let registry = wirebeat::stats::Registry::new();
     let outputs = if cli.no_publish {
         Vec::new()
     } else {
-        match wirebeat::output::from_config(&cfg) {
+        match wirebeat::output::from_config(&cfg, &registry) {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("wirebeat: {e}");
@@ -253,7 +266,6 @@ fn run(cli: &Cli) -> ExitCode {
         dump: cli.dump.clone(),
     };
     let stop = pipeline::install_signal_handlers();
-    let registry = wirebeat::stats::Registry::new();
     let started = std::time::Instant::now();
     match pipeline::run_replay(&cfg, &opts, outputs, stop, &registry) {
         Ok(summary) => {
@@ -271,6 +283,94 @@ fn run(cli: &Cli) -> ExitCode {
         }
         Err(e) => {
             eprintln!("wirebeat: {}: {e}", input.display());
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// The Elasticsearch output's settings (defaults when the file has none).
+fn es_settings(cfg: &Config) -> wirebeat::config::ElasticsearchOutput {
+    cfg.output.elasticsearch.clone().unwrap_or_default()
+}
+
+fn export_template(cli: &Cli, es_version: Option<&str>) -> ExitCode {
+    use wirebeat::output::elasticsearch::{client, template, template_body};
+    let l = match load(cli) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let v = match es_version {
+        None => template::DEFAULT_VERSION,
+        Some(s) => match client::parse_version_str(s) {
+            Some(v) => v,
+            None => {
+                eprintln!("wirebeat: --es-version: expected X.Y, found {s:?}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+    };
+    match template_body(&es_settings(&l.config), v) {
+        Ok(body) => {
+            match serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|j| serde_json::to_string_pretty(&j).ok())
+            {
+                Some(pretty) => println!("{pretty}"),
+                None => println!("{}", String::from_utf8_lossy(&body)),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wirebeat: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn setup(cli: &Cli) -> ExitCode {
+    use wirebeat::output::elasticsearch::{
+        TemplateAction, client::Client, cluster_version, install_template,
+    };
+    let l = match load(cli) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let es = es_settings(&l.config);
+    let mut c = match Client::new(&es) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wirebeat: output.elasticsearch: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let v = match cluster_version(&mut c) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("wirebeat: setup: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match install_template(&mut c, &es, v, false) {
+        Ok(TemplateAction::Loaded) => {
+            println!(
+                "Index template {} loaded for {} (Elasticsearch {}.{})",
+                es.template.name, es.template.pattern, v.0, v.1
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(TemplateAction::AlreadyPresent) => {
+            println!(
+                "Index template {} already present (Elasticsearch {}.{}); set setup.template.overwrite=true to replace it",
+                es.template.name, v.0, v.1
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(TemplateAction::Disabled) => {
+            println!("Index template loading is disabled (setup.template.enabled: false)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wirebeat: setup: {e}");
             ExitCode::from(EXIT_RUNTIME)
         }
     }
