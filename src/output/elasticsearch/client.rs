@@ -183,7 +183,9 @@ impl Client {
         h.failures = h.failures.saturating_add(1);
         let d = backoff(self.backoff_init, self.backoff_max, h.failures);
         h.down_until = Some(Instant::now() + d);
-        tracing::warn!(target: "elasticsearch", "{}: marked down for {d:?} after {} failure(s)", h.base, h.failures);
+        if h.failures.is_power_of_two() {
+            tracing::warn!(target: "elasticsearch", "{}: backing off for {d:?} after {} failure(s)", h.base, h.failures);
+        }
     }
 
     /// The base URL of every host.
@@ -191,23 +193,35 @@ impl Client {
         self.hosts.iter().map(|h| h.base.clone()).collect()
     }
 
-    /// Sends a request to the next host. `path` starts with `/`. Transport
-    /// errors and 502/503/504 put the host into back-off; every status is
-    /// returned as a [`Reply`].
+    /// Sends a request to the next host; on a transport error, fails over to the
+    /// other healthy hosts at once (each at most once per call). Transport errors
+    /// and 502/503/504 put a host into back-off; every status is returned as a
+    /// [`Reply`]. `path` starts with `/`.
     pub fn request(
         &mut self,
         method: &str,
         path: &str,
         body: Option<(&[u8], &str)>,
     ) -> io::Result<Reply> {
-        let i = self.pick();
-        let url = format!("{}{path}", self.hosts[i].base);
-        let r = self.send(method, &url, body);
-        match &r {
-            Ok(rep) => self.mark(i, !matches!(rep.status, 502..=504)),
-            Err(_) => self.mark(i, false),
+        let mut last_err = None;
+        for k in 0..self.hosts.len() {
+            let i = self.pick();
+            if k > 0 && self.hosts[i].down_until.is_some_and(|t| t > Instant::now()) {
+                break; // every other host is backing off too
+            }
+            let url = format!("{}{path}", self.hosts[i].base);
+            match self.send(method, &url, body) {
+                Ok(rep) => {
+                    self.mark(i, !matches!(rep.status, 502..=504));
+                    return Ok(rep);
+                }
+                Err(e) => {
+                    self.mark(i, false);
+                    last_err = Some(io::Error::other(format!("{}: {e}", self.hosts[i].base)));
+                }
+            }
         }
-        r.map_err(|e| io::Error::other(format!("{}: {e}", self.hosts[i].base)))
+        Err(last_err.unwrap_or_else(|| io::Error::other("no host")))
     }
 
     fn send(
