@@ -270,6 +270,14 @@ fn run(cli: &Cli) -> ExitCode {
     match pipeline::run_replay(&cfg, &opts, outputs, stop, &registry) {
         Ok(summary) => {
             report(&summary.counters, started.elapsed());
+            for (name, entries) in registry.snapshot().outputs {
+                let parts: Vec<String> = entries
+                    .into_iter()
+                    .filter(|(k, v)| *v != 0 && *k != "queue_events")
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                eprintln!("wirebeat: output {name}: {}", parts.join(" "));
+            }
             let mut code = ExitCode::SUCCESS;
             if let Some(e) = summary.input_error {
                 eprintln!("wirebeat: {}: input ended early: {e}", input.display());

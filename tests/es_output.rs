@@ -634,3 +634,100 @@ fn real_cluster() {
     assert_eq!(run.counter("events_dropped"), 0, "{}", run.stderr);
     assert_eq!(run.counter("events_published"), run.events().len() as u64);
 }
+
+#[test]
+fn queue_and_elasticsearch_settings() {
+    use wirebeat::config::{Config, RETRY_FOREVER};
+    let text = "queue:\n  mem:\n    events: 1000\n    bytes: 1048576\n  when_full: drop_newest\n\
+                output:\n  elasticsearch:\n    host: es1\n    port: 9201\n    max_retries: -1\n    bulk_max_bytes: 65536\n    backoff: {init: 10ms, max: 2s}\n";
+    let l = Config::from_yaml_str(text, "t.yml", &[]).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = l.config;
+    assert_eq!(c.pipeline.output_queue_events, 1000);
+    assert_eq!(c.pipeline.output_queue_bytes, 1 << 20);
+    assert_eq!(c.pipeline.when_full, "drop_newest");
+    let es = c.output.elasticsearch.as_ref().unwrap();
+    assert_eq!(es.hosts, vec!["es1:9201"]);
+    assert_eq!(es.max_retries, RETRY_FOREVER);
+    assert_eq!(es.bulk_max_bytes, 65536);
+    assert_eq!(es.backoff_init, Duration::from_millis(10));
+    assert_eq!(es.backoff_max, Duration::from_secs(2));
+    // The exported configuration loads back to the same settings.
+    let again = Config::from_yaml_str(&c.to_yaml_with_secrets(), "export", &[]).unwrap();
+    assert_eq!(again.config, c);
+    assert!(Config::from_yaml_str("queue: {when_full: maybe}\n", "t.yml", &[]).is_err());
+    assert!(Config::from_yaml_str("output.elasticsearch.max_retries: -2\n", "t.yml", &[]).is_err());
+}
+
+#[test]
+fn several_outputs_each_have_their_own_queue_and_counters() {
+    let es = FakeEs::start("8.11.1");
+    let dir = std::env::temp_dir().join(format!("wirebeat-es-multi-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = format!("output.file.path={}", dir.display());
+    let run = replay_es(
+        &es,
+        BIG,
+        &[
+            "-E",
+            "output.file.enabled=true",
+            "-E",
+            &path,
+            "-E",
+            "output.file.filename=ev",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let n = run.events().len();
+    assert_exactly_once(&es, &run);
+    let file = std::fs::read_to_string(dir.join("ev")).unwrap();
+    assert_eq!(file.lines().count(), n);
+    for name in ["elasticsearch", "file", "console"] {
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("wirebeat: output {name}:")))
+            .unwrap_or_else(|| panic!("no counters for {name}: {}", run.stderr));
+        assert!(line.contains(&format!("events_published={n}")), "{line}");
+        assert!(line.contains(&format!("events_queued={n}")), "{line}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn test_config_checks_elasticsearch_settings() {
+    let run = wirebeat(&[
+        "-I",
+        "x.pcap",
+        "test",
+        "config",
+        "-E",
+        "output.elasticsearch.enabled=true",
+        "-E",
+        "output.elasticsearch.hosts=[\"ftp://x\"]",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("unsupported scheme"), "{}", run.stderr);
+    let run = wirebeat(&[
+        "-I",
+        "x.pcap",
+        "test",
+        "config",
+        "-E",
+        "output.elasticsearch.enabled=true",
+        "-E",
+        "output.elasticsearch.index=x-%{+yyyy.ww}",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let run = wirebeat(&[
+        "-I",
+        "x.pcap",
+        "test",
+        "config",
+        "-E",
+        "output.elasticsearch.enabled=true",
+        "-E",
+        "output.elasticsearch.hosts=[\"127.0.0.1:9\"]",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
