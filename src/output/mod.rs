@@ -234,3 +234,53 @@ fn writer_loop(
     }
     error
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Failing(u32);
+    impl Output for Failing {
+        fn name(&self) -> &'static str {
+            "failing"
+        }
+        fn write_batch(&mut self, _: &[u8]) -> io::Result<()> {
+            self.0 += 1;
+            if self.0 > 1 {
+                return Err(io::Error::other("disk full"));
+            }
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_output_keeps_draining_and_counts() {
+        let registry = Registry::new();
+        let limits = Limits {
+            chunks: 2,
+            events: 100,
+            bytes: 1 << 20,
+            when_full: WhenFull::Block,
+        };
+        let console = console::Console::to_writer(Box::new(io::sink()), false);
+        let outs: Vec<Box<dyn Output>> = vec![Box::new(Failing(0)), Box::new(console)];
+        let (p, w) = start(outs, limits, &registry, Arc::new(AtomicBool::new(false))).unwrap();
+        for _ in 0..50 {
+            p.publish(b"{\"a\":1}\n{\"a\":2}\n".to_vec(), 2);
+        }
+        drop(p);
+        let r = w.finish();
+        assert_eq!(r.error.as_deref(), Some("output failing: disk full"));
+        assert_eq!(r.published, 2, "the smallest count over the outputs");
+        assert_eq!(r.dropped, 98);
+        let c = registry.output("console");
+        assert_eq!(c.events_published.load(Ordering::Relaxed), 100);
+        assert_eq!(c.batches.load(Ordering::Relaxed), 50);
+        let f = registry.output("failing");
+        assert_eq!(f.events_failed.load(Ordering::Relaxed), 98);
+        assert_eq!(f.events_queued.load(Ordering::Relaxed), 100);
+    }
+}
