@@ -731,3 +731,62 @@ fn test_config_checks_elasticsearch_settings() {
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+#[test]
+fn https_with_a_ca_file_and_the_verification_switch() {
+    let es = FakeEs::start_tls("8.11.1");
+    let ca = common::root().join("tests/tls/ca.pem");
+    let url = format!("output.elasticsearch.hosts=[\"https://{}\"]", es.host());
+    let ca_arg = format!(
+        "output.elasticsearch.ssl.certificate_authorities=[\"{}\"]",
+        ca.display()
+    );
+    // Verified against the test CA.
+    let run = replay_es(&es, "redis/resp3.pcap", &["-E", &url, "-E", &ca_arg]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_exactly_once(&es, &run);
+    // Without the CA the server is not trusted: nothing is delivered.
+    let before = es.docs("packetbeat-").len();
+    let run = replay_es(
+        &es,
+        "redis/resp3.pcap",
+        &["-E", &url, "-E", "output.elasticsearch.max_retries=1"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(es.docs("packetbeat-").len(), before);
+    assert_eq!(
+        run.counter("events_dropped"),
+        run.events().len() as u64,
+        "{}",
+        run.stderr
+    );
+    // verification_mode: none accepts it.
+    let run = replay_es(
+        &es,
+        "redis/resp3.pcap",
+        &[
+            "-E",
+            &url,
+            "-E",
+            "output.elasticsearch.ssl.verification_mode=none",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.counter("events_dropped"), 0, "{}", run.stderr);
+    // A CA file without certificates is a configuration error.
+    let not_ca = common::root().join("tests/tls/README.md");
+    let run = replay_es(
+        &es,
+        "redis/resp3.pcap",
+        &[
+            "-E",
+            &url,
+            "-E",
+            &format!(
+                "output.elasticsearch.ssl.certificate_authorities=[\"{}\"]",
+                not_ca.display()
+            ),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+}

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -68,6 +68,32 @@ pub struct FakeEs {
 
 impl FakeEs {
     pub fn start(version: &str) -> FakeEs {
+        Self::start_with(version, None)
+    }
+
+    /// Over HTTPS with `tests/tls/server.pem` (signed by `tests/tls/ca.pem`).
+    pub fn start_tls(version: &str) -> FakeEs {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let dir = super::root().join("tests/tls");
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(dir.join("server.pem"))
+                .expect("server.pem")
+                .map(|c| c.expect("certificate"))
+                .collect();
+        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key");
+        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server certificate");
+        Self::start_with(version, Some(Arc::new(cfg)))
+    }
+
+    fn start_with(version: &str, tls: Option<Arc<rustls::ServerConfig>>) -> FakeEs {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake es");
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State {
@@ -83,7 +109,19 @@ impl FakeEs {
                 }
                 let Ok(conn) = conn else { continue };
                 let (st, sp) = (Arc::clone(&st), Arc::clone(&sp));
-                thread::spawn(move || serve(conn, st, sp));
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+                match &tls {
+                    None => {
+                        thread::spawn(move || serve(conn, st, sp));
+                    }
+                    Some(cfg) => {
+                        let Ok(sc) = rustls::ServerConnection::new(Arc::clone(cfg)) else {
+                            continue;
+                        };
+                        let stream = rustls::StreamOwned::new(sc, conn);
+                        thread::spawn(move || serve(stream, st, sp));
+                    }
+                }
             }
         });
         FakeEs { addr, state, stop }
@@ -159,7 +197,7 @@ impl Request {
 
 const MAX_BODY: usize = 256 << 20;
 
-fn read_head(r: &mut BufReader<TcpStream>) -> Option<Request> {
+fn read_head<S: Read>(r: &mut BufReader<S>) -> Option<Request> {
     let mut line = String::new();
     if r.read_line(&mut line).ok()? == 0 {
         return None;
@@ -188,7 +226,7 @@ fn read_head(r: &mut BufReader<TcpStream>) -> Option<Request> {
     })
 }
 
-fn read_body(r: &mut BufReader<TcpStream>, req: &Request) -> Option<Vec<u8>> {
+fn read_body<S: Read>(r: &mut BufReader<S>, req: &Request) -> Option<Vec<u8>> {
     let mut body = Vec::new();
     if req
         .header("transfer-encoding")
@@ -234,7 +272,7 @@ fn read_body(r: &mut BufReader<TcpStream>, req: &Request) -> Option<Vec<u8>> {
     Some(body)
 }
 
-fn respond(w: &mut TcpStream, status: u16, body: &Value, head_only: bool) -> std::io::Result<()> {
+fn respond(w: &mut impl Write, status: u16, body: &Value, head_only: bool) -> std::io::Result<()> {
     let text = if head_only {
         String::new()
     } else {
@@ -265,12 +303,8 @@ fn version_of(s: &str) -> (u32, u32) {
     (a, b)
 }
 
-fn serve(conn: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut w = match conn.try_clone() {
-        Ok(w) => w,
-        Err(_) => return,
-    };
+/// Serves one connection; returning drops (closes) it.
+fn serve<S: Read + Write>(conn: S, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
     let mut r = BufReader::new(conn);
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
     while !stop.load(Ordering::Relaxed) {
@@ -283,7 +317,6 @@ fn serve(conn: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
             None
         };
         if let Some(Step::ResetBefore) = step {
-            let _ = w.shutdown(Shutdown::Both);
             return;
         }
         let Some(body) = read_body(&mut r, &req) else {
@@ -302,7 +335,7 @@ fn serve(conn: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
                 && req.header("authorization") != Some(want.as_str())
             {
                 drop(s);
-                if respond(&mut w, 401, &json!({"error": "unauthorized"}), false).is_err() {
+                if respond(r.get_mut(), 401, &json!({"error": "unauthorized"}), false).is_err() {
                     return;
                 }
                 continue;
@@ -321,15 +354,12 @@ fn serve(conn: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
             lock().in_flight -= 1;
             match out {
                 Some(x) => x,
-                None => {
-                    let _ = w.shutdown(Shutdown::Both);
-                    return;
-                }
+                None => return,
             }
         } else {
             route(&state, &req, &body)
         };
-        if respond(&mut w, status, &reply, head).is_err() {
+        if respond(r.get_mut(), status, &reply, head).is_err() {
             return;
         }
     }
