@@ -79,7 +79,7 @@ impl IndexName {
 
     /// The index name for an event whose timestamp starts with `ts`
     /// (`YYYY-MM-DDTHH...`).
-    pub fn for_timestamp(&self, ts: &[u8]) -> String {
+    pub fn for_timestamp(&self, ts: &[u8; 13]) -> String {
         let mut out = String::with_capacity(32);
         for p in &self.parts {
             match p {
