@@ -14,6 +14,7 @@
 #   BENCH_CASES        space-separated subset of the cases below (default: all)
 #   BENCH_NO_BUILD=1   use the existing target/release/wirebeat
 #   BENCH_REDIS_PORT   port of the redis-server the redis case starts (default 16379)
+#   BENCH_ES_STALL     seconds the es-stall case's server holds every bulk request (default 10)
 #
 # Cases, all replaying the same file from the page cache (one warm-up read first):
 #   tcpdump      tcpdump -r FILE -w /dev/null                 (baseline: read + write nothing)
@@ -26,6 +27,10 @@
 #   file-w2      file with pipeline.workers=2
 #   redis        wirebeat -t, output.redis into a local redis-server list (RPUSH per
 #                batch); the list is emptied before each run and its length checked
+#   es           wirebeat -t, output.elasticsearch into examples/es_sink.rs on 127.0.0.1
+#                (HTTP bulk requests, every item acknowledged): events/s the writer ships
+#   es-stall     es, but the server holds every bulk request for BENCH_ES_STALL seconds
+#                first: peak RSS while the queue is full and workers wait (when_full: block)
 #
 # Everything is written under target/bench/; nothing is sent on any network (the
 # redis case talks to its own redis-server on 127.0.0.1).
@@ -37,12 +42,14 @@ RUNS=${BENCH_RUNS:-3}
 SEED=${BENCH_SEED:-1}
 CONCURRENCY=${BENCH_CONCURRENCY:-2000}
 DB_SHARE=${BENCH_DB_SHARE:-10}
-CASES=${BENCH_CASES:-"tcpdump decode parse parse-w2 parse-loop3 console file file-w2 redis"}
+CASES=${BENCH_CASES:-"tcpdump decode parse parse-w2 parse-loop3 console file file-w2 es es-stall redis"}
 REDIS_PORT=${BENCH_REDIS_PORT:-16379}
 REDIS_PID=
+ES_STALL=${BENCH_ES_STALL:-10}
 WORK=$ROOT/target/bench
 PCAP=$WORK/big-${SIZE_MB}m-s${SEED}-c${CONCURRENCY}-db${DB_SHARE}.pcap
 BIN=$ROOT/target/release/wirebeat
+SINK=$ROOT/target/release/examples/es_sink
 GEN=$ROOT/scripts/gen-traffic-pcap.py
 
 # The bare read + decode loop: HTTP moved to an unused port, every other protocol
@@ -80,8 +87,12 @@ TCPDUMP=$(command -v tcpdump || echo /usr/sbin/tcpdump)
 if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
     log "cargo build --release --locked"
     (cd "$ROOT" && cargo build --release --locked --quiet)
+    if [[ " $CASES " == *" es"* ]]; then
+        (cd "$ROOT" && cargo build --release --locked --quiet --example es_sink)
+    fi
 fi
 [[ -x $BIN ]] || die "$BIN is missing"
+if [[ " $CASES " == *" es"* && ! -x $SINK ]]; then die "$SINK is missing"; fi
 
 # ------------------------------------------------------------------- capture
 
@@ -112,7 +123,28 @@ RAW=$WORK/raw.tsv
 : >"$RAW"
 EVDIR=$WORK/events
 SCRATCH=$(mktemp -d "$WORK/run.XXXXXX")
-trap 'rm -rf "$SCRATCH" "$EVDIR"; [[ -z $REDIS_PID ]] || kill "$REDIS_PID" 2>/dev/null' EXIT
+sink_pid=
+stop_sink() {
+    if [[ -n $sink_pid ]]; then
+        kill "$sink_pid" 2>/dev/null || true
+        wait "$sink_pid" 2>/dev/null || true
+        sink_pid=
+    fi
+}
+trap 'stop_sink; rm -rf "$SCRATCH" "$EVDIR"; [[ -z $REDIS_PID ]] || kill "$REDIS_PID" 2>/dev/null' EXIT
+
+# A fresh Elasticsearch stand-in on 127.0.0.1 for one run; sets SINK_PORT.
+start_sink() {
+    rm -f "$SCRATCH/port"
+    "$SINK" --port-file "$SCRATCH/port" --stall-secs "$1" --exit-after-secs 1800 2>"$SCRATCH/sink.err" &
+    sink_pid=$!
+    for _ in $(seq 100); do
+        [[ -s $SCRATCH/port ]] && break
+        sleep 0.05
+    done
+    [[ -s $SCRATCH/port ]] || die "es_sink did not start"
+    SINK_PORT=$(cat "$SCRATCH/port")
+}
 
 if [[ " $CASES " == *" redis "* ]]; then
     log "starting redis-server on 127.0.0.1:$REDIS_PORT"
@@ -145,6 +177,11 @@ case_cmd() {
             cmd=("$BIN" -I "$PCAP" -t -E output.console.enabled=false -E output.redis.enabled=true
                 -E "output.redis.hosts=[\"127.0.0.1:$REDIS_PORT\"]")
             ;;
+        es | es-stall)
+            if [[ $1 == es ]]; then start_sink 0; else start_sink "$ES_STALL"; fi
+            cmd=("$BIN" -I "$PCAP" -t -E output.elasticsearch.enabled=true
+                -E "output.elasticsearch.hosts=[\"127.0.0.1:$SINK_PORT\"]")
+            ;;
         *) die "unknown case $1" ;;
     esac
 }
@@ -163,6 +200,11 @@ for c in $CASES; do
     case_cmd "$c"
     log "$c: ${cmd[*]}"
     for ((r = 1; r <= RUNS; r++)); do
+        # every run gets a fresh server (the stall counts from its start)
+        if [[ $c == es* ]]; then
+            stop_sink
+            case_cmd "$c"
+        fi
         rm -rf "$EVDIR"
         [[ $c != redis ]] || redis-cli -p "$REDIS_PORT" flushall >/dev/null
         b0=$(busy_ticks)
@@ -181,6 +223,7 @@ for c in $CASES; do
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$loops" "$t0" "$t1" "$rss" "$user" \
             "$sys" "$(((b1 - b0) * 1000 / HZ))" "$counters" >>"$RAW"
     done
+    stop_sink
 done
 read -r load_after _ </proc/loadavg
 

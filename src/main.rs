@@ -71,6 +71,8 @@ enum Command {
         #[command(subcommand)]
         what: ExportWhat,
     },
+    /// Load the index template into Elasticsearch (output.elasticsearch) and exit
+    Setup,
 }
 
 #[derive(Subcommand, Debug)]
@@ -84,6 +86,12 @@ enum TestWhat {
 enum ExportWhat {
     /// Print the effective configuration in the canonical layout
     Config,
+    /// Print the Elasticsearch index template (composable; legacy for versions before 7.8)
+    Template {
+        /// Elasticsearch version the template is for (X.Y)
+        #[arg(long = "es-version", value_name = "X.Y")]
+        es_version: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -110,6 +118,10 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Some(Command::Export {
+            what: ExportWhat::Template { ref es_version },
+        }) => export_template(&cli, es_version.as_deref()),
+        Some(Command::Setup) => setup(&cli),
         None => run(&cli),
     }
 }
@@ -247,10 +259,11 @@ fn run(cli: &Cli) -> ExitCode {
         eprintln!("wirebeat: configuration error: {e}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    let registry = wirebeat::stats::Registry::new();
     let outputs = if cli.no_publish {
         Vec::new()
     } else {
-        match wirebeat::output::from_config(&cfg) {
+        match wirebeat::output::from_config(&cfg, &registry) {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("wirebeat: {e}");
@@ -259,7 +272,6 @@ fn run(cli: &Cli) -> ExitCode {
         }
     };
     let stop = pipeline::install_signal_handlers();
-    let registry = wirebeat::stats::Registry::new();
     let metrics = match start_metrics(&cfg, &registry) {
         Ok(m) => m,
         Err(code) => return code,
@@ -339,6 +351,45 @@ fn start_metrics(
     }
 }
 
+/// The Elasticsearch output's settings (defaults when the file has none).
+fn es_settings(cfg: &Config) -> wirebeat::config::ElasticsearchOutput {
+    cfg.output.elasticsearch.clone().unwrap_or_default()
+}
+
+fn export_template(cli: &Cli, es_version: Option<&str>) -> ExitCode {
+    use wirebeat::output::elasticsearch::{client, template, template_body};
+    let l = match load(cli) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let v = match es_version {
+        None => template::DEFAULT_VERSION,
+        Some(s) => match client::parse_version_str(s) {
+            Some(v) => v,
+            None => {
+                eprintln!("wirebeat: --es-version: expected X.Y, found {s:?}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+    };
+    match template_body(&es_settings(&l.config), v) {
+        Ok(body) => {
+            match serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|j| serde_json::to_string_pretty(&j).ok())
+            {
+                Some(pretty) => println!("{pretty}"),
+                None => println!("{}", String::from_utf8_lossy(&body)),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wirebeat: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
 /// Live capture on the configured interfaces until SIGINT/SIGTERM.
 fn run_live(
     cli: &Cli,
@@ -404,6 +455,55 @@ fn run_live(
         }
         Err(e) => {
             eprintln!("wirebeat: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn setup(cli: &Cli) -> ExitCode {
+    use wirebeat::output::elasticsearch::{
+        TemplateAction, client::Client, cluster_version, install_template,
+    };
+    let l = match load(cli) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let es = es_settings(&l.config);
+    let mut c = match Client::new(&es) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wirebeat: output.elasticsearch: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let v = match cluster_version(&mut c) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("wirebeat: setup: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match install_template(&mut c, &es, v, false) {
+        Ok(TemplateAction::Loaded) => {
+            println!(
+                "Index template {} loaded for {} (Elasticsearch {}.{})",
+                es.template.name, es.template.pattern, v.0, v.1
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(TemplateAction::AlreadyPresent) => {
+            println!(
+                "Index template {} already present (Elasticsearch {}.{}); set setup.template.overwrite=true to replace it",
+                es.template.name, v.0, v.1
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(TemplateAction::Disabled) => {
+            println!("Index template loading is disabled (setup.template.enabled: false)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wirebeat: setup: {e}");
             ExitCode::from(EXIT_RUNTIME)
         }
     }

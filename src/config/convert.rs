@@ -882,8 +882,28 @@ fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, Confi
     f.opt_string(ctx, "api_key", &mut es.api_key)?;
     f.string(ctx, "index", &mut es.index)?;
     f.int(ctx, "bulk_max_size", &mut es.bulk_max_size, 1, MAX_USIZE)?;
+    f.int(
+        ctx,
+        "bulk_max_bytes",
+        &mut es.bulk_max_bytes,
+        1024,
+        MAX_USIZE,
+    )?;
     f.duration(ctx, "flush_interval", &mut es.flush_interval)?;
-    f.int(ctx, "max_retries", &mut es.max_retries, 0, MAX_U32)?;
+    let mut retries: i64 = if es.max_retries == RETRY_FOREVER {
+        -1
+    } else {
+        es.max_retries as i64
+    };
+    f.int(ctx, "max_retries", &mut retries, -1, MAX_U32 - 1)?;
+    es.max_retries = u32::try_from(retries).unwrap_or(RETRY_FOREVER);
+    if let Some((n, p)) = f.take_set("backoff") {
+        let mut b = Fields::of(n, &p, ctx)?;
+        b.duration(ctx, "init", &mut es.backoff_init)?;
+        b.duration(ctx, "max", &mut es.backoff_max)?;
+        b.finish(ctx);
+        es.backoff_max = es.backoff_max.max(es.backoff_init);
+    }
     f.duration(ctx, "timeout", &mut es.timeout)?;
     f.int(ctx, "compression_level", &mut es.compression_level, 0, 9)?;
     f.bool(ctx, "save_topology", &mut es.save_topology)?;
@@ -904,7 +924,6 @@ fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, Confi
             "loadbalance",
             "headers",
             "parameters",
-            "backoff",
             "pipeline",
             "pipelines",
             "topology_expire",
@@ -1033,6 +1052,20 @@ fn pipeline(node: Node, ctx: &mut Ctx, p: &mut PipelineConfig) -> Result<(), Con
     f.int(ctx, "batch_packets", &mut p.batch_packets, 1, 1 << 20)?;
     f.int(ctx, "worker_queue", &mut p.worker_queue, 1, 1 << 20)?;
     f.int(ctx, "output_queue", &mut p.output_queue, 1, 1 << 20)?;
+    f.int(
+        ctx,
+        "output_queue_events",
+        &mut p.output_queue_events,
+        1,
+        1 << 30,
+    )?;
+    f.int(
+        ctx,
+        "output_queue_bytes",
+        &mut p.output_queue_bytes,
+        4096,
+        MAX_USIZE,
+    )?;
     let mut when_full = Some(p.when_full.clone());
     f.choice(ctx, "when_full", &["block", "drop_newest"], &mut when_full)?;
     p.when_full = when_full.unwrap_or_else(|| "block".into());
@@ -1127,6 +1160,26 @@ fn http_endpoint(node: Node, ctx: &mut Ctx, h: &mut HttpEndpointConfig) -> Resul
     Ok(())
 }
 
+/// Beats 5+: `queue.mem.events`, `queue.mem.bytes` and `queue.when_full` are the
+/// per-output queue bounds (`pipeline.output_queue_events`, `output_queue_bytes`,
+/// `when_full`).
+fn queue(node: Node, ctx: &mut Ctx, p: &mut PipelineConfig) -> Result<(), ConfigError> {
+    let mut f = Fields::of(node, "queue", ctx)?;
+    if let Some((n, path)) = f.take_set("mem") {
+        let mut m = Fields::of(n, &path, ctx)?;
+        m.int(ctx, "events", &mut p.output_queue_events, 1, 1 << 30)?;
+        m.int(ctx, "bytes", &mut p.output_queue_bytes, 4096, MAX_USIZE)?;
+        m.unsupported(ctx, &["flush"]);
+        m.finish(ctx);
+    }
+    let mut when_full = Some(p.when_full.clone());
+    f.choice(ctx, "when_full", &["block", "drop_newest"], &mut when_full)?;
+    p.when_full = when_full.unwrap_or_else(|| "block".into());
+    f.unsupported(ctx, &["disk", "spool"]);
+    f.finish(ctx);
+    Ok(())
+}
+
 /// Beats 6+: `setup.template.*` applies to the Elasticsearch output's template.
 fn setup(node: Node, ctx: &mut Ctx, out: &mut OutputsConfig) -> Result<(), ConfigError> {
     let mut f = Fields::of(node, "setup", ctx)?;
@@ -1176,6 +1229,9 @@ pub fn build(root: Node, restrict_protocols: bool, ctx: &mut Ctx) -> Result<Conf
     if let Some(n) = f.take("http") {
         http_endpoint(n, ctx, &mut cfg.http)?;
     }
+    if let Some(n) = f.take("queue") {
+        queue(n, ctx, &mut cfg.pipeline)?;
+    }
     if let Some(n) = f.take("packetbeat") {
         let mut p = Fields::of(n, "packetbeat", ctx)?;
         p.unsupported(
@@ -1199,7 +1255,6 @@ pub fn build(root: Node, restrict_protocols: bool, ctx: &mut Ctx) -> Result<Conf
             "fields",
             "fields_under_root",
             "processors",
-            "queue",
             "monitoring",
             "xpack",
             "path",

@@ -201,8 +201,16 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
             w.kv(4, "api_key", secret(&es.api_key, redact));
             w.kv(4, "index", q(&es.index));
             w.kv(4, "bulk_max_size", es.bulk_max_size);
+            w.kv(4, "bulk_max_bytes", es.bulk_max_bytes);
             w.kv(4, "flush_interval", dur(es.flush_interval));
-            w.kv(4, "max_retries", es.max_retries);
+            if es.max_retries == super::RETRY_FOREVER {
+                w.kv(4, "max_retries", -1);
+            } else {
+                w.kv(4, "max_retries", es.max_retries);
+            }
+            w.section(4, "backoff");
+            w.kv(6, "init", dur(es.backoff_init));
+            w.kv(6, "max", dur(es.backoff_max));
             w.kv(4, "timeout", dur(es.timeout));
             w.kv(4, "compression_level", es.compression_level);
             w.kv(4, "save_topology", es.save_topology);
@@ -276,6 +284,8 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
     w.kv(2, "batch_packets", pl.batch_packets);
     w.kv(2, "worker_queue", pl.worker_queue);
     w.kv(2, "output_queue", pl.output_queue);
+    w.kv(2, "output_queue_events", pl.output_queue_events);
+    w.kv(2, "output_queue_bytes", pl.output_queue_bytes);
     w.kv(2, "when_full", q(&pl.when_full));
     w.kv(2, "max_flows", pl.max_flows);
     w.kv(2, "tcp_max_ooo_bytes", pl.tcp_max_ooo_bytes);

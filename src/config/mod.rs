@@ -274,9 +274,17 @@ pub struct ElasticsearchOutput {
     pub password: Option<String>,
     pub api_key: Option<String>,
     pub index: String,
+    /// Events per bulk request.
     pub bulk_max_size: usize,
+    /// Bytes of events per bulk request (before compression).
+    pub bulk_max_bytes: usize,
     pub flush_interval: Duration,
+    /// Attempts after the first for a failed request or item; [`RETRY_FOREVER`]
+    /// (`max_retries: -1`) never gives up.
     pub max_retries: u32,
+    /// Exponential backoff between retries (Beats `backoff.init` / `backoff.max`).
+    pub backoff_init: Duration,
+    pub backoff_max: Duration,
     pub timeout: Duration,
     pub compression_level: u32,
     pub tls_certificate_authorities: Vec<String>,
@@ -285,6 +293,9 @@ pub struct ElasticsearchOutput {
     /// Index template (1.x `output.elasticsearch.template`, 6.x+ `setup.template`).
     pub template: TemplateConfig,
 }
+
+/// `max_retries: -1`: retry until the destination accepts (or the run stops).
+pub const RETRY_FOREVER: u32 = u32::MAX;
 
 /// Index template settings of the Elasticsearch output.
 #[derive(Clone, Debug, PartialEq)]
@@ -324,8 +335,11 @@ impl Default for ElasticsearchOutput {
             api_key: None,
             index: "packetbeat".into(),
             bulk_max_size: 2048,
+            bulk_max_bytes: 8 * 1024 * 1024,
             flush_interval: Duration::from_secs(1),
             max_retries: 3,
+            backoff_init: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
             timeout: Duration::from_secs(90),
             compression_level: 0,
             tls_certificate_authorities: Vec::new(),
@@ -437,8 +451,12 @@ pub struct PipelineConfig {
     pub batch_packets: usize,
     /// Batches queued per worker channel.
     pub worker_queue: usize,
-    /// Encoded event batches queued towards each output.
+    /// Encoded event chunks (about 256 KiB each) queued towards each output.
     pub output_queue: usize,
+    /// Events queued towards each output (Beats: `queue.mem.events`).
+    pub output_queue_events: usize,
+    /// Bytes of encoded events queued towards each output (`queue.mem.bytes`).
+    pub output_queue_bytes: usize,
     /// `block` (backpressure) or `drop_newest` (counted).
     pub when_full: String,
     /// Connections tracked per worker.
@@ -466,6 +484,8 @@ impl Default for PipelineConfig {
             batch_packets: 512,
             worker_queue: 8,
             output_queue: 64,
+            output_queue_events: 65_536,
+            output_queue_bytes: 64 * 1024 * 1024,
             when_full: "block".into(),
             max_flows: 131_072,
             tcp_max_ooo_bytes: 256 * 1024,

@@ -1,14 +1,24 @@
-//! Outputs. Workers encode events as NDJSON into byte batches; a writer thread hands
-//! each batch to every enabled output.
+//! Outputs. Workers encode events as NDJSON into byte chunks and publish them to
+//! every enabled output's own bounded [`queue`]; each output has a dedicated writer
+//! thread that drains its queue, so a slow output never delays another one, and a
+//! full queue pushes back on the workers (or drops and counts, per `when_full`).
 
 pub mod console;
+pub mod elasticsearch;
 pub mod file;
+pub mod queue;
 pub mod redis;
 pub mod topology;
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::stats::{OutputStats, Registry};
+pub use queue::{Limits, Publisher, WhenFull};
 
 /// A destination for encoded events.
 pub trait Output: Send {
@@ -21,11 +31,24 @@ pub trait Output: Send {
     fn tick(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// True when the output counts `events_published`, `events_failed`,
+    /// `batches` and `bytes` in its [`OutputStats`] itself (it acknowledges
+    /// events later than `write_batch`, or only some of them). Otherwise the writer
+    /// counts a batch as published when `write_batch` returns `Ok`.
+    fn counts_itself(&self) -> bool {
+        false
+    }
+    /// The run's stop flag (SIGINT/SIGTERM): an output that retries without end
+    /// gives up when it is set.
+    fn set_stop(&mut self, _stop: Arc<AtomicBool>) {}
 }
 
 /// Checks the output settings without opening anything (for `test config`).
 pub fn check_config(cfg: &Config) -> Result<(), String> {
     let o = &cfg.output;
+    if let Some(es) = o.elasticsearch.as_ref().filter(|e| e.enabled) {
+        elasticsearch::check_config(es).map_err(|e| format!("output.elasticsearch: {e}"))?;
+    }
     if let Some(f) = o.file.as_ref().filter(|f| f.enabled)
         && (f.filename.is_empty() || f.filename.contains('/'))
     {
@@ -42,19 +65,20 @@ pub fn check_config(cfg: &Config) -> Result<(), String> {
 
 /// Builds every enabled output. With none configured, events go to stdout.
 /// Outputs that this build cannot drive are a configuration error naming them.
-pub fn from_config(cfg: &Config) -> Result<Vec<Box<dyn Output>>, String> {
+pub fn from_config(cfg: &Config, registry: &Registry) -> Result<Vec<Box<dyn Output>>, String> {
     let mut outs: Vec<Box<dyn Output>> = Vec::new();
     let o = &cfg.output;
     if let Some(es) = o.elasticsearch.as_ref().filter(|e| e.enabled) {
-        return Err(format!(
-            "output.elasticsearch (hosts {:?}) is not available in this build of wirebeat yet; \
-             use output.console or output.file, or disable it with -E output.elasticsearch.enabled=false",
-            es.hosts
+        outs.push(Box::new(
+            elasticsearch::Elasticsearch::new(es, registry.output("elasticsearch"))
+                .map_err(|e| format!("output.elasticsearch: {e}"))?,
         ));
     }
     if let Some(r) = o.redis.as_ref().filter(|r| r.enabled) {
-        let stats = std::sync::Arc::new(crate::stats::OutputStats::default());
-        outs.push(Box::new(redis::RedisOutput::new(r, stats)?));
+        outs.push(Box::new(redis::RedisOutput::new(
+            r,
+            registry.output("redis"),
+        )?));
     }
     if let Some(f) = o.file.as_ref().filter(|f| f.enabled) {
         outs.push(Box::new(
@@ -68,4 +92,198 @@ pub fn from_config(cfg: &Config) -> Result<Vec<Box<dyn Output>>, String> {
         outs.push(Box::new(console::Console::stdout(false)));
     }
     Ok(outs)
+}
+
+/// The writer threads of a run, one per output.
+pub struct Writers {
+    queues: Vec<queue::Queue>,
+    handles: Vec<(String, JoinHandle<Option<String>>)>,
+    stats: Vec<Arc<OutputStats>>,
+}
+
+/// What the outputs did, when they are done.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Events every output acknowledged (the smallest count over the outputs).
+    pub published: u64,
+    /// Events lost by some output (the largest count over the outputs): dropped at
+    /// a full queue, rejected, or given up on.
+    pub dropped: u64,
+    /// The first output error.
+    pub error: Option<String>,
+}
+
+/// How often an idle writer calls [`Output::tick`].
+const TICK: Duration = Duration::from_millis(100);
+
+/// Starts one writer thread per output, each with its own queue bounded by
+/// `limits`, and returns the handle workers publish through.
+pub fn start(
+    outputs: Vec<Box<dyn Output>>,
+    limits: Limits,
+    registry: &Registry,
+    stop: Arc<AtomicBool>,
+) -> io::Result<(Publisher, Writers)> {
+    let mut w = Writers {
+        queues: Vec::new(),
+        handles: Vec::new(),
+        stats: Vec::new(),
+    };
+    for mut out in outputs {
+        let name = out.name();
+        let stats = registry.output(name);
+        let q = queue::Queue::new(limits, Arc::clone(&stats));
+        out.set_stop(Arc::clone(&stop));
+        let (q2, s2) = (q.clone(), Arc::clone(&stats));
+        let h = thread::Builder::new()
+            .name(format!("wirebeat-out-{name}"))
+            .spawn(move || writer_loop(q2, out, s2));
+        let h = match h {
+            Ok(h) => h,
+            Err(e) => {
+                w.finish();
+                return Err(e);
+            }
+        };
+        w.queues.push(q);
+        w.handles.push((name.to_string(), h));
+        w.stats.push(stats);
+    }
+    Ok((Publisher::new(w.queues.clone()), w))
+}
+
+impl Writers {
+    /// Closes every queue, lets each writer drain and flush, and joins them.
+    pub fn finish(self) -> Report {
+        for q in &self.queues {
+            q.close();
+        }
+        let mut r = Report::default();
+        let mut first = true;
+        for ((name, h), stats) in self.handles.into_iter().zip(&self.stats) {
+            let err = h
+                .join()
+                .unwrap_or_else(|_| Some(format!("output {name}: writer thread panicked")));
+            if r.error.is_none() {
+                r.error = err;
+            }
+            let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            let published = g(&stats.events_published);
+            let dropped = g(&stats.events_dropped_full) + g(&stats.events_failed);
+            r.published = if first {
+                published
+            } else {
+                r.published.min(published)
+            };
+            r.dropped = r.dropped.max(dropped);
+            first = false;
+        }
+        r
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+}
+
+/// Drains one output's queue. After an output error, chunks are still taken (and
+/// counted as failed) so that workers never wait on a dead output.
+fn writer_loop(
+    q: queue::Queue,
+    mut out: Box<dyn Output>,
+    stats: Arc<OutputStats>,
+) -> Option<String> {
+    let own = out.counts_itself();
+    let name = out.name();
+    let mut error: Option<String> = None;
+    let mut last_tick = Instant::now();
+    loop {
+        match q.pop_timeout(TICK) {
+            queue::Pop::Chunk(c) => {
+                if error.is_some() {
+                    OutputStats::add(&stats.events_failed, c.events);
+                    continue;
+                }
+                match out.write_batch(&c.data) {
+                    Ok(()) if !own => {
+                        OutputStats::add(&stats.events_published, c.events);
+                        OutputStats::add(&stats.batches, 1);
+                        OutputStats::add(&stats.bytes, c.data.len() as u64);
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        OutputStats::add(&stats.batch_errors, 1);
+                        if !own {
+                            OutputStats::add(&stats.events_failed, c.events);
+                        }
+                        tracing::error!(target: "output", "output {name}: {e}; its events are dropped from now on");
+                        error = Some(format!("output {name}: {e}"));
+                    }
+                }
+            }
+            queue::Pop::Timeout => {}
+            queue::Pop::Closed => break,
+        }
+        if error.is_none() && last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            if let Err(e) = out.tick() {
+                tracing::error!(target: "output", "output {name}: {e}; its events are dropped from now on");
+                error = Some(format!("output {name}: {e}"));
+            }
+        }
+    }
+    if let Err(e) = out.flush() {
+        error.get_or_insert(format!("output {name}: {e}"));
+    }
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Failing(u32);
+    impl Output for Failing {
+        fn name(&self) -> &'static str {
+            "failing"
+        }
+        fn write_batch(&mut self, _: &[u8]) -> io::Result<()> {
+            self.0 += 1;
+            if self.0 > 1 {
+                return Err(io::Error::other("disk full"));
+            }
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_output_keeps_draining_and_counts() {
+        let registry = Registry::new();
+        let limits = Limits {
+            chunks: 2,
+            events: 100,
+            bytes: 1 << 20,
+            when_full: WhenFull::Block,
+        };
+        let console = console::Console::to_writer(Box::new(io::sink()), false);
+        let outs: Vec<Box<dyn Output>> = vec![Box::new(Failing(0)), Box::new(console)];
+        let (p, w) = start(outs, limits, &registry, Arc::new(AtomicBool::new(false))).unwrap();
+        for _ in 0..50 {
+            p.publish(b"{\"a\":1}\n{\"a\":2}\n".to_vec(), 2);
+        }
+        drop(p);
+        let r = w.finish();
+        assert_eq!(r.error.as_deref(), Some("output failing: disk full"));
+        assert_eq!(r.published, 2, "the smallest count over the outputs");
+        assert_eq!(r.dropped, 98);
+        let c = registry.output("console");
+        assert_eq!(c.events_published.load(Ordering::Relaxed), 100);
+        assert_eq!(c.batches.load(Ordering::Relaxed), 50);
+        let f = registry.output("failing");
+        assert_eq!(f.events_failed.load(Ordering::Relaxed), 98);
+        assert_eq!(f.events_queued.load(Ordering::Relaxed), 100);
+    }
 }

@@ -213,15 +213,13 @@ pub fn stores(cfg: &Config) -> Result<Vec<Box<dyn TopologyStore>>, String> {
         }
         v.push(Box::new(super::redis::RedisTopologyStore::new(r)?));
     }
-    if cfg
+    if let Some(es) = cfg
         .output
         .elasticsearch
         .as_ref()
-        .is_some_and(|e| e.enabled && e.save_topology)
+        .filter(|e| e.enabled && e.save_topology)
     {
-        // The Elasticsearch store comes with the Elasticsearch output:
-        // elasticsearch::topology_store(es).
-        tracing::warn!(target: "topology", "output.elasticsearch.save_topology: the Elasticsearch topology store is not available in this build");
+        v.push(super::elasticsearch::topology_store(es)?);
     }
     Ok(v)
 }

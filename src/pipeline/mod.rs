@@ -2,8 +2,9 @@
 //! ports, and shards them by a symmetric flow hash into batches for worker threads
 //! (so each connection lives on exactly one worker). Workers own flow state,
 //! reassembly, parsing and event encoding, and pass NDJSON batches to the writer
-//! thread, which feeds every output. Channels are bounded: a slow output pushes back
-//! on workers, and workers on the reader.
+//! queues of the outputs (one writer thread each, see [`crate::output`]). Channels and
+//! queues are bounded: a slow output pushes back on workers, and workers on the
+//! reader.
 
 mod live;
 pub mod worker;
@@ -200,11 +201,14 @@ pub fn run(
         encoder = encoder.with_topology(t.view(), cfg.shipper.ignore_outgoing);
     }
 
-    let (out_tx, out_rx) = bounded::<Vec<u8>>(cfg.pipeline.output_queue.max(1));
-    let writer = thread::Builder::new()
-        .name("wirebeat-writer".into())
-        .spawn(move || writer_loop(out_rx, outputs))
-        .map_err(|e| PipelineError::Thread("wirebeat-writer", e))?;
+    let has_outputs = !outputs.is_empty();
+    let (publisher, writers) = crate::output::start(
+        outputs,
+        crate::output::Limits::from_config(&cfg.pipeline),
+        registry,
+        Arc::clone(&stop),
+    )
+    .map_err(|e| PipelineError::Thread("wirebeat-out", e))?;
 
     // Emptied batches travel back to the readers, so their buffers are reused
     // instead of allocated (and page-faulted in) for every batch.
@@ -221,7 +225,7 @@ pub fn run(
             cfg,
             protos.clone(),
             encoder.clone(),
-            out_tx.clone(),
+            publisher.clone(),
             publish,
         )
         .with_recycling(recycle_tx.clone())
@@ -252,7 +256,7 @@ pub fn run(
                 .map_err(|e| PipelineError::Thread("wirebeat-worker", e))?,
         );
     }
-    drop(out_tx);
+    drop(publisher);
     drop(recycle_tx);
 
     let seed = {
@@ -297,15 +301,14 @@ pub fn run(
             Err(_) => tracing::error!(target: "pipeline", "a worker thread panicked"),
         }
     }
-    let (written, output_error) = writer
-        .join()
-        .unwrap_or((0, Some("writer thread panicked".into())));
-    let _ = written;
-    if output_error.is_some() {
-        counters.events_dropped += counters.events_published.saturating_sub(written);
-        counters.events_published = written.min(counters.events_published);
+    let report = writers.finish();
+    if has_outputs && publish {
+        // What the outputs acknowledged, not what the workers encoded.
+        counters.events_dropped += report.dropped;
+        counters.events_published = report.published;
     }
     drop(topology);
+    let output_error = report.error;
     Ok(Summary {
         counters,
         input_error,
@@ -344,48 +347,6 @@ fn pin_to(core: core_affinity::CoreId) {
     if !core_affinity::set_for_current(core) {
         tracing::warn!(target: "pipeline", "could not pin a worker to core {}", core.id);
     }
-}
-
-/// Receives NDJSON batches and writes them to every output. Returns the number of
-/// events written and the first output error.
-fn writer_loop(rx: Receiver<Vec<u8>>, mut outputs: Vec<Box<dyn Output>>) -> (u64, Option<String>) {
-    let mut written = 0u64;
-    let mut error: Option<String> = None;
-    loop {
-        let batch = match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(b) => b,
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                if error.is_none() {
-                    for o in outputs.iter_mut() {
-                        if let Err(e) = o.tick() {
-                            error = Some(format!("output {}: {e}", o.name()));
-                            break;
-                        }
-                    }
-                }
-                continue;
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-        };
-        if error.is_some() {
-            continue; // keep draining so workers never block on a dead output
-        }
-        for o in outputs.iter_mut() {
-            if let Err(e) = o.write_batch(&batch) {
-                error = Some(format!("output {}: {e}", o.name()));
-                break;
-            }
-        }
-        if error.is_none() {
-            written += memchr::memchr_iter(b'\n', &batch).count() as u64;
-        }
-    }
-    for o in outputs.iter_mut() {
-        if let Err(e) = o.flush() {
-            error.get_or_insert(format!("output {}: {e}", o.name()));
-        }
-    }
-    (written, error)
 }
 
 /// Reads packets, decodes them and hands them to workers in batches.

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::output::Publisher;
+
 use super::WorkerMsg;
 use crate::config::Config;
 use crate::event::{ConnInfo, EventEncoder, Transaction};
@@ -29,16 +31,18 @@ pub struct Worker {
 pub struct EncodingSink {
     encoder: EventEncoder,
     buf: Vec<u8>,
-    out: Sender<Vec<u8>>,
+    out: Publisher,
     publish: bool,
     published: u64,
     /// Response times of the transactions emitted since the last merge.
     latencies: Latencies,
     ignored_outgoing: u64,
+    /// Events in `buf`.
+    buffered: u64,
 }
 
 impl EncodingSink {
-    pub fn new(encoder: EventEncoder, out: Sender<Vec<u8>>, publish: bool) -> EncodingSink {
+    pub fn new(encoder: EventEncoder, out: Publisher, publish: bool) -> EncodingSink {
         EncodingSink {
             encoder,
             buf: Vec::with_capacity(OUT_CHUNK + 4096),
@@ -47,6 +51,7 @@ impl EncodingSink {
             published: 0,
             latencies: Latencies::default(),
             ignored_outgoing: 0,
+            buffered: 0,
         }
     }
 
@@ -55,9 +60,8 @@ impl EncodingSink {
             return;
         }
         let full = std::mem::replace(&mut self.buf, Vec::with_capacity(OUT_CHUNK + 4096));
-        // The writer only stops after every worker is gone; a send error means it died
-        // and has already reported why.
-        let _ = self.out.send(full);
+        // Waits for room when an output's queue is full (`when_full: block`).
+        self.out.publish(full, std::mem::take(&mut self.buffered));
     }
 }
 
@@ -76,6 +80,7 @@ impl EventSink for EncodingSink {
         }
         self.encoder.encode(conn, &tx, &mut self.buf);
         self.buf.push(b'\n');
+        self.buffered += 1;
         if self.buf.len() >= OUT_CHUNK {
             self.ship();
         }
@@ -87,7 +92,7 @@ impl Worker {
         cfg: &Config,
         protos: Vec<Arc<dyn ProtocolFactory>>,
         encoder: EventEncoder,
-        out: Sender<Vec<u8>>,
+        out: Publisher,
         publish: bool,
     ) -> Worker {
         let p = &cfg.pipeline;

@@ -7,6 +7,8 @@ pub mod redis_server;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod fake_es;
+
 use serde_json::Value;
 use wirebeat::capture::dump::PcapWriter;
 use wirebeat::capture::file::FileSource;

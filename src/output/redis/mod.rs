@@ -24,6 +24,7 @@ pub mod topology;
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config;
@@ -116,6 +117,9 @@ pub struct RedisOutput {
     /// Encoded commands of the chunk being sent.
     buf: Vec<u8>,
     stats: Arc<OutputStats>,
+    /// The run's stop flag: with `max_retries` negative (retry until written), a
+    /// signal ends the retrying.
+    stop: Arc<AtomicBool>,
 }
 
 impl RedisOutput {
@@ -144,6 +148,7 @@ impl RedisOutput {
             down_since: None,
             buf: Vec::new(),
             stats,
+            stop: Arc::new(AtomicBool::new(false)),
         };
         // Connect early so that a wrong address shows at startup; a server that is
         // down is not fatal, the output keeps trying.
@@ -187,7 +192,22 @@ impl RedisOutput {
     }
 
     fn retries_left(&self, attempts: u64) -> bool {
-        self.max_retries < 0 || attempts <= self.max_retries as u64
+        if self.max_retries < 0 {
+            return !self.stop.load(Ordering::Relaxed);
+        }
+        attempts <= self.max_retries as u64
+    }
+
+    /// Waits until `next_attempt`, in short steps so that a stop signal ends an
+    /// endless retry promptly.
+    fn wait_for_next_attempt(&self) {
+        loop {
+            let wait = self.next_attempt.saturating_duration_since(Instant::now());
+            if wait.is_zero() || (self.max_retries < 0 && self.stop.load(Ordering::Relaxed)) {
+                return;
+            }
+            std::thread::sleep(wait.min(Duration::from_millis(100)));
+        }
     }
 
     /// Delivers `lines` (one event each), retrying as configured.
@@ -196,10 +216,7 @@ impl RedisOutput {
         let mut attempts = 0u64;
         while done < lines.len() {
             if self.conn.is_none() {
-                let wait = self.next_attempt.saturating_duration_since(Instant::now());
-                if !wait.is_zero() {
-                    std::thread::sleep(wait);
-                }
+                self.wait_for_next_attempt();
                 if !self.try_connect() {
                     attempts += 1;
                     if !self.retries_left(attempts) {
@@ -227,8 +244,7 @@ impl RedisOutput {
                 }
                 SendError::Server(e) => {
                     self.mark_down(&e.to_string());
-                    let wait = self.next_attempt.saturating_duration_since(Instant::now());
-                    std::thread::sleep(wait);
+                    self.wait_for_next_attempt();
                 }
                 SendError::Io { err, ambiguous } => {
                     self.conn = None;
@@ -361,6 +377,15 @@ impl Output for RedisOutput {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+
+    /// This output counts published, failed and retried events, batches and bytes.
+    fn counts_itself(&self) -> bool {
+        true
+    }
+
+    fn set_stop(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = stop;
     }
 
     fn tick(&mut self) -> io::Result<()> {
@@ -601,6 +626,33 @@ mod tests {
         }
         assert!(o.backoff >= c.reconnect_interval);
         o.tick().unwrap();
+    }
+
+    #[test]
+    fn a_stop_signal_ends_endless_retries() {
+        // Nothing listens on port 1: every connection attempt fails.
+        let mut c = cfg("127.0.0.1:1");
+        c.max_retries = -1;
+        c.reconnect_interval = Duration::from_secs(3600);
+        c.backoff_max = Duration::from_secs(3600);
+        let stats: Arc<OutputStats> = Arc::default();
+        let mut o = RedisOutput::new(&c, Arc::clone(&stats)).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        o.set_stop(Arc::clone(&stop));
+        let setter = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                stop.store(true, Ordering::Relaxed);
+            })
+        };
+        let t = Instant::now();
+        o.write_batch(b"{\"a\":1}\n{\"a\":2}\n").unwrap();
+        setter.join().unwrap();
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert_eq!(stats.events_failed.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.events_published.load(Ordering::Relaxed), 0);
+        assert!(o.counts_itself());
     }
 
     #[test]

@@ -1,0 +1,411 @@
+//! Elasticsearch output: bulk requests of at most `bulk_max_size` events and
+//! `bulk_max_bytes` bytes, sent when full or after `flush_interval`, round-robin over
+//! `hosts`. Whole requests that fail (transport errors, 429, 5xx) and the items a
+//! bulk response reports as 429/5xx are sent again after an exponential backoff
+//! with jitter, up to `max_retries` times; other item errors are counted and logged
+//! once per error type. Every document carries an `_id` and goes in with `create`,
+//! so an item sent again after a lost response is not indexed twice (the cluster
+//! answers 409 and it counts as delivered).
+//!
+//! Retrying blocks this output's writer thread on purpose: its queue fills and,
+//! with `when_full: block`, workers wait, so a slow or dead cluster never grows
+//! memory.
+
+pub mod bulk;
+pub mod client;
+pub mod template;
+pub mod topology;
+
+use std::collections::HashSet;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use self::bulk::{Batch, IndexName, Item, Outcome};
+use self::client::{Client, backoff, jitter};
+use self::template::Version;
+use super::Output;
+use crate::config::{ElasticsearchOutput, RETRY_FOREVER};
+use crate::stats::OutputStats;
+
+pub use self::topology::topology_store;
+
+/// Checks the settings without connecting (for `test config`).
+pub fn check_config(cfg: &ElasticsearchOutput) -> Result<(), String> {
+    IndexName::parse(&cfg.index)?;
+    Client::new(cfg)?;
+    Ok(())
+}
+
+/// How many distinct rejection types are logged before only counting.
+const MAX_LOGGED_REASONS: usize = 64;
+
+pub struct Elasticsearch {
+    cfg: ElasticsearchOutput,
+    client: Client,
+    stats: Arc<OutputStats>,
+    index: IndexName,
+    batch: Batch,
+    batch_started: Option<Instant>,
+    body: Vec<u8>,
+    /// Known after the first successful `GET /`.
+    version: Option<Version>,
+    /// Document ids: a random base per process plus a sequence number.
+    id_base: u64,
+    seq: u64,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    logged: HashSet<String>,
+}
+
+/// What [`install_template`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TemplateAction {
+    Loaded,
+    AlreadyPresent,
+    Disabled,
+}
+
+impl Elasticsearch {
+    pub fn new(
+        cfg: &ElasticsearchOutput,
+        stats: Arc<OutputStats>,
+    ) -> Result<Elasticsearch, String> {
+        let index = IndexName::parse(&cfg.index)?;
+        let client = Client::new(cfg)?;
+        let seed = random_seed();
+        Ok(Elasticsearch {
+            cfg: cfg.clone(),
+            client,
+            stats,
+            index,
+            batch: Batch::default(),
+            batch_started: None,
+            body: Vec::new(),
+            version: None,
+            id_base: seed.rotate_left(17),
+            seq: 0,
+            seed: seed | 1,
+            stop: Arc::new(AtomicBool::new(false)),
+            logged: HashSet::new(),
+        })
+    }
+
+    /// The cluster version, once connected.
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    /// `GET /` for the version, then the index template when it is missing.
+    fn connect(&mut self) -> Result<Version, String> {
+        let v = cluster_version(&mut self.client)?;
+        tracing::info!(target: "elasticsearch", "connected to Elasticsearch {}.{} ({})", v.0, v.1, self.client.hosts().join(", "));
+        match install_template(&mut self.client, &self.cfg, v, false) {
+            Ok(TemplateAction::Loaded) => {
+                tracing::info!(target: "elasticsearch", "index template {} loaded", self.cfg.template.name)
+            }
+            Ok(_) => {}
+            // A template the cluster refuses is reported, and events still flow.
+            Err(TemplateError::Rejected(e)) => tracing::error!(target: "elasticsearch", "{e}"),
+            Err(TemplateError::Unavailable(e)) => return Err(e),
+        }
+        self.version = Some(v);
+        Ok(v)
+    }
+
+    fn add(counter: &std::sync::atomic::AtomicU64, n: usize) {
+        OutputStats::add(counter, n as u64);
+    }
+
+    /// One bulk request for `items`; returns the items to send again.
+    fn try_send(&mut self, items: &[Item]) -> Result<Vec<Item>, String> {
+        let v = match self.version {
+            Some(v) => v,
+            None => self.connect()?,
+        };
+        let doc_type = (v.0 < 7).then_some("doc");
+        self.batch.body(items, doc_type, &mut self.body);
+        Self::add(&self.stats.batches, 1);
+        Self::add(&self.stats.bytes, self.body.len());
+        let rep = self
+            .client
+            .request("POST", "/_bulk", Some((&self.body, "application/x-ndjson")))
+            .map_err(|e| e.to_string())?;
+        match rep.status {
+            200..=299 => {}
+            429 | 500..=599 | 401 | 403 | 408 => {
+                return Err(format!(
+                    "bulk request answered {}: {}",
+                    rep.status,
+                    excerpt(&rep.body)
+                ));
+            }
+            s => {
+                // The request itself is refused (too large, malformed): sending it
+                // again cannot help.
+                Self::add(&self.stats.events_failed, items.len());
+                self.log_once(
+                    &format!("status-{s}"),
+                    &format!(
+                        "bulk request refused with status {s}: {}",
+                        excerpt(&rep.body)
+                    ),
+                );
+                return Ok(Vec::new());
+            }
+        }
+        if !bulk::has_errors(&rep.body) {
+            Self::add(&self.stats.events_published, items.len());
+            return Ok(Vec::new());
+        }
+        let outcomes = bulk::outcomes(&rep.body, items.len())?;
+        let mut retry = Vec::new();
+        for (it, o) in items.iter().zip(outcomes) {
+            match o {
+                Outcome::Ok | Outcome::Duplicate => Self::add(&self.stats.events_published, 1),
+                Outcome::Retry => retry.push(it.clone()),
+                Outcome::Fail(kind, reason) => {
+                    Self::add(&self.stats.events_failed, 1);
+                    self.log_once(
+                        &kind,
+                        &format!("event rejected by Elasticsearch ({kind}): {reason}; further rejections of this type are only counted"),
+                    );
+                }
+            }
+        }
+        Ok(retry)
+    }
+
+    fn log_once(&mut self, key: &str, msg: &str) {
+        if self.logged.len() < MAX_LOGGED_REASONS && self.logged.insert(key.to_string()) {
+            tracing::error!(target: "elasticsearch", "{msg}");
+        }
+    }
+
+    /// Sends the pending batch, retrying what failed; blocks until every event is
+    /// acknowledged, rejected, or given up on.
+    fn send_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let mut pending: Vec<Item> = std::mem::take(&mut self.batch.items);
+        let mut attempt = 0u32;
+        loop {
+            if attempt > 0 {
+                Self::add(&self.stats.events_retried, pending.len());
+            }
+            match self.try_send(&pending) {
+                Ok(retry) => pending = retry,
+                Err(e) => {
+                    Self::add(&self.stats.batch_errors, 1);
+                    if attempt == 0 || attempt.is_power_of_two() {
+                        tracing::warn!(target: "elasticsearch", "{e} (attempt {})", attempt + 1);
+                    }
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+            attempt = attempt.saturating_add(1);
+            let forever = self.cfg.max_retries == RETRY_FOREVER;
+            let stopping = forever && self.stop.load(Ordering::Relaxed);
+            if (!forever && attempt > self.cfg.max_retries) || stopping {
+                Self::add(&self.stats.events_failed, pending.len());
+                tracing::error!(
+                    target: "elasticsearch",
+                    "giving up on {} event(s) after {attempt} attempt(s){}",
+                    pending.len(),
+                    if stopping { " (stopping)" } else { " (max_retries)" }
+                );
+                break;
+            }
+            let d = jitter(
+                backoff(self.cfg.backoff_init, self.cfg.backoff_max, attempt),
+                &mut self.seed,
+            );
+            self.sleep(d, forever);
+        }
+        self.batch.clear();
+        self.batch_started = None;
+    }
+
+    /// Sleeps `d`; a run that stops cuts short the wait of endless retries.
+    fn sleep(&self, d: Duration, forever: bool) {
+        let until = Instant::now() + d;
+        loop {
+            let now = Instant::now();
+            if now >= until || (forever && self.stop.load(Ordering::Relaxed)) {
+                return;
+            }
+            std::thread::sleep((until - now).min(Duration::from_millis(50)));
+        }
+    }
+}
+
+impl Output for Elasticsearch {
+    fn name(&self) -> &'static str {
+        "elasticsearch"
+    }
+
+    fn write_batch(&mut self, ndjson: &[u8]) -> io::Result<()> {
+        let now = bulk::now_hour();
+        let max_events = self.cfg.bulk_max_size.max(1);
+        let max_bytes = self.cfg.bulk_max_bytes.max(1);
+        for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            self.seq += 1;
+            let id = self.id_base.wrapping_add(self.seq);
+            self.batch.push(line, &self.index, &now, id);
+            self.batch_started.get_or_insert_with(Instant::now);
+            if self.batch.len() >= max_events || self.batch.docs.len() >= max_bytes {
+                self.send_batch();
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_batch();
+        Ok(())
+    }
+
+    fn tick(&mut self) -> io::Result<()> {
+        if self
+            .batch_started
+            .is_some_and(|t| t.elapsed() >= self.cfg.flush_interval)
+        {
+            self.send_batch();
+        }
+        Ok(())
+    }
+
+    fn counts_itself(&self) -> bool {
+        true
+    }
+
+    fn set_stop(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = stop;
+    }
+}
+
+/// `GET /`: the cluster's version.
+pub fn cluster_version(client: &mut Client) -> Result<Version, String> {
+    let rep = client
+        .request("GET", "/", None)
+        .map_err(|e| e.to_string())?;
+    if rep.status != 200 {
+        return Err(format!(
+            "GET / answered {}: {}",
+            rep.status,
+            excerpt(&rep.body)
+        ));
+    }
+    client::parse_version(&rep.body).ok_or_else(|| {
+        format!(
+            "GET / did not say which Elasticsearch version this is: {}",
+            excerpt(&rep.body)
+        )
+    })
+}
+
+/// Why a template could not be installed.
+#[derive(Debug)]
+pub enum TemplateError {
+    /// The cluster could not be asked (transport error, 5xx): try again later.
+    Unavailable(String),
+    /// The cluster or the local file refused it: trying again will not help.
+    Rejected(String),
+}
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TemplateError::Unavailable(e) | TemplateError::Rejected(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The template body: the file of `setup.template.path`, or the built-in one.
+pub fn template_body(cfg: &ElasticsearchOutput, v: Version) -> Result<Vec<u8>, String> {
+    match &cfg.template.path {
+        Some(path) => {
+            use std::io::Read;
+            let f = std::fs::File::open(path).map_err(|e| format!("template.path {path}: {e}"))?;
+            let mut buf = Vec::new();
+            f.take(16 << 20)
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("template.path {path}: {e}"))?;
+            serde_json::from_slice::<serde_json::Value>(&buf)
+                .map_err(|e| format!("template.path {path}: not JSON: {e}"))?;
+            Ok(buf)
+        }
+        None => Ok(template::render(v, &cfg.template.pattern)
+            .to_string()
+            .into_bytes()),
+    }
+}
+
+/// Loads the index template when it is absent (or always, with `overwrite` or
+/// `force`), honouring `template.enabled`.
+pub fn install_template(
+    client: &mut Client,
+    cfg: &ElasticsearchOutput,
+    v: Version,
+    force: bool,
+) -> Result<TemplateAction, TemplateError> {
+    let t = &cfg.template;
+    if !t.enabled {
+        return Ok(TemplateAction::Disabled);
+    }
+    let path = template::api_path(v, &t.name);
+    if !(t.overwrite || force) {
+        let rep = client
+            .request("HEAD", &path, None)
+            .map_err(|e| TemplateError::Unavailable(format!("template {}: {e}", t.name)))?;
+        match rep.status {
+            200 => return Ok(TemplateAction::AlreadyPresent),
+            404 => {}
+            s @ (429 | 500..=599) => {
+                return Err(TemplateError::Unavailable(format!(
+                    "HEAD {path} answered {s}"
+                )));
+            }
+            s => return Err(TemplateError::Rejected(format!("HEAD {path} answered {s}"))),
+        }
+    }
+    let body = template_body(cfg, v).map_err(TemplateError::Rejected)?;
+    let rep = client
+        .request("PUT", &path, Some((&body, "application/json")))
+        .map_err(|e| TemplateError::Unavailable(format!("template {}: {e}", t.name)))?;
+    match rep.status {
+        200..=299 => Ok(TemplateAction::Loaded),
+        s @ (429 | 500..=599) => Err(TemplateError::Unavailable(format!(
+            "PUT {path} answered {s}: {}",
+            excerpt(&rep.body)
+        ))),
+        s => Err(TemplateError::Rejected(format!(
+            "index template {} refused ({s}): {}",
+            t.name,
+            excerpt(&rep.body)
+        ))),
+    }
+}
+
+/// The start of a response body, for messages.
+fn excerpt(body: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&body[..body.len().min(300)]);
+    s.replace(['\n', '\r'], " ")
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}

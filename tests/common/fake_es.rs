@@ -1,0 +1,510 @@
+//! A small Elasticsearch stand-in on 127.0.0.1 for tests: HTTP/1.1 keep-alive,
+//! Content-Length and chunked bodies, gzip request bodies, `GET /` with a chosen
+//! version, legacy and composable templates, `_bulk` with per-item results
+//! (`create` of an existing id answers 409, like the real thing), single documents
+//! and `_search` for topology. Behaviours are scripted per bulk request: whole
+//! request statuses (429 storms, 503), per-item statuses, slow answers, connections
+//! closed before or after indexing, and stalls.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// What the next bulk request gets.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// The whole request answers this status; nothing is indexed.
+    Status(u16),
+    /// Item `i` gets `statuses[i % len]` (201 = indexed; 429/503 rejected;
+    /// 400 = mapper_parsing_exception).
+    Items(Vec<u16>),
+    /// Wait, then handle normally.
+    Slow(Duration),
+    /// Close the connection before reading the request body.
+    ResetBefore,
+    /// Index everything, then close the connection without answering.
+    ResetAfter,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub version: String,
+    /// Indexed documents by (index, id).
+    pub docs: BTreeMap<(String, String), Value>,
+    /// Templates by API path (`/_template/NAME`, `/_index_template/NAME`).
+    pub templates: HashMap<String, Value>,
+    pub script: VecDeque<Step>,
+    /// Every request: method and path.
+    pub requests: Vec<(String, String)>,
+    pub bulk_requests: u64,
+    pub gzip_requests: u64,
+    /// Items answered 409 because the id existed.
+    pub conflicts: u64,
+    /// Items rejected with 400 (by script or `reject_containing`).
+    pub rejected: u64,
+    /// Documents whose text contains this are always rejected with 400.
+    pub reject_containing: Option<String>,
+    /// Authorization headers seen.
+    pub auth: Vec<String>,
+    /// Required Authorization header, when set (401 otherwise).
+    pub require_auth: Option<String>,
+    /// While set, bulk requests wait.
+    pub stalled: bool,
+    /// Bulk requests currently being handled.
+    pub in_flight: u32,
+}
+
+pub struct FakeEs {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeEs {
+    pub fn start(version: &str) -> FakeEs {
+        Self::start_with(version, None)
+    }
+
+    /// Over HTTPS with `tests/tls/server.pem` (signed by `tests/tls/ca.pem`).
+    pub fn start_tls(version: &str) -> FakeEs {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let dir = super::root().join("tests/tls");
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(dir.join("server.pem"))
+                .expect("server.pem")
+                .map(|c| c.expect("certificate"))
+                .collect();
+        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key");
+        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server certificate");
+        Self::start_with(version, Some(Arc::new(cfg)))
+    }
+
+    fn start_with(version: &str, tls: Option<Arc<rustls::ServerConfig>>) -> FakeEs {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake es");
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State {
+            version: version.to_string(),
+            ..Default::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (Arc::clone(&state), Arc::clone(&stop));
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if sp.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (st, sp) = (Arc::clone(&st), Arc::clone(&sp));
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+                match &tls {
+                    None => {
+                        thread::spawn(move || serve(conn, st, sp));
+                    }
+                    Some(cfg) => {
+                        let Ok(sc) = rustls::ServerConnection::new(Arc::clone(cfg)) else {
+                            continue;
+                        };
+                        let stream = rustls::StreamOwned::new(sc, conn);
+                        thread::spawn(move || serve(stream, st, sp));
+                    }
+                }
+            }
+        });
+        FakeEs { addr, state, stop }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.addr.port())
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn script(&self, steps: impl IntoIterator<Item = Step>) {
+        self.state().script.extend(steps);
+    }
+
+    pub fn set_stalled(&self, v: bool) {
+        self.state().stalled = v;
+    }
+
+    /// The `_source` of every indexed document of indices starting with `prefix`.
+    pub fn docs(&self, prefix: &str) -> Vec<Value> {
+        self.state()
+            .docs
+            .iter()
+            .filter(|((i, _), _)| i.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    pub fn indices(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.state().docs.keys().map(|(i, _)| i.clone()).collect();
+        v.dedup();
+        v
+    }
+
+    /// Waits until `f` holds (at most `limit`).
+    pub fn wait_for(&self, limit: Duration, f: impl Fn(&State) -> bool) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            if f(&self.state()) {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+}
+
+impl Drop for FakeEs {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.state().stalled = false;
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+const MAX_BODY: usize = 256 << 20;
+
+fn read_head<S: Read>(r: &mut BufReader<S>) -> Option<Request> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).ok()? == 0 {
+            return None;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    Some(Request {
+        method,
+        path,
+        headers,
+    })
+}
+
+fn read_body<S: Read>(r: &mut BufReader<S>, req: &Request) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    if req
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).ok()?;
+            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+            if body.len() + n > MAX_BODY {
+                return None;
+            }
+            if n == 0 {
+                let mut end = String::new();
+                r.read_line(&mut end).ok()?;
+                break;
+            }
+            let start = body.len();
+            body.resize(start + n, 0);
+            r.read_exact(&mut body[start..]).ok()?;
+            let mut crlf = [0u8; 2];
+            r.read_exact(&mut crlf).ok()?;
+        }
+    } else if let Some(n) = req.header("content-length") {
+        let n: usize = n.parse().ok()?;
+        if n > MAX_BODY {
+            return None;
+        }
+        body.resize(n, 0);
+        r.read_exact(&mut body).ok()?;
+    }
+    if req
+        .header("content-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"))
+    {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .take(MAX_BODY as u64)
+            .read_to_end(&mut out)
+            .ok()?;
+        body = out;
+    }
+    Some(body)
+}
+
+fn respond(w: &mut impl Write, status: u16, body: &Value, head_only: bool) -> std::io::Result<()> {
+    let text = if head_only {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let reason = match status {
+        200 => "OK",
+        201 => "Created",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        503 => "Service Unavailable",
+        _ => "Status",
+    };
+    write!(
+        w,
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}",
+        if head_only { 0 } else { text.len() }
+    )?;
+    w.flush()
+}
+
+fn version_of(s: &str) -> (u32, u32) {
+    let mut it = s.split('.');
+    let a = it.next().and_then(|x| x.parse().ok()).unwrap_or(8);
+    let b = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    (a, b)
+}
+
+/// Serves one connection; returning drops (closes) it.
+fn serve<S: Read + Write>(conn: S, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
+    let mut r = BufReader::new(conn);
+    let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
+    while !stop.load(Ordering::Relaxed) {
+        let Some(req) = read_head(&mut r) else { return };
+        let is_bulk =
+            req.method == "POST" && req.path.split('?').next().unwrap_or("").ends_with("/_bulk");
+        let step = if is_bulk {
+            lock().script.pop_front()
+        } else {
+            None
+        };
+        if let Some(Step::ResetBefore) = step {
+            return;
+        }
+        let Some(body) = read_body(&mut r, &req) else {
+            return;
+        };
+        {
+            let mut s = lock();
+            s.requests.push((req.method.clone(), req.path.clone()));
+            if req.header("content-encoding").is_some() {
+                s.gzip_requests += 1;
+            }
+            if let Some(a) = req.header("authorization") {
+                s.auth.push(a.to_string());
+            }
+            if let Some(want) = s.require_auth.clone()
+                && req.header("authorization") != Some(want.as_str())
+            {
+                drop(s);
+                if respond(r.get_mut(), 401, &json!({"error": "unauthorized"}), false).is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        let head = req.method == "HEAD";
+        let (status, reply) = if is_bulk {
+            lock().in_flight += 1;
+            while lock().stalled && !stop.load(Ordering::Relaxed) {
+                thread::sleep(Duration::from_millis(5));
+            }
+            if let Some(Step::Slow(d)) = &step {
+                thread::sleep(*d);
+            }
+            let out = bulk(&state, &body, step.clone());
+            lock().in_flight -= 1;
+            match out {
+                Some(x) => x,
+                None => return,
+            }
+        } else {
+            route(&state, &req, &body)
+        };
+        if respond(r.get_mut(), status, &reply, head).is_err() {
+            return;
+        }
+    }
+}
+
+fn route(state: &Arc<Mutex<State>>, req: &Request, body: &[u8]) -> (u16, Value) {
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    let path = req.path.split('?').next().unwrap_or("").to_string();
+    let version = version_of(&s.version);
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (req.method.as_str(), segs.as_slice()) {
+        ("GET", [""]) => (
+            200,
+            json!({"name": "fake", "cluster_name": "fake", "version": {"number": s.version}, "tagline": "You Know, for Search"}),
+        ),
+        (m, [api @ ("_template" | "_index_template"), name]) => {
+            if *api == "_index_template" && version < (7, 8) {
+                return (
+                    400,
+                    json!({"error": "no handler found for uri [/_index_template]"}),
+                );
+            }
+            let key = format!("/{api}/{name}");
+            match m {
+                "HEAD" | "GET" => match s.templates.get(&key) {
+                    Some(t) => (200, json!({ *name: t })),
+                    None => (404, json!({})),
+                },
+                "PUT" => match serde_json::from_slice::<Value>(body) {
+                    Ok(v) => {
+                        s.templates.insert(key, v);
+                        (200, json!({"acknowledged": true}))
+                    }
+                    Err(e) => (400, json!({"error": e.to_string()})),
+                },
+                _ => (405, json!({})),
+            }
+        }
+        ("PUT", [index, _kind, id]) => match serde_json::from_slice::<Value>(body) {
+            Ok(v) => {
+                s.docs.insert((index.to_string(), id.to_string()), v);
+                (201, json!({"result": "created"}))
+            }
+            Err(e) => (400, json!({"error": e.to_string()})),
+        },
+        ("POST" | "GET", [index, "_search"]) => {
+            let hits: Vec<Value> = s
+                .docs
+                .iter()
+                .filter(|((i, _), _)| i == index)
+                .map(|((i, id), v)| json!({"_index": i, "_id": id, "_source": v}))
+                .collect();
+            if hits.is_empty() && !s.docs.keys().any(|(i, _)| i == index) {
+                return (404, json!({"error": {"type": "index_not_found_exception"}}));
+            }
+            (200, json!({"hits": {"total": hits.len(), "hits": hits}}))
+        }
+        _ => (
+            404,
+            json!({"error": format!("no route {} {}", req.method, path)}),
+        ),
+    }
+}
+
+/// Handles one bulk body; `None` = close the connection without answering.
+fn bulk(state: &Arc<Mutex<State>>, body: &[u8], step: Option<Step>) -> Option<(u16, Value)> {
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    s.bulk_requests += 1;
+    if let Some(Step::Status(code)) = step {
+        return Some((
+            code,
+            json!({"error": {"type": "fake", "reason": "scripted"}, "status": code}),
+        ));
+    }
+    let version = version_of(&s.version);
+    let lines: Vec<&[u8]> = body
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    if !lines.len().is_multiple_of(2) {
+        return Some((400, json!({"error": "odd number of lines"})));
+    }
+    let mut items = Vec::new();
+    let mut errors = false;
+    for (i, pair) in lines.chunks(2).enumerate() {
+        let action: Value = serde_json::from_slice(pair[0]).ok()?;
+        let (op, meta) = action.as_object()?.iter().next()?;
+        let index = meta.get("_index")?.as_str()?.to_string();
+        let id = meta
+            .get("_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("auto-{}-{i}", s.bulk_requests));
+        let has_type = meta.get("_type").is_some();
+        let mut status: u16 = match &step {
+            Some(Step::Items(st)) if !st.is_empty() => st[i % st.len()],
+            _ => 201,
+        };
+        let text = String::from_utf8_lossy(pair[1]);
+        if status == 201
+            && let Some(bad) = &s.reject_containing
+            && text.contains(bad.as_str())
+        {
+            status = 400;
+        }
+        let type_problem = (version.0 >= 8 && has_type) || (version.0 < 7 && !has_type);
+        if status == 201 && type_problem {
+            status = 400;
+        }
+        let doc: Option<Value> = serde_json::from_slice(pair[1]).ok();
+        if status == 201 && doc.is_none() {
+            status = 400;
+        }
+        let key = (index.clone(), id.clone());
+        if status == 201 && op == "create" && s.docs.contains_key(&key) {
+            status = 409;
+        }
+        let mut item = json!({"_index": index, "_id": id, "status": status});
+        match status {
+            201 => {
+                s.docs.insert(key, doc.unwrap_or(Value::Null));
+                item["result"] = json!("created");
+            }
+            409 => {
+                s.conflicts += 1;
+                item["error"] = json!({"type": "version_conflict_engine_exception", "reason": "document already exists"});
+            }
+            429 => {
+                item["error"] = json!({"type": "es_rejected_execution_exception", "reason": "rejected execution"})
+            }
+            400 => {
+                s.rejected += 1;
+                item["error"] = json!({"type": if type_problem { "illegal_argument_exception" } else { "mapper_parsing_exception" }, "reason": "failed to parse field [x] of type [long]"});
+            }
+            _ => {
+                item["error"] = json!({"type": "unavailable_shards_exception", "reason": "primary shard is not active"})
+            }
+        }
+        if status >= 300 {
+            errors = true;
+        }
+        items.push(json!({ op.clone(): item }));
+    }
+    if let Some(Step::ResetAfter) = step {
+        return None;
+    }
+    Some((200, json!({"took": 1, "errors": errors, "items": items})))
+}
