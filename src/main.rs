@@ -288,26 +288,15 @@ fn run(cli: &Cli) -> ExitCode {
         no_publish: cli.no_publish,
         dump: cli.dump.clone(),
     };
-    match pipeline::run_replay(&cfg, &opts, outputs, stop, &registry) {
-        Ok(summary) => {
-            drop(metrics);
-            report(&summary.counters, &registry, started.elapsed());
-            let mut code = ExitCode::SUCCESS;
-            if let Some(e) = summary.input_error {
-                eprintln!("wirebeat: {}: input ended early: {e}", input.display());
-                code = ExitCode::from(EXIT_RUNTIME);
-            }
-            if let Some(e) = summary.output_error {
-                eprintln!("wirebeat: {e}");
-                code = ExitCode::from(EXIT_RUNTIME);
-            }
-            code
-        }
-        Err(e) => {
-            eprintln!("wirebeat: {}: {e}", input.display());
-            ExitCode::from(EXIT_RUNTIME)
-        }
-    }
+    let result = pipeline::run_replay(&cfg, &opts, outputs, stop, &registry);
+    finish(
+        result,
+        metrics,
+        &registry,
+        started,
+        &format!("{}: input ended early", input.display()),
+        &input.display().to_string(),
+    )
 }
 
 /// Starts the periodic metrics report (`logging.metrics`) and the optional metrics
@@ -438,13 +427,27 @@ fn run_live(
         dump: cli.dump.clone(),
         no_publish: cli.no_publish,
     };
-    match pipeline::run(cfg, input, outputs, stop, registry) {
+    let result = pipeline::run(cfg, input, outputs, stop, registry);
+    finish(result, metrics, registry, started, "capture stopped", "")
+}
+
+/// Stops the periodic report, prints the final report and turns the run's result
+/// into the exit code: `input_ended` prefixes an input error, `what` a failure to run.
+fn finish(
+    result: Result<pipeline::Summary, pipeline::PipelineError>,
+    metrics: Option<PeriodicReport>,
+    registry: &Registry,
+    started: std::time::Instant,
+    input_ended: &str,
+    what: &str,
+) -> ExitCode {
+    drop(metrics);
+    match result {
         Ok(summary) => {
-            drop(metrics);
             report(&summary.counters, registry, started.elapsed());
             let mut code = ExitCode::SUCCESS;
             if let Some(e) = summary.input_error {
-                eprintln!("wirebeat: capture stopped: {e}");
+                eprintln!("wirebeat: {input_ended}: {e}");
                 code = ExitCode::from(EXIT_RUNTIME);
             }
             if let Some(e) = summary.output_error {
@@ -453,8 +456,12 @@ fn run_live(
             }
             code
         }
-        Err(e) => {
+        Err(e) if what.is_empty() => {
             eprintln!("wirebeat: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+        Err(e) => {
+            eprintln!("wirebeat: {what}: {e}");
             ExitCode::from(EXIT_RUNTIME)
         }
     }

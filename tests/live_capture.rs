@@ -5,8 +5,9 @@
 //! Needs root and the tools scripts/test.sh installs; skipped with a message
 //! otherwise, and failed instead when WIREBEAT_REQUIRE_ROOT_TESTS=1.
 
-#[path = "common/netns.rs"]
-mod netns;
+mod common;
+
+use common::netns;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -37,15 +38,7 @@ fn get<'a>(e: &'a Value, path: &str) -> &'a Value {
 }
 
 fn counter(stderr: &str, name: &str) -> u64 {
-    let key = format!(" {name}=");
-    stderr
-        .lines()
-        .filter(|l| l.contains("final counters"))
-        .find_map(|l| {
-            let i = l.find(&key)? + key.len();
-            l[i..].split_whitespace().next()?.parse().ok()
-        })
-        .unwrap_or(0)
+    common::final_counter(stderr, name)
 }
 
 /// HTTP 200 and 404 through nginx, SET/GET/DEL through redis-server: exactly these

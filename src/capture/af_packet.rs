@@ -522,6 +522,19 @@ mod tests {
         .unwrap()
     }
 
+    /// A 1 MiB ring on `device`, no fanout, no filter.
+    fn plain_options(device: &str) -> AfPacketOptions {
+        AfPacketOptions {
+            device: device.into(),
+            snaplen: 1500,
+            ring_bytes: 1 << 20,
+            promisc: false,
+            ignore_outgoing: false,
+            fanout_group: None,
+            filter: None,
+        }
+    }
+
     #[test]
     fn a_device_that_goes_away_ends_the_capture_instead_of_spinning() {
         let r = in_netns(|| {
@@ -530,16 +543,7 @@ mod tests {
                 "ip link add"
             );
             assert!(ip(&["link", "set", "wbgone0", "up"]));
-            let mut src = AfPacketSource::open(&AfPacketOptions {
-                device: "wbgone0".into(),
-                snaplen: 1500,
-                ring_bytes: 1 << 20,
-                promisc: false,
-                ignore_outgoing: false,
-                fanout_group: None,
-                filter: None,
-            })
-            .expect("open");
+            let mut src = AfPacketSource::open(&plain_options("wbgone0")).expect("open");
             assert!(ip(&["link", "del", "wbgone0"]));
             let t = Instant::now();
             let mut polls = 0u32;
@@ -574,16 +578,7 @@ mod tests {
                 "ip link add"
             );
             assert!(ip(&["link", "set", "wbdown0", "up"]));
-            let mut src = AfPacketSource::open(&AfPacketOptions {
-                device: "wbdown0".into(),
-                snaplen: 1500,
-                ring_bytes: 1 << 20,
-                promisc: false,
-                ignore_outgoing: false,
-                fanout_group: None,
-                filter: None,
-            })
-            .expect("open");
+            let mut src = AfPacketSource::open(&plain_options("wbdown0")).expect("open");
             assert!(ip(&["link", "set", "wbdown0", "down"]));
             let t = Instant::now();
             let mut polls = 0u32;

@@ -160,17 +160,7 @@ fn read_loop(
     let mut last_tick = Instant::now();
     let mut error = None;
     while !stop.load(Ordering::Relaxed) {
-        let r = src.poll(POLL_TIMEOUT, &mut |f| {
-            if reader.dump_path.is_some() {
-                reader.dump(&crate::capture::Packet {
-                    ts: f.ts,
-                    linktype: f.linktype,
-                    data: f.data,
-                    orig_len: f.orig_len,
-                });
-            }
-            reader.push(f.ts, f.linktype, f.data, f.orig_len)
-        });
+        let r = src.poll(POLL_TIMEOUT, &mut |f| reader.take_frame(f));
         let n = match r {
             Ok(n) => n,
             Err(e) => {
@@ -206,17 +196,7 @@ fn read_loop(
         // received = processed + dropped holds at exit.
         let until = Instant::now() + DRAIN_FOR;
         while Instant::now() < until {
-            match src.poll(Duration::from_millis(20), &mut |f| {
-                if reader.dump_path.is_some() {
-                    reader.dump(&crate::capture::Packet {
-                        ts: f.ts,
-                        linktype: f.linktype,
-                        data: f.data,
-                        orig_len: f.orig_len,
-                    });
-                }
-                reader.push(f.ts, f.linktype, f.data, f.orig_len)
-            }) {
+            match src.poll(Duration::from_millis(20), &mut |f| reader.take_frame(f)) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }

@@ -453,6 +453,20 @@ impl Reader {
     /// Decodes one frame, keeps it if it is TCP on a configured port, and queues it
     /// for the worker that owns its flow.
     #[inline]
+    /// One frame from a live source: written to `--dump` if asked, then decoded
+    /// and batched.
+    fn take_frame(&mut self, f: &crate::capture::source::Frame<'_>) {
+        if self.dump_path.is_some() {
+            self.dump(&crate::capture::Packet {
+                ts: f.ts,
+                linktype: f.linktype,
+                data: f.data,
+                orig_len: f.orig_len,
+            });
+        }
+        self.push(f.ts, f.linktype, f.data, f.orig_len)
+    }
+
     fn push(&mut self, ts: Ts, linktype: LinkType, data: &[u8], orig_len: u32) {
         {
             let Some(ip) = self

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod fake_es;
+pub mod netns;
 
 use serde_json::Value;
 use wirebeat::capture::dump::PcapWriter;
@@ -37,16 +38,21 @@ impl Run {
 
     /// A counter from the final report on stderr (0 when absent).
     pub fn counter(&self, name: &str) -> u64 {
-        let key = format!(" {name}=");
-        self.stderr
-            .lines()
-            .filter(|l| l.contains("final counters"))
-            .find_map(|l| {
-                let i = l.find(&key)? + key.len();
-                l[i..].split_whitespace().next()?.parse().ok()
-            })
-            .unwrap_or(0)
+        final_counter(&self.stderr, name)
     }
+}
+
+/// A counter from the final report in `stderr` (0 when absent).
+pub fn final_counter(stderr: &str, name: &str) -> u64 {
+    let key = format!(" {name}=");
+    stderr
+        .lines()
+        .filter(|l| l.contains("final counters"))
+        .find_map(|l| {
+            let i = l.find(&key)? + key.len();
+            l[i..].split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 pub fn root() -> PathBuf {
