@@ -487,23 +487,37 @@ fn line(i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A stalled cluster: with `block` the publisher waits and the queue stays within
-/// its bounds; when the cluster recovers everything arrives exactly once.
-#[test]
-fn backpressure_blocks_then_recovers_exactly_once() {
+/// A stalled fake cluster behind an Elasticsearch writer whose queue holds `events`.
+fn stalled_cluster(
+    events: u64,
+    when_full: WhenFull,
+) -> (
+    FakeEs,
+    Arc<Registry>,
+    wirebeat::output::Publisher,
+    wirebeat::output::Writers,
+) {
     let es = FakeEs::start("8.11.1");
     es.set_stalled(true);
     let registry = Registry::new();
     let out = Elasticsearch::new(&es_cfg(&es), registry.output("elasticsearch")).unwrap();
     let limits = Limits {
         chunks: 1000,
-        events: 50,
+        events,
         bytes: 1 << 20,
-        when_full: WhenFull::Block,
+        when_full,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let (publisher, writers) =
         wirebeat::output::start(vec![Box::new(out)], limits, &registry, stop).unwrap();
+    (es, registry, publisher, writers)
+}
+
+/// A stalled cluster: with `block` the publisher waits and the queue stays within
+/// its bounds; when the cluster recovers everything arrives exactly once.
+#[test]
+fn backpressure_blocks_then_recovers_exactly_once() {
+    let (es, registry, publisher, writers) = stalled_cluster(50, WhenFull::Block);
     let done = Arc::new(AtomicBool::new(false));
     let (p2, d2) = (publisher.clone(), Arc::clone(&done));
     let producer = thread::spawn(move || {
@@ -539,23 +553,7 @@ fn backpressure_blocks_then_recovers_exactly_once() {
 /// publisher never waits.
 #[test]
 fn drop_newest_counts_while_stalled() {
-    let es = FakeEs::start("8.11.1");
-    es.set_stalled(true);
-    let registry = Registry::new();
-    let out = Elasticsearch::new(&es_cfg(&es), registry.output("elasticsearch")).unwrap();
-    let limits = Limits {
-        chunks: 1000,
-        events: 20,
-        bytes: 1 << 20,
-        when_full: WhenFull::DropNewest,
-    };
-    let (publisher, writers) = wirebeat::output::start(
-        vec![Box::new(out)],
-        limits,
-        &registry,
-        Arc::new(AtomicBool::new(false)),
-    )
-    .unwrap();
+    let (es, registry, publisher, writers) = stalled_cluster(20, WhenFull::DropNewest);
     assert!(es.wait_for(Duration::from_secs(1), |_| true));
     let t0 = Instant::now();
     for i in 0..500 {
