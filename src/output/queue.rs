@@ -1,6 +1,6 @@
 //! The queue in front of one output's writer thread, bounded in chunks, events and
-//! bytes. Workers publish NDJSON chunks (shared between outputs as `Arc<[u8]>`);
-//! when a queue is full a worker either waits (`block`: backpressure reaches the
+//! bytes. Workers publish NDJSON chunks (shared between outputs as `Arc<Vec<u8>>`,
+//! never copied); when a queue is full a worker either waits (`block`: backpressure reaches the
 //! workers, then the reader, then the capture ring) or the chunk is dropped for that
 //! output and counted (`drop_newest`).
 
@@ -53,7 +53,7 @@ impl Limits {
 /// Encoded events: whole NDJSON lines and how many there are.
 #[derive(Clone, Debug)]
 pub struct Chunk {
-    pub data: Arc<[u8]>,
+    pub data: Arc<Vec<u8>>,
     pub events: u64,
 }
 
@@ -206,7 +206,7 @@ impl Publisher {
             return;
         }
         let chunk = Chunk {
-            data: Arc::from(data),
+            data: Arc::new(data),
             events,
         };
         for q in self.queues.iter() {
@@ -228,7 +228,7 @@ mod tests {
 
     fn chunk(events: u64, bytes: usize) -> Chunk {
         Chunk {
-            data: Arc::from(vec![b'x'; bytes]),
+            data: Arc::new(vec![b'x'; bytes]),
             events,
         }
     }
