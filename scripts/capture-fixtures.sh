@@ -9,8 +9,15 @@
 # one MTU (1500) and carries a real checksum.  Everything the script creates
 # (namespaces, servers, tcpdump, temp dir) is removed on exit, also on failure.
 #
-# Usage: scripts/capture-fixtures.sh SET...
+# Usage: scripts/capture-fixtures.sh SET[:SCENARIO,...]...
 #   SET is one of: http, mysql, pgsql, redis, thrift, all
+#   With :SCENARIO,... only those scenarios of the set are recorded anew; the set's
+#   other scenarios are taken from their committed pcaps (tests/pcaps/SET/NAME.pcap)
+#   and summarised and checked exactly as if just recorded, so expected.json, the
+#   .md files and README.md are rebuilt for the whole set while the unselected pcaps
+#   stay byte for byte as they were.
+# Environment: WB_FIXTURE_NS=PREFIX names the namespaces PREFIX-cli/PREFIX-srv (default
+#   wb), so two recordings can run side by side with different prefixes.
 # Each set is one function, set_<name>; adding a set (mysql, pgsql, redis, thrift)
 # means writing that function and adding the name to SETS below.
 #
@@ -23,7 +30,10 @@ set -euo pipefail
 
 readonly SETS=(http mysql pgsql redis thrift)
 
-readonly NS_CLI=wb-cli NS_SRV=wb-srv
+readonly NS_PREFIX=${WB_FIXTURE_NS:-wb}
+[[ $NS_PREFIX =~ ^[a-z0-9]{1,8}$ ]] || { echo "WB_FIXTURE_NS must be 1-8 of [a-z0-9]" >&2; exit 2; }
+readonly NS_CLI=$NS_PREFIX-cli NS_SRV=$NS_PREFIX-srv
+# Interface names live inside the namespaces, so they need no prefix.
 readonly IF_CLI=wbc0 IF_SRV=wbs0
 readonly ADDR_CLI=10.77.0.1 ADDR_SRV=10.77.0.2
 readonly MTU=1500
@@ -44,6 +54,7 @@ readonly HELPERS=$SCRIPT_DIR/fixtures
 readonly PCAP_ROOT=$REPO_ROOT/tests/pcaps
 
 WORK=""          # private temp dir
+declare -A ONLY=()   # SET -> " scenario scenario " when only some are recorded
 PIDS=()          # background processes started by this script
 
 log() { printf '[capture-fixtures] %s\n' "$*" >&2; }
@@ -236,6 +247,7 @@ all_closed() {
 # the last packets settle, stops tcpdump and checks it dropped nothing.
 record() {
     local set=$1 name=$2 func=$3 pcap=$4 tlog=$WORK/log/tcpdump-$2.log pid
+    if reuse_committed "$set" "$name" "$pcap"; then return 0; fi
     log "[$set] $name"
     wait_until "$WAIT_TIMEOUT" "earlier connections to close" all_closed
     # -U, --immediate-mode: write each packet at once; -Z root: keep the privileges to write the file.
@@ -255,6 +267,22 @@ record() {
     if grep -Eq "^[1-9][0-9]* packets? dropped by kernel" "$tlog"; then
         die "tcpdump dropped packets while recording $name"
     fi
+}
+
+# selected SET NAME: true when scenario NAME of SET is to be recorded in this run.
+selected() {
+    [[ -z ${ONLY[$1]:-} || ${ONLY[$1]} == *" $2 "* ]]
+}
+
+# reuse_committed SET NAME PCAP: when NAME is not selected, copy its committed pcap
+# to PCAP (and say so) instead of recording it.  A scenario that has no committed
+# pcap yet is always recorded.
+reuse_committed() {
+    local set=$1 name=$2 pcap=$3 committed=$PCAP_ROOT/$1/$2.pcap
+    selected "$set" "$name" && return 1
+    [[ -f $committed ]] || return 1
+    log "[$set] $name (committed pcap, not recorded anew)"
+    cp "$committed" "$pcap"
 }
 
 # capture SET NAME FUNC EXPECT_CONNS EXPECT_STATUSES DESCRIPTION
@@ -499,6 +527,8 @@ readonly THRIFT_PORT=9090
 # client (scripts/fixtures/thrift_calc.py) to a fresh server on port 9090, both
 # using TRANSPORT (socket|framed) and PROTOCOL (binary|binary-nonstrict|compact).
 # PYTHONHASHSEED is fixed so sets go on the wire in the same order every run.
+# Thrift scenarios are always recorded anew (their check needs the client's own log
+# of the calls), also when only some are selected.
 thrift_capture() {
     local name=$1 transport=$2 protocol=$3 desc=$4
     local out=$WORK/out/thrift gen=$WORK/thrift-gen pcap tlog tpid spid
@@ -1095,9 +1125,14 @@ main() {
             -h | --help) usage ;;
             all) want+=("${SETS[@]}") ;;
             *)
-                for s in "${SETS[@]}"; do [[ $a == "$s" ]] && break; done
-                [[ $a == "$s" ]] || { log "unknown set: $a"; usage; }
-                want+=("$a")
+                local set=${a%%:*}
+                for s in "${SETS[@]}"; do [[ $set == "$s" ]] && break; done
+                [[ $set == "$s" ]] || { log "unknown set: $set"; usage; }
+                if [[ $a == *:* ]]; then
+                    [[ -n ${a#*:} ]] || { log "no scenario named after $set:"; usage; }
+                    ONLY[$set]="${ONLY[$set]:- }$(tr ',' ' ' <<<"${a#*:}") "
+                fi
+                want+=("$set")
                 ;;
         esac
     done
@@ -1109,7 +1144,10 @@ main() {
     chmod 755 "$WORK"
     mkdir -p "$WORK/log" "$WORK/out"
     setup_net
+    local -A done_sets=()
     for s in "${want[@]}"; do
+        [[ -z ${done_sets[$s]:-} ]] || continue
+        done_sets[$s]=1
         "set_$s"
         # Servers of one set are stopped before the next set starts.
         local pid
