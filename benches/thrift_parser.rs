@@ -105,7 +105,7 @@ fn bench(c: &mut Criterion) {
             cfg.protocols.thrift.idl_files = vec![f.to_string_lossy().into_owned()];
         }
         let factory = thrift::factory(&cfg).expect("thrift enabled");
-        assert_eq!(run(factory.as_ref(), &conn, &calls, &replies), 10 * REPEAT);
+        assert_eq!(run(factory.as_ref(), &conn, &calls, &replies), 12 * REPEAT);
         g.throughput(Throughput::Bytes((calls.len() + replies.len()) as u64));
         let id = if idl {
             format!("{name}_idl")

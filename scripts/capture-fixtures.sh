@@ -523,14 +523,16 @@ EOF
 
 readonly THRIFT_PORT=9090
 
-# thrift_capture NAME TRANSPORT PROTOCOL DESCRIPTION: one connection of the calculator
-# client (scripts/fixtures/thrift_calc.py) to a fresh server on port 9090, both
-# using TRANSPORT (socket|framed) and PROTOCOL (binary|binary-nonstrict|compact).
+# thrift_capture NAME TRANSPORT PROTOCOL DESCRIPTION [ONEWAY_TYPE]: one connection of
+# the calculator client (scripts/fixtures/thrift_calc.py) to a fresh server on port
+# 9090, both using TRANSPORT (socket|framed) and PROTOCOL (binary|binary-nonstrict|
+# compact); the client sends the oneway zip() with message type ONEWAY_TYPE (oneway,
+# the default, or call).
 # PYTHONHASHSEED is fixed so sets go on the wire in the same order every run.
 # Thrift scenarios are always recorded anew (their check needs the client's own log
 # of the calls), also when only some are selected.
 thrift_capture() {
-    local name=$1 transport=$2 protocol=$3 desc=$4
+    local name=$1 transport=$2 protocol=$3 desc=$4 oneway_type=${5:-oneway}
     local out=$WORK/out/thrift gen=$WORK/thrift-gen pcap tlog tpid spid
     mkdir -p "$out"
     pcap=$out/$name.pcap
@@ -548,7 +550,7 @@ thrift_capture() {
     sleep 0.2
     if ! cli env PYTHONHASHSEED=0 "$PY" "$HELPERS/thrift_calc.py" client --gen "$gen" --host "$ADDR_SRV" \
         --port "$THRIFT_PORT" --transport "$transport" --protocol "$protocol" \
-        --out "$WORK/calls-$name.json" >"$WORK/log/client-$name.log" 2>&1; then
+        --oneway-type "$oneway_type" --out "$WORK/calls-$name.json" >"$WORK/log/client-$name.log" 2>&1; then
         die "client of scenario $name failed (see client-$name.log above)"
     fi
     wait_until "$WAIT_TIMEOUT" "the connection of $name to close" all_closed
@@ -562,7 +564,7 @@ thrift_capture() {
         die "tcpdump dropped packets while recording $name"
     fi
     "$PY" "$HELPERS/thrift_summary.py" --transport "$transport" --protocol "${protocol%-nonstrict}" \
-        "$pcap" >"$out/$name.json"
+        --idl "$HELPERS/thrift/calc.thrift" "$pcap" >"$out/$name.json"
     "$PY" - "$out/$name.json" "$WORK/calls-$name.json" "$name" "$transport" "$protocol" "$desc" <<'PYEOF'
 import json, sys
 path, calls_path, name, transport, protocol, desc = sys.argv[1:]
@@ -580,9 +582,13 @@ tx = s["transactions"]
 if [t["method"] for t in tx] != [c["method"] for c in calls]:
     err.append("methods %s differ from the client's calls" % [t["method"] for t in tx])
 for t, c in zip(tx, calls):
-    want = "oneway" if c.get("oneway") else "call"
+    want = c.get("type", "call")
     if t["type"] != want:
-        err.append("%s sent as %s" % (t["method"], t["type"]))
+        err.append("%s sent as %s, not %s" % (t["method"], t["type"], want))
+    if t["oneway"] != bool(c.get("oneway")):
+        err.append("%s: oneway is %s for the summary" % (t["method"], t["oneway"]))
+    if (t["reply"] is None) != bool(c.get("oneway")):
+        err.append("%s: reply %s" % (t["method"], t["reply"]))
     t["client"] = c
 if err:
     sys.exit("%s: %s" % (name, "; ".join(err)))
@@ -600,7 +606,7 @@ set_thrift() {
     thrift --gen py -out "$gen" "$HELPERS/thrift/shared.thrift"
     thrift --gen py -out "$gen" "$HELPERS/thrift/calc.thrift" 2>"$WORK/log/thrift-gen.log"
     chmod -R a+rX "$gen"
-    local calls="ping(), add(1, 1), add16(1, 1), echo(\"hello wirebeat\"), bytes(00 01 fe ff), range(20), describe([1,2,3], {x,y}, {k:7}) returning a struct with every type, oneway zip(), calculate(1, 1/0) throwing InvalidOperation, calculate(2, 15-10)"
+    local calls="ping(), add(1, 1), add16(1, 1), echo(\"hello wirebeat\"), bytes(00 01 fe ff), range(20), describe([1,2,3], {x,y}, {k:7}) returning a struct with every type, oneway zip(), ping(), calculate(1, 1/0) throwing InvalidOperation, calculate(2, 15-10), oneway zip() just before closing"
     thrift_capture binary_socket socket binary \
         "TBinaryProtocol (strict) over TSocket (unframed): $calls."
     thrift_capture binary_framed framed binary \
@@ -611,6 +617,9 @@ set_thrift() {
         "TCompactProtocol over TSocket (unframed): $calls."
     thrift_capture compact_framed framed compact \
         "TCompactProtocol over TFramedTransport: $calls."
+    thrift_capture binary_oneway_call socket binary \
+        "TBinaryProtocol (strict) over TSocket, the client sending the oneway zip() with message type CALL (the server, knowing zip is oneway, sends no reply): $calls." \
+        call
     "$PY" - "$WORK/out/thrift" >"$WORK/out/thrift/README.md" <<'PYEOF'
 import glob, json, os, sys
 out = sys.argv[1]
@@ -626,11 +635,12 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
     name = os.path.basename(path)[:-5]
     s = json.load(open(path))
     print("## %s.pcap\n\n%s\n" % (name, s["description"]))
-    print("| method | type | reply | request B | response B |")
-    print("|---|---|---|---|---|")
+    print("| method | type | oneway | reply | request B | response B |")
+    print("|---|---|---|---|---|---|")
     for t in s["transactions"]:
-        print("| %s | %s | %s | %d | %d |" % (t["method"], t["type"], t["reply"] or "-",
-                                            t["request_bytes"], t["response_bytes"]))
+        print("| %s | %s | %s | %s | %d | %d |" % (
+            t["method"], t["type"], "yes" if t["oneway"] else "no", t["reply"] or "-",
+            t["request_bytes"], t["response_bytes"]))
     print()
 PYEOF
     "$PY" - "$WORK/out/thrift" <<'PYEOF'

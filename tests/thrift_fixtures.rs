@@ -2,6 +2,8 @@
 //! by scripts/capture-fixtures.sh) gives exactly the transactions the client made,
 //! with the byte counts the library's own decoder measured (expected.json), rendered
 //! the same way whatever the protocol and transport; with and without the IDL.
+//! Oneway calls (ONEWAY on the wire, or a CALL of a function the IDL declares oneway)
+//! are published at once with no reply, and never take the next call's reply.
 
 mod common;
 
@@ -69,6 +71,7 @@ fn rows() -> Vec<Row> {
             None,
         ),
         ("zip", "zip()", "zip()", None, None),
+        ("ping", "ping()", "ping()", Some(""), None),
         (
             "calculate",
             "calculate(1: 1, 2: (1: 1, 2: 0, 3: 4))",
@@ -83,6 +86,7 @@ fn rows() -> Vec<Row> {
             Some("5"),
             None,
         ),
+        ("zip", "zip()", "zip()", None, None),
     ]
 }
 
@@ -92,6 +96,8 @@ const FIXTURES: &[&str] = &[
     "binary_nonstrict",
     "compact_socket",
     "compact_framed",
+    // zip() sent with message type CALL: only the IDL says it is oneway.
+    "binary_oneway_call",
 ];
 
 fn expected() -> Value {
@@ -118,6 +124,7 @@ fn check(name: &str, with_idl: bool) {
     assert_eq!(events.len(), rows.len(), "{name}: {}", run.stderr);
     assert_eq!(txs.len(), rows.len());
     let div0_named = format!("(ouch: {DIV0})");
+    let mut unmatched_zips = 0;
     for ((e, t), row) in events.iter().zip(txs).zip(&rows) {
         let (method, q, q_idl, ret, exc) = *row;
         let ctx = format!("{name} {method} (idl: {with_idl})");
@@ -136,12 +143,21 @@ fn check(name: &str, with_idl: bool) {
             },
         );
         assert_eq!(s(get(e, "thrift.exceptions")), exc, "{ctx}");
-        assert_eq!(
-            s(get(e, "status")),
-            Some(if exc.is_some() { "Error" } else { "OK" }),
-            "{ctx}"
-        );
-        assert_eq!(get(e, "error"), &Value::Null, "{ctx}");
+        // A oneway call sent as CALL is known as oneway only from the IDL; without it,
+        // the next reply (naming the next call) shows it got none: unmatched.
+        let oneway = t["oneway"] == true;
+        let unmatched = oneway && t["type"] == "call" && !with_idl;
+        let status = if exc.is_some() || unmatched {
+            "Error"
+        } else {
+            "OK"
+        };
+        assert_eq!(s(get(e, "status")), Some(status), "{ctx}");
+        let note = unmatched.then_some("Unmatched request");
+        assert_eq!(s(get(e, "error.message")), note, "{ctx}");
+        if !unmatched {
+            assert_eq!(get(e, "error"), &Value::Null, "{ctx}");
+        }
         let (service, path) = if with_idl {
             (Some("Calculator"), Some("Calculator"))
         } else {
@@ -154,17 +170,34 @@ fn check(name: &str, with_idl: bool) {
         assert_eq!(get(e, "destination.bytes"), &t["response_bytes"], "{ctx}");
         assert_eq!(get(e, "server.bytes"), &t["response_bytes"], "{ctx}");
         assert_eq!(get(e, "server.port").as_u64(), Some(9090), "{ctx}");
+        assert!(get(e, "event.start").is_string(), "{ctx}");
         if method == "zip" {
-            assert_eq!(t["type"], "oneway");
+            assert!(oneway, "{ctx}");
+            assert_eq!(t["reply"], Value::Null, "{ctx}");
             assert_eq!(get(e, "destination.bytes").as_u64(), Some(0), "{ctx}");
             assert_eq!(get(e, "event.end"), &Value::Null, "{ctx}");
+            assert_eq!(get(e, "event.duration"), &Value::Null, "{ctx}");
         } else {
+            assert!(!oneway, "{ctx}");
+            assert!(get(e, "destination.bytes").as_u64() > Some(0), "{ctx}");
+            assert!(get(e, "event.end").is_string(), "{ctx}");
             assert!(get(e, "event.duration").as_u64().is_some(), "{ctx}");
+        }
+        if unmatched {
+            unmatched_zips += 1;
         }
     }
     assert_eq!(run.counter("transactions"), rows.len() as u64);
     assert_eq!(run.counter("parse_errors"), 0);
-    assert_eq!(run.counter("unmatched_requests"), 0);
+    assert_eq!(run.counter("unmatched_requests"), unmatched_zips);
+    assert_eq!(run.counter("unmatched_responses"), 0);
+    // Only zip() sent as CALL, without the IDL, is unmatched (both of them).
+    let want = if name == "binary_oneway_call" && !with_idl {
+        2
+    } else {
+        0
+    };
+    assert_eq!(unmatched_zips, want, "{name} (idl: {with_idl})");
 }
 
 #[test]
@@ -193,7 +226,7 @@ fn configured_transport_and_protocol() {
             "protocols.thrift.protocol_type=compact",
         ],
     );
-    assert_eq!(run.events().len(), 10);
+    assert_eq!(run.events().len(), rows().len());
     // The wrong configuration parses nothing, and says so in the counters.
     let run = replay(&pcap, &["-E", "protocols.thrift.protocol_type=binary"]);
     assert_eq!(run.code, 0);
@@ -218,7 +251,7 @@ fn options_change_the_rendering() {
         ],
     );
     let ev = run.events();
-    assert_eq!(ev.len(), 10);
+    assert_eq!(ev.len(), rows().len());
     assert_eq!(s(get(&ev[3], "query")), Some(r#"echo(1: "*")"#));
     assert_eq!(s(get(&ev[3], "request")), Some(r#"echo(1: "*")"#));
     assert_eq!(
@@ -239,11 +272,12 @@ fn options_change_the_rendering() {
         // describe's reply (a struct of 9 fields) loses its content but still pairs;
         // every other call is unaffected.
         let ev = run.events();
-        assert_eq!(ev.len(), 10);
+        assert_eq!(ev.len(), rows().len());
         assert_eq!(s(get(&ev[6], "method")), Some("describe"));
         assert_eq!(get(&ev[6], "thrift.return_value"), &Value::Null);
         assert_eq!(get(&ev[6], "error"), &Value::Null);
-        assert_eq!(s(get(&ev[9], "thrift.return_value")), Some("5"));
+        assert_eq!(s(get(&ev[10], "query")), Some(rows()[10].1));
+        assert_eq!(s(get(&ev[10], "thrift.return_value")), Some("5"));
         assert_eq!(run.counter("parse_errors"), 1);
     }
 }
@@ -277,6 +311,6 @@ fn garbage_and_truncation_on_port_9090() {
         write_frames(&path, &frames[..cut], 65535);
         let run = replay(&path, &[]);
         assert_eq!(run.code, 0, "{}", run.stderr);
-        assert!(run.events().len() <= 10);
+        assert!(run.events().len() <= rows().len());
     }
 }

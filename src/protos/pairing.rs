@@ -152,11 +152,45 @@ impl<R: Message> Pairing<R> {
         }
     }
 
+    /// When a pending request other than the oldest is the one `answers` names (the
+    /// protocol's response says which request it answers), publishes the older ones as
+    /// unmatched: no response will come for them. Returns how many were published.
+    pub fn skip_unanswered<E>(
+        &mut self,
+        ex: &E,
+        answers: impl Fn(&R) -> bool,
+        ctx: &mut Ctx<'_>,
+    ) -> usize
+    where
+        E: Exchange<Request = R>,
+    {
+        if self.pending.front().is_none_or(&answers) {
+            return 0;
+        }
+        let Some(n) = self.pending.iter().position(&answers) else {
+            return 0;
+        };
+        for _ in 0..n {
+            if let Some(old) = self.pop() {
+                emit_unmatched_request(ex, old, ctx);
+            }
+        }
+        n
+    }
+
     fn pop(&mut self) -> Option<R> {
         let r = self.pending.pop_front()?;
         self.bytes = self.bytes.saturating_sub(r.mem_size());
         Some(r)
     }
+}
+
+/// Publishes at once a request that no response answers by design (a oneway call):
+/// a complete transaction, with the status the exchange gives it and no note.
+pub fn request_only<E: Exchange>(ex: &E, req: E::Request, ctx: &mut Ctx<'_>) {
+    let tx = ex.transaction(Some(req), None);
+    ctx.counters.transactions += 1;
+    ctx.emit(tx);
 }
 
 fn emit_unmatched_request<E: Exchange>(ex: &E, req: E::Request, ctx: &mut Ctx<'_>) {
@@ -240,5 +274,46 @@ mod tests {
         assert_eq!(counters.pairing_evictions, 1);
         assert_eq!(counters.unmatched_requests, 3);
         assert_eq!(counters.unmatched_responses, 1);
+    }
+
+    #[test]
+    fn request_only_and_skipping_unanswered_requests() {
+        let mut out = Vec::new();
+        let mut counters = Counters::default();
+        let mut ctx = Ctx {
+            ts: Ts(0),
+            out: &mut out,
+            counters: &mut counters,
+        };
+        let mut p = Pairing::new(Limits::default());
+        request_only(&Ex, Msg(Ts(1), "oneway"), &mut ctx);
+        for (ts, m) in [(2, "a"), (3, "b"), (4, "c")] {
+            p.request(&Ex, Msg(Ts(ts), m), &mut ctx);
+        }
+        // The oldest is answered, or no pending request is: nothing is skipped.
+        assert_eq!(p.skip_unanswered(&Ex, |m| m.1 == "a", &mut ctx), 0);
+        assert_eq!(p.skip_unanswered(&Ex, |m| m.1 == "z", &mut ctx), 0);
+        assert_eq!(p.len(), 3);
+        // The response answers c: a and b get none.
+        assert_eq!(p.skip_unanswered(&Ex, |m| m.1 == "c", &mut ctx), 2);
+        p.response(&Ex, Msg(Ts(5), ""), &mut ctx);
+        assert!(p.is_empty());
+        let got: Vec<_> = out
+            .iter()
+            .map(|t| (t.method.clone().unwrap_or_default(), t.status, t.end))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("oneway".into(), Status::Ok, None),
+                ("a".into(), Status::Error, None),
+                ("b".into(), Status::Error, None),
+                ("c".into(), Status::Ok, Some(Ts(5))),
+            ]
+        );
+        assert!(out[0].notes.is_empty());
+        assert_eq!(out[1].notes, vec![NOTE_UNMATCHED_REQUEST.to_string()]);
+        assert_eq!(counters.transactions, 4);
+        assert_eq!(counters.unmatched_requests, 2);
     }
 }

@@ -5,8 +5,11 @@
 //!
 //! Calls flow `ToServer`, replies `ToClient`. A framed message is waited for by its
 //! length; an unframed one is scanned incrementally ([`wire::Scanner`]) until its end
-//! is found, then rendered once. Oneway calls are published as soon as they are
-//! complete, with no response. A message larger than [`transaction::MAX_MESSAGE`]
+//! is found, then rendered once. Oneway calls (message type ONEWAY, or a CALL of a
+//! function the IDL declares oneway) are published as soon as they are complete, with
+//! no response and `destination.bytes` 0. Calls pair with replies in order, but a
+//! reply names its function: when it names a later waiting call than the oldest, the
+//! calls before that one got no reply and are published as unmatched. A message larger than [`transaction::MAX_MESSAGE`]
 //! is skipped (framed) or dropped with the stream's buffer (unframed). A message
 //! whose content is malformed or breaks a bound (nesting, `drop_after_n_struct_fields`)
 //! after a valid header is published by its header alone, so that calls and replies
@@ -26,10 +29,10 @@ use std::time::Duration;
 use transaction::{MAX_MESSAGE, Msg, Settings, ThriftExchange};
 use wire::{CALL, Format, Header, ONEWAY, Scanner, Stop, Transport};
 
-use super::pairing::{Limits, Pairing};
+use super::pairing::{self, Limits, Pairing};
 use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
 use crate::config::Config;
-use crate::event::{ConnInfo, Status};
+use crate::event::ConnInfo;
 use crate::time::Ts;
 
 pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
@@ -204,16 +207,21 @@ impl ThriftParser {
     }
 
     fn dispatch(&mut self, msg: Msg, ctx: &mut Ctx<'_>) {
-        match msg.mtype {
-            CALL => self.pairing.request(&self.ex, msg, ctx),
-            ONEWAY => {
-                use super::pairing::Exchange as _;
-                let mut tx = self.ex.transaction(Some(msg), None);
-                tx.status = Status::Ok;
-                ctx.counters.transactions += 1;
-                ctx.emit(tx);
+        if msg.oneway {
+            pairing::request_only(&self.ex, msg, ctx);
+        } else if msg.mtype == CALL {
+            self.pairing.request(&self.ex, msg, ctx);
+        } else {
+            // A reply names its call: calls queued before that one got no reply (oneway
+            // calls sent as CALL, unknown to the IDL) and must not take this one.
+            let name = msg.function();
+            let skipped = self
+                .pairing
+                .skip_unanswered(&self.ex, |r| r.function() == name, ctx);
+            if skipped > 0 {
+                tracing::debug!(target: "thrift", "reply to `{}` follows {skipped} calls with no reply; published as unmatched", msg.name);
             }
-            _ => self.pairing.response(&self.ex, msg, ctx),
+            self.pairing.response(&self.ex, msg, ctx);
         }
     }
 }

@@ -525,6 +525,100 @@ fn exceptions_oneway_void_and_application_errors() {
     );
 }
 
+/// (method, status, notes, response bytes, return value) of each transaction.
+fn outcome(out: &[Transaction]) -> Vec<(String, Status, usize, u64, Option<String>)> {
+    out.iter()
+        .map(|t| {
+            (
+                t.method.clone().unwrap_or_default(),
+                t.status,
+                t.notes.len(),
+                t.response_bytes,
+                tf(t).return_value,
+            )
+        })
+        .collect()
+}
+
+/// zip() (sent with message type `zip_type`, named `prefix`zip), then ping() and its
+/// reply, then the connection closes.
+fn zip_then_ping(cfg: ThriftConfig, p: P, framed: bool, zip_type: u8, prefix: &str) -> H {
+    let mut h = H::new(cfg);
+    h.feed(
+        C,
+        &msg(p, framed, &format!("{prefix}zip"), zip_type, 1, &[]),
+    );
+    h.feed(C, &msg(p, framed, &format!("{prefix}ping"), CALL, 2, &[]));
+    h.feed(S, &msg(p, framed, "ping", REPLY, 2, &[]));
+    h.close();
+    h
+}
+
+#[test]
+fn oneway_calls_never_take_the_next_reply() {
+    let dir = std::env::temp_dir().join(format!("wirebeat-thrift-oneway-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("calc.thrift");
+    std::fs::write(&file, "service Calc { void ping(), oneway void zip() }\n").expect("write");
+    let with_idl = ThriftConfig {
+        idl_files: vec![file.to_string_lossy().into_owned()],
+        ..Default::default()
+    };
+    let ping_reply = |p: P, framed: bool| msg(p, framed, "ping", REPLY, 2, &[]).len() as u64;
+    for (p, framed) in [(P::Strict, false), (P::Old, true), (P::Compact, false)] {
+        let ok = |name: &str| {
+            vec![
+                (name.to_string(), Status::Ok, 0, 0, None),
+                (
+                    "ping".to_string(),
+                    Status::Ok,
+                    0,
+                    ping_reply(p, framed),
+                    Some(String::new()),
+                ),
+            ]
+        };
+        // ONEWAY on the wire, with or without the IDL; a CALL the IDL declares oneway
+        // (also multiplexed, `Service:function`).
+        for (cfg, zip_type, prefix) in [
+            (ThriftConfig::default(), ONEWAY, ""),
+            (with_idl.clone(), ONEWAY, ""),
+            (with_idl.clone(), CALL, ""),
+            (with_idl.clone(), CALL, "Calc:"),
+        ] {
+            let h = zip_then_ping(cfg, p, framed, zip_type, prefix);
+            let mut want = ok(&format!("{prefix}zip"));
+            want[1].0 = format!("{prefix}ping");
+            assert_eq!(outcome(&h.out), want, "{prefix}zip as {zip_type}");
+            assert_eq!(h.out[0].end, None);
+            assert_eq!(h.counters.unmatched_requests, 0);
+            assert_eq!(h.counters.transactions, 2);
+        }
+        // A CALL nothing says is oneway: the reply names ping, so zip got no reply and
+        // is published as unmatched; ping keeps its own reply.
+        for prefix in ["", "Calc:"] {
+            let h = zip_then_ping(ThriftConfig::default(), p, framed, CALL, prefix);
+            let got = outcome(&h.out);
+            assert_eq!(
+                got[0],
+                (format!("{prefix}zip"), Status::Error, 1, 0, None),
+                "{prefix}"
+            );
+            assert_eq!(h.out[0].notes, vec![NOTE_UNMATCHED_REQUEST.to_string()]);
+            assert_eq!(got[1].3, ping_reply(p, framed));
+            assert_eq!(got[1].1, Status::Ok);
+            assert_eq!(h.counters.unmatched_requests, 1);
+        }
+    }
+    // A reply naming no waiting call still pairs with the oldest one.
+    let mut h = H::def();
+    h.feed(C, &msg(P::Strict, false, "a", CALL, 1, &[]));
+    h.feed(S, &msg(P::Strict, false, "b", REPLY, 1, &[]));
+    assert_eq!(outcome(&h.out)[0].0, "a");
+    assert_eq!(h.out[0].status, Status::Ok);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn send_request_response_and_capture_reply_off() {
     let mut cfg = ThriftConfig::default();

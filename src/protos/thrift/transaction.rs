@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use super::fields::ThriftFields;
 use super::idl::Idl;
-use super::wire::{self, Body, Bounds, EXCEPTION, Forced, Protocol, REPLY, Style, Transport};
+use super::wire::{
+    self, Body, Bounds, CALL, EXCEPTION, Forced, ONEWAY, Protocol, REPLY, Style, Transport,
+};
 use crate::config::ThriftConfig;
 use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
 use crate::protos::pairing::{Exchange, Message, start_ts};
@@ -118,6 +120,9 @@ impl Settings {
             ts,
             name: header.name.clone(),
             mtype: header.mtype,
+            // The IDL knows a oneway function also when a client sends it as a CALL.
+            oneway: header.mtype == ONEWAY
+                || (header.mtype == CALL && func.is_some_and(|f| f.oneway)),
             bytes,
             service: func.map(|f| f.service.clone()),
             loss,
@@ -154,6 +159,8 @@ pub struct Msg {
     pub ts: Ts,
     pub name: String,
     pub mtype: u8,
+    /// A oneway call: no reply will come.
+    pub oneway: bool,
     /// Bytes on the wire, frame length included.
     pub bytes: u64,
     pub params: Option<String>,
@@ -162,6 +169,14 @@ pub struct Msg {
     pub exceptions: Option<String>,
     /// Part of the message was lost in capture.
     pub loss: bool,
+}
+
+impl Msg {
+    /// The function's name without the `Service:` prefix of a multiplexed call
+    /// (servers reply with the bare name).
+    pub fn function(&self) -> &str {
+        self.name.rsplit_once(':').map_or(&self.name, |(_, f)| f)
+    }
 }
 
 impl Message for Msg {
