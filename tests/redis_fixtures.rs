@@ -214,3 +214,48 @@ fn truncated_capture_publishes_what_is_in_flight() {
     let notes = get(e, "error.message").to_string();
     assert!(notes.contains("Unmatched request"), "{notes}");
 }
+
+#[test]
+fn method_and_resource_as_packetbeat_names_them() {
+    // (capture, query, method, resource): the method is the command upper-cased, two
+    // words for a container command; the resource is the first argument after it.
+    let cases: &[(&str, &str, &str, Option<&str>)] = &[
+        // redis-benchmark asks for its configuration first.
+        (
+            "pipeline_bench",
+            "CONFIG GET save",
+            "CONFIG GET",
+            Some("save"),
+        ),
+        (
+            "pipeline_bench",
+            "CONFIG GET appendonly",
+            "CONFIG GET",
+            Some("appendonly"),
+        ),
+        // redis-cli asks for the command docs on connecting.
+        ("basic", "COMMAND DOCS", "COMMAND DOCS", None),
+        ("resp3", "CLIENT TRACKING ON", "CLIENT TRACKING", Some("ON")),
+        ("resp3", "DEBUG PROTOCOL map", "DEBUG PROTOCOL", Some("map")),
+        ("resp3", "HELLO 3", "HELLO", Some("3")),
+        ("basic", "SET key1 hello", "SET", Some("key1")),
+        (
+            "basic",
+            "EXISTS key1 counter missing",
+            "EXISTS",
+            Some("key1"),
+        ),
+        ("basic", "PING", "PING", None),
+    ];
+    for (name, query, method, resource) in cases {
+        let run = replay(&fixture(&format!("redis/{name}.pcap")), &[]);
+        let events = run.events();
+        let e = events
+            .iter()
+            .find(|e| get(e, "query") == *query)
+            .unwrap_or_else(|| panic!("{name}: no `{query}`"));
+        assert_eq!(get(e, "method"), *method, "{name} {query}");
+        assert_eq!(get(e, "resource").as_str(), *resource, "{name} {query}");
+        assert_eq!(get(e, "status"), "OK", "{name} {query}");
+    }
+}

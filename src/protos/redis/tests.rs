@@ -296,21 +296,54 @@ fn inline_commands() {
 
 #[test]
 fn methods_and_resources() {
+    // As Packetbeat: the method upper-cased (two words for a container command), the
+    // resource the first argument after it, as sent.
     let cases: &[(&[&str], &str, Option<&str>)] = &[
         (&["get", "k"], "GET", Some("k")),
+        (&["SET", "key3", "me"], "SET", Some("key3")),
         (&["PING"], "PING", None),
-        (&["PING", "hello"], "PING", None),
-        (&["SELECT", "1"], "SELECT", None),
-        (&["config", "get", "maxmemory"], "CONFIG GET", None),
+        (&["PING", "hello"], "PING", Some("hello")),
+        (&["SELECT", "1"], "SELECT", Some("1")),
+        (
+            &["config", "get", "maxmemory"],
+            "CONFIG GET",
+            Some("maxmemory"),
+        ),
+        (
+            &["CONFIG", "SET", "save", "900 1"],
+            "CONFIG SET",
+            Some("save"),
+        ),
+        (&["CONFIG", "RESETSTAT"], "CONFIG RESETSTAT", None),
+        (&["CONFIG"], "CONFIG", None),
+        (&["CONFIG", "not a word"], "CONFIG", Some("not a word")),
         (&["CLIENT", "LIST"], "CLIENT LIST", None),
-        (&["OBJECT", "ENCODING", "k"], "OBJECT ENCODING", Some("k")),
+        (
+            &["client", "setname", "Conn1"],
+            "CLIENT SETNAME",
+            Some("Conn1"),
+        ),
+        (
+            &["SCRIPT", "LOAD", "return 1"],
+            "SCRIPT LOAD",
+            Some("return 1"),
+        ),
+        (&["DEBUG", "OBJECT", "k"], "DEBUG OBJECT", Some("k")),
+        (&["DEBUG", "PROTOCOL", "map"], "DEBUG PROTOCOL", Some("map")),
+        (&["COMMAND", "DOCS"], "COMMAND DOCS", None),
         (&["MEMORY", "USAGE", "k"], "MEMORY USAGE", Some("k")),
-        (&["DEBUG", "PROTOCOL", "map"], "DEBUG PROTOCOL", None),
-        (&["EVAL", "return 1", "1", "k1", "a"], "EVAL", Some("k1")),
-        (&["EVAL", "return 1", "0"], "EVAL", None),
-        (&["ZUNION", "2", "z1", "z2"], "ZUNION", Some("z1")),
+        // One-word commands in Packetbeat.
+        (&["OBJECT", "ENCODING", "k"], "OBJECT", Some("ENCODING")),
+        (&["slowlog", "get", "10"], "SLOWLOG", Some("get")),
+        (&["PUBSUB", "CHANNELS"], "PUBSUB", Some("CHANNELS")),
+        (
+            &["EVAL", "return 1", "1", "k1", "a"],
+            "EVAL",
+            Some("return 1"),
+        ),
         (&["PUBLISH", "news", "hi"], "PUBLISH", Some("news")),
         (&["MSET", "a", "1", "b", "2"], "MSET", Some("a")),
+        (&["GET", ""], "GET", Some("")),
         (&["COMMAND"], "COMMAND", None),
     ];
     for (args, method, resource) in cases {
@@ -319,7 +352,8 @@ fn methods_and_resources() {
         let e = h.json(0);
         assert_eq!(e["method"], *method, "{args:?}");
         assert_eq!(e["resource"].as_str(), *resource, "{args:?}");
-        assert_eq!(e["query"], args.join(" "), "{args:?}");
+        // The command line, without surrounding blanks.
+        assert_eq!(e["query"], args.join(" ").trim(), "{args:?}");
     }
 }
 

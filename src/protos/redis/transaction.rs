@@ -1,82 +1,19 @@
-//! Redis requests and replies as they wait for pairing, what a command's name and key
-//! are, and the pairing [`Exchange`] that builds the transaction.
+//! Redis requests and replies as they wait for pairing, what a command's method and
+//! resource are, and the pairing [`Exchange`] that builds the transaction.
 
 use super::fields::RedisFields;
-use super::parser::{Capped, Message};
+use super::parser::Message;
 use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
 use crate::protos::pairing::{self, Exchange, start_ts};
 use crate::time::Ts;
 
-/// Commands made of a container and a subcommand (`CONFIG GET`, `CLIENT LIST`).
+/// Commands made of a container and a subcommand, named with both words as Packetbeat
+/// names its `CLIENT ...`, `CONFIG ...`, `DEBUG ...` and `SCRIPT ...` commands
+/// (`CONFIG GET`, `CLIENT LIST`). OBJECT, PUBSUB and SLOWLOG are one-word commands
+/// there (`SLOWLOG GET 10`: method SLOWLOG, resource GET), and are here too.
 const CONTAINERS: &[&str] = &[
     "ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DEBUG", "FUNCTION", "LATENCY", "MEMORY",
-    "MODULE", "OBJECT", "PUBSUB", "SCRIPT", "SLOWLOG", "XGROUP", "XINFO",
-];
-/// Containers whose subcommands take a key as their first argument.
-const CONTAINERS_WITH_KEY: &[&str] = &["OBJECT", "XGROUP", "XINFO"];
-/// Other subcommands that take a key as their first argument.
-const SUBCOMMANDS_WITH_KEY: &[&str] = &["DEBUG DIGEST-VALUE", "DEBUG OBJECT", "MEMORY USAGE"];
-/// Commands without a key.
-const KEYLESS: &[&str] = &[
-    "ASKING",
-    "AUTH",
-    "BGREWRITEAOF",
-    "BGSAVE",
-    "DBSIZE",
-    "DISCARD",
-    "ECHO",
-    "EXEC",
-    "FAILOVER",
-    "FLUSHALL",
-    "FLUSHDB",
-    "HELLO",
-    "INFO",
-    "KEYS",
-    "LASTSAVE",
-    "LOLWUT",
-    "MONITOR",
-    "MULTI",
-    "PING",
-    "PSYNC",
-    "QUIT",
-    "RANDOMKEY",
-    "READONLY",
-    "READWRITE",
-    "REPLCONF",
-    "REPLICAOF",
-    "RESET",
-    "ROLE",
-    "SAVE",
-    "SCAN",
-    "SELECT",
-    "SHUTDOWN",
-    "SLAVEOF",
-    "SWAPDB",
-    "SYNC",
-    "TIME",
-    "UNWATCH",
-    "WAIT",
-    "WAITAOF",
-    "XREAD",
-    "XREADGROUP",
-];
-/// Commands whose keys follow a key count: (position of the count, of the first key).
-const NUMKEYS: &[(&str, usize, usize)] = &[
-    ("BLMPOP", 2, 3),
-    ("BZMPOP", 2, 3),
-    ("EVAL", 2, 3),
-    ("EVALSHA", 2, 3),
-    ("EVALSHA_RO", 2, 3),
-    ("EVAL_RO", 2, 3),
-    ("FCALL", 2, 3),
-    ("FCALL_RO", 2, 3),
-    ("LMPOP", 1, 2),
-    ("SINTERCARD", 1, 2),
-    ("ZDIFF", 1, 2),
-    ("ZINTER", 1, 2),
-    ("ZINTERCARD", 1, 2),
-    ("ZMPOP", 1, 2),
-    ("ZUNION", 1, 2),
+    "MODULE", "SCRIPT", "XGROUP", "XINFO",
 ];
 
 /// Pub/sub commands answered by one confirmation per channel (or pattern).
@@ -93,7 +30,8 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// `CONFIG GET` for a container and a word-like subcommand, else the command alone.
+/// The method, upper-cased: `CONFIG GET` for a container and a word-like subcommand,
+/// else the command alone; and the index of the first argument after it.
 fn method_of(m: &Message) -> (String, usize) {
     let cmd = m.arg(0).to_ascii_uppercase();
     let cmd = lossy(&cmd);
@@ -113,36 +51,14 @@ fn method_of(m: &Message) -> (String, usize) {
     }
 }
 
-/// The key a command acts on (pub/sub commands: the channel), if it has one.
-fn resource_of(m: &Message, method: &str, first_arg: usize) -> Option<String> {
-    let cmd = method.split(' ').next().unwrap_or("");
-    let idx = if first_arg == 2 {
-        let keyed = (CONTAINERS_WITH_KEY.contains(&cmd) && !method.ends_with(" HELP"))
-            || SUBCOMMANDS_WITH_KEY.contains(&method);
-        if !keyed {
-            return None;
-        }
-        2
-    } else if KEYLESS.contains(&cmd) {
-        return None;
-    } else if let Some(&(_, count, key)) = NUMKEYS.iter().find(|(c, _, _)| *c == cmd) {
-        let n = super::parser::parse_int(m.arg(count))?;
-        if n < 1 {
-            return None;
-        }
-        key
-    } else {
-        1
-    };
-    if (idx as u64) >= m.nargs {
+/// The resource, as Packetbeat gives it: the first argument after the method, as
+/// sent (`SET key3 me`: key3; `CONFIG GET maxmemory`: maxmemory; `SELECT 1`: 1).
+/// A command with no such argument has none (Packetbeat writes an empty string).
+fn resource_of(m: &Message, first_arg: usize) -> Option<String> {
+    if (first_arg as u64) >= m.nargs {
         return None;
     }
-    let a = m.args.get(idx)?;
-    Some(capped_string(a))
-}
-
-fn capped_string(a: &Capped) -> String {
-    a.clone().into_string()
+    m.args.get(first_arg).map(|a| a.clone().into_string())
 }
 
 /// A complete request waiting for its reply.
@@ -166,7 +82,7 @@ impl Req {
             return None;
         }
         let (method, first_arg) = method_of(&m);
-        let resource = resource_of(&m, &method, first_arg);
+        let resource = resource_of(&m, first_arg);
         let confirmations = SUBSCRIBE_FAMILY
             .contains(&method.as_str())
             .then_some(m.nargs - 1);
