@@ -214,10 +214,9 @@ impl ThriftParser {
         } else {
             // A reply names its call: calls queued before that one got no reply (oneway
             // calls sent as CALL, unknown to the IDL) and must not take this one.
-            let name = msg.function();
             let skipped = self
                 .pairing
-                .skip_unanswered(&self.ex, |r| r.function() == name, ctx);
+                .skip_unanswered(&self.ex, |r| r.answered_by(&msg), ctx);
             if skipped > 0 {
                 tracing::debug!(target: "thrift", "reply to `{}` follows {skipped} calls with no reply; published as unmatched", msg.name);
             }

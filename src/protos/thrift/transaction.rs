@@ -2,6 +2,7 @@
 //! configuration, and the pairing [`Exchange`] that turns a call and its reply into a
 //! [`Transaction`].
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use super::fields::ThriftFields;
@@ -27,6 +28,9 @@ pub struct Settings {
     pub send_request: bool,
     pub send_response: bool,
     pub idl: Option<Idl>,
+    /// Keys the hash of each message's function name (random per run), so that a
+    /// reply looks for its call among the waiting ones by hash, not by name.
+    pub names: std::collections::hash_map::RandomState,
 }
 
 impl Settings {
@@ -78,6 +82,7 @@ impl Settings {
             send_request: c.common.send_request,
             send_response: c.common.send_response,
             idl,
+            names: Default::default(),
         }
     }
 
@@ -124,6 +129,7 @@ impl Settings {
             oneway: header.mtype == ONEWAY
                 || (header.mtype == CALL && func.is_some_and(|f| f.oneway)),
             bytes,
+            function_hash: self.names.hash_one(function_name(&header.name)),
             service: func.map(|f| f.service.clone()),
             loss,
             ..Default::default()
@@ -161,6 +167,8 @@ pub struct Msg {
     pub mtype: u8,
     /// A oneway call: no reply will come.
     pub oneway: bool,
+    /// Hash of [`Msg::function`] (keyed by [`Settings::names`]).
+    pub function_hash: u64,
     /// Bytes on the wire, frame length included.
     pub bytes: u64,
     pub params: Option<String>,
@@ -175,8 +183,17 @@ impl Msg {
     /// The function's name without the `Service:` prefix of a multiplexed call
     /// (servers reply with the bare name).
     pub fn function(&self) -> &str {
-        self.name.rsplit_once(':').map_or(&self.name, |(_, f)| f)
+        function_name(&self.name)
     }
+
+    /// Whether `reply` names this call's function.
+    pub fn answered_by(&self, reply: &Msg) -> bool {
+        self.function_hash == reply.function_hash && self.function() == reply.function()
+    }
+}
+
+fn function_name(name: &str) -> &str {
+    name.rsplit_once(':').map_or(name, |(_, f)| f)
 }
 
 impl Message for Msg {
