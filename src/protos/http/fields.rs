@@ -421,6 +421,22 @@ mod tests {
     }
 
     #[test]
+    fn many_params_take_linear_space() {
+        let form = b"k=v&".repeat(250_000);
+        let out = encode_params(None, Some(&form), &["k".to_string()]).unwrap();
+        assert_eq!(out.len(), 250_000 * 8 - 1);
+        assert!(out.starts_with("k=xxxxx&k=xxxxx"));
+        // Distinct keys in reverse order, long shared prefixes.
+        let mut q = String::new();
+        for i in (0..20_000).rev() {
+            q.push_str(&format!("{}{i:05}=1&", "p".repeat(40)));
+        }
+        let out = encode_params(Some(&q), None, &[]).unwrap();
+        assert!(out.starts_with(&format!("{}00000=1&", "p".repeat(40))));
+        assert_eq!(out.len(), q.len() - 1);
+    }
+
+    #[test]
     fn cookies() {
         let c = split_cookies(r#"SID=31d4; Lang="en-US"; flag; sid=2"#);
         assert_eq!(
