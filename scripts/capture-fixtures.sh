@@ -426,6 +426,15 @@ http_post_form() {
         "$HTTP_BASE/login?q=1&password=hunter2"
 }
 
+http_query_charset() {
+    # Query keys out of order, a repeated key, an escaped space and a bare key; a form
+    # body whose Content-Type carries a parameter; answered text/html; charset=utf-8.
+    hcurl -H 'Accept: text/html;q=0.9, */*;q=0.1' \
+        -H 'Content-Type: application/x-www-form-urlencoded; charset=utf-8' \
+        --data 'b=2&z=form&c=%7E' \
+        "$HTTP_BASE/search?z=last&a=1&m=x%20y&a=2&Pass=s3cret&flag"
+}
+
 http_expect_100() {
     hcurl -o /dev/null -H 'Expect: 100-continue' -H 'Content-Type: text/plain' \
         --data-binary "@$WORK/nginx/docroot/file2k.txt" "$PY_BASE/echo"
@@ -468,6 +477,8 @@ set_http() {
         "One keep-alive connection to nginx: \`GET /big.txt\` (102400-byte text file) with \`Accept-Encoding: gzip\`, answered gzip-compressed with Transfer-Encoding: chunked over many full-size (1448-byte payload) segments; then \`GET /file2k.txt\` without Accept-Encoding, answered uncompressed with Content-Length 2048."
     capture http post_form http_post_form 1 "200" \
         "One connection to nginx: \`POST /login?q=1&password=hunter2\` with body \`user=alice&password=secret&x=1\` (application/x-www-form-urlencoded, 30 bytes), headers \`Authorization: Basic YWxpY2U6d29uZGVybGFuZA==\` (alice:wonderland), \`X-Forwarded-For: 203.0.113.7, 10.0.0.1\`, \`Cookie: a=1; b=\"two\"\` and a Firefox User-Agent; answered 200 \`welcome\\n\` (text/plain, 8 bytes)."
+    capture http query_charset http_query_charset 1 "200" \
+        "One connection to nginx: \`POST /search?z=last&a=1&m=x%20y&a=2&Pass=s3cret&flag\` (query keys out of order, \`a\` twice, an escaped space, a bare key) with \`Accept: text/html;q=0.9, */*;q=0.1\` and the form body \`b=2&z=form&c=%7E\` (\`Content-Type: application/x-www-form-urlencoded; charset=utf-8\`, 16 bytes); answered 200 \`<p>results</p>\\n\` with \`Content-Type: text/html; charset=utf-8\` (15 bytes)."
     capture http expect_100 http_expect_100 1 "200" \
         "One connection to the Python server (port 8080): \`POST /echo\` with \`Expect: 100-continue\` and a 2048-byte text/plain body. The server answers \`HTTP/1.1 100 Continue\` (25 bytes) after the request headers, the client then sends the body, and the final response is 200 echoing the 2048 bytes (Content-Length)."
     capture http chunked http_chunked 1 "200" \
@@ -490,8 +501,8 @@ write_http_readme() {
     "$PY" - "$out" >"$out/README.md" <<'EOF'
 import json, os, sys
 out = sys.argv[1]
-order = ["get_simple", "keepalive", "head_304", "gzip_large", "post_form", "expect_100",
-         "chunked", "close_delimited", "server_error", "pipelined", "sample"]
+order = ["get_simple", "keepalive", "head_304", "gzip_large", "post_form", "query_charset",
+         "expect_100", "chunked", "close_delimited", "server_error", "pipelined", "sample"]
 print("# HTTP fixtures\n")
 print("Recorded by `sudo scripts/capture-fixtures.sh http` (see ../README.md): real nginx")
 print("(port 80) and `scripts/fixtures/http_server.py` (port 8080) at 10.77.0.2, clients")

@@ -105,13 +105,23 @@ fn every_fixture_gives_exactly_the_recorded_transactions() {
                 &Value::from(t["phrase"].as_str().unwrap().to_lowercase()),
                 "{ctx}"
             );
-            match t["query"].as_str() {
-                Some(q) => {
-                    assert_eq!(get(&e, "url.query"), q, "{ctx}");
-                    // A urlencoded form body follows the query string in params.
-                    assert!(get(&e, "params").as_str().unwrap().starts_with(q), "{ctx}");
+            // Packetbeat's params (query and urlencoded form, re-encoded, keys sorted)
+            // are also its url.query.
+            match t["params"].as_str() {
+                Some(p) => {
+                    assert_eq!(get(&e, "url.query"), p, "{ctx}");
+                    assert_eq!(get(&e, "params"), p, "{ctx}");
+                    assert!(
+                        get(&e, "url.full")
+                            .as_str()
+                            .unwrap()
+                            .ends_with(&format!("?{p}"))
+                    );
                 }
-                None => assert!(get(&e, "url.query").is_null(), "{ctx}"),
+                None => {
+                    assert!(get(&e, "url.query").is_null(), "{ctx}");
+                    assert!(get(&e, "params").is_null(), "{ctx}");
+                }
             }
             let want_status = if status >= 400 { "Error" } else { "OK" };
             assert_eq!(get(&e, "status"), want_status, "{ctx}");
@@ -191,13 +201,13 @@ fn post_form_options() {
     assert_eq!(ev.len(), 1, "{}", run.stderr);
     let e = &ev[0];
     assert_eq!(get(e, "http.request.method"), "POST");
-    assert_eq!(get(e, "url.query"), "q=1&password=xxxxx");
-    assert!(!get(e, "url.full").as_str().unwrap().contains("hunter2"));
-    // The query string and the urlencoded form body, in wire order.
+    // The form's password replaces the query's; keys sorted, as Packetbeat does.
+    assert_eq!(get(e, "url.query"), "password=xxxxx&q=1&user=alice&x=1");
     assert_eq!(
-        get(e, "params"),
-        "q=1&password=xxxxx&user=alice&password=xxxxx&x=1"
+        get(e, "url.full"),
+        "http://10.77.0.2/login?password=xxxxx&q=1&user=alice&x=1"
     );
+    assert_eq!(get(e, "params"), "password=xxxxx&q=1&user=alice&x=1");
     assert_eq!(get(e, "network.forwarded_ip"), "203.0.113.7");
     assert_eq!(get(e, "user.name"), "alice");
     assert_eq!(get(e, "http.request.headers.cookie.a"), "1");
@@ -211,6 +221,125 @@ fn post_form_options() {
             .starts_with("POST /login?")
     );
     assert!(!get(e, "request").as_str().unwrap().contains("hunter2"));
+}
+
+/// The post_form request head as captured, with the query's password hidden in place
+/// and the Basic credentials starred out byte for byte.
+const POST_FORM_REDACTED_HEAD: &str = "POST /login?q=1&password=xxxxx HTTP/1.1\r\n\
+    Host: 10.77.0.2\r\n\
+    Authorization:*******************************\r\n\
+    User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Firefox/115.0\r\n\
+    Accept: */*\r\n\
+    X-Forwarded-For: 203.0.113.7, 10.0.0.1\r\n\
+    Cookie: a=1; b=\"two\"\r\n\
+    Content-Length: 30\r\n\
+    Content-Type: application/x-www-form-urlencoded\r\n\r\n";
+
+#[test]
+fn post_form_redact_authorization() {
+    let run = replay(
+        &fixture("http/post_form.pcap"),
+        &[
+            "-E",
+            "protocols.http.hide_keywords=[password]",
+            "-E",
+            "protocols.http.send_request=true",
+            "-E",
+            "protocols.http.redact_authorization=true",
+            "-E",
+            "protocols.http.send_headers=[authorization, cookie]",
+        ],
+    );
+    let ev = run.events();
+    assert_eq!(ev.len(), 1, "{}", run.stderr);
+    let e = &ev[0];
+    assert_eq!(get(e, "request"), POST_FORM_REDACTED_HEAD);
+    assert_eq!(
+        get(e, "http.request.headers"),
+        &serde_json::json!({
+            "authorization": "*",
+            "cookie": "a=1; b=\"two\"",
+            "content-length": "30",
+            "content-type": "application/x-www-form-urlencoded",
+        })
+    );
+    // No user name is taken from redacted credentials.
+    assert!(get(e, "user").is_null(), "{e}");
+    assert!(get(e, "related.user").is_null(), "{e}");
+    assert_eq!(get(e, "url.query"), "password=xxxxx&q=1&user=alice&x=1");
+    assert_eq!(get(e, "params"), "password=xxxxx&q=1&user=alice&x=1");
+    let text = e.to_string();
+    for secret in ["hunter2", "secret", "YWxpY2U6d29uZGVybGFuZA"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+
+    // Without the options the same capture shows the credentials' user and the values.
+    let run = replay(
+        &fixture("http/post_form.pcap"),
+        &["-E", "protocols.http.send_headers=[authorization]"],
+    );
+    let e = &run.events()[0];
+    assert_eq!(get(e, "user.name"), "alice");
+    assert_eq!(
+        get(e, "http.request.headers.authorization"),
+        "Basic YWxpY2U6d29uZGVybGFuZA=="
+    );
+    assert_eq!(get(e, "url.query"), "password=secret&q=1&user=alice&x=1");
+}
+
+#[test]
+fn query_charset_whole_header_values_and_sorted_params() {
+    let exp = expected();
+    let t = &exp["query_charset"]["transactions"][0];
+    let run = replay(
+        &fixture("http/query_charset.pcap"),
+        &[
+            "-E",
+            "protocols.http.send_headers=[accept, server]",
+            "-E",
+            "protocols.http.hide_keywords=[pass]",
+        ],
+    );
+    let ev = run.events();
+    assert_eq!(ev.len(), 1, "{}", run.stderr);
+    let e = &ev[0];
+    // Header maps keep the whole value, parameters included; mime_type has none.
+    assert_eq!(
+        get(e, "http.request.headers"),
+        &serde_json::json!({
+            "accept": "text/html;q=0.9, */*;q=0.1",
+            "content-type": "application/x-www-form-urlencoded; charset=utf-8",
+            "content-length": "16",
+        })
+    );
+    assert_eq!(
+        get(e, "http.request.mime_type"),
+        "application/x-www-form-urlencoded"
+    );
+    assert_eq!(
+        get(e, "http.response.headers.content-type"),
+        &t["content_type"]
+    );
+    assert_eq!(
+        get(e, "http.response.headers.content-type"),
+        "text/html; charset=utf-8"
+    );
+    assert_eq!(get(e, "http.response.headers.server"), "nginx");
+    assert_eq!(get(e, "http.response.mime_type"), "text/html");
+    // Query and form merged, `z` from the form, keys sorted, `Pass` hidden.
+    let hidden = "Pass=xxxxx&a=1&a=2&b=2&c=~&flag=&m=x+y&z=form";
+    assert_eq!(
+        t["params"],
+        "Pass=s3cret&a=1&a=2&b=2&c=~&flag=&m=x+y&z=form"
+    );
+    assert_eq!(get(e, "url.query"), hidden);
+    assert_eq!(get(e, "params"), hidden);
+    assert_eq!(
+        get(e, "url.full"),
+        &serde_json::Value::from(format!("http://10.77.0.2/search?{hidden}"))
+    );
+    assert_eq!(get(e, "url.path"), "/search");
+    assert_eq!(get(e, "query"), "POST /search");
 }
 
 #[test]

@@ -549,13 +549,15 @@ fn hide_keywords_in_query_and_form() {
     );
     h.feed(S, OK, 2);
     let t = &h.out[0];
-    assert_eq!(t.params.as_deref(), Some("user=bob&PASSWORD=xxxxx&x=1"));
+    // Packetbeat's params: decoded, hidden, re-encoded with the keys sorted.
+    assert_eq!(t.params.as_deref(), Some("PASSWORD=xxxxx&user=bob&x=1"));
     let j = encode(t);
-    assert_eq!(j["url"]["query"], "user=bob&PASSWORD=xxxxx&x=1");
+    assert_eq!(j["url"]["query"], "PASSWORD=xxxxx&user=bob&x=1");
     assert_eq!(
         j["url"]["full"],
-        "http://h/login?user=bob&PASSWORD=xxxxx&x=1"
+        "http://h/login?PASSWORD=xxxxx&user=bob&x=1"
     );
+    // The raw request keeps the wire order, with the values hidden in place.
     let raw = t.request.as_deref().unwrap();
     assert!(
         raw.starts_with("GET /login?user=bob&PASSWORD=xxxxx&x=1 HTTP/1.1\r\n"),
@@ -570,7 +572,12 @@ fn hide_keywords_in_query_and_form() {
     );
     h.feed(S, OK, 4);
     let t = &h.out[1];
-    assert_eq!(t.params.as_deref(), Some("user=bob&pass=xxxxx&"));
+    assert_eq!(t.params.as_deref(), Some("pass=xxxxx&user=bob"));
+    assert_eq!(encode(t)["url"]["query"], "pass=xxxxx&user=bob");
+    assert_eq!(
+        encode(t)["url"]["full"],
+        "http://h/login?pass=xxxxx&user=bob"
+    );
     let raw = t.request.as_deref().unwrap();
     assert!(raw.ends_with("\r\n\r\nuser=bob&pass=xxxxx&"), "{raw}");
     assert_eq!(
@@ -605,10 +612,13 @@ fn redact_authorization_and_headers() {
     h.feed(S, OK, 2);
     let t = &h.out[0];
     assert!(t.user_name.is_none());
+    // As Packetbeat: every byte after the colon, the space included, becomes `*`.
     let raw = t.request.as_deref().unwrap();
-    assert!(raw.contains("\r\nAuthorization: *\r\n"), "{raw}");
-    assert!(raw.contains("\r\nProxy-Authorization: *\r\n"), "{raw}");
-    assert!(raw.contains("\r\nX-Api-Key: REDACTED\r\n"), "{raw}");
+    assert_eq!(
+        raw,
+        "GET /private HTTP/1.1\r\nHost: h\r\nAuthorization:***************************\r\n\
+         Proxy-Authorization:***********\r\nX-Api-Key: REDACTED\r\n\r\n"
+    );
     assert!(!raw.contains("dXNlcjpw") && !raw.contains("s3cret"));
     let j = encode(t);
     let hd = &j["http"]["request"]["headers"];
@@ -616,6 +626,99 @@ fn redact_authorization_and_headers() {
     assert_eq!(hd["proxy-authorization"], "*");
     assert_eq!(hd["x-api-key"], "REDACTED");
     assert_eq!(hd["host"], "h");
+}
+
+#[test]
+fn redaction_rules_follow_packetbeat() {
+    let mut c = cfg();
+    c.redact_authorization = true;
+    c.redact_headers = vec!["x-api-key".into(), "set-cookie".into()];
+    c.send_all_headers = true;
+    c.common.send_request = true;
+    c.common.send_response = true;
+    let mut h = H::new(c.clone());
+    h.feed(
+        C,
+        b"GET / HTTP/1.1\r\nauthorization: Basic eDp5\r\nAUTHORIZATION: Bearer t\r\n\
+          X-Authorization:  tok \r\nProxy-Authorization:\r\nX-Api-Key: a\r\nX-Api-Key: b\r\n\r\n",
+        1,
+    );
+    h.feed(
+        S,
+        b"HTTP/1.1 200 OK\r\nAuthorization: kept\r\nSet-Cookie: s=1\r\nContent-Length: 0\r\n\r\n",
+        2,
+    );
+    let t = &h.out[0];
+    assert!(t.user_name.is_none());
+    assert_eq!(
+        t.request.as_deref().unwrap(),
+        "GET / HTTP/1.1\r\nauthorization:***********\r\nAUTHORIZATION:*********\r\n\
+         X-Authorization:******\r\nProxy-Authorization:\r\nX-Api-Key: REDACTED\r\n\
+         X-Api-Key: REDACTED\r\n\r\n"
+    );
+    let j = encode(t);
+    let hd = &j["http"]["request"]["headers"];
+    // Repeated fields are joined first, then redacted once.
+    assert_eq!(hd["authorization"], "*");
+    assert_eq!(hd["x-api-key"], "REDACTED");
+    // Only the two standard names are starred in the header map; an empty value stays.
+    assert_eq!(hd["x-authorization"], "tok");
+    assert_eq!(hd["proxy-authorization"], "");
+    // Responses are not touched by redact_authorization, only by redact_headers.
+    let hd = &j["http"]["response"]["headers"];
+    assert_eq!(hd["authorization"], "kept");
+    assert_eq!(hd["set-cookie"], "REDACTED");
+    assert!(
+        t.response
+            .as_deref()
+            .unwrap()
+            .contains("\r\nAuthorization: kept\r\nSet-Cookie: REDACTED\r\n")
+    );
+
+    // Without redact_authorization, a listed Authorization is REDACTED and user.name kept.
+    c.redact_authorization = false;
+    c.redact_headers = vec!["authorization".into()];
+    let mut h = H::new(c);
+    h.feed(C, AUTH_REQ, 1);
+    h.feed(S, OK, 2);
+    let t = &h.out[0];
+    assert_eq!(t.user_name.as_deref(), Some("user"));
+    assert!(
+        t.request
+            .as_deref()
+            .unwrap()
+            .contains("\r\nAuthorization: REDACTED\r\nProxy-Authorization: Basic eDp5\r\n")
+    );
+    assert_eq!(
+        encode(t)["http"]["request"]["headers"]["authorization"],
+        "REDACTED"
+    );
+}
+
+#[test]
+fn header_maps_keep_whole_values() {
+    let mut c = cfg();
+    c.send_headers = vec!["content-type".into(), "accept".into()];
+    let mut h = H::new(c);
+    h.feed(
+        C,
+        b"POST /f HTTP/1.1\r\nAccept: text/html;q=0.9, */*;q=0.1\r\n\
+          Content-Type: application/x-www-form-urlencoded; charset=UTF-8\r\nContent-Length: 3\r\n\r\nb=1",
+        1,
+    );
+    h.feed(S, OK, 2);
+    let j = h.json(0);
+    let rq = &j["http"]["request"];
+    assert_eq!(rq["headers"]["accept"], "text/html;q=0.9, */*;q=0.1");
+    assert_eq!(
+        rq["headers"]["content-type"],
+        "application/x-www-form-urlencoded; charset=UTF-8"
+    );
+    assert_eq!(rq["mime_type"], "application/x-www-form-urlencoded");
+    assert_eq!(j["url"]["query"], "b=1");
+    let rs = &j["http"]["response"];
+    assert_eq!(rs["headers"]["content-type"], "text/html; charset=utf-8");
+    assert_eq!(rs["mime_type"], "text/html");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 
-use super::fields::{HttpFields, ReqFields, RespFields, UrlFields};
+use super::fields::{HttpFields, ReqFields, RespFields, UrlFields, encode_params, unhex};
 use super::parser::Head;
 use crate::config::HttpConfig;
 use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
@@ -77,23 +77,55 @@ impl Settings {
         self.send_all_headers || !self.send_headers.is_empty()
     }
 
-    /// Replacement of a header's value, by its name in any case.
-    fn redaction(&self, name: &str) -> Option<&'static str> {
-        if self.redact_authorization
-            && (name.eq_ignore_ascii_case("authorization")
-                || name.eq_ignore_ascii_case("proxy-authorization"))
-        {
-            Some("*")
-        } else if self
-            .redact_headers
+    /// Whether `name` (any case) is listed in `redact_headers`.
+    fn redacts(&self, name: &str) -> bool {
+        self.redact_headers
             .iter()
             .any(|h| name.eq_ignore_ascii_case(h))
-        {
-            Some(REDACTED)
-        } else {
-            None
+    }
+
+    /// Whether the rest of a request field's line is starred out in the raw request:
+    /// with `redact_authorization`, `Authorization`, `Proxy-Authorization` and any
+    /// other name ending in `authorization`, as Packetbeat does.
+    fn stars_in_raw(&self, name: &str) -> bool {
+        self.redact_authorization
+            && name.len() >= AUTHORIZATION.len()
+            && name.as_bytes()[name.len() - AUTHORIZATION.len()..]
+                .eq_ignore_ascii_case(AUTHORIZATION.as_bytes())
+    }
+
+    /// Applies `redact_headers` and, on requests, `redact_authorization` to the
+    /// exported headers (values already joined): a listed header becomes
+    /// [`REDACTED`], a non-empty `authorization` / `proxy-authorization` becomes `*`.
+    fn redact_exported(&self, headers: &mut [(String, String)], request: bool) {
+        for (name, value) in headers {
+            if self.redacts(name) {
+                *value = REDACTED.to_string();
+            }
+            if request
+                && self.redact_authorization
+                && (name == AUTHORIZATION || name == "proxy-authorization")
+                && !value.is_empty()
+            {
+                *value = "*".to_string();
+            }
         }
     }
+}
+
+const AUTHORIZATION: &str = "authorization";
+
+/// Byte range `[colon + 1, end of line)` of the field whose value starts at
+/// `value_at`: what the raw request shows as stars when its name is redacted.
+fn after_colon(head: &[u8], value_at: usize) -> Option<(usize, usize)> {
+    let before = head.get(..value_at)?;
+    let colon = before.iter().rposition(|&b| b != b' ' && b != b'\t')?;
+    if before[colon] != b':' {
+        return None;
+    }
+    let rest = &head[value_at..];
+    let end = value_at + rest.iter().position(|&b| b == b'\r' || b == b'\n')?;
+    Some((colon + 1, end))
 }
 
 /// Whether, and why, a message's body bytes are kept.
@@ -174,6 +206,11 @@ fn trim(b: &[u8]) -> &[u8] {
     b.trim_ascii()
 }
 
+/// Whether a Content-Type names a urlencoded form (Packetbeat: contains `urlencoded`).
+fn is_form_type(ct: &str) -> bool {
+    ct.to_ascii_lowercase().contains("urlencoded")
+}
+
 /// Media type without parameters, lower-cased.
 fn mime_of(ct: &str) -> Option<String> {
     let m = ct.split(';').next().unwrap_or("").trim();
@@ -222,9 +259,13 @@ impl Msg {
         for f in &head.fields {
             let name = f.name;
             let value = trim(f.value);
-            let redact = s.redaction(name);
-            if let Some(r) = redact {
-                edits.push((f.value_at, f.value_at + f.value.len(), Cow::Borrowed(r)));
+            let value_end = f.value_at + f.value.len();
+            if request && s.stars_in_raw(name) {
+                let (from, to) =
+                    after_colon(head_bytes, f.value_at).unwrap_or((f.value_at, value_end));
+                edits.push((from, to, Cow::Owned("*".repeat(to - from))));
+            } else if s.redacts(name) {
+                edits.push((f.value_at, value_end, Cow::Borrowed(REDACTED)));
             }
             let is = |n: &str| name.eq_ignore_ascii_case(n);
             if is("content-length") {
@@ -273,7 +314,7 @@ impl Msg {
                     || s.send_headers.iter().any(|h| is(h)))
             {
                 let lname = name.to_ascii_lowercase();
-                let v = redact.map_or_else(|| lossy(value), str::to_string);
+                let v = lossy(value);
                 match headers.iter_mut().find(|(k, _)| *k == lname) {
                     Some((k, old)) => {
                         // Several Cookie fields form one cookie list (RFC 6265 §5.4).
@@ -285,6 +326,7 @@ impl Msg {
             }
         }
         if export {
+            s.redact_exported(&mut headers, request);
             m.headers = Some(headers);
         }
         if !s.redact_authorization {
@@ -299,7 +341,7 @@ impl Msg {
         };
         if !ct.is_empty() && include.iter().any(|i| ct.contains(i.as_str())) {
             m.capture = Capture::Include;
-        } else if request && ct.contains("application/x-www-form-urlencoded") {
+        } else if request && is_form_type(&ct) {
             m.capture = Capture::Form;
         }
 
@@ -375,15 +417,6 @@ fn split_target(target: &str) -> (&str, Option<&str>, usize) {
     }
 }
 
-fn unhex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Percent- and plus-decodes a form name, lower-cased.
 fn decode_name(n: &str) -> String {
     let b = n.as_bytes();
@@ -403,7 +436,7 @@ fn decode_name(n: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).to_ascii_lowercase()
+    String::from_utf8_lossy(&out).to_lowercase()
 }
 
 /// Replaces the values of `key=value` pairs whose (decoded, lower-cased) name is in
@@ -436,17 +469,26 @@ pub fn hide_params<'a>(params: &'a str, keywords: &[String]) -> Cow<'a, str> {
     }
 }
 
-/// User name of a `Basic` Authorization value.
+/// Base64 as Packetbeat decodes Basic credentials: padded or not, and lenient about
+/// the unused bits of the last symbol.
+const BASIC_B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// User name of a `Basic` Authorization value (`Basic` in any case, then one space):
+/// the part of the decoded credentials before the first `:`. `None` when the value
+/// is not Basic, does not decode, has no `:` or an empty user.
 fn basic_user(v: &[u8]) -> Option<String> {
     let v = trim(v);
     if v.len() < 6 || !v[..6].eq_ignore_ascii_case(b"basic ") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(trim(&v[6..]))
-        .ok()?;
-    let user = decoded.split(|&b| b == b':').next()?;
-    (!user.is_empty()).then(|| lossy(user))
+    let decoded = BASIC_B64.decode(&v[6..]).ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    (colon > 0).then(|| lossy(&decoded[..colon]))
 }
 
 /// Decodes a gzip or deflate body, the output capped at `max` bytes. `None` when the
@@ -501,7 +543,8 @@ impl HttpExchange {
         Some(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    fn url(&self, req: &Msg) -> UrlFields {
+    /// `url.*` of a request; `query` is the re-encoded parameters.
+    fn url(&self, req: &Msg, query: Option<&str>) -> UrlFields {
         let (domain, port) = match req.host.as_deref() {
             Some(h) if !h.is_empty() => split_host(h),
             _ => (self.server_ip.to_string(), None),
@@ -521,7 +564,7 @@ impl HttpExchange {
             full.push_str(&port.to_string());
         }
         full.push_str(&req.path);
-        if let Some(q) = &req.query {
+        if let Some(q) = query {
             full.push('?');
             full.push_str(q);
         }
@@ -536,7 +579,7 @@ impl HttpExchange {
             domain,
             port: (port != 80).then_some(port),
             path: req.path.clone(),
-            query: req.query.clone(),
+            query: query.map(str::to_string),
             extension,
             full,
         }
@@ -580,19 +623,14 @@ impl Exchange for HttpExchange {
             f.version = Some(req.minor);
             tx.query = Some(format!("{} {}", req.method, req.path));
             tx.path = Some(req.path.clone());
-            let form = (req.capture == Capture::Form
-                || (req.capture == Capture::Include
-                    && req.content_type.as_deref().is_some_and(|c| {
-                        c.to_ascii_lowercase().contains("x-www-form-urlencoded")
-                    })))
-            .then(|| String::from_utf8_lossy(&req.body).into_owned());
-            let form = form.map(|b| hide_params(&b, &s.hide_keywords).into_owned());
-            tx.params = match (&req.query, &form) {
-                (Some(q), Some(b)) if !b.is_empty() => Some(format!("{q}&{b}")),
-                (_, Some(b)) if !b.is_empty() => Some(b.clone()),
-                (Some(q), _) => Some(q.clone()),
-                _ => None,
-            };
+            let form = req.capture != Capture::None
+                && req.content_type.as_deref().is_some_and(is_form_type);
+            // Packetbeat's `params`, also published as `url.query`.
+            tx.params = encode_params(
+                req.query.as_deref(),
+                form.then_some(&req.body[..]),
+                &s.hide_keywords,
+            );
             tx.destination_domain = req
                 .host
                 .as_deref()
@@ -600,10 +638,10 @@ impl Exchange for HttpExchange {
                 .filter(|h| !h.is_empty());
             tx.forwarded_ip = req.forwarded_ip.take();
             tx.user_name = req.user_name.take();
-            f.url = Some(self.url(&req));
+            f.url = Some(self.url(&req, tx.params.as_deref()));
             f.user_agent = req.user_agent.take();
             let mut content = self.body_content(&mut req);
-            if let (Some(c), Some(_)) = (&mut content, &form) {
+            if let (Some(c), true) = (&mut content, form) {
                 // The exported form body carries the hidden keywords too.
                 *c = hide_params(c, &s.hide_keywords).into_owned();
             }
@@ -693,6 +731,14 @@ mod tests {
         assert_eq!(basic_user(b"Basic dXNlcjpwYXNz"), Some("user".into()));
         assert_eq!(basic_user(b"Bearer abc"), None);
         assert_eq!(basic_user(b"basic !!!"), None);
+        // Unpadded, lenient last symbol, any case of `Basic`.
+        assert_eq!(basic_user(b"BASIC dXNlcjpw"), Some("user".into()));
+        assert_eq!(basic_user(b"Basic YWI6Yw"), Some("ab".into()));
+        assert_eq!(basic_user(b"Basic YWI6Yx=="), Some("ab".into()));
+        // No `:`, an empty user, or more than one space: no user name.
+        assert_eq!(basic_user(b"Basic dXNlcg=="), None);
+        assert_eq!(basic_user(b"Basic OnBhc3M="), None);
+        assert_eq!(basic_user(b"Basic  dXNlcjpw"), None);
     }
 
     #[test]
