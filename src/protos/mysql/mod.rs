@@ -9,18 +9,30 @@
 //! [`SMALL`] bytes are looked at and the rest streams past uncounted in memory, so a
 //! 100 MB row or a result of millions of rows never builds up.
 //!
-//! Events (one per command that gets an answer): `method` is the statement's first
-//! word upper-cased (`SELECT`, `INSERT`, ...). COM_STMT_PREPARE is `PREPARE` with the
-//! statement as `query`; COM_STMT_EXECUTE takes the prepared statement's first word,
-//! its text as `query` and the bound values as `params` (`1, 'bob', NULL`), or
-//! `EXECUTE` without a query when the statement was never seen (or expired after
-//! `statement_timeout`). COM_INIT_DB is `USE` with `query` `USE <db>`; the other
-//! commands without text use their name (`PING`, `STATISTICS`, `PROCESS_KILL`, ...)
-//! as both `method` and `query`. COM_QUIT, COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA
-//! get no answer and make no event. A multi-statement query (or a CALL) answered by
-//! several results is one event: `num_fields` of the first result set, `num_rows` and
-//! `affected_rows` summed, the `response` text holding each result set's header line
-//! and rows; an ERR anywhere makes it an error.
+//! Events, as in Packetbeat, only for statements: COM_QUERY, COM_STMT_PREPARE and
+//! COM_STMT_EXECUTE. Every other command (COM_PING, COM_INIT_DB, COM_STATISTICS,
+//! COM_FIELD_LIST, COM_SET_OPTION, COM_STMT_RESET / FETCH / CLOSE, COM_QUIT,
+//! COM_CHANGE_USER's authentication, ...) is followed only so that its answer is
+//! consumed in order: it waits in the pairing queue as a silent request, publishes
+//! nothing, is never unmatched, and is counted in `untracked_commands`.
+//!
+//! `method` is Packetbeat's: the statement trimmed of space, tab, CR and LF, up to
+//! the first of those, upper-cased (`/* c */ SELECT` gives `/*`); `query` is the
+//! trimmed statement and `request` (`send_request`) the statement as sent.
+//! COM_STMT_PREPARE is `PREPARE` with the statement as `query`; COM_STMT_EXECUTE
+//! takes the prepared statement's first word, its text as `query` and the bound
+//! values as `params` (`1, 'bob', NULL`), or `EXECUTE` without a query when the
+//! statement was never seen (or expired after `statement_timeout`).
+//!
+//! `path` is Packetbeat's: `schema.table` of every column definition of the result
+//! (the table as named in the statement, so an alias), `.` for a column of no table,
+//! `, `-joined and left out when the text already contains it. `response`
+//! (`send_response`) is Packetbeat's Go CSV: each result set's header record, then
+//! its rows, every record ending in a newline; see `rows_packet` for the cuts.
+//!
+//! A multi-statement query (or a CALL) answered by several results is one event:
+//! `num_fields` of the first result set, `num_rows` and `affected_rows` summed, the
+//! `response` text holding each result set; an ERR anywhere makes it an error.
 //!
 //! Connections that switch to TLS or to the compressed protocol stop being followed
 //! (counted in `parser_stopped`, logged once per process).
@@ -1022,7 +1034,10 @@ fn add_value(line: &mut String, row_len: &mut usize, fields: &mut usize, v: &[u8
     }
 }
 
-/// A row, or the end of the result set.
+/// A row, or the end of the result set. With `send_response` the row becomes a
+/// `response` record as Packetbeat writes it: at most `max_rows` of them (but at
+/// least one, as Packetbeat checks after adding), none that starts past the first
+/// 100 KB of the response, each cut by [`add_value`].
 fn rows_packet(rs: &mut RespState, p: &[u8], len: usize, s: &Settings) {
     let first = p.first().copied().unwrap_or(0);
     if first == 0xFE && len < MAX_PAYLOAD {

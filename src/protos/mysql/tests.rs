@@ -855,7 +855,8 @@ fn method_query_and_request_follow_packetbeat() {
 
 #[test]
 fn path_is_schema_and_table_of_every_column_as_packetbeat_joins_them() {
-    let cases: [(&[(&str, &str, &str)], Option<&str>); 5] = [
+    type Columns<'a> = &'a [(&'a str, &'a str, &'a str)];
+    let cases: [(Columns, Option<&str>); 5] = [
         (
             &[("test", "u", "id"), ("test", "e", "kind")],
             Some("test.u, test.e"),
