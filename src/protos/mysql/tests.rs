@@ -761,6 +761,7 @@ fn commands_that_are_no_transactions_are_consumed_in_step() {
     c.extend(command(0x1B, &[1, 0])); // SET_OPTION
     c.extend(command(0x02, b"shop")); // INIT_DB
     c.extend(query("SELECT id FROM users"));
+    c.extend(command(0x18, &[7, 0, 0, 0, 0, 0, b'a'])); // STMT_SEND_LONG_DATA: no answer
     c.extend(command(0x1A, &7u32.to_le_bytes())); // STMT_RESET
     c.extend(command(0x1C, &[7, 0, 0, 0, 2, 0, 0, 0])); // STMT_FETCH
     c.extend(command(0x1F, b"")); // RESET_CONNECTION
@@ -806,7 +807,7 @@ fn commands_that_are_no_transactions_are_consumed_in_step() {
     assert_eq!(get(&e, "response"), "2\n2\n");
     assert_eq!(h.counters.unmatched_requests, 0);
     assert_eq!(h.counters.unmatched_responses, 0);
-    assert_eq!(h.counters.untracked_commands, 10);
+    assert_eq!(h.counters.untracked_commands, 11);
     assert_eq!(h.errors, 0);
 }
 
@@ -926,4 +927,32 @@ fn response_text_is_packetbeats_csv_with_its_cuts() {
     // Packetbeat keeps one row even with max_rows 0; max_row_length 0 empties rows.
     assert_eq!(run(0, 1024), "id,na\\nme,\"x,y\"\n1,\"a,b\",NULL\n");
     assert_eq!(run(2, 0), "id,na\\nme,\"x,y\"\n\n\n");
+}
+
+#[test]
+fn response_text_leaves_out_rows_past_the_first_100_kb() {
+    let mut c = cfg();
+    c.max_rows = 1_000_000;
+    let mut h = H::new(c);
+    h.handshake(BASE_CAPS);
+    h.feed(C, &query("SELECT v FROM t"), 1);
+    let value = [b'x'; 99];
+    let rows: Vec<Vec<Option<&[u8]>>> = (0..2000).map(|_| vec![Some(&value[..])]).collect();
+    let rs = custom_result(&[("test", "t", "v")], &rows);
+    // Each row packet is 4 + 1 + 99 bytes; a row is kept while the one before it
+    // ended within the first 100 KB of the response.
+    let head = rs.len() - 2000 * 104 - 9;
+    let mut kept = 0;
+    let mut end = head;
+    while kept < 2000 && (kept == 0 || end <= 100 * 1024) {
+        kept += 1;
+        end += 104;
+    }
+    h.chunked(S, &rs, 1448, 2);
+    assert_eq!(h.out.len(), 1);
+    let e = h.json(0);
+    assert_eq!(get(&e, "mysql.num_rows"), 2000);
+    let text = get(&e, "response").as_str().unwrap().to_string();
+    assert_eq!(text.lines().count(), 1 + kept, "{kept} rows of 2000");
+    assert!(kept > 900 && kept < 1000, "{kept}");
 }
