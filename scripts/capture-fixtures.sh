@@ -347,6 +347,8 @@ for path in sorted(glob.glob(os.path.join(src, "*.json"))):
         t.pop("request_headers", None)
     out[name] = {"connections": len(s["connections"]), "packets": s["packets"],
                  "transactions": s["transactions"]}
+    if "other_commands" in s:  # requests that are no transactions (MySQL)
+        out[name]["other_commands"] = s["other_commands"]
 with open(os.path.join(src, "expected.json"), "w") as f:
     json.dump(out, f, indent=2, sort_keys=True)
     f.write("\n")
@@ -1007,6 +1009,30 @@ mysql_prepared() { mpy prepared; }
 mysql_pipelined() { mpy pipelined; }
 mysql_multi() { mpy multi; }
 mysql_ping() { mpy ping; }
+mysql_commands() { mpy commands; }
+
+# The mariadb client connected without a database: `\u test` (COM_INIT_DB) and
+# `status` (COM_STATISTICS among its queries); then mariadb-admin ping and status.
+mysql_session() {
+    printf '%s\n' 'SELECT DATABASE();' '\u test' 'status' 'SELECT COUNT(*) FROM users;' |
+        mcli -vvv &&
+        cli mariadb-admin --no-defaults -h "$ADDR_SRV" -P "$MYSQL_PORT" -u wb -pwbpass \
+            --skip-ssl ping status
+}
+
+# Result sets for path and the send_response text: a join with aliases, expression
+# columns first and last, values that need CSV quoting, NULL, a newline, UTF-8, and
+# a result longer than max_rows.
+mysql_rows() {
+    mcli -vvv test <<'SQL'
+SELECT u.id, u.name, e.kind FROM users u JOIN events e ON e.n = u.id ORDER BY u.id;
+SELECT 1 AS one, name FROM users ORDER BY id;
+SELECT name, 1 AS one FROM users ORDER BY id;
+SELECT 'a,b' AS comma, 'say "hi"' AS quote, ' lead' AS space, NULL AS nothing, 'l1\nl2' AS nl, '' AS empty;
+SELECT 'ñandú' AS word, 'x' AS x;
+SELECT seq, CONCAT('value-', seq) AS v FROM seq_1_to_12;
+SQL
+}
 
 # mcapture NAME FUNC CONNS DESCRIPTION: one scenario, checked like the HTTP ones
 # (complete connections, no gaps) and described by mysql_summary.py.
@@ -1015,6 +1041,7 @@ mcapture() {
     mkdir -p "$out"
     pcap=$out/$name.pcap
     record mysql "$name" "$func" "$pcap"
+    selected mysql "$name" || reuse_client_output "$name"
     "$PY" "$HELPERS/mysql_summary.py" --json "$pcap" >"$out/$name.json"
     "$PY" - "$out/$name.json" "$name" "$conns" <<'EOF'
 import json, sys
@@ -1052,30 +1079,62 @@ EOF
     } >"$out/$name.md"
 }
 
+# reuse_client_output NAME: for a scenario taken from its committed pcap, the
+# client's report (or output) kept in the committed NAME.md, so the rebuilt .md and
+# the report checks stay as they were when it was recorded.
+reuse_client_output() {
+    local md=$PCAP_ROOT/mysql/$1.md
+    [[ -f $md ]] || return 0
+    mkdir -p "$WORK/reports"
+    "$PY" - "$md" "$WORK/reports/$1.json" "$WORK/log/client-$1.log" <<'EOF'
+import sys
+md, report, log = sys.argv[1:]
+lines = open(md).read().split("\n")
+for k, line in enumerate(lines):
+    if line.startswith("The client's own"):
+        body = lines[k + 3:]
+        body = body[:body.index("```")]
+        dest = report if "report" in line else log
+        with open(dest, "w") as f:
+            f.write("\n".join(body) + "\n")
+        break
+EOF
+}
+
 # Cross-checks the pcap-derived transactions against the Python client's reports.
 check_mysql_reports() {
     "$PY" - "$WORK/out/mysql" "$WORK/reports" <<'EOF'
 import json, os, sys
 out, reports = sys.argv[1], sys.argv[2]
 err = []
-for name in ("prepared", "pipelined", "multi", "ping"):
+for name in ("prepared", "pipelined", "multi", "ping", "commands"):
     rep = json.load(open(os.path.join(reports, name + ".json")))
     summary = json.load(open(os.path.join(out, name + ".json")))
     txs = summary["transactions"]
-    rep = [r for r in rep if r["command"] != "STMT_CLOSE"]
+    # Only statements are transactions; the other commands are counted per connection.
+    other = {}
+    for r in rep:
+        if r["command"] not in ("QUERY", "STMT_PREPARE", "STMT_EXECUTE"):
+            other[r["command"]] = other.get(r["command"], 0) + 1
+    seen = dict(summary["connections"][0]["other_commands"])
+    seen.pop("QUIT", None)
+    if other != seen:
+        err.append("%s: client sent %s besides statements, pcap has %s" % (name, other, seen))
+    rep = [r for r in rep if r["command"] in ("QUERY", "STMT_PREPARE", "STMT_EXECUTE")]
     if len(rep) != len(txs):
         err.append("%s: client made %d answered calls, pcap has %d" % (name, len(rep), len(txs)))
         continue
     for r, t in zip(rep, txs):
-        if "query" in r and r["query"] != t["query"]:
-            err.append("%s: query %r vs %r" % (name, r["query"], t["query"]))
+        sent = t.get("request", t["query"])  # the statement as sent, untrimmed
+        if "query" in r and r["query"] != sent:
+            err.append("%s: query %r vs %r" % (name, r["query"], sent))
         if "rows" in r and r["rows"] != t["num_rows"]:
             err.append("%s: %s rows %d vs %d" % (name, r.get("query"), r["rows"], t["num_rows"]))
         if "results" in r and sum(x["rows"] for x in r["results"]) != t["num_rows"]:
             err.append("%s: %s rows differ" % (name, r["query"]))
         if "error" in r and r["error"][0] != t["error_code"]:
             err.append("%s: %s error %s vs %s" % (name, r["query"], r["error"], t["error_code"]))
-        if "params" in r and r["command"] == "STMT_EXECUTE":
+        if r.get("params") and r["command"] == "STMT_EXECUTE":  # none: no field
             t["params"] = r["params"]
     with open(os.path.join(out, name + ".json"), "w") as f:
         json.dump(summary, f)
@@ -1101,6 +1160,12 @@ set_mysql() {
         "One pymysql connection with CLIENT_MULTI_STATEMENTS: \`SELECT 1 AS one; SELECT 2 AS two, 3 AS three\` (two result sets in one response, SERVER_MORE_RESULTS_EXISTS) and an INSERT followed by a SELECT in one query (OK packet, then a result set)."
     mcapture ping mysql_ping 1 \
         "One pymysql connection: COM_PING, COM_INIT_DB \`test\`, \`SELECT DATABASE()\`."
+    mcapture commands mysql_commands 1 \
+        "One pymysql connection mixing statements with the commands that are no transactions (hand-written where pymysql has no call): COM_PING, COM_STATISTICS, a SELECT with leading and trailing blanks, COM_INIT_DB, COM_FIELD_LIST \`users\`, a SELECT after a comment, COM_SET_OPTION on, a parenthesised UNION, COM_SET_OPTION off, COM_STMT_PREPARE of a SELECT and COM_STMT_EXECUTE opening a read-only cursor, two COM_STMT_FETCH (2 rows, then the last 1), COM_STMT_RESET, COM_STMT_CLOSE, COM_CHANGE_USER (same user), COM_RESET_CONNECTION, \`SELECT DATABASE()\`."
+    mcapture session mysql_session 2 \
+        "1: the \`mariadb\` client connected without a database, reading from stdin: \`SELECT DATABASE()\`, \`\\u test\` (COM_INIT_DB), \`status\` (its queries and COM_STATISTICS), \`SELECT COUNT(*) FROM users\`. 2: \`mariadb-admin ping status\` (COM_PING, COM_STATISTICS)."
+    mcapture rows mysql_rows 1 \
+        "One connection of the \`mariadb\` client: a join of \`users u\` and \`events e\` (path from the aliases), an expression column before and after a table column, values that need CSV quoting (comma, quotes, leading space), NULL, a newline and an empty string, a UTF-8 value, and a 12-row result (more than max_rows)."
     mcapture compressed mysql_compressed 1 \
         "One connection of the \`mariadb\` client with \`--compress\`: the compressed protocol is switched on after authentication; \`SELECT 1\` travels compressed. wirebeat stops following such connections (counted in parser_stopped), so no transaction is expected from it."
     check_mysql_reports
@@ -1113,7 +1178,8 @@ write_mysql_readme() {
     "$PY" - "$out" >"$out/README.md" <<'EOF'
 import json, os, sys
 out = sys.argv[1]
-order = ["queries", "errors", "long_result", "prepared", "pipelined", "multi", "ping", "compressed"]
+order = ["queries", "errors", "long_result", "prepared", "pipelined", "multi", "ping", "commands",
+         "session", "rows", "compressed"]
 print("# MySQL fixtures\n")
 print("Recorded by `scripts/capture-fixtures.sh mysql` (see ../README.md): a throwaway")
 print("MariaDB server (Debian `mariadb-server`, no TLS) on 10.77.0.2:3306, clients at")
@@ -1123,17 +1189,20 @@ print("on the client end of the veth pair, MTU 1500, offloads off.\n")
 print("Each `<name>.md` describes one pcap; `expected.json` holds the transactions that")
 print("`scripts/fixtures/mysql_summary.py` derived from each pcap (byte counts are the TCP")
 print("payload bytes of every MySQL packet of the request or response, 4-byte packet")
-print("headers included). COM_QUIT and COM_STMT_CLOSE get no answer and are not listed.\n")
-print("| pcap | conn | method | query | status | rows | affected | error | request B | response B |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("headers included). As in Packetbeat, only statements (COM_QUERY, COM_STMT_PREPARE,")
+print("COM_STMT_EXECUTE) are transactions; the other commands are counted per connection in")
+print("each `<name>.md`.\n")
+print("| pcap | conn | method | query | path | status | rows | affected | error | request B | response B |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for name in order:
     s = json.load(open(os.path.join(out, name + ".json")))
     if not s["transactions"]:
-        print("| %s.pcap | 1 | - | (compressed protocol: none) | | | | | | |" % name)
+        print("| %s.pcap | 1 | - | (compressed protocol: none) | | | | | | | |" % name)
     for t in s["transactions"]:
         q = (t["query"] or "").replace("|", "\\|").replace("\n", " ")
-        print("| %s.pcap | %d | %s | `%s` | %s | %d | %d | %s | %d | %d |" % (
-            name, t["connection"], t["method"], q[:60], t["status"], t["num_rows"],
+        print("| %s.pcap | %d | %s | `%s` | %s | %s | %d | %d | %s | %d | %d |" % (
+            name, t["connection"], t["method"] or "(empty)", q[:60], t["path"] or "-",
+            t["status"], t["num_rows"],
             t["affected_rows"], t["error_code"] or "-", t["request_bytes"], t["response_bytes"]))
 EOF
 }

@@ -20,6 +20,12 @@ pub trait Message {
     fn mem_size(&self) -> usize {
         std::mem::size_of_val(self)
     }
+    /// A request that is no transaction of its own (MySQL COM_PING, COM_INIT_DB...):
+    /// it holds its place in the queue so that its answer is consumed in order, but
+    /// neither the pair nor the request left unanswered is ever published.
+    fn silent(&self) -> bool {
+        false
+    }
 }
 
 /// Start of a transaction: the request's first packet, or the response's when the
@@ -105,12 +111,14 @@ impl<R: Message> Pairing<R> {
         self.pending.push_back(req);
     }
 
-    /// Pairs a complete response with the oldest request (or publishes it unmatched).
+    /// Pairs a complete response with the oldest request (or publishes it unmatched);
+    /// the answer to a silent request is dropped with it.
     pub fn response<E>(&mut self, ex: &E, resp: E::Response, ctx: &mut Ctx<'_>)
     where
         E: Exchange<Request = R>,
     {
         match self.pop() {
+            Some(req) if req.silent() => {}
             Some(req) => {
                 let tx = ex.transaction(Some(req), Some(resp));
                 ctx.counters.transactions += 1;
@@ -194,6 +202,9 @@ pub fn request_only<E: Exchange>(ex: &E, req: E::Request, ctx: &mut Ctx<'_>) {
 }
 
 fn emit_unmatched_request<E: Exchange>(ex: &E, req: E::Request, ctx: &mut Ctx<'_>) {
+    if req.silent() {
+        return;
+    }
     let mut tx = ex.transaction(Some(req), None);
     tx.status = Status::Error;
     tx.note(NOTE_UNMATCHED_REQUEST);
@@ -211,6 +222,9 @@ mod tests {
     impl Message for Msg {
         fn ts(&self) -> Ts {
             self.0
+        }
+        fn silent(&self) -> bool {
+            self.1.starts_with('~')
         }
     }
     struct Ex;
@@ -315,5 +329,39 @@ mod tests {
         assert_eq!(out[1].notes, vec![NOTE_UNMATCHED_REQUEST.to_string()]);
         assert_eq!(counters.transactions, 4);
         assert_eq!(counters.unmatched_requests, 2);
+    }
+
+    #[test]
+    fn silent_requests_keep_their_place_and_are_never_published() {
+        let mut out = Vec::new();
+        let mut counters = Counters::default();
+        let mut ctx = Ctx {
+            ts: Ts(0),
+            out: &mut out,
+            counters: &mut counters,
+        };
+        let limits = Limits {
+            max_messages: 8,
+            max_bytes: usize::MAX,
+            timeout: Duration::from_secs(1),
+        };
+        let mut p = Pairing::new(limits);
+        p.request(&Ex, Msg(Ts(1), "~ping"), &mut ctx);
+        p.request(&Ex, Msg(Ts(2), "a"), &mut ctx);
+        p.request(&Ex, Msg(Ts(3), "~stat"), &mut ctx);
+        p.request(&Ex, Msg(Ts(4), "~quit"), &mut ctx);
+        // The first answer belongs to the ping: dropped; the second pairs with "a".
+        p.response(&Ex, Msg(Ts(5), ""), &mut ctx);
+        p.response(&Ex, Msg(Ts(6), ""), &mut ctx);
+        p.response(&Ex, Msg(Ts(7), ""), &mut ctx);
+        p.drain(&Ex, &mut ctx);
+        let got: Vec<_> = out
+            .iter()
+            .map(|t| (t.method.clone().unwrap_or_default(), t.status))
+            .collect();
+        assert_eq!(got, [("a".to_string(), Status::Ok)]);
+        assert_eq!(counters.unmatched_requests, 0);
+        assert_eq!(counters.unmatched_responses, 0);
+        assert_eq!(counters.transactions, 1);
     }
 }

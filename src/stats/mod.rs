@@ -77,6 +77,9 @@ counters! {
         unmatched_responses,
         /// Pending requests evicted because a connection's queue was full.
         pairing_evictions,
+        /// Requests followed only to stay in step, never published (MySQL COM_PING,
+        /// COM_INIT_DB, COM_STATISTICS, ...: not transactions, as in Packetbeat).
+        untracked_commands,
         /// Events written, and dropped by an output.
         events_published,
         events_dropped,

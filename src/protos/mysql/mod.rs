@@ -9,18 +9,30 @@
 //! [`SMALL`] bytes are looked at and the rest streams past uncounted in memory, so a
 //! 100 MB row or a result of millions of rows never builds up.
 //!
-//! Events (one per command that gets an answer): `method` is the statement's first
-//! word upper-cased (`SELECT`, `INSERT`, ...). COM_STMT_PREPARE is `PREPARE` with the
-//! statement as `query`; COM_STMT_EXECUTE takes the prepared statement's first word,
-//! its text as `query` and the bound values as `params` (`1, 'bob', NULL`), or
-//! `EXECUTE` without a query when the statement was never seen (or expired after
-//! `statement_timeout`). COM_INIT_DB is `USE` with `query` `USE <db>`; the other
-//! commands without text use their name (`PING`, `STATISTICS`, `PROCESS_KILL`, ...)
-//! as both `method` and `query`. COM_QUIT, COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA
-//! get no answer and make no event. A multi-statement query (or a CALL) answered by
-//! several results is one event: `num_fields` of the first result set, `num_rows` and
-//! `affected_rows` summed, the `response` text holding each result set's header line
-//! and rows; an ERR anywhere makes it an error.
+//! Events, as in Packetbeat, only for statements: COM_QUERY, COM_STMT_PREPARE and
+//! COM_STMT_EXECUTE. Every other command (COM_PING, COM_INIT_DB, COM_STATISTICS,
+//! COM_FIELD_LIST, COM_SET_OPTION, COM_STMT_RESET / FETCH / CLOSE, COM_QUIT,
+//! COM_CHANGE_USER's authentication, ...) is followed only so that its answer is
+//! consumed in order: it waits in the pairing queue as a silent request, publishes
+//! nothing, is never unmatched, and is counted in `untracked_commands`.
+//!
+//! `method` is Packetbeat's: the statement trimmed of space, tab, CR and LF, up to
+//! the first of those, upper-cased (`/* c */ SELECT` gives `/*`); `query` is the
+//! trimmed statement and `request` (`send_request`) the statement as sent.
+//! COM_STMT_PREPARE is `PREPARE` with the statement as `query`; COM_STMT_EXECUTE
+//! takes the prepared statement's first word, its text as `query` and the bound
+//! values as `params` (`1, 'bob', NULL`), or `EXECUTE` without a query when the
+//! statement was never seen (or expired after `statement_timeout`).
+//!
+//! `path` is Packetbeat's: `schema.table` of every column definition of the result
+//! (the table as named in the statement, so an alias), `.` for a column of no table,
+//! `, `-joined and left out when the text already contains it. `response`
+//! (`send_response`) is Packetbeat's Go CSV: each result set's header record, then
+//! its rows, every record ending in a newline; see `rows_packet` for the cuts.
+//!
+//! A multi-statement query (or a CALL) answered by several results is one event:
+//! `num_fields` of the first result set, `num_rows` and `affected_rows` summed, the
+//! `response` text holding each result set; an ERR anywhere makes it an error.
 //!
 //! Connections that switch to TLS or to the compressed protocol stop being followed
 //! (counted in `parser_stopped`, logged once per process).
@@ -53,6 +65,9 @@ pub const SMALL: usize = 64 * 1024;
 const RESYNC_KEEP: usize = 8 * 1024;
 /// Column types remembered for decoding binary rows (MySQL allows 4096 columns).
 const MAX_COLUMNS: usize = 4096;
+/// Longest column name kept for the `response` header (aliases have up to 256
+/// characters).
+const MAX_NAME: usize = 1024;
 
 static WARNED_TLS: AtomicBool = AtomicBool::new(false);
 static WARNED_COMPRESS: AtomicBool = AtomicBool::new(false);
@@ -144,6 +159,8 @@ struct RespState {
     types: Vec<(u8, bool)>,
     header: bool,
     rows_shown: usize,
+    /// The rows came past Packetbeat's 100 KB of response: no more in the text.
+    text_cut: bool,
     next_seq: u8,
     done: bool,
 }
@@ -230,7 +247,7 @@ impl MysqlParser {
         let resp = self.resp.as_ref().map_or(0, |r| {
             r.types.capacity() * 2
                 + r.r.text.as_ref().map_or(0, |t| t.capacity())
-                + r.r.paths.iter().map(|p| p.capacity()).sum::<usize>()
+                + r.r.path.capacity()
         });
         resp + self
             .req
@@ -262,9 +279,7 @@ impl MysqlParser {
                     && matches!(r.cmd, parser::COM_QUERY | parser::COM_STMT_PREPARE)
                     && q.len() < MAX_QUERY
                 {
-                    q.push_str(&String::from_utf8_lossy(
-                        &p[..p.len().min(MAX_QUERY - q.len())],
-                    ));
+                    parser::push_lossy(q, &p[..p.len().min(MAX_QUERY - q.len())]);
                     parser::truncate(q, MAX_QUERY);
                 }
             }
@@ -302,60 +317,53 @@ impl MysqlParser {
             return Handled::Error;
         };
         self.phase = Phase::Command;
-        let text = || {
-            let body = &p[1..];
-            let mut s = String::from_utf8_lossy(&body[..body.len().min(MAX_QUERY)]).into_owned();
-            parser::truncate(&mut s, MAX_QUERY);
-            s
+        let stmt_id = || {
+            p.get(1..5)
+                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         };
-        let mut method = name.to_string();
+        // As in Packetbeat, only statements are transactions: COM_QUERY and the
+        // prepared statements' PREPARE and EXECUTE. Every other command is followed
+        // only so that its answer is consumed in order.
+        let mut silent = false;
+        let mut method = String::new();
         let mut query = None;
         let mut params = None;
         match cmd {
-            parser::COM_QUERY => {
-                let q = text();
-                let w = parser::first_word(&q);
-                if !w.is_empty() {
-                    method = w;
-                }
+            parser::COM_QUERY | parser::COM_STMT_PREPARE => {
+                let body = &p[1..];
+                let mut q = parser::lossy(&body[..body.len().min(MAX_QUERY)]);
+                parser::truncate(&mut q, MAX_QUERY);
+                method = if cmd == parser::COM_QUERY {
+                    parser::first_word(&q)
+                } else {
+                    "PREPARE".to_string()
+                };
                 query = Some(q);
             }
-            parser::COM_INIT_DB => query = Some(format!("USE {}", text())),
-            parser::COM_STMT_PREPARE => query = Some(text()),
-            parser::COM_STMT_EXECUTE | parser::COM_STMT_FETCH | parser::COM_STMT_RESET => {
-                let id = p
-                    .get(1..5)
-                    .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            parser::COM_STMT_EXECUTE => {
+                method = "EXECUTE".to_string();
                 let ttl = self.ex.settings.statement_timeout;
-                if let Some(st) = self.stmts.get_mut(id, ctx.ts, ttl) {
-                    if cmd == parser::COM_STMT_EXECUTE {
-                        let w = parser::first_word(&st.query);
-                        if !w.is_empty() {
-                            method = w;
-                        }
-                        params = render_params(p, st);
-                    }
+                if let Some(st) = self.stmts.get_mut(stmt_id(), ctx.ts, ttl) {
+                    method = parser::first_word(&st.query);
+                    params = render_params(p, st);
                     query = Some(st.query.clone());
                 }
             }
             parser::COM_STMT_CLOSE => {
-                let id = p
-                    .get(1..5)
-                    .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-                self.stmts.remove(id);
+                self.stmts.remove(stmt_id());
+                silent = true;
             }
-            0x04 => {
-                let t = text();
-                let table = t.split('\0').next().unwrap_or("");
-                query = Some(format!("FIELD_LIST {table}"));
+            parser::COM_STMT_FETCH | parser::COM_STMT_RESET => {
+                // A use of the statement: it stays cached.
+                let ttl = self.ex.settings.statement_timeout;
+                let _ = self.stmts.get_mut(stmt_id(), ctx.ts, ttl);
+                silent = true;
             }
-            0x0C => {
-                let id = p
-                    .get(1..5)
-                    .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-                query = Some(format!("PROCESS_KILL {id}"));
-            }
-            _ => query = Some(name.to_string()),
+            _ => silent = true,
+        }
+        if silent {
+            ctx.counters.untracked_commands += 1;
+            tracing::trace!(target: "mysql", "COM_{name}: not a transaction");
         }
         match expect {
             Expect::Nothing => {
@@ -379,6 +387,7 @@ impl MysqlParser {
             ts,
             cmd,
             expect,
+            silent,
             method,
             query,
             params,
@@ -399,18 +408,19 @@ impl MysqlParser {
     // ------------------------------------------------------------ responses
 
     fn new_resp(&self, ts: Ts) -> RespState {
-        let (expect, binary) = match self.pairing.front() {
+        let (expect, binary, silent) = match self.pairing.front() {
             Some(r) => (
                 r.expect,
                 matches!(r.cmd, parser::COM_STMT_EXECUTE | parser::COM_STMT_FETCH),
+                r.silent,
             ),
-            None => (Expect::Generic, false),
+            None => (Expect::Generic, false, false),
         };
         let settings = &self.ex.settings;
         RespState {
             r: Response {
                 ts,
-                text: settings.send_response.then(String::new),
+                text: (settings.send_response && !silent).then(String::new),
                 ..Response::default()
             },
             state: RState::Start,
@@ -421,6 +431,7 @@ impl MysqlParser {
             types: Vec::new(),
             header: false,
             rows_shown: 0,
+            text_cut: false,
             next_seq: 1,
             done: false,
         }
@@ -502,6 +513,10 @@ impl MysqlParser {
                     rs.state = RState::FieldList;
                     return self.server_field_list(p, len);
                 }
+                Expect::Rows => {
+                    rs.state = RState::Rows;
+                    rows_packet(rs, p, len, &settings);
+                }
                 _ => {
                     if first == 0x00 && len >= 7 {
                         let ok = parser::parse_ok(p).unwrap_or_default();
@@ -546,23 +561,22 @@ impl MysqlParser {
             },
             RState::Columns(left) => {
                 if terminator {
+                    end_header(rs);
                     rs.state = RState::Rows;
                 } else {
                     if let Some(c) = parser::parse_column(p) {
-                        let table = if c.org_table.is_empty() {
-                            c.table
-                        } else {
-                            c.org_table
-                        };
-                        rs.r.add_path(c.schema, table);
+                        // Packetbeat's `path`: schema and table (the name used in
+                        // the statement, an alias included) of every column.
+                        rs.r.add_path(c.schema, c.table);
                         if rs.types.len() < MAX_COLUMNS {
                             rs.types.push((c.ty, c.flags & parser::UNSIGNED_FLAG != 0));
                         }
                         if let Some(t) = &mut rs.r.text {
-                            add_header(t, &mut rs.header, c.name, &settings);
+                            add_header(t, &mut rs.header, c.name);
                         }
                     }
                     rs.state = if left <= 1 {
+                        end_header(rs);
                         RState::AfterColumns
                     } else {
                         RState::Columns(left - 1)
@@ -629,14 +643,6 @@ impl MysqlParser {
             }
             Some(0xFE) if len < 9 => rs.done = true,
             _ => {
-                if let Some(c) = parser::parse_column(p) {
-                    let table = if c.org_table.is_empty() {
-                        c.table
-                    } else {
-                        c.org_table
-                    };
-                    rs.r.add_path(c.schema, table);
-                }
                 rs.r.num_fields += 1;
             }
         }
@@ -647,13 +653,11 @@ impl MysqlParser {
         let Some(rs) = self.resp.take() else {
             return;
         };
-        let mut r = rs.r;
-        if r.text.as_ref().is_some_and(|t| t.is_empty()) {
-            r.text = None;
-        }
+        let r = rs.r;
         if let Some((id, num_params)) = r.prepared
-            && let Some(q) = self.pairing.front().and_then(|q| q.query.clone())
+            && let Some(q) = self.pairing.front().and_then(|q| q.query.as_deref())
         {
+            let q = parser::trim_query(q).to_string();
             self.stmts.insert(
                 id,
                 Statement {
@@ -985,28 +989,55 @@ fn error_packet(rs: &mut RespState, p: &[u8]) {
     rs.done = true;
 }
 
-/// Appends a column name to the header line of the current result set.
-fn add_header(t: &mut String, started: &mut bool, name: &[u8], s: &Settings) {
+/// Appends a column name to the header record of the current result set (Go CSV,
+/// LF written as `\n`, as Packetbeat's `response` has it; names are not cut).
+fn add_header(t: &mut String, started: &mut bool, name: &[u8]) {
     if t.len() >= transaction::MAX_RESPONSE_TEXT {
         return;
     }
     if *started {
         t.push(',');
-    } else {
-        if !t.is_empty() {
-            t.push('\n');
-        }
-        *started = true;
     }
-    let line_start = t.rfind('\n').map_or(0, |i| i + 1);
-    parser::push_text(t, name, false);
-    let max = line_start + s.max_row_length;
-    if t.len() > max {
-        parser::truncate(t, max);
+    *started = true;
+    let name = parser::lossy(&name[..name.len().min(MAX_NAME)]);
+    parser::push_csv_field(t, &name.replace('\n', "\\n"));
+}
+
+/// Ends the header record once the column definitions are through.
+fn end_header(rs: &mut RespState) {
+    if let Some(t) = &mut rs.r.text
+        && rs.header
+    {
+        t.push('\n');
+        rs.header = false;
     }
 }
 
-/// A row, or the end of the result set.
+/// Appends one value to a row record, Packetbeat's way: values are cut so that
+/// their bytes (before escaping) add up to at most `max_row_length`, and those past
+/// it are left out; LF and CR become `\n` and `\r`, then Go CSV quoting.
+fn add_value(line: &mut String, row_len: &mut usize, fields: &mut usize, v: &[u8], max: usize) {
+    if *row_len >= max {
+        return;
+    }
+    let v = &v[..v.len().min(max - *row_len)];
+    *row_len += v.len();
+    if *fields > 0 {
+        line.push(',');
+    }
+    *fields += 1;
+    let text = parser::lossy(v);
+    if text.contains(['\n', '\r']) {
+        parser::push_csv_field(line, &text.replace('\n', "\\n").replace('\r', "\\r"));
+    } else {
+        parser::push_csv_field(line, &text);
+    }
+}
+
+/// A row, or the end of the result set. With `send_response` the row becomes a
+/// `response` record as Packetbeat writes it: at most `max_rows` of them (but at
+/// least one, as Packetbeat checks after adding), none that starts past the first
+/// 100 KB of the response, each cut by [`add_value`].
 fn rows_packet(rs: &mut RespState, p: &[u8], len: usize, s: &Settings) {
     let first = p.first().copied().unwrap_or(0);
     if first == 0xFE && len < MAX_PAYLOAD {
@@ -1030,55 +1061,57 @@ fn rows_packet(rs: &mut RespState, p: &[u8], len: usize, s: &Settings) {
     let Some(t) = &mut rs.r.text else {
         return;
     };
-    if rs.rows_shown >= s.max_rows || t.len() >= transaction::MAX_RESPONSE_TEXT {
+    // Packetbeat keeps the first row even with `max_rows: 0` (it checks after
+    // adding), and no row that starts past the first 100 KB of the response.
+    let shown = rs.rows_shown < s.max_rows.max(1) && !rs.text_cut;
+    if rs.r.bytes > transaction::MAX_PAYLOAD_TEXT as u64 {
+        rs.text_cut = true;
+    }
+    if !shown || t.len() >= transaction::MAX_RESPONSE_TEXT {
         return;
     }
     rs.rows_shown += 1;
+    let max = s.max_row_length;
+    let (mut row_len, mut fields) = (0, 0);
     let mut line = String::new();
-    let limit = s.max_row_length;
     if rs.binary {
         let cols = rs.types.len();
         let nb = (cols + 9) / 8;
         let mut i = 1 + nb;
+        let mut v = String::new();
         for (k, &(ty, unsigned)) in rs.types.iter().enumerate() {
-            if k > 0 {
-                line.push(',');
+            if row_len >= max {
+                break;
             }
             let bit = k + 2;
             let null = p
                 .get(1 + bit / 8)
                 .is_some_and(|b| b & (1 << (bit % 8)) != 0);
+            v.clear();
             if null {
-                line.push_str("NULL");
-            } else if parser::binary_value(p, &mut i, ty, unsigned, false, &mut line).is_none() {
+                v.push_str("NULL");
+            } else if parser::binary_value_max(p, &mut i, ty, unsigned, false, max, &mut v)
+                .is_none()
+            {
                 break;
             }
-            if line.len() > limit {
-                break;
-            }
+            add_value(&mut line, &mut row_len, &mut fields, v.as_bytes(), max);
         }
     } else {
         let mut i = 0;
-        for k in 0..rs.columns {
-            if k > 0 {
-                line.push(',');
+        for _ in 0..rs.columns {
+            if row_len >= max {
+                break;
             }
             match parser::lenenc_str(p, &mut i) {
-                Some(Some(v)) => {
-                    let room = limit.saturating_sub(line.len()) + 1;
-                    parser::push_text_max(&mut line, v, false, room);
-                }
-                Some(None) => line.push_str("NULL"),
+                Some(Some(v)) => add_value(&mut line, &mut row_len, &mut fields, v, max),
+                Some(None) => add_value(&mut line, &mut row_len, &mut fields, b"NULL", max),
                 None => break,
-            }
-            if line.len() > limit {
-                break;
             }
         }
     }
-    parser::truncate(&mut line, limit);
-    t.push('\n');
     t.push_str(&line);
+    t.push('\n');
 }
 
 /// The bound values of a COM_STMT_EXECUTE, Packetbeat-style: `1, 'bob', NULL`.

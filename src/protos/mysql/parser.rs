@@ -185,23 +185,79 @@ pub fn looks_textual(text: &[u8]) -> bool {
             .all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r') || b >= 0x80)
 }
 
-/// Upper-cased first word of a statement, after leading blanks and comments.
+/// The blanks Packetbeat trims from a statement and splits its first word at.
+const SQL_BLANKS: [char; 4] = [' ', '\r', '\n', '\t'];
+
+/// The statement as published in `query`: without leading and trailing blanks.
+pub fn trim_query(q: &str) -> &str {
+    q.trim_matches(SQL_BLANKS)
+}
+
+/// `method` of a statement, Packetbeat's way: the text up to the first blank
+/// (space, tab, CR, LF) after trimming, upper-cased. Nothing else is skipped, so
+/// `/* c */ SELECT 1` gives `/*` and `(SELECT 1) UNION ...` gives `(SELECT`.
 pub fn first_word(q: &str) -> String {
-    let mut s = q.trim_start();
-    loop {
-        if let Some(rest) = s.strip_prefix("/*") {
-            s = rest.find("*/").map(|e| &rest[e + 2..]).unwrap_or("");
-        } else if s.starts_with("-- ") || s.starts_with('#') {
-            s = s.find('\n').map(|e| &s[e + 1..]).unwrap_or("");
-        } else {
-            break;
+    let q = trim_query(q);
+    let word = q.split(SQL_BLANKS).next().unwrap_or("");
+    // Simple (one-to-one) case mapping, as Go's strings.ToUpper does.
+    word.chars()
+        .map(|c| {
+            let mut up = c.to_uppercase();
+            match (up.next(), up.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// Appends `b` as text, each byte of an invalid UTF-8 sequence becoming U+FFFD (as
+/// Packetbeat's strings come out of its JSON encoder).
+pub fn push_lossy(out: &mut String, b: &[u8]) {
+    let mut rest = b;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                return;
+            }
+            Err(e) => {
+                let good = e.valid_up_to();
+                out.push_str(std::str::from_utf8(&rest[..good]).unwrap_or_default());
+                out.push('\u{FFFD}');
+                rest = &rest[good + 1..];
+            }
         }
-        s = s.trim_start();
     }
-    let end = s
-        .find(|c: char| c.is_whitespace() || c == '(' || c == ';')
-        .unwrap_or(s.len());
-    s[..end.min(64)].to_ascii_uppercase()
+}
+
+/// Text of `b` (see [`push_lossy`]).
+pub fn lossy(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    push_lossy(&mut s, b);
+    s
+}
+
+/// Appends one field of a `response` record the way Go's encoding/csv writes it:
+/// quoted (with `"` doubled) when it holds a comma, a quote, CR or LF, starts with
+/// white space or is `\.`; as is otherwise.
+pub fn push_csv_field(out: &mut String, f: &str) {
+    let quote = !f.is_empty()
+        && (f == "\\."
+            || f.contains([',', '"', '\r', '\n'])
+            || f.chars().next().is_some_and(char::is_whitespace));
+    if !quote {
+        out.push_str(f);
+        return;
+    }
+    out.push('"');
+    for c in f.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    out.push('"');
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary.
@@ -226,6 +282,19 @@ pub fn binary_value(
     ty: u8,
     unsigned: bool,
     quote: bool,
+    out: &mut String,
+) -> Option<()> {
+    binary_value_max(b, i, ty, unsigned, quote, MAX_VALUE, out)
+}
+
+/// [`binary_value`] keeping up to `max` bytes of a string value.
+pub fn binary_value_max(
+    b: &[u8],
+    i: &mut usize,
+    ty: u8,
+    unsigned: bool,
+    quote: bool,
+    max: usize,
     out: &mut String,
 ) -> Option<()> {
     let fixed = |i: &mut usize, n: usize| -> Option<&[u8]> {
@@ -291,7 +360,8 @@ pub fn binary_value(
                 0
             };
             let (mo, d) = if n >= 4 { (s[2], s[3]) } else { (0, 0) };
-            let _ = write!(out, "'{y:04}-{mo:02}-{d:02}");
+            let q = if quote { "'" } else { "" };
+            let _ = write!(out, "{q}{y:04}-{mo:02}-{d:02}");
             if ty != 0x0A && n >= 7 {
                 let _ = write!(out, " {:02}:{:02}:{:02}", s[4], s[5], s[6]);
                 if n >= 11 {
@@ -299,23 +369,24 @@ pub fn binary_value(
                     let _ = write!(out, ".{us:06}");
                 }
             }
-            out.push('\'');
+            out.push_str(q);
         }
         0x0B => {
+            let q = if quote { "'" } else { "" };
             let n = fixed(i, 1)?[0] as usize;
             let s = fixed(i, n)?;
             if n >= 8 {
                 let days = u32::from_le_bytes([s[1], s[2], s[3], s[4]]) as u64;
                 let h = days * 24 + s[5] as u64;
                 let sign = if s[0] == 1 { "-" } else { "" };
-                let _ = write!(out, "'{sign}{h:02}:{:02}:{:02}", s[6], s[7]);
+                let _ = write!(out, "{q}{sign}{h:02}:{:02}:{:02}", s[6], s[7]);
                 if n >= 12 {
                     let us = u32::from_le_bytes([s[8], s[9], s[10], s[11]]);
                     let _ = write!(out, ".{us:06}");
                 }
-                out.push('\'');
+                out.push_str(q);
             } else {
-                out.push_str("'00:00:00'");
+                let _ = write!(out, "{q}00:00:00{q}");
             }
         }
         _ => {
@@ -325,7 +396,7 @@ pub fn binary_value(
                 return None;
             }
             let numeric = matches!(ty, 0x00 | 0xF6);
-            push_text(out, s, quote && !numeric);
+            push_text_max(out, s, quote && !numeric, max);
         }
     }
     Some(())
@@ -339,7 +410,7 @@ pub fn push_text(out: &mut String, s: &[u8], quote: bool) {
 /// Appends text from the traffic, at most `max` bytes of it.
 pub fn push_text_max(out: &mut String, s: &[u8], quote: bool, max: usize) {
     let cut = &s[..s.len().min(max)];
-    let text = String::from_utf8_lossy(cut);
+    let text = lossy(cut);
     if quote {
         out.push('\'');
         out.push_str(&text.replace('\'', "''"));
@@ -360,6 +431,8 @@ pub enum Expect {
     Single,
     /// Column definitions up to an EOF (COM_FIELD_LIST).
     FieldList,
+    /// Binary rows up to an EOF (COM_STMT_FETCH of a cursor).
+    Rows,
     /// No answer at all (COM_QUIT, COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA).
     Nothing,
     /// Re-authentication (COM_CHANGE_USER): not a transaction.
@@ -377,13 +450,13 @@ pub const COM_STMT_CLOSE: u8 = 0x19;
 pub const COM_STMT_RESET: u8 = 0x1A;
 pub const COM_STMT_FETCH: u8 = 0x1C;
 
-/// Name (the event's `method` for commands without statement text) and expected
-/// answer of a command byte; `None` for bytes that are no client command.
+/// Name and expected answer of a command byte; `None` for bytes that are no client
+/// command.
 pub fn command(cmd: u8) -> Option<(&'static str, Expect)> {
     use Expect::*;
     Some(match cmd {
         0x01 => ("QUIT", Nothing),
-        0x02 => ("USE", Generic),
+        0x02 => ("INIT_DB", Generic),
         0x03 => ("QUERY", Generic),
         0x04 => ("FIELD_LIST", FieldList),
         0x05 => ("CREATE_DB", Generic),
@@ -400,13 +473,13 @@ pub fn command(cmd: u8) -> Option<(&'static str, Expect)> {
         0x12 => ("BINLOG_DUMP", Stream),
         0x13 => ("TABLE_DUMP", Generic),
         0x15 => ("REGISTER_SLAVE", Generic),
-        0x16 => ("PREPARE", Prepare),
-        0x17 => ("EXECUTE", Generic),
+        0x16 => ("STMT_PREPARE", Prepare),
+        0x17 => ("STMT_EXECUTE", Generic),
         0x18 => ("STMT_SEND_LONG_DATA", Nothing),
-        0x19 => ("CLOSE", Nothing),
+        0x19 => ("STMT_CLOSE", Nothing),
         0x1A => ("STMT_RESET", Generic),
         0x1B => ("SET_OPTION", Generic),
-        0x1C => ("STMT_FETCH", Generic),
+        0x1C => ("STMT_FETCH", Rows),
         0x1E => ("BINLOG_DUMP_GTID", Stream),
         0x1F => ("RESET_CONNECTION", Generic),
         0xFA => ("STMT_BULK_EXECUTE", Generic),
@@ -434,10 +507,37 @@ mod tests {
 
     #[test]
     fn words_and_errors() {
-        assert_eq!(first_word("  select 1"), "SELECT");
-        assert_eq!(first_word("/* hint */ insert into t"), "INSERT");
-        assert_eq!(first_word("-- c\nupdate(x)"), "UPDATE");
+        assert_eq!(first_word(" \r\n\tselect\t1"), "SELECT");
+        assert_eq!(first_word("/* hint */ insert into t"), "/*");
+        assert_eq!(first_word("-- c\nupdate(x)"), "--");
+        assert_eq!(first_word("(select 1) union (select 2)"), "(SELECT");
+        assert_eq!(first_word("select(1);"), "SELECT(1);");
+        assert_eq!(first_word("stra\u{df}e\u{a0}x"), "STRA\u{df}E\u{a0}X");
         assert_eq!(first_word(""), "");
+        assert_eq!(first_word(" \t "), "");
+        assert_eq!(trim_query("\n SELECT 1 ;\r\n\u{b}"), "SELECT 1 ;\r\n\u{b}");
+        assert_eq!(trim_query("\t\n SELECT 1 \r\n"), "SELECT 1");
+        assert_eq!(lossy(b"a\xE2\x82b\xFF"), "a\u{FFFD}\u{FFFD}b\u{FFFD}");
+        assert_eq!(lossy("h\u{e9}".as_bytes()), "h\u{e9}");
+        let mut out = String::new();
+        for f in [
+            "a",
+            "",
+            "b,c",
+            "say \"hi\"",
+            " x",
+            "\u{a0}y",
+            "\\.",
+            "l1\\nl2",
+            "x\ry",
+        ] {
+            push_csv_field(&mut out, f);
+            out.push('|');
+        }
+        assert_eq!(
+            out,
+            "a||\"b,c\"|\"say \"\"hi\"\"\"|\" x\"|\"\u{a0}y\"|\"\\.\"|l1\\nl2|\"x\ry\"|"
+        );
         let mut p = vec![0xFF, 0x7A, 0x04, b'#'];
         p.extend_from_slice(b"42S02Table 'test.nope' doesn't exist");
         assert_eq!(

@@ -214,7 +214,7 @@ fn select_with_and_without_deprecate_eof() {
         assert_eq!(get(&e, "event.duration"), 4_000);
         assert_eq!(get(&e, "source.bytes"), q.len() as u64);
         assert_eq!(get(&e, "destination.bytes"), rs.len() as u64);
-        assert_eq!(get(&e, "response"), "id,name\n0,user0\n1,user1\n2,user2");
+        assert_eq!(get(&e, "response"), "id,name\n0,user0\n1,user1\n2,user2\n");
     }
 }
 
@@ -264,12 +264,10 @@ fn ok_err_and_simple_commands() {
             )
         })
         .collect();
+    // PING, INIT_DB, STATISTICS, STMT_CLOSE and QUIT are no transactions.
     let want = [
         ("INSERT", "INSERT INTO t VALUES (1)", "OK"),
         ("SELECT", "SELECT * FROM nope", "Error"),
-        ("PING", "PING", "OK"),
-        ("USE", "USE shop", "OK"),
-        ("STATISTICS", "STATISTICS", "OK"),
     ];
     assert_eq!(got.len(), want.len(), "{got:?}");
     for (g, w) in got.iter().zip(want) {
@@ -278,14 +276,17 @@ fn ok_err_and_simple_commands() {
     let e = h.json(0);
     assert_eq!(get(&e, "mysql.affected_rows"), 1);
     assert_eq!(get(&e, "mysql.insert_id"), 42);
-    assert!(get(&e, "response").is_null());
+    assert_eq!(get(&e, "response"), "");
     let e = h.json(1);
     assert_eq!(get(&e, "mysql.error_code"), 1146);
     assert_eq!(
         get(&e, "mysql.error_message"),
         "42S02: Table 'test.nope' doesn't exist"
     );
+    assert_eq!(get(&e, "response"), "");
     assert_eq!(h.counters.unmatched_requests, 0);
+    assert_eq!(h.counters.unmatched_responses, 0);
+    assert_eq!(h.counters.untracked_commands, 5);
 }
 
 #[test]
@@ -307,7 +308,7 @@ fn multi_results_are_one_transaction() {
     assert_eq!(get(&e, "mysql.num_fields"), 2);
     assert_eq!(
         get(&e, "response"),
-        "id,name\n0,user0\nid,name\n0,user0\n1,user1"
+        "id,name\n0,user0\nid,name\n0,user0\n1,user1\n"
     );
     // An error ends a multi-statement response.
     h.feed(C, &query("SELECT 1; SELEC 2"), 4);
@@ -420,7 +421,7 @@ fn prepared_statements_and_their_cache() {
     assert_eq!(get(&e, "params"), "5, 'bob', NULL");
     assert_eq!(get(&e, "mysql.num_rows"), 2);
     assert_eq!(get(&e, "path"), "test.t");
-    assert_eq!(get(&e, "response"), "n\n10\n-20");
+    assert_eq!(get(&e, "response"), "n\n10\n-20\n");
     assert_eq!(get(&h.json(2), "params"), "6, 'x', NULL");
     // Expiry: after statement_timeout of disuse the statement is forgotten.
     h.call(0, |p, ctx| p.expire(Ts(6 + 61_000_000_000), ctx));
@@ -547,7 +548,7 @@ fn huge_single_row_streams_past() {
     let e = h.json(0);
     assert_eq!(get(&e, "mysql.num_rows"), 1);
     assert_eq!(get(&e, "destination.bytes"), rs.len() as u64);
-    assert_eq!(get(&e, "response").as_str().unwrap().len(), 5 + 1024);
+    assert_eq!(get(&e, "response").as_str().unwrap().len(), 5 + 1024 + 1);
     assert!(h.max_held <= SMALL + 4);
 }
 
@@ -715,4 +716,243 @@ fn random_and_truncated_input_never_panics() {
         h.close();
         assert!(h.p.retained() < 1 << 20);
     }
+}
+
+/// A classic-EOF text result set with the given (schema, table, name) columns.
+fn custom_result(cols: &[(&str, &str, &str)], rows: &[Vec<Option<&[u8]>>]) -> Vec<u8> {
+    let mut v = pkt(1, &[cols.len() as u8]);
+    let mut seq = 2u8;
+    let mut next = |v: &mut Vec<u8>, p: &[u8]| {
+        v.extend(pkt(seq, p));
+        seq = seq.wrapping_add(1);
+    };
+    for (schema, table, name) in cols {
+        next(&mut v, &column(schema, table, name, 0xFD));
+    }
+    next(&mut v, &eof(2));
+    for r in rows {
+        let mut p = Vec::new();
+        for f in r {
+            match f {
+                Some(b) => p.extend(lenenc_str(b)),
+                None => p.push(0xFB),
+            }
+        }
+        next(&mut v, &p);
+    }
+    next(&mut v, &eof(2));
+    v
+}
+
+fn command(cmd: u8, body: &[u8]) -> Vec<u8> {
+    let mut p = vec![cmd];
+    p.extend_from_slice(body);
+    pkt(0, &p)
+}
+
+#[test]
+fn commands_that_are_no_transactions_are_consumed_in_step() {
+    let mut h = H::new(cfg());
+    h.handshake(BASE_CAPS);
+    // Pipelined: every answer is consumed in order, only the statement is published.
+    let mut c = command(0x0E, b""); // PING
+    c.extend(command(0x04, b"users\0")); // FIELD_LIST
+    c.extend(command(0x09, b"")); // STATISTICS
+    c.extend(command(0x1B, &[1, 0])); // SET_OPTION
+    c.extend(command(0x02, b"shop")); // INIT_DB
+    c.extend(query("SELECT id FROM users"));
+    c.extend(command(0x18, &[7, 0, 0, 0, 0, 0, b'a'])); // STMT_SEND_LONG_DATA: no answer
+    c.extend(command(0x1A, &7u32.to_le_bytes())); // STMT_RESET
+    c.extend(command(0x1C, &[7, 0, 0, 0, 2, 0, 0, 0])); // STMT_FETCH
+    c.extend(command(0x1F, b"")); // RESET_CONNECTION
+    h.feed(C, &c, 1);
+    let mut s = pkt(1, &ok(0, 0, 2));
+    s.extend(pkt(1, &column("test", "users", "id", 3)));
+    s.extend(pkt(2, &column("test", "users", "name", 0xFD)));
+    s.extend(pkt(3, &eof(2)));
+    s.extend(pkt(1, b"Uptime: 5  Threads: 1  Questions: 9"));
+    s.extend(pkt(1, &eof(2)));
+    s.extend(pkt(1, &ok(0, 0, 2)));
+    s.extend(custom_result(
+        &[("test", "users", "id")],
+        &[vec![Some(b"1")], vec![Some(b"2")]],
+    ));
+    s.extend(pkt(1, &ok(0, 0, 2)));
+    // Two binary rows of a cursor (header 0x00, NULL bitmap, INT), then its end.
+    s.extend(pkt(1, &[0, 0, 5, 0, 0, 0]));
+    s.extend(pkt(2, &[0, 0, 6, 0, 0, 0]));
+    s.extend(pkt(3, &eof(2 | 0x80)));
+    s.extend(pkt(1, &ok(0, 0, 2)));
+    h.feed(S, &s, 2);
+    // COM_CHANGE_USER: an authentication exchange, then commands again.
+    h.feed(C, &command(0x11, b"wb\0\0test\0"), 3);
+    let mut switch = vec![0xFE];
+    switch.extend_from_slice(b"mysql_native_password\0abcdefghijklmnopqrst\0");
+    h.feed(S, &pkt(1, &switch), 4);
+    h.feed(C, &pkt(2, &[9; 20]), 5);
+    h.feed(S, &pkt(3, &ok(0, 0, 2)), 6);
+    h.feed(C, &query("SELECT 2"), 7);
+    h.feed(S, &custom_result(&[("", "", "2")], &[vec![Some(b"2")]]), 8);
+    h.feed(C, &command(0x01, b""), 9); // QUIT
+    h.close();
+    assert_eq!(h.out.len(), 2);
+    let e = h.json(0);
+    assert_eq!(get(&e, "query"), "SELECT id FROM users");
+    assert_eq!(get(&e, "mysql.num_rows"), 2);
+    assert_eq!(get(&e, "response"), "id\n1\n2\n");
+    assert_eq!(get(&e, "event.duration"), 1);
+    let e = h.json(1);
+    assert_eq!(get(&e, "query"), "SELECT 2");
+    assert_eq!(get(&e, "path"), ".");
+    assert_eq!(get(&e, "response"), "2\n2\n");
+    assert_eq!(h.counters.unmatched_requests, 0);
+    assert_eq!(h.counters.unmatched_responses, 0);
+    assert_eq!(h.counters.untracked_commands, 11);
+    assert_eq!(h.errors, 0);
+}
+
+#[test]
+fn method_query_and_request_follow_packetbeat() {
+    let mut h = H::new(cfg());
+    h.handshake(BASE_CAPS);
+    for q in [
+        " \r\n\tselect\tid FROM users ;\n",
+        "/* hint */ SELECT 1",
+        "(SELECT 1) UNION (SELECT 2)",
+        "\t\r\n",
+    ] {
+        h.feed(C, &query(q), 1);
+        h.feed(S, &pkt(1, &ok(0, 0, 2)), 2);
+    }
+    let got: Vec<_> = (0..h.out.len())
+        .map(|i| {
+            let e = h.json(i);
+            (
+                get(&e, "method").as_str().unwrap().to_string(),
+                get(&e, "query").as_str().unwrap().to_string(),
+                get(&e, "request").as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        (
+            "SELECT",
+            "select\tid FROM users ;",
+            " \r\n\tselect\tid FROM users ;\n",
+        ),
+        ("/*", "/* hint */ SELECT 1", "/* hint */ SELECT 1"),
+        (
+            "(SELECT",
+            "(SELECT 1) UNION (SELECT 2)",
+            "(SELECT 1) UNION (SELECT 2)",
+        ),
+        ("", "", "\t\r\n"),
+    ];
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!((g.0.as_str(), g.1.as_str(), g.2.as_str()), w);
+    }
+}
+
+#[test]
+fn path_is_schema_and_table_of_every_column_as_packetbeat_joins_them() {
+    type Columns<'a> = &'a [(&'a str, &'a str, &'a str)];
+    let cases: [(Columns, Option<&str>); 5] = [
+        (
+            &[("test", "u", "id"), ("test", "e", "kind")],
+            Some("test.u, test.e"),
+        ),
+        (
+            &[("test", "users", "id"), ("", "", "1")],
+            Some("test.users"),
+        ),
+        (
+            &[("", "", "1"), ("test", "users", "id")],
+            Some("., test.users"),
+        ),
+        (
+            &[("test", "users", "id"), ("test", "user", "x")],
+            Some("test.users"),
+        ),
+        (&[("", "", "DATABASE()")], Some(".")),
+    ];
+    for (cols, want) in cases {
+        let mut h = H::new(cfg());
+        h.handshake(BASE_CAPS);
+        h.feed(C, &query("SELECT"), 1);
+        h.feed(S, &custom_result(cols, &[]), 2);
+        assert_eq!(h.out.len(), 1);
+        assert_eq!(get(&h.json(0), "path").as_str(), want, "{cols:?}");
+    }
+}
+
+#[test]
+fn response_text_is_packetbeats_csv_with_its_cuts() {
+    let cols = [
+        ("test", "u", "id"),
+        ("test", "u", "na\nme"),
+        ("", "", "x,y"),
+    ];
+    let rows = vec![
+        vec![Some(&b"1"[..]), Some(b"a,b"), None],
+        vec![Some(b"2"), Some(b"say \"hi\""), Some(b" lead")],
+        vec![Some(b"3"), Some(b"l1\nl2\r"), Some(b"")],
+        vec![Some(b"4"), Some("h\u{e9}llo".as_bytes()), Some(b"\\.")],
+    ];
+    let run = |max_rows: usize, max_row_length: usize| {
+        let mut c = cfg();
+        c.max_rows = max_rows;
+        c.max_row_length = max_row_length;
+        let mut h = H::new(c);
+        h.handshake(BASE_CAPS);
+        h.feed(C, &query("SELECT id, name, 'x,y' FROM users u"), 1);
+        h.feed(S, &custom_result(&cols, &rows), 2);
+        assert_eq!(h.out.len(), 1);
+        let e = h.json(0);
+        assert_eq!(get(&e, "mysql.num_rows"), 4);
+        assert_eq!(get(&e, "path"), "test.u");
+        get(&e, "response").as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        run(10, 1024),
+        "id,na\\nme,\"x,y\"\n1,\"a,b\",NULL\n2,\"say \"\"hi\"\"\",\" lead\"\n3,l1\\nl2\\r,\n4,h\u{e9}llo,\"\\.\"\n"
+    );
+    // Values cut so their bytes add up to max_row_length; later ones left out.
+    assert_eq!(run(2, 5), "id,na\\nme,\"x,y\"\n1,\"a,b\",N\n2,say \n");
+    // A cut inside a character leaves U+FFFD for each of its bytes kept.
+    assert_eq!(
+        run(10, 3),
+        "id,na\\nme,\"x,y\"\n1,\"a,\"\n2,sa\n3,l1\n4,h\u{FFFD}\n"
+    );
+    // Packetbeat keeps one row even with max_rows 0; max_row_length 0 empties rows.
+    assert_eq!(run(0, 1024), "id,na\\nme,\"x,y\"\n1,\"a,b\",NULL\n");
+    assert_eq!(run(2, 0), "id,na\\nme,\"x,y\"\n\n\n");
+}
+
+#[test]
+fn response_text_leaves_out_rows_past_the_first_100_kb() {
+    let mut c = cfg();
+    c.max_rows = 1_000_000;
+    let mut h = H::new(c);
+    h.handshake(BASE_CAPS);
+    h.feed(C, &query("SELECT v FROM t"), 1);
+    let value = [b'x'; 99];
+    let rows: Vec<Vec<Option<&[u8]>>> = (0..2000).map(|_| vec![Some(&value[..])]).collect();
+    let rs = custom_result(&[("test", "t", "v")], &rows);
+    // Each row packet is 4 + 1 + 99 bytes; a row is kept while the one before it
+    // ended within the first 100 KB of the response.
+    let head = rs.len() - 2000 * 104 - 9;
+    let mut kept = 0;
+    let mut end = head;
+    while kept < 2000 && (kept == 0 || end <= 100 * 1024) {
+        kept += 1;
+        end += 104;
+    }
+    h.chunked(S, &rs, 1448, 2);
+    assert_eq!(h.out.len(), 1);
+    let e = h.json(0);
+    assert_eq!(get(&e, "mysql.num_rows"), 2000);
+    let text = get(&e, "response").as_str().unwrap().to_string();
+    assert_eq!(text.lines().count(), 1 + kept, "{kept} rows of 2000");
+    assert!(kept > 900 && kept < 1000, "{kept}");
 }

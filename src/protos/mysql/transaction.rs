@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::fields::MysqlFields;
-use super::parser::{Expect, truncate};
+use super::parser::{Expect, trim_query};
 use crate::config::SqlConfig;
 use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
 use crate::protos::pairing::{Exchange, Message, start_ts};
@@ -13,12 +13,17 @@ use crate::time::Ts;
 
 /// Longest statement text kept for `query` / `request`.
 pub const MAX_QUERY: usize = 64 * 1024;
-/// Longest `response` text (Packetbeat caps it at 100 KB too).
-pub const MAX_RESPONSE_TEXT: usize = 100 * 1024;
+/// Rows starting past this many bytes of a response are left out of its `response`
+/// text (Packetbeat's `maxPayloadSize`); they are still counted.
+pub const MAX_PAYLOAD_TEXT: usize = 100 * 1024;
+/// Hard bound on a `response` text (a header of thousands of long column names).
+pub const MAX_RESPONSE_TEXT: usize = 256 * 1024;
 /// Longest `params` text.
 pub const MAX_PARAMS: usize = 4096;
 /// Distinct `db.table` names kept for `path`.
 pub const MAX_PATHS: usize = 16;
+/// Longest `db.table` name kept.
+const MAX_PATH_NAME: usize = 256;
 /// Prepared statements remembered per connection.
 pub const MAX_STATEMENTS: usize = 1024;
 
@@ -50,7 +55,10 @@ pub struct Request {
     pub ts: Ts,
     pub cmd: u8,
     pub expect: Expect,
+    /// Not a transaction (see [`Message::silent`]).
+    pub silent: bool,
     pub method: String,
+    /// The statement as sent (`request`); `query` is it trimmed.
     pub query: Option<String>,
     pub params: Option<String>,
     pub bytes: u64,
@@ -60,6 +68,9 @@ pub struct Request {
 impl Message for Request {
     fn ts(&self) -> Ts {
         self.ts
+    }
+    fn silent(&self) -> bool {
+        self.silent
     }
     fn mem_size(&self) -> usize {
         std::mem::size_of::<Request>()
@@ -80,8 +91,11 @@ pub struct Response {
     pub affected_rows: u64,
     pub insert_id: u64,
     pub error: Option<(u16, String)>,
-    pub paths: Vec<String>,
-    /// Header line(s) and the first rows, with `send_response`.
+    /// `db.table` of the result's columns, `, `-separated (Packetbeat's `path`).
+    pub path: String,
+    /// Names in `path`.
+    pub paths: usize,
+    /// Header record(s) and the first rows, with `send_response`.
     pub text: Option<String>,
     /// Statement id of a COM_STMT_PREPARE answer and its parameter count.
     pub prepared: Option<(u32, u16)>,
@@ -94,22 +108,30 @@ impl Message for Response {
     fn mem_size(&self) -> usize {
         std::mem::size_of::<Response>()
             + self.text.as_ref().map_or(0, |t| t.len())
-            + self.paths.iter().map(|p| p.len()).sum::<usize>()
+            + self.path.len()
     }
 }
 
 impl Response {
+    /// Adds the `schema.table` of a column definition to `path` as Packetbeat does:
+    /// `.` for a column of no table, and nothing when `path` already holds the name
+    /// (as a substring: `test.users` hides a later `.` or `test.user`).
     pub fn add_path(&mut self, schema: &[u8], table: &[u8]) {
-        if (schema.is_empty() && table.is_empty()) || self.paths.len() >= MAX_PATHS {
+        if self.paths >= MAX_PATHS {
             return;
         }
-        let mut p = String::from_utf8_lossy(schema).into_owned();
+        let mut p = super::parser::lossy(&schema[..schema.len().min(MAX_PATH_NAME)]);
         p.push('.');
-        p.push_str(&String::from_utf8_lossy(table));
-        truncate(&mut p, 256);
-        if !self.paths.contains(&p) {
-            self.paths.push(p);
+        super::parser::push_lossy(&mut p, &table[..table.len().min(MAX_PATH_NAME)]);
+        if self.path.is_empty() {
+            self.path = p;
+        } else if !self.path.contains(&p) {
+            self.path.push_str(", ");
+            self.path.push_str(&p);
+        } else {
+            return;
         }
+        self.paths += 1;
     }
 }
 
@@ -192,10 +214,10 @@ impl Exchange for MysqlExchange {
                 tx.note(NOTE_LOSS_REQUEST);
             }
             tx.method = Some(req.method);
+            tx.query = req.query.as_deref().map(|q| trim_query(q).to_string());
             if self.settings.send_request {
-                tx.request = req.query.clone();
+                tx.request = req.query;
             }
-            tx.query = req.query;
             tx.params = req.params;
         }
         if let Some(resp) = resp {
@@ -207,8 +229,8 @@ impl Exchange for MysqlExchange {
             if resp.error.is_some() {
                 tx.status = Status::Error;
             }
-            if !resp.paths.is_empty() {
-                tx.path = Some(resp.paths.join(","));
+            if !resp.path.is_empty() {
+                tx.path = Some(resp.path);
             }
             tx.response = resp.text;
             let (error_code, error_message) = match resp.error {
