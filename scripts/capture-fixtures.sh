@@ -491,6 +491,14 @@ http_dup_syn() {
         curl -sS --http1.1 --noproxy '*' --max-time 20 -A "$UA" "$PY_BASE/close"
 }
 
+# Port reuse: two connections from the same client port one after the other (the
+# server closes first, so the client's port is free at once and the server's
+# TIME_WAIT accepts the new SYN): a new connection on a closed connection's tuple.
+http_late_port_reuse() {
+    hcurl --local-port 45123 "$PY_BASE/close" && sleep 0.3 &&
+        hcurl --local-port 45123 "$PY_BASE/close"
+}
+
 # check_late SET NAME "--expect KIND=N ...": the pcap holds the late segments it was
 # recorded for (scripts/fixtures/late_segments.py); the counts go into NAME.md.
 check_late() {
@@ -532,6 +540,9 @@ set_http() {
     capture http dup_syn http_dup_syn 1 "200" \
         "One connection to the Python server (port 8080): \`GET /close\` answered close-delimited (server FIN first). 0.3 s after curl exited, \`scripts/fixtures/late_copy.py\` sends the client's SYN (its original ISN) and its request segment again, byte for byte, as a duplicating network element would; the server, in TIME_WAIT, answers the SYN with an ACK, the client's kernel resets, and the request copy draws the server's RST. wirebeat must publish the transaction once and open no second connection." 1
     check_late http dup_syn "--expect syn=1 --expect data=1 --expect synack=0 --expect new=0"
+    capture http late_port_reuse http_late_port_reuse 2 "200 200" \
+        "Two connections to the Python server (port 8080) from the same client port 45123, 0.3 s apart: \`GET /close\` twice, each answered close-delimited (server FIN first). The second SYN, with a new ISN, reaches the server's TIME_WAIT socket of the first connection, which accepts it: a new connection on the 5-tuple of a closed one. wirebeat must open it and publish both transactions."
+    check_late http late_port_reuse "--expect new=1 --expect syn=0 --expect data=0 --expect synack=0"
     write_http_readme
     install_set http
     cp "$PCAP_ROOT/http/sample.pcap" "$PCAP_ROOT/sample.pcap"
@@ -544,7 +555,7 @@ import json, os, sys
 out = sys.argv[1]
 order = ["get_simple", "keepalive", "head_304", "gzip_large", "post_form", "expect_100",
          "chunked", "close_delimited", "server_error", "pipelined", "sample",
-         "late_retransmit", "dup_syn"]
+         "late_retransmit", "dup_syn", "late_port_reuse"]
 print("# HTTP fixtures\n")
 print("Recorded by `sudo scripts/capture-fixtures.sh http` (see ../README.md): real nginx")
 print("(port 80) and `scripts/fixtures/http_server.py` (port 8080) at 10.77.0.2, clients")

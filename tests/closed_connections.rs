@@ -258,3 +258,26 @@ fn a_new_connection_on_the_same_tuple_opens_normally() {
     assert_eq!(run.counter("flows_closed"), 2, "{}", run.stderr);
     assert_eq!(run.counter("tcp_closed_segments"), 0, "{}", run.stderr);
 }
+
+#[test]
+fn port_reuse_recorded_opens_the_second_connection() {
+    // Two real connections from client port 45123, the second accepted by the
+    // server's TIME_WAIT socket of the first: the tombstone of the first must not
+    // swallow the second's SYN (another ISN) nor anything after it.
+    let pcap = fixture("http/late_port_reuse.pcap");
+    let frames = read_frames(&pcap);
+    let syns: Vec<&Frame> = frames.iter().filter(|f| tcp_flags(f) == 0x02).collect();
+    assert_eq!(syns.len(), 2);
+    assert_eq!(tcp_info(syns[0]).unwrap().1, tcp_info(syns[1]).unwrap().1);
+    let run = replay(&pcap, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        summary(&run),
+        [ok("/close"), ok("/close")],
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.counter("flows_created"), 2, "{}", run.stderr);
+    assert_eq!(run.counter("flows_closed"), 2, "{}", run.stderr);
+    assert_eq!(run.counter("tcp_closed_segments"), 0, "{}", run.stderr);
+}
