@@ -175,6 +175,11 @@ impl ClosedFlows {
             }
         };
         if late {
+            tracing::debug!(
+                target: "tcp",
+                "{}:{} -> {}:{}: late segment of a closed connection (seq {}, flags {:#04x}) dropped",
+                p.src, p.sport, p.dst, p.dport, p.seq, p.flags
+            );
             counters.tcp_closed_segments += 1;
         } else {
             self.map.remove(key);

@@ -185,7 +185,7 @@ impl Flow {
 }
 
 /// Why a connection leaves the table: only closed ones leave a tombstone.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum End {
     /// Both FINs, or an RST (with the RST's sender and sequence number).
     Closed(Option<((IpAddr, u16), u32)>),
