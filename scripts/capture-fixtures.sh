@@ -285,17 +285,18 @@ reuse_committed() {
     cp "$committed" "$pcap"
 }
 
-# capture SET NAME FUNC EXPECT_CONNS EXPECT_STATUSES DESCRIPTION
+# capture SET NAME FUNC EXPECT_CONNS EXPECT_STATUSES DESCRIPTION [RST_OK]
 # Captures the traffic of FUNC (run with a timeout) into $WORK/out/SET/NAME.pcap,
-# checks the connection count and response statuses and writes NAME.md.
+# checks the connection count and response statuses and writes NAME.md.  With
+# RST_OK=1 a connection may end with an RST (after its FINs).
 capture() {
-    local set=$1 name=$2 func=$3 want_conns=$4 want_status=$5 desc=$6
+    local set=$1 name=$2 func=$3 want_conns=$4 want_status=$5 desc=$6 rst_ok=${7:-0}
     local out=$WORK/out/$set pcap
     mkdir -p "$out"
     pcap=$out/$name.pcap
     record "$set" "$name" "$func" "$pcap"
     "$PY" "$HELPERS/pcap_summary.py" --json "$pcap" >"$out/$name.json"
-    check_summary "$out/$name.json" "$name" "$want_conns" "$want_status"
+    check_summary "$out/$name.json" "$name" "$want_conns" "$want_status" "$rst_ok"
     {
         printf '# %s.pcap\n\n%s\n\n' "$name" "$desc"
         # shellcheck disable=SC2016 # literal backticks (markdown)
@@ -306,12 +307,14 @@ capture() {
     } >"$out/$name.md"
 }
 
-# check_summary JSON NAME CONNS "STATUS..." - every connection complete (handshake,
-# both FINs, no RST, no gaps), the expected number of connections and statuses.
+# check_summary JSON NAME CONNS "STATUS..." [RST_OK] - every connection complete
+# (handshake, both FINs, no RST unless RST_OK=1, no gaps), the expected number of
+# connections and statuses.
 check_summary() {
     "$PY" - "$@" <<'EOF'
 import json, sys
 path, name, conns, statuses = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split()
+rst_ok = len(sys.argv) > 5 and sys.argv[5] == "1"
 s = json.load(open(path))
 err = []
 if len(s["connections"]) != conns:
@@ -319,7 +322,7 @@ if len(s["connections"]) != conns:
 for c in s["connections"]:
     if not (c["handshake"] and c["client_fin"] and c["server_fin"]):
         err.append("connection %d incomplete (handshake/FINs)" % c["id"])
-    if c["rst"] or c["gaps"] or c.get("incomplete_messages") or c.get("unmatched_responses"):
+    if (c["rst"] and not rst_ok) or c["gaps"] or c.get("incomplete_messages") or c.get("unmatched_responses"):
         err.append("connection %d has RST, gaps or incomplete messages" % c["id"])
     if c["max_segment_payload"] > 1460:
         err.append("connection %d has a %d-byte segment (offloads on?)" % (c["id"], c["max_segment_payload"]))
@@ -467,7 +470,58 @@ http_sample() {
         "$HTTP_BASE/private/"
 }
 
+# A loss between the capture point and the client: the client's netfilter drops the
+# first segment of nginx's response that tcpdump (which sees frames before netfilter)
+# has already captured.  The client half-closes after its request, so both FINs are
+# on the wire before nginx retransmits the response: a late data segment of a
+# closed connection.
+http_late_retransmit() {
+    ip netns exec "$NS_CLI" nft -f - <<'EOF' || return 1
+table inet wbloss {
+  chain in {
+    type filter hook input priority 0; policy accept;
+    ip saddr 10.77.0.2 tcp sport 80 tcp flags & psh == psh numgen inc mod 1000000 0 counter drop
+  }
+}
+EOF
+    local rc=0
+    cli "$PY" "$HELPERS/http_pipeline_client.py" --half-close "$ADDR_SRV" 80 / || rc=$?
+    ip netns exec "$NS_CLI" nft list table inet wbloss | grep -q 'counter packets 1 ' || {
+        log "late_retransmit: the drop rule did not drop exactly one segment"
+        rc=1
+    }
+    ip netns exec "$NS_CLI" nft delete table inet wbloss
+    return "$rc"
+}
+
+# A duplicating network element: the client's SYN and its request segment are sent
+# again, byte for byte, 0.3 s after the connection closed (server FIN first, so the
+# server is in TIME_WAIT and answers them as old duplicates).
+http_dup_syn() {
+    cli "$PY" "$HELPERS/late_copy.py" "$IF_CLI" "$ADDR_SRV" 8080 0.3 \
+        curl -sS --http1.1 --noproxy '*' --max-time 20 -A "$UA" "$PY_BASE/close"
+}
+
+# Port reuse: two connections from the same client port one after the other (the
+# server closes first, so the client's port is free at once and the server's
+# TIME_WAIT accepts the new SYN): a new connection on a closed connection's tuple.
+http_late_port_reuse() {
+    hcurl --local-port 45123 "$PY_BASE/close" && sleep 0.3 &&
+        hcurl --local-port 45123 "$PY_BASE/close"
+}
+
+# check_late SET NAME "--expect KIND=N ...": the pcap holds the late segments it was
+# recorded for (scripts/fixtures/late_segments.py); the counts go into NAME.md.
+check_late() {
+    local md=$WORK/out/$1/$2.md pcap=$WORK/out/$1/$2.pcap line
+    # shellcheck disable=SC2086 # the expectations are separate words
+    line=$("$PY" "$HELPERS/late_segments.py" $3 "$pcap") || die "$2: $line"
+    # shellcheck disable=SC2016 # literal backticks (markdown)
+    printf '\nAfter the close (`scripts/fixtures/late_segments.py`): %s.\n' "$line" >>"$md"
+}
+
 set_http() {
+    command -v nft >/dev/null || apt_install nftables
     start_http_servers
     capture http get_simple http_get_simple 1 "200" \
         "One connection to nginx, one transaction: \`GET /\` answered 200 with the 120-byte index.html (Content-Length)."
@@ -493,6 +547,15 @@ set_http() {
         "One connection to nginx; a raw-socket client sends three GET requests in ONE write (one TCP segment, HTTP/1.1 pipelining): \`GET /\`, \`GET /file2k.txt\`, \`GET /missing.html\` (the last with Connection: close), then reads the three responses 200, 200, 404; nginx closes after the last."
     capture http sample http_sample 3 "200 200 404 200 401 200" \
         "Mixed capture for the README demo, three connections. 1: nginx keep-alive \`GET /?lang=en\` 200, \`GET /file2k.txt\` 200, \`GET /nope.html\` 404. 2: Python server \`POST /echo\` JSON body 200. 3: nginx keep-alive \`GET /private/\` 401 (no credentials), then \`GET /private/\` with Basic auth alice:wonderland 200."
+    capture http late_retransmit http_late_retransmit 1 "200" \
+        "One connection to nginx; a raw-socket client sends \`GET /\` (Connection: close) and half-closes at once (its FIN rides on the request segment). The client's netfilter drops the first copy of nginx's response after tcpdump captured it (a loss between the capture point and the client), so the capture holds the response, nginx's FIN, then nginx's retransmission of the response after both FINs: a late data segment of a closed connection. wirebeat must publish the transaction once."
+    check_late http late_retransmit "--expect data=1 --expect syn=0 --expect synack=0 --expect new=0"
+    capture http dup_syn http_dup_syn 1 "200" \
+        "One connection to the Python server (port 8080): \`GET /close\` answered close-delimited (server FIN first). 0.3 s after curl exited, \`scripts/fixtures/late_copy.py\` sends the client's SYN (its original ISN) and its request segment again, byte for byte, as a duplicating network element would; the server, in TIME_WAIT, answers the SYN with an ACK, the client's kernel resets, and the request copy draws the server's RST. wirebeat must publish the transaction once and open no second connection." 1
+    check_late http dup_syn "--expect syn=1 --expect data=1 --expect synack=0 --expect new=0"
+    capture http late_port_reuse http_late_port_reuse 2 "200 200" \
+        "Two connections to the Python server (port 8080) from the same client port 45123, 0.3 s apart: \`GET /close\` twice, each answered close-delimited (server FIN first). The second SYN, with a new ISN, reaches the server's TIME_WAIT socket of the first connection, which accepts it: a new connection on the 5-tuple of a closed one. wirebeat must open it and publish both transactions."
+    check_late http late_port_reuse "--expect new=1 --expect syn=0 --expect data=0 --expect synack=0"
     write_http_readme
     install_set http
     cp "$PCAP_ROOT/http/sample.pcap" "$PCAP_ROOT/sample.pcap"
@@ -504,7 +567,8 @@ write_http_readme() {
 import json, os, sys
 out = sys.argv[1]
 order = ["get_simple", "keepalive", "head_304", "gzip_large", "post_form", "query_charset",
-         "expect_100", "chunked", "close_delimited", "server_error", "pipelined", "sample"]
+         "expect_100", "chunked", "close_delimited", "server_error", "pipelined", "sample",
+         "late_retransmit", "dup_syn", "late_port_reuse"]
 print("# HTTP fixtures\n")
 print("Recorded by `sudo scripts/capture-fixtures.sh http` (see ../README.md): real nginx")
 print("(port 80) and `scripts/fixtures/http_server.py` (port 8080) at 10.77.0.2, clients")

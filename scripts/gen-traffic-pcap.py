@@ -3,7 +3,9 @@
 mostly HTTP/1.1 keep-alive, plus MySQL, PostgreSQL and Redis conversations.
 
 HTTP templates are the real fixture captures in tests/pcaps/http/*.pcap (nginx on
-port 80 and a Python server on port 8080). Every template connection is reassembled
+port 80 and a Python server on port 8080), except the closed-connection scenarios
+(late_*, dup_*: copies of segments after the close and reused tuples, which are not
+part of the traffic mix and would only shift its weights). Every template connection is reassembled
 per direction and cut into "flights" (consecutive data segments in one direction,
 keeping the recorded segment boundaries, all <= 1448 bytes). The flights are grouped
 into exchange units: a unit starts with a client flight and ends when every request
@@ -531,6 +533,9 @@ def main():
     pattern = args.templates or os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "tests", "pcaps", "http", "*.pcap")
     paths = sorted(glob.glob(pattern))
+    if args.templates is None:
+        paths = [p for p in paths
+                 if not os.path.basename(p).startswith(("late_", "dup_"))]
     if not paths:
         sys.exit("gen-traffic-pcap: no template pcaps match %s" % pattern)
     units = load_templates(paths)

@@ -421,7 +421,7 @@ fn to_yaml_round_trip() {
         "interfaces:\n  - {device: eth0, bpf_filter: \"tcp and port 80\"}\n  - {device: \"we\\\"ird\\\\\", type: pcap}\n\
          output:\n  elasticsearch: {hosts: [a, b], username: u, password: p, api_key: k, flush_interval: 1500ms, ssl: {verification_mode: none}}\n  \
          redis: {host: r, password: s, datatype: channel}\n  file: {path: /tmp/y, enabled: false}\n  console: {pretty: true}\n\
-         pipeline: {workers: 3, when_full: drop_newest, defrag_timeout: 1h30m}\n\
+         pipeline: {workers: 3, when_full: drop_newest, defrag_timeout: 1h30m, tcp_max_closed_flows: 0, tcp_closed_timeout: 2500ms}\n\
          logging: {level: debug, selectors: [http, tcp], to_stderr: true}\nshipper: {name: \"n: x\", tags: [\"a b\", \"#c\"]}\n",
     ];
     for text in texts {
@@ -502,4 +502,24 @@ fn hostile_input_never_panics() {
     assert!(Config::from_yaml_str(&big, "big.yml", &[]).is_err());
     let deep = format!("a: {}{}", "[".repeat(10_000), "]".repeat(10_000));
     assert!(Config::from_yaml_str(&deep, "deep.yml", &[]).is_err());
+}
+
+#[test]
+fn closed_connection_settings() {
+    let p = load("").config.pipeline;
+    assert_eq!(p.tcp_max_closed_flows, 65_536);
+    assert_eq!(p.tcp_closed_timeout, Duration::from_secs(15));
+    let p = load("pipeline: {tcp_max_closed_flows: 0, tcp_closed_timeout: 30s}\n")
+        .config
+        .pipeline;
+    assert_eq!(p.tcp_max_closed_flows, 0);
+    assert_eq!(p.tcp_closed_timeout, Duration::from_secs(30));
+    let e = err("pipeline:\n  tcp_max_closed_flows: -1\n");
+    assert!(e.contains("pipeline.tcp_max_closed_flows"), "{e}");
+    let e = err("pipeline:\n  tcp_closed_timeout: soon\n");
+    assert!(e.contains("pipeline.tcp_closed_timeout"), "{e}");
+    // Exported with the rest of the pipeline settings.
+    let y = load("").config.to_yaml();
+    assert!(y.contains("tcp_max_closed_flows: 65536"), "{y}");
+    assert!(y.contains("tcp_closed_timeout: \"15s\""), "{y}");
 }

@@ -1072,6 +1072,14 @@ fn pipeline(node: Node, ctx: &mut Ctx, p: &mut PipelineConfig) -> Result<(), Con
     f.int(ctx, "max_flows", &mut p.max_flows, 1, MAX_USIZE)?;
     f.int(
         ctx,
+        "tcp_max_closed_flows",
+        &mut p.tcp_max_closed_flows,
+        0,
+        MAX_USIZE,
+    )?;
+    f.duration(ctx, "tcp_closed_timeout", &mut p.tcp_closed_timeout)?;
+    f.int(
+        ctx,
         "tcp_max_ooo_bytes",
         &mut p.tcp_max_ooo_bytes,
         0,

@@ -288,6 +288,8 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
     w.kv(2, "output_queue_bytes", pl.output_queue_bytes);
     w.kv(2, "when_full", q(&pl.when_full));
     w.kv(2, "max_flows", pl.max_flows);
+    w.kv(2, "tcp_max_closed_flows", pl.tcp_max_closed_flows);
+    w.kv(2, "tcp_closed_timeout", dur(pl.tcp_closed_timeout));
     w.kv(2, "tcp_max_ooo_bytes", pl.tcp_max_ooo_bytes);
     w.kv(2, "tcp_max_ooo_segments", pl.tcp_max_ooo_segments);
     w.kv(2, "tcp_max_ooo_total_bytes", pl.tcp_max_ooo_total_bytes);

@@ -461,6 +461,11 @@ pub struct PipelineConfig {
     pub when_full: String,
     /// Connections tracked per worker.
     pub max_flows: usize,
+    /// Closed connections remembered per worker so that their late segments open
+    /// no new flow (0: none).
+    pub tcp_max_closed_flows: usize,
+    /// How long a closed connection is remembered (packet time).
+    pub tcp_closed_timeout: Duration,
     /// Out-of-order bytes buffered per TCP stream direction.
     pub tcp_max_ooo_bytes: usize,
     /// Out-of-order segments buffered per TCP stream direction.
@@ -488,6 +493,8 @@ impl Default for PipelineConfig {
             output_queue_bytes: 64 * 1024 * 1024,
             when_full: "block".into(),
             max_flows: 131_072,
+            tcp_max_closed_flows: 65_536,
+            tcp_closed_timeout: Duration::from_secs(15),
             tcp_max_ooo_bytes: 256 * 1024,
             tcp_max_ooo_segments: 256,
             tcp_max_ooo_total_bytes: 32 * 1024 * 1024,

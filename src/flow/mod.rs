@@ -3,6 +3,7 @@
 //! protocol parser through the engine-owned buffer, and expires idle connections by
 //! packet time. Nothing here is shared between workers.
 
+mod closed;
 mod feed;
 pub mod reassembly;
 
@@ -20,6 +21,7 @@ use crate::event::{ConnInfo, Transaction, Transport};
 use crate::protos::{Ctx, Dir, Parser, Progress, ProtocolFactory};
 use crate::stats::Counters;
 use crate::time::Ts;
+use closed::{ClosedFlows, Span};
 use reassembly::{Chunk, ReasmLimits, Reassembler};
 
 pub use crate::decode::{TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
@@ -57,6 +59,10 @@ impl EventSink for Vec<(ConnInfo, Transaction)> {
 #[derive(Clone, Copy, Debug)]
 pub struct FlowLimits {
     pub max_flows: usize,
+    /// Closed connections remembered per worker (0: none), and for how long
+    /// (packet time): their late segments open no new flow.
+    pub max_closed: usize,
+    pub closed_timeout: Duration,
     pub reasm: ReasmLimits,
 }
 
@@ -64,6 +70,8 @@ impl Default for FlowLimits {
     fn default() -> Self {
         FlowLimits {
             max_flows: 131_072,
+            max_closed: 65_536,
+            closed_timeout: Duration::from_secs(15),
             reasm: ReasmLimits::default(),
         }
     }
@@ -158,6 +166,31 @@ impl Flow {
             Dir::ToClient
         }
     }
+
+    /// Each endpoint's sequence space in `key` order, for the tombstone.
+    fn spans(&self, key: &FlowKey) -> [Option<Span>; 2] {
+        let span = |d: Dir| {
+            self.streams[d.idx()]
+                .reasm
+                .span()
+                .map(|(isn, first, end)| Span { isn, first, end })
+        };
+        let client_is_a = key.a == (self.conn.client_ip, self.conn.client_port);
+        if client_is_a {
+            [span(Dir::ToServer), span(Dir::ToClient)]
+        } else {
+            [span(Dir::ToClient), span(Dir::ToServer)]
+        }
+    }
+}
+
+/// Why a connection leaves the table: only closed ones leave a tombstone.
+#[derive(Clone, Copy)]
+enum End {
+    /// Both FINs, or an RST (with the RST's sender and sequence number).
+    Closed(Option<((IpAddr, u16), u32)>),
+    /// Idle expiry, tuple reuse, end of input.
+    Dropped,
 }
 
 /// Parser-facing state of one direction, borrowed apart from its reassembler.
@@ -202,6 +235,7 @@ pub struct FlowTable {
     port_map: Vec<u8>,
     flows: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
     expiry: BinaryHeap<Reverse<(Ts, u64, FlowKey)>>,
+    closed: ClosedFlows,
     limits: FlowLimits,
     next_id: u64,
     total_ooo: usize,
@@ -228,6 +262,7 @@ impl FlowTable {
             port_map,
             flows: HashMap::default(),
             expiry: BinaryHeap::new(),
+            closed: ClosedFlows::new(limits.max_closed, limits.closed_timeout),
             limits,
             next_id: 0,
             total_ooo: 0,
@@ -250,6 +285,11 @@ impl FlowTable {
 
     pub fn len(&self) -> usize {
         self.flows.len()
+    }
+
+    /// Closed connections remembered (tombstones).
+    pub fn closed_len(&self) -> usize {
+        self.closed.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -280,13 +320,14 @@ impl FlowTable {
                 None => false,
             };
             if reused {
-                self.close_flow(&key, sink, counters);
+                self.close_flow(&key, End::Dropped, sink, counters);
                 counters.flows_closed += 1;
             }
         }
         if p.flags & TCP_RST != 0 {
             if self.flows.contains_key(&key) {
-                self.close_flow(&key, sink, counters);
+                let rst = Some(((p.src, p.sport), p.seq));
+                self.close_flow(&key, End::Closed(rst), sink, counters);
                 counters.flows_closed += 1;
             }
             return;
@@ -299,6 +340,9 @@ impl FlowTable {
             Entry::Vacant(v) => {
                 if p.payload.is_empty() && p.missing == 0 && p.flags & TCP_SYN == 0 {
                     return; // a bare ACK/FIN of a connection we do not follow
+                }
+                if self.closed.is_late(&key, p, counters) {
+                    return; // a late segment of a connection that has closed
                 }
                 if nflows >= self.limits.max_flows {
                     counters.flow_table_full += 1;
@@ -391,7 +435,7 @@ impl FlowTable {
             sink.emit(conn, tx);
         }
         if done {
-            self.close_flow(&key, sink, counters);
+            self.close_flow(&key, End::Closed(None), sink, counters);
             counters.flows_closed += 1;
         }
     }
@@ -402,6 +446,7 @@ impl FlowTable {
             return;
         }
         self.now = now;
+        self.closed.expire(now);
         while let Some(Reverse((deadline, id, key))) = self.expiry.peek().copied() {
             if deadline > now {
                 break;
@@ -418,7 +463,7 @@ impl FlowTable {
                 self.expiry.push(Reverse((due, id, key)));
                 continue;
             }
-            self.close_flow(&key, sink, counters);
+            self.close_flow(&key, End::Dropped, sink, counters);
             counters.flows_expired += 1;
         }
     }
@@ -428,12 +473,19 @@ impl FlowTable {
         let mut keys: Vec<(u64, FlowKey)> = self.flows.iter().map(|(k, f)| (f.id, *k)).collect();
         keys.sort_unstable();
         for (_, k) in keys {
-            self.close_flow(&k, sink, counters);
+            self.close_flow(&k, End::Dropped, sink, counters);
         }
         self.expiry.clear();
+        self.closed.clear();
     }
 
-    fn close_flow(&mut self, key: &FlowKey, sink: &mut dyn EventSink, counters: &mut Counters) {
+    fn close_flow(
+        &mut self,
+        key: &FlowKey,
+        end: End,
+        sink: &mut dyn EventSink,
+        counters: &mut Counters,
+    ) {
         let Some(mut f) = self.flows.remove(key) else {
             return;
         };
@@ -472,6 +524,19 @@ impl FlowTable {
         }
         for tx in self.scratch.drain(..) {
             sink.emit(conn, tx);
+        }
+        if let End::Closed(rst) = end {
+            let mut spans = f.spans(key);
+            // An RST from an endpoint that sent nothing else still places it.
+            if let Some((from, seq)) = rst {
+                let i = usize::from(from != key.a);
+                spans[i].get_or_insert(Span {
+                    isn: None,
+                    first: seq,
+                    end: seq,
+                });
+            }
+            self.closed.insert(*key, spans, ts, counters);
         }
     }
 }

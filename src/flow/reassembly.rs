@@ -60,6 +60,10 @@ fn diff(a: u32, b: u32) -> i64 {
 pub struct Reassembler {
     /// Next expected sequence number; `None` until the first SYN or data segment.
     next: Option<u32>,
+    /// Sequence number of the SYN, and where the stream started (the SYN, or the
+    /// first segment of a stream picked up mid-connection).
+    isn: Option<u32>,
+    first: Option<u32>,
     ooo: Vec<Seg>,
     ooo_bytes: usize,
     fin_seq: Option<u32>,
@@ -79,6 +83,21 @@ impl Reassembler {
         self.next.is_some()
     }
 
+    /// The sequence space this direction used: its SYN's sequence number if one was
+    /// seen, where it started, and the first sequence number after everything it
+    /// sent (past its FIN). `None` when it sent nothing.
+    pub fn span(&self) -> Option<(Option<u32>, u32, u32)> {
+        let first = self.first?;
+        let mut end = self.next.unwrap_or(first);
+        if let Some(f) = self.fin_seq {
+            let after_fin = f.wrapping_add(1);
+            if diff(after_fin, end) > 0 {
+                end = after_fin;
+            }
+        }
+        Some((self.isn, first, end))
+    }
+
     /// A SYN was seen with this sequence number. Returns false when the stream was
     /// already running at another position (the tuple is being reused).
     pub fn syn(&mut self, seq: u32) -> bool {
@@ -86,6 +105,8 @@ impl Reassembler {
         match self.next {
             None => {
                 self.next = Some(want);
+                self.isn = Some(seq);
+                self.first = Some(seq);
                 true
             }
             Some(n) => n == want || diff(n, want) > 0 && diff(n, want) < 1 << 20,
@@ -110,6 +131,7 @@ impl Reassembler {
         }
         let wire_len = (data.len() as u32).wrapping_add(missing);
         let next = *self.next.get_or_insert(seq);
+        self.first.get_or_insert(seq);
         if fin {
             self.fin_seq = Some(seq.wrapping_add(wire_len));
         }

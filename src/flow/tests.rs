@@ -317,3 +317,230 @@ fn a_million_flows_stay_bounded() {
     assert_eq!(c.unmatched_requests, c.flows_expired);
     assert!(sim.table.expiry.len() <= max + 1);
 }
+
+/// One request and its response, then both FINs: the flow closes at packet 7 ms.
+fn closed_exchange(sim: &mut Sim) {
+    sim.pkt(0, true, 100, 0, TCP_SYN, b"");
+    sim.pkt(1, false, 500, 101, TCP_SYN | TCP_ACK, b"");
+    sim.pkt(2, true, 101, 501, TCP_ACK, b"a\n");
+    sim.pkt(3, false, 501, 103, TCP_ACK, b"A\n");
+    sim.pkt(4, true, 103, 503, TCP_ACK | TCP_FIN, b"");
+    sim.pkt(5, false, 503, 104, TCP_ACK | TCP_FIN, b"");
+    assert!(sim.table.is_empty());
+    assert_eq!(sim.table.closed_len(), 1);
+}
+
+#[test]
+fn late_segments_of_a_closed_connection_open_nothing() {
+    let mut sim = Sim::new();
+    closed_exchange(&mut sim);
+    sim.pkt(6, true, 104, 504, TCP_ACK, b""); // the last ACK, as always after close
+    sim.pkt(300, true, 100, 0, TCP_SYN, b""); // the SYN again, old ISN
+    sim.pkt(301, false, 500, 101, TCP_SYN | TCP_ACK, b""); // its SYN-ACK again
+    sim.pkt(302, true, 101, 501, TCP_ACK, b"a\n"); // the request again
+    sim.pkt(
+        303,
+        false,
+        501,
+        103,
+        TCP_ACK | crate::decode::TCP_PSH,
+        b"A\n",
+    ); // the response again
+    sim.pkt(304, false, 503, 104, TCP_ACK | TCP_FIN, b""); // the FIN again
+    sim.pkt(305, true, 104, 504, TCP_RST, b"");
+    assert!(sim.table.is_empty());
+    sim.table.flush_all(&mut sim.out, &mut sim.counters);
+    assert_eq!(sim.queries(), vec![(s("a"), s("A"), Status::Ok)]);
+    let c = &sim.counters;
+    assert_eq!(c.flows_created, 1, "{c:?}");
+    assert_eq!(c.tcp_closed_segments, 4, "{c:?}");
+    assert_eq!((c.unmatched_requests, c.unmatched_responses), (0, 0));
+}
+
+#[test]
+fn a_syn_with_a_new_isn_reuses_the_tuple() {
+    let mut sim = Sim::new();
+    closed_exchange(&mut sim);
+    // A new connection from the same port, with an ISN past the old one (Linux's
+    // clock-driven ISNs grow a few hundred thousand per reuse).
+    sim.pkt(50, true, 800_100, 0, TCP_SYN, b"");
+    sim.pkt(51, false, 90_000, 800_101, TCP_SYN | TCP_ACK, b"");
+    sim.pkt(52, true, 800_101, 90_001, TCP_ACK, b"b\n");
+    sim.pkt(53, false, 90_001, 800_103, TCP_ACK, b"B\n");
+    assert_eq!(sim.table.len(), 1);
+    assert_eq!(
+        sim.table.closed_len(),
+        0,
+        "the reused tuple's tombstone is gone"
+    );
+    // A late segment of the first connection now meets the live one: old data.
+    sim.pkt(54, true, 101, 501, TCP_ACK, b"a\n");
+    sim.table.flush_all(&mut sim.out, &mut sim.counters);
+    assert_eq!(
+        sim.queries(),
+        vec![(s("a"), s("A"), Status::Ok), (s("b"), s("B"), Status::Ok)]
+    );
+    assert_eq!(sim.counters.flows_created, 2);
+    assert_eq!(sim.counters.tcp_closed_segments, 0);
+}
+
+#[test]
+fn rst_closed_connection_keeps_its_sequence_space() {
+    let mut sim = Sim::new();
+    // Picked up mid-stream (no SYN), then reset by the server.
+    sim.pkt(0, true, 1000, 7000, TCP_ACK, b"q\n");
+    sim.pkt(1, false, 7000, 1002, TCP_ACK, b"r\n");
+    sim.pkt(2, false, 7002, 1002, TCP_RST | TCP_ACK, b"");
+    assert_eq!(sim.table.closed_len(), 1);
+    // Data the client had in flight, and a retransmission of the answer.
+    sim.pkt(3, true, 1002, 7002, TCP_ACK, b"more\n");
+    sim.pkt(4, false, 7000, 1002, TCP_ACK, b"r\n");
+    assert!(sim.table.is_empty());
+    assert_eq!(sim.counters.tcp_closed_segments, 2);
+    // Far outside both sequence spaces: another connection, picked up mid-stream.
+    sim.pkt(5, true, 2_000_000_000, 3_000_000_000, TCP_ACK, b"x\n");
+    assert_eq!(sim.table.len(), 1);
+    assert_eq!(sim.table.closed_len(), 0);
+    sim.table.flush_all(&mut sim.out, &mut sim.counters);
+    assert_eq!(
+        sim.queries(),
+        vec![(s("q"), s("r"), Status::Ok), (s("x"), None, Status::Error)]
+    );
+    assert_eq!(sim.counters.flows_created, 2);
+}
+
+#[test]
+fn tombstones_expire_by_packet_time() {
+    let mut sim = Sim::new();
+    sim.table.closed = ClosedFlows::new(16, Duration::from_secs(2));
+    closed_exchange(&mut sim);
+    sim.pkt(1_000, true, 101, 501, TCP_ACK, b"a\n");
+    assert_eq!(sim.counters.tcp_closed_segments, 1);
+    // 2 s after the close the connection is forgotten: the same segment is
+    // picked up mid-stream as it would be without a tombstone.
+    sim.pkt(2_010, true, 101, 501, TCP_ACK, b"a\n");
+    assert_eq!(sim.table.closed_len(), 0);
+    assert_eq!(sim.table.len(), 1);
+    assert_eq!(sim.counters.tcp_closed_segments, 1);
+    assert_eq!(sim.counters.flows_created, 2);
+}
+
+#[test]
+fn idle_expiry_leaves_no_tombstone() {
+    let mut sim = Sim::new();
+    sim.pkt(0, true, 1, 0, TCP_ACK, b"q\n");
+    sim.pkt(1, false, 50, 3, TCP_ACK, b"r\n");
+    sim.pkt(11_000, false, 9, 9, TCP_ACK, b""); // moves the clock: idle 10 s
+    assert_eq!(sim.counters.flows_expired, 1);
+    assert_eq!(sim.table.closed_len(), 0);
+    // The connection resumes: it is the same one, followed again.
+    sim.pkt(11_001, true, 3, 52, TCP_ACK, b"q2\n");
+    assert_eq!(sim.table.len(), 1);
+    assert_eq!(sim.counters.tcp_closed_segments, 0);
+}
+
+#[test]
+fn closed_connections_are_bounded_and_evictions_counted() {
+    let mut sim = Sim::new();
+    sim.table.closed = ClosedFlows::new(2, Duration::from_secs(15));
+    let seg = |sim: &mut Sim, ms: u64, port: u16, to_server: bool, seq: u32, flags: u8| {
+        let (src, dst, sport, dport) = if to_server {
+            (C, S, port, 7777)
+        } else {
+            (S, C, 7777, port)
+        };
+        let p = TcpPacket {
+            ts: Ts(ms * 1_000_000),
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            sport,
+            dport,
+            seq,
+            ack: if to_server { 501 } else { 103 },
+            flags,
+            payload: if flags & TCP_SYN != 0 { b"" } else { b"z\n" },
+            missing: 0,
+        };
+        sim.table.process_tcp(&p, &mut sim.out, &mut sim.counters);
+    };
+    for (i, port) in [1000u16, 1001, 1002].into_iter().enumerate() {
+        let t = i as u64 * 10;
+        seg(&mut sim, t, port, true, 100, TCP_SYN);
+        seg(&mut sim, t + 1, port, false, 500, TCP_SYN | TCP_ACK);
+        seg(&mut sim, t + 2, port, true, 101, TCP_ACK | TCP_FIN);
+        seg(&mut sim, t + 3, port, false, 501, TCP_ACK | TCP_FIN);
+    }
+    assert_eq!(sim.table.closed_len(), 2);
+    assert_eq!(sim.counters.tcp_closed_evictions, 1);
+    // The oldest was forgotten: its late SYN opens a flow; the others' do not.
+    seg(&mut sim, 100, 1002, true, 100, TCP_SYN);
+    seg(&mut sim, 101, 1001, true, 100, TCP_SYN);
+    assert_eq!(sim.table.len(), 0);
+    seg(&mut sim, 102, 1000, true, 100, TCP_SYN);
+    assert_eq!(sim.table.len(), 1);
+    assert_eq!(sim.counters.tcp_closed_segments, 2);
+}
+
+#[test]
+fn every_packet_twice_gives_the_events_once() {
+    // An `any` capture of loopback traffic: each segment is seen twice in a row,
+    // including the server's last data segment carrying its FIN.
+    let mut sim = Sim::new();
+    let pkts: [(bool, u32, u32, u8, &[u8]); 6] = [
+        (true, 100, 0, TCP_SYN, b""),
+        (false, 500, 101, TCP_SYN | TCP_ACK, b""),
+        (true, 101, 501, TCP_ACK, b"a\n"),
+        (true, 103, 501, TCP_ACK | TCP_FIN, b""),
+        (false, 501, 104, TCP_ACK | TCP_FIN, b"A\n"),
+        (true, 104, 504, TCP_ACK, b""),
+    ];
+    for (i, &(to_server, seq, ack, flags, data)) in pkts.iter().enumerate() {
+        sim.pkt(i as u64 * 2, to_server, seq, ack, flags, data);
+        sim.pkt(i as u64 * 2 + 1, to_server, seq, ack, flags, data);
+    }
+    sim.table.flush_all(&mut sim.out, &mut sim.counters);
+    assert_eq!(sim.queries(), vec![(s("a"), s("A"), Status::Ok)]);
+    assert_eq!(sim.counters.flows_created, 1);
+    assert_eq!(
+        sim.counters.tcp_closed_segments, 1,
+        "the repeated last response"
+    );
+}
+
+#[test]
+fn no_tombstones_when_disabled() {
+    let mut sim = Sim::new();
+    sim.table.closed = ClosedFlows::new(0, Duration::from_secs(15));
+    sim.pkt(0, true, 100, 0, TCP_SYN, b"");
+    sim.pkt(1, false, 500, 101, TCP_SYN | TCP_ACK, b"");
+    sim.pkt(2, true, 101, 501, TCP_ACK | TCP_FIN, b"");
+    sim.pkt(3, false, 501, 102, TCP_ACK | TCP_FIN, b"");
+    assert_eq!(sim.table.closed_len(), 0);
+    sim.pkt(4, true, 100, 0, TCP_SYN, b"");
+    assert_eq!(sim.table.len(), 1);
+}
+
+#[test]
+fn tuple_reuse_churn_keeps_the_expiry_queue_bounded() {
+    // One tuple closed and reopened 20 000 times within the tombstone lifetime:
+    // each reuse removes the tombstone early, its queue entry is compacted away
+    // (the queue stays within twice the limit, at least 1024).
+    let mut sim = Sim::new();
+    sim.table.closed = ClosedFlows::new(100, Duration::from_secs(15));
+    for i in 0..20_000u32 {
+        let isn = i.wrapping_mul(1_000_003);
+        let t = i as u64;
+        sim.pkt(t, true, isn, 0, TCP_SYN, b"");
+        sim.pkt(t, false, 7, isn.wrapping_add(1), TCP_SYN | TCP_ACK, b"");
+        sim.pkt(t, true, isn.wrapping_add(1), 8, TCP_ACK | TCP_FIN, b"");
+        sim.pkt(t, false, 8, isn.wrapping_add(2), TCP_ACK | TCP_FIN, b"");
+    }
+    assert_eq!(sim.counters.flows_created, 20_000);
+    assert_eq!(sim.counters.tcp_closed_segments, 0);
+    assert_eq!(sim.table.closed_len(), 1);
+    assert!(
+        sim.table.closed.queued() <= 2048,
+        "{}",
+        sim.table.closed.queued()
+    );
+}

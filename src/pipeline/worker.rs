@@ -98,6 +98,8 @@ impl Worker {
         let p = &cfg.pipeline;
         let limits = FlowLimits {
             max_flows: p.max_flows.max(1),
+            max_closed: p.tcp_max_closed_flows,
+            closed_timeout: p.tcp_closed_timeout,
             reasm: ReasmLimits {
                 max_ooo_bytes: p.tcp_max_ooo_bytes,
                 max_ooo_segments: p.tcp_max_ooo_segments.max(1),

@@ -67,6 +67,12 @@ counters! {
         tcp_gap_bytes,
         /// Streams whose unparsed buffer hit `max_stream_buffer`.
         tcp_buffer_overflows,
+        /// Late segments of a closed connection (retransmitted or duplicated SYN or
+        /// data after its FINs or RST) dropped instead of opening a new flow, and
+        /// closed connections forgotten early because `pipeline.tcp_max_closed_flows`
+        /// was reached.
+        tcp_closed_segments,
+        tcp_closed_evictions,
         /// Parser errors (unparseable data on a known port).
         parse_errors,
         /// Connections a parser stopped following (protocol upgrade, TLS...).
@@ -105,6 +111,7 @@ counters! {
 /// Counters that mean a configured limit was hit, with the setting that governs it.
 const LIMITS: &[(&str, &str)] = &[
     ("flow_table_full", "pipeline.max_flows"),
+    ("tcp_closed_evictions", "pipeline.tcp_max_closed_flows"),
     (
         "tcp_ooo_dropped",
         "pipeline.tcp_max_ooo_bytes, tcp_max_ooo_segments, tcp_max_ooo_total_bytes",
