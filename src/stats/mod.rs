@@ -77,6 +77,9 @@ counters! {
         unmatched_responses,
         /// Pending requests evicted because a connection's queue was full.
         pairing_evictions,
+        /// Prepared statements or portals a connection forgot because its cache was
+        /// full (a later Execute of one has no query text).
+        statement_evictions,
         /// Events written, and dropped by an output.
         events_published,
         events_dropped,
@@ -111,6 +114,7 @@ const LIMITS: &[(&str, &str)] = &[
         "the protocol's message size limit (e.g. 64 KiB HTTP heads)",
     ),
     ("pairing_evictions", "the protocol's pending-request queue"),
+    ("statement_evictions", "protocols.pgsql.max_statements"),
     (
         "ip_fragments_dropped",
         "pipeline.defrag_max_datagrams, defrag_max_bytes, defrag_timeout",
