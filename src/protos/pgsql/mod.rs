@@ -302,7 +302,8 @@ impl PgsqlParser {
                 b.parse_query = Some(query);
             }
             b'B' => {
-                let (portal, stmt, params) = parser::bind_msg(body, s.max_row_length, MAX_PARAMS);
+                let (portal, stmt, params) =
+                    parser::bind_msg(body, s.max_row_length.max(1), MAX_PARAMS);
                 let formats = if s.send_response {
                     parser::bind_result_formats(body, MAX_FORMATS)
                 } else {
