@@ -582,3 +582,25 @@ fn pipelines_split_into_tiny_segments_give_the_same_events() {
         assert_eq!(run.counter("parse_errors"), 0, "{name}: {}", run.stderr);
     }
 }
+
+#[test]
+fn statement_cache_limit_is_configurable_and_counted() {
+    // One statement remembered: the unnamed statements parsed after psycopg's named
+    // one push it out, so its second execution (Bind alone) has no query text.
+    let pcap = fixture("pgsql/python_pipeline_rows.pcap");
+    let run = replay(&pcap, &["-E", "protocols.pgsql.max_statements=1"]);
+    let ev = run.events();
+    assert_eq!(ev.len(), 9, "{}", run.stderr);
+    assert_eq!(get(&ev[4], "method"), "EXECUTE");
+    assert!(get(&ev[4], "query").is_null());
+    // Its result is still its own.
+    assert_eq!(get(&ev[4], "pgsql.num_rows"), 5);
+    assert!(run.counter("statement_evictions") > 0, "{}", run.stderr);
+    // With the default every statement is kept.
+    let run = replay(&pcap, &[]);
+    assert_eq!(run.counter("statement_evictions"), 0, "{}", run.stderr);
+    assert_eq!(
+        get(&run.events()[4], "query"),
+        "SELECT tid FROM pgbench_tellers WHERE tid <= $1 ORDER BY tid"
+    );
+}
