@@ -467,6 +467,7 @@ fn sql(
     f.int(ctx, "max_rows", &mut s.max_rows, 0, MAX_USIZE)?;
     f.int(ctx, "max_row_length", &mut s.max_row_length, 0, MAX_USIZE)?;
     f.duration(ctx, "statement_timeout", &mut s.statement_timeout)?;
+    f.int(ctx, "max_statements", &mut s.max_statements, 0, MAX_USIZE)?;
     Ok(())
 }
 

@@ -85,6 +85,7 @@ fn sql(w: &mut W, name: &str, s: &SqlConfig) {
     w.kv(4, "max_rows", s.max_rows);
     w.kv(4, "max_row_length", s.max_row_length);
     w.kv(4, "statement_timeout", dur(s.statement_timeout));
+    w.kv(4, "max_statements", s.max_statements);
 }
 
 fn interface(w: &mut W, first_indent: usize, indent: usize, i: &InterfaceConfig) {

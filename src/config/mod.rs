@@ -169,6 +169,9 @@ pub struct SqlConfig {
     pub max_row_length: usize,
     /// MySQL prepared-statement cache lifetime.
     pub statement_timeout: Duration,
+    /// PostgreSQL prepared statements (and, separately, portals) remembered per
+    /// connection.
+    pub max_statements: usize,
 }
 
 impl SqlConfig {
@@ -178,6 +181,7 @@ impl SqlConfig {
             max_rows: 10,
             max_row_length: 1024,
             statement_timeout: Duration::from_secs(3600),
+            max_statements: 1024,
         }
     }
 }

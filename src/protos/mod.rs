@@ -8,6 +8,7 @@
 //! many it consumed and how many more it needs before it can make progress. The
 //! engine keeps the unconsumed tail (bounded) and calls again once enough has arrived.
 
+pub mod csv;
 pub mod http;
 pub mod mysql;
 pub mod pairing;

@@ -86,6 +86,9 @@ counters! {
         /// Requests followed only to stay in step, never published (MySQL COM_PING,
         /// COM_INIT_DB, COM_STATISTICS, ...: not transactions, as in Packetbeat).
         untracked_commands,
+        /// Prepared statements or portals a connection forgot because its cache was
+        /// full (a later Execute of one has no query text).
+        statement_evictions,
         /// Events written, and dropped by an output.
         events_published,
         events_dropped,
@@ -121,6 +124,7 @@ const LIMITS: &[(&str, &str)] = &[
         "the protocol's message size limit (e.g. 64 KiB HTTP heads)",
     ),
     ("pairing_evictions", "the protocol's pending-request queue"),
+    ("statement_evictions", "protocols.pgsql.max_statements"),
     (
         "ip_fragments_dropped",
         "pipeline.defrag_max_datagrams, defrag_max_bytes, defrag_timeout",

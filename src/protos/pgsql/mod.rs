@@ -8,22 +8,37 @@
 //! - a simple Query yields one request per statement, each answered by the backend
 //!   messages up to its CommandComplete, ErrorResponse or EmptyQueryResponse;
 //! - in the extended protocol every Execute is a request, carrying the Parse,
-//!   Bind and Describe messages before it and a Sync or Flush right after it; its
-//!   query is the text of the Parse of the statement it executes (named statements
-//!   and portals are remembered per connection) and its params the Bind values. A
-//!   pipeline of Parse/Bind/Describe/Close messages ended by Sync without an Execute
-//!   (`PQprepare`) is one request (method `PREPARE`, `BIND`, `DESCRIBE` or `CLOSE`)
-//!   answered by ReadyForQuery;
+//!   Bind and Describe messages before it and a Sync or Flush right after it, so
+//!   with several Executes per Sync (pipelines) each is its own transaction; it is
+//!   answered by the backend messages up to its own CommandComplete, ErrorResponse,
+//!   EmptyQueryResponse or PortalSuspended (ParseComplete, BindComplete,
+//!   RowDescription, NoData, DataRows of that statement), which give its `num_rows`,
+//!   `num_fields` and error. Its query is the text of the Parse of the statement it
+//!   executes: statements and portals are remembered per connection
+//!   (`max_statements` of each, least recently used forgotten first and counted in
+//!   `statement_evictions`), so a named statement executed by Bind alone, or a
+//!   suspended portal executed again, keeps its query; its params are the Bind
+//!   values. A pipeline of Parse/Bind/Describe/Close messages ended by Sync without
+//!   an Execute (`PQprepare`) is one request (method `PREPARE`, `BIND`, `DESCRIBE`
+//!   or `CLOSE`) answered up to ReadyForQuery;
 //! - after an ErrorResponse the server skips the rest of the Query string or, in the
-//!   extended protocol, everything up to Sync: at ReadyForQuery the requests of that
-//!   batch still waiting are published with status Error and
-//!   [`transaction::NOTE_SKIPPED`];
+//!   extended protocol, every message up to Sync: the requests of that batch that
+//!   got no answer are published at ReadyForQuery with status Error, the note
+//!   [`transaction::NOTE_SKIPPED`], no response bytes and no `pgsql` fields;
 //! - a response also takes the NoticeResponse, NotificationResponse and
-//!   ParameterStatus messages that arrive while it is awaited or right after it, and
-//!   the ReadyForQuery that follows it. Such messages arriving while no request is
+//!   ParameterStatus messages that arrive while it is awaited or right after it.
+//!   ReadyForQuery ends a batch and counts in no transaction's bytes (Packetbeat
+//!   counts it nowhere either). Asynchronous messages arriving while no request is
 //!   waiting are not responses and belong to no transaction;
+//! - `num_fields` comes from the RowDescription, or for an Execute whose statement
+//!   was described at its Parse (no RowDescription of its own), from its rows;
+//! - the `send_response` text of a result is Packetbeat's: column names, then up to
+//!   `max_rows` rows, each line ended by a newline (see [`crate::protos::csv`] and
+//!   [`parser::render_row`] for the quoting and the `max_row_length` cut); NULL and
+//!   binary values are empty. Without rows it is the error (`SEVERITY CODE:
+//!   message`) or the command tag;
 //! - COPY FROM STDIN data counts into the COPY's request bytes, COPY TO STDOUT data
-//!   into its response (each CopyData a row of the `send_response` text).
+//!   into its response (each CopyData a line of the `send_response` text).
 //!
 //! Startup, SSLRequest refusal, authentication, ParameterStatus and BackendKeyData
 //! are skipped; an accepted SSLRequest or GSSENCRequest stops the parser (the engine
@@ -32,6 +47,7 @@
 //! streams. A stream picked up mid-connection, or after a gap or garbage, resumes at
 //! the first message that passes [`parser::probe`].
 
+pub mod cache;
 pub mod fields;
 pub mod parser;
 pub mod transaction;
@@ -39,11 +55,11 @@ pub mod transaction;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parser::Probe;
+use cache::Lru;
+use parser::{Formats, Probe};
 use transaction::{Kind, NOTE_SKIPPED, PgExchange, Req, Resp, Settings};
 
 use super::pairing::{Limits, Pairing};
@@ -52,11 +68,11 @@ use crate::config::Config;
 use crate::event::{ConnInfo, NOTE_UNMATCHED_REQUEST};
 use crate::time::Ts;
 
-/// Remembered prepared statements per connection, and their total text size.
-const MAX_STATEMENTS: usize = 1024;
+/// Total size of the statement texts (and of the portals' parameters) remembered
+/// per connection; the number of entries is `max_statements`.
 const MAX_STATEMENT_BYTES: usize = 4 << 20;
-/// Remembered portals per connection.
-const MAX_PORTALS: usize = 64;
+/// Result-format codes kept per Bind (one per result column).
+const MAX_FORMATS: usize = 1024;
 /// Statements of one simple Query tracked separately.
 const MAX_SPLIT: usize = 256;
 /// Longest rendered `params`.
@@ -133,6 +149,14 @@ impl Side {
     }
 }
 
+/// What a Bind put into a portal, for the Executes of that portal.
+#[derive(Clone, Debug)]
+struct Portal {
+    query: Option<Arc<str>>,
+    params: Arc<str>,
+    formats: Arc<Formats>,
+}
+
 /// Extended-protocol messages of a request not yet ended by Execute or Sync.
 #[derive(Debug)]
 struct Building {
@@ -156,9 +180,8 @@ pub struct PgsqlParser {
     startup: bool,
     /// SSLRequest (`S`) or GSSENCRequest (`G`) awaiting its one-byte answer.
     enc_pending: Option<u8>,
-    statements: HashMap<Vec<u8>, Arc<str>>,
-    statement_bytes: usize,
-    portals: HashMap<Vec<u8>, (Option<Arc<str>>, String)>,
+    statements: Lru<Arc<str>>,
+    portals: Lru<Portal>,
     building: Option<Building>,
     /// Complete request that may still take a Sync or Flush.
     staged_req: Option<Req>,
@@ -178,6 +201,7 @@ fn lossy(b: &[u8]) -> String {
 
 impl PgsqlParser {
     pub fn new(settings: Arc<Settings>, timeout: Duration) -> PgsqlParser {
+        let max = settings.max_statements;
         PgsqlParser {
             ex: PgExchange { settings },
             pairing: Pairing::new(Limits {
@@ -191,9 +215,8 @@ impl PgsqlParser {
             expect_startup: true,
             startup: false,
             enc_pending: None,
-            statements: HashMap::new(),
-            statement_bytes: 0,
-            portals: HashMap::new(),
+            statements: Lru::new(max, MAX_STATEMENT_BYTES),
+            portals: Lru::new(max, MAX_STATEMENT_BYTES),
             building: None,
             staged_req: None,
             cur: None,
@@ -228,25 +251,10 @@ impl PgsqlParser {
         })
     }
 
-    fn remember_statement(&mut self, name: Vec<u8>, query: Arc<str>) {
-        if let Some(old) = self.statements.remove(&name) {
-            self.statement_bytes -= old.len() + name.len();
-        }
-        while !self.statements.is_empty()
-            && (self.statements.len() >= MAX_STATEMENTS
-                || self.statement_bytes + query.len() + name.len() > MAX_STATEMENT_BYTES)
-        {
-            // Evict any one: a client that keeps this many statements is rare.
-            let Some(k) = self.statements.keys().next().cloned() else {
-                break;
-            };
-            if let Some(v) = self.statements.remove(&k) {
-                self.statement_bytes -= v.len() + k.len();
-            }
-        }
-        if query.len() + name.len() <= MAX_STATEMENT_BYTES {
-            self.statement_bytes += query.len() + name.len();
-            self.statements.insert(name, query);
+    fn count_evictions(&self, n: u64, what: &str, ctx: &mut Ctx<'_>) {
+        if n > 0 {
+            ctx.counters.statement_evictions += n;
+            tracing::debug!(target: "pgsql", "{what} cache full (max_statements {}): {n} forgotten", self.ex.settings.max_statements);
         }
     }
 
@@ -271,6 +279,7 @@ impl PgsqlParser {
                         method: parser::first_word(q),
                         query: Some(Arc::from(q)),
                         params: None,
+                        formats: Arc::default(),
                         bytes: if first { total + pre_bytes } else { 0 },
                         loss: pre_loss,
                     };
@@ -286,27 +295,35 @@ impl PgsqlParser {
             b'P' => {
                 let (name, query) = parser::parse_msg(body);
                 let query: Arc<str> = Arc::from(lossy(&query));
-                self.remember_statement(name, query.clone());
+                let n = self.statements.insert(name, query.clone(), query.len());
+                self.count_evictions(n, "statement", ctx);
                 let b = self.building(ts, ty);
                 b.bytes += total;
                 b.parse_query = Some(query);
             }
             b'B' => {
-                let (portal, stmt, params) = parser::bind_msg(body, s.max_row_length, MAX_PARAMS);
-                let query = self.statements.get(&stmt).cloned();
-                if self.portals.len() >= MAX_PORTALS && !self.portals.contains_key(&portal) {
-                    self.portals.clear();
-                }
-                self.portals.insert(portal, (query, params));
+                let (portal, stmt, params) =
+                    parser::bind_msg(body, s.max_row_length.max(1), MAX_PARAMS);
+                let formats = if s.send_response {
+                    parser::bind_result_formats(body, MAX_FORMATS)
+                } else {
+                    Formats::default()
+                };
+                let size = params.len() + formats.0.len() * 2;
+                let p = Portal {
+                    query: self.statements.get(&stmt),
+                    params: Arc::from(params),
+                    formats: Arc::new(formats),
+                };
+                let n = self.portals.insert(portal, p, size);
+                self.count_evictions(n, "portal", ctx);
                 self.building(ts, ty).bytes += total;
             }
             b'D' => self.building(ts, ty).bytes += total,
             b'C' => {
                 let (kind, name) = parser::target_msg(body);
                 if kind == b'S' {
-                    if let Some(v) = self.statements.remove(&name) {
-                        self.statement_bytes -= v.len() + name.len();
-                    }
+                    self.statements.remove(&name);
                 } else {
                     self.portals.remove(&name);
                 }
@@ -314,9 +331,9 @@ impl PgsqlParser {
             }
             b'E' => {
                 let portal = parser::execute_msg(body);
-                let (query, params) = match self.portals.get(&portal) {
-                    Some((q, p)) => (q.clone(), Some(p.clone())),
-                    None => (None, None),
+                let (query, params, formats) = match self.portals.get(&portal) {
+                    Some(p) => (p.query, Some(p.params), p.formats),
+                    None => (None, None, Arc::default()),
                 };
                 let b = self.building(ts, ty);
                 b.bytes += total;
@@ -333,7 +350,8 @@ impl PgsqlParser {
                     batch: self.batch,
                     method,
                     query,
-                    params: params.filter(|p| !p.is_empty()),
+                    params: params.filter(|p| !p.is_empty()).map(|p| p.to_string()),
+                    formats,
                     bytes,
                     loss,
                 };
@@ -354,6 +372,7 @@ impl PgsqlParser {
                         method: Some(method.to_string()),
                         query: b.parse_query,
                         params: None,
+                        formats: Arc::default(),
                         bytes: b.bytes + total,
                         loss: b.loss,
                     };
@@ -380,6 +399,7 @@ impl PgsqlParser {
                     method: Some("FUNCTION".to_string()),
                     query: None,
                     params: None,
+                    formats: Arc::default(),
                     bytes: total,
                     loss: false,
                 };
@@ -472,7 +492,9 @@ impl PgsqlParser {
         let asynchronous = matches!(ty, b'N' | b'A' | b'S');
         if let Some(st) = &mut self.staged_resp {
             if asynchronous || ty == b'Z' {
-                st.bytes += total;
+                if asynchronous {
+                    st.bytes += total;
+                }
                 if ty == b'Z' {
                     self.flush_staged_resp(ctx);
                     self.end_batch(ts, ctx);
@@ -485,8 +507,7 @@ impl PgsqlParser {
             if self.cur.is_some() || self.front_kind() == Some(Kind::Prepare) {
                 // The answer of a Prepare-only pipeline, or a response whose end was
                 // lost: ReadyForQuery ends it.
-                let mut r = self.cur.take().unwrap_or_else(|| Resp::new(ts));
-                r.bytes += total;
+                let r = self.cur.take().unwrap_or_else(|| Resp::new(ts));
                 self.staged_resp = Some(r);
                 self.flush_staged_resp(ctx);
             }
@@ -500,8 +521,9 @@ impl PgsqlParser {
             return;
         }
         let s = self.ex.settings.clone();
-        let front = self.front_kind();
-        let r = self.cur(ts);
+        let front = self.pairing.front();
+        let front_kind = front.map(|q| q.kind);
+        let r = self.cur.get_or_insert_with(|| Resp::new(ts));
         r.bytes += total;
         let terminal = match ty {
             b'T' => {
@@ -509,15 +531,33 @@ impl PgsqlParser {
                 r.num_fields = Some(n);
                 if s.send_response {
                     let mut h = String::new();
-                    parser::push_capped(&mut h, names.join(",").as_bytes(), s.max_row_length);
+                    crate::protos::csv::push_record(
+                        &mut h,
+                        names.iter().map(|n| n.as_str()),
+                        false,
+                    );
                     r.header = Some(h);
+                    r.formats = Arc::new(parser::row_formats(body, MAX_FORMATS));
                 }
                 false
             }
             b'D' => {
                 r.rows += 1;
                 if s.send_response && r.lines.len() < s.max_rows {
-                    r.lines.push(parser::render_row(body, s.max_row_length));
+                    // An Execute's rows have its Bind's formats (a RowDescription
+                    // answering a Describe of the statement always says text).
+                    let formats = match front {
+                        Some(q) if q.kind == Kind::Execute => &q.formats,
+                        _ => &r.formats,
+                    };
+                    let (line, n) = parser::render_row(body, formats, s.max_row_length);
+                    r.num_fields.get_or_insert(n);
+                    r.lines.push(line);
+                } else if r.num_fields.is_none() {
+                    // No RowDescription (a statement described at its Parse): the
+                    // row's own column count.
+                    let n = parser::Rd::new(body).i16().unwrap_or(0).max(0) as u64;
+                    r.num_fields = Some(n);
                 }
                 false
             }
@@ -527,6 +567,7 @@ impl PgsqlParser {
                     let line = body.strip_suffix(b"\n").unwrap_or(body);
                     let mut l = String::new();
                     parser::push_capped(&mut l, line, s.max_row_length);
+                    l.push('\n');
                     r.lines.push(l);
                 }
                 false
@@ -542,7 +583,7 @@ impl PgsqlParser {
                 true
             }
             b'I' | b's' => true,
-            b'V' => front == Some(Kind::Function) || front.is_none(),
+            b'V' => front_kind == Some(Kind::Function) || front_kind.is_none(),
             _ => false,
         };
         if terminal {
@@ -792,6 +833,7 @@ impl Parser for PgsqlParser {
                         method: None,
                         query: None,
                         params: None,
+                        formats: Arc::default(),
                         bytes: len,
                         loss: true,
                     };
@@ -842,6 +884,7 @@ impl Parser for PgsqlParser {
                 method: None,
                 query: b.parse_query,
                 params: None,
+                formats: Arc::default(),
                 bytes: b.bytes,
                 loss: b.loss,
             };

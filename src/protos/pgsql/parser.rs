@@ -387,33 +387,98 @@ pub fn push_capped(out: &mut String, b: &[u8], max: usize) -> bool {
     b.len() <= room
 }
 
-/// A DataRow rendered as one comma-separated line (NULL as `NULL`), cut at `max`
-/// bytes. Works on a truncated body.
-pub fn render_row(body: &[u8], max: usize) -> String {
-    let mut out = String::new();
-    let mut r = Rd::new(body);
-    let n = r.i16().unwrap_or(0).max(0);
-    for i in 0..n {
-        if i > 0 && !push_capped(&mut out, b",", max) {
-            break;
+/// Format code (0 text, 1 binary) of each result column: from a RowDescription, or
+/// from the result-format codes of a Bind (none: all text; one: all columns).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Formats(pub Vec<i16>);
+
+impl Formats {
+    /// Bind's rule: no code means text, a single code applies to every column.
+    pub fn of(&self, col: usize) -> i16 {
+        match self.0.as_slice() {
+            [] => 0,
+            [one] => *one,
+            all => all.get(col).copied().unwrap_or(0),
         }
+    }
+}
+
+/// A DataRow as one `send_response` line (see [`crate::protos::csv`]), cut the way
+/// Packetbeat cuts it: the row's text values count against `max` bytes; a value that
+/// passes the limit is cut there (a character cut in two becomes U+FFFD) and the
+/// values after it are left out. NULL and binary values are empty. Returns the
+/// line and the row's column count. Works on a truncated body.
+pub fn render_row(body: &[u8], formats: &Formats, max: usize) -> (String, u64) {
+    let mut r = Rd::new(body);
+    let n = r.i16().unwrap_or(0).max(0) as usize;
+    let mut values: Vec<std::borrow::Cow<'_, str>> = Vec::new();
+    let mut used = 0usize;
+    for i in 0..n {
         let Some(len) = r.i32() else { break };
-        let more = if len < 0 {
-            push_capped(&mut out, b"NULL", max)
+        let (v, whole) = if len < 0 {
+            (&[][..], true)
         } else {
             match r.bytes(len as usize) {
-                Ok(v) => push_capped(&mut out, v, max),
-                Err(v) => {
-                    push_capped(&mut out, v, max);
-                    false
-                }
+                Ok(v) => (v, true),
+                Err(v) => (v, false),
             }
         };
-        if !more {
+        let v = if formats.of(i) == 0 { v } else { &[][..] };
+        if used < max {
+            let v = &v[..v.len().min(max - used)];
+            used += v.len();
+            values.push(String::from_utf8_lossy(v));
+        }
+        if !whole {
             break;
         }
     }
-    out
+    let mut line = String::new();
+    super::super::csv::push_record(&mut line, values.iter().map(|v| v.as_ref()), true);
+    (line, n as u64)
+}
+
+/// Result-format codes of a Bind body (after portal, statement and parameters), at
+/// most `max` of them.
+pub fn bind_result_formats(body: &[u8], max: usize) -> Formats {
+    let mut r = Rd::new(body);
+    let parse = |r: &mut Rd<'_>| -> Option<Formats> {
+        r.cstr()?;
+        r.cstr()?;
+        let nf = usize::try_from(r.i16()?).ok()?;
+        r.skip(nf * 2)?;
+        let np = r.i16()?.max(0);
+        for _ in 0..np {
+            let len = r.i32()?;
+            if len > 0 {
+                r.skip(len as usize)?;
+            }
+        }
+        let nr = usize::try_from(r.i16()?).ok()?;
+        let mut f = Vec::with_capacity(nr.min(max));
+        for _ in 0..nr.min(max) {
+            f.push(r.i16()?);
+        }
+        Some(Formats(f))
+    };
+    parse(&mut r).unwrap_or_default()
+}
+
+/// Format codes of a RowDescription's columns, at most `max` of them.
+pub fn row_formats(body: &[u8], max: usize) -> Formats {
+    let mut r = Rd::new(body);
+    let n = r.i16().unwrap_or(0).max(0) as usize;
+    let mut f = Vec::with_capacity(n.min(max));
+    for _ in 0..n.min(max) {
+        if r.cstr().is_none() || r.skip(16).is_none() {
+            break;
+        }
+        match r.i16() {
+            Some(code) => f.push(code),
+            None => break,
+        }
+    }
+    Formats(f)
 }
 
 /// Parse: statement name and query text.
@@ -723,9 +788,21 @@ mod tests {
         row.extend_from_slice(&(-1i32).to_be_bytes());
         row.extend_from_slice(&3i32.to_be_bytes());
         row.extend_from_slice("é€".as_bytes()[..3].as_ref());
-        assert_eq!(render_row(&row, 100), "ab,NULL,é\u{fffd}");
-        assert_eq!(render_row(&row, 4), "ab,N");
-        assert_eq!(render_row(&row[..8], 100), "ab,");
+        let text = Formats::default();
+        assert_eq!(render_row(&row, &text, 100), ("ab,,é\u{fffd}\n".into(), 3));
+        // Packetbeat's cut: values count, separators do not; later values are dropped.
+        assert_eq!(render_row(&row, &text, 2), ("ab\n".into(), 3));
+        assert_eq!(render_row(&row, &text, 3), ("ab,,\u{fffd}\n".into(), 3));
+        assert_eq!(render_row(&row, &text, 4), ("ab,,é\n".into(), 3));
+        assert_eq!(render_row(&row, &text, 5), ("ab,,é\u{fffd}\n".into(), 3));
+        assert_eq!(render_row(&row, &text, 0), ("\n".into(), 3));
+        assert_eq!(render_row(&row[..8], &text, 100), ("ab\n".into(), 3));
+        // Binary columns are empty.
+        assert_eq!(
+            render_row(&row, &Formats(vec![1, 0, 0]), 100).0,
+            ",,é\u{fffd}\n"
+        );
+        assert_eq!(render_row(&row, &Formats(vec![1]), 100).0, ",,\n");
         let mut bind = b"\0s1\0".to_vec();
         bind.extend_from_slice(&[0, 2, 0, 0, 0, 1, 0, 3]);
         bind.extend_from_slice(&1i32.to_be_bytes());

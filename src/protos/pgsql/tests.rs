@@ -261,7 +261,8 @@ fn simple_select() {
     assert_eq!(t.method.as_deref(), Some("SELECT"));
     assert_eq!(t.query.as_deref(), Some("SELECT id, name FROM t"));
     assert_eq!(t.request_bytes, q.len() as u64);
-    assert_eq!(t.response_bytes, r.len() as u64);
+    // ReadyForQuery counts in no transaction.
+    assert_eq!(t.response_bytes, r.len() as u64 - 6);
     assert!(t.request.is_none() && t.response.is_none() && t.notes.is_empty());
     let j = h.json(0);
     assert_eq!(j["pgsql"]["num_fields"], 2);
@@ -284,7 +285,10 @@ fn send_request_and_response_text() {
     h.feed(S, &r, 2);
     let t = &h.out[0];
     assert_eq!(t.request.as_deref(), Some("SELECT id, name FROM t"));
-    assert_eq!(t.response.as_deref(), Some("id,\n1,a\n2,N"));
+    // Packetbeat's text: every line ends with a newline, the column names are not
+    // cut, row values count against max_row_length (separators do not), NULL is
+    // empty.
+    assert_eq!(t.response.as_deref(), Some("id,name\n1,a\n2,\n"));
     let j = h.json(0);
     assert_eq!(j["pgsql"]["num_rows"], 3);
 }
@@ -311,7 +315,7 @@ fn dml_errors_and_empty_query() {
         j[1]["pgsql"]["error_message"],
         "relation \"nope\" does not exist"
     );
-    assert_eq!(j[1]["destination"]["bytes"], err.len() + 6);
+    assert_eq!(j[1]["destination"]["bytes"], err.len());
     assert!(j[1].get("error").is_none());
     assert_eq!(j[2]["status"], "OK");
     assert!(j[2].get("method").is_none());
@@ -346,7 +350,7 @@ fn multi_statement_query() {
     assert_eq!(j[1]["source"]["bytes"], 0);
     assert_eq!(j[0]["destination"]["bytes"], r1.len());
     assert_eq!(j[1]["destination"]["bytes"], r2.len());
-    assert_eq!(j[2]["destination"]["bytes"], r3.len() + 6);
+    assert_eq!(j[2]["destination"]["bytes"], r3.len());
     assert!(
         j.iter()
             .all(|e| e["status"] == "OK" && e["pgsql"]["num_rows"] == 1)
@@ -415,7 +419,7 @@ fn extended_unnamed_statement() {
     );
     assert_eq!(j["params"], "42, NULL, x y");
     assert_eq!(j["source"]["bytes"], req.len());
-    assert_eq!(j["destination"]["bytes"], resp.len());
+    assert_eq!(j["destination"]["bytes"], resp.len() - 6);
     assert_eq!(j["pgsql"]["num_rows"], 1);
     assert_eq!(j["pgsql"]["num_fields"], 1);
 }
@@ -448,7 +452,8 @@ fn named_statement_prepared_then_executed() {
     assert_eq!(j[0]["method"], "PREPARE");
     assert_eq!(j[0]["query"], "UPDATE t SET v = $1 WHERE id = $2");
     assert_eq!(j[0]["source"]["bytes"], prep.len());
-    assert_eq!(j[0]["destination"]["bytes"], 11);
+    // ParseComplete; the ReadyForQuery that ends the answer counts in nothing.
+    assert_eq!(j[0]["destination"]["bytes"], 5);
     assert_eq!(j[1]["method"], "UPDATE");
     assert_eq!(j[1]["query"], "UPDATE t SET v = $1 WHERE id = $2");
     assert_eq!(j[1]["params"], "\\xdead, \\x31");
@@ -532,7 +537,8 @@ fn pipeline_with_error_skips_to_sync() {
         .iter()
         .map(|e| e["destination"]["bytes"].as_u64().unwrap())
         .sum();
-    assert_eq!((sent, got), (req.len() as u64, resp.len() as u64));
+    // Everything but the two ReadyForQuery.
+    assert_eq!((sent, got), (req.len() as u64, resp.len() as u64 - 12));
 }
 
 #[test]
@@ -552,7 +558,7 @@ fn copy_in_and_out() {
     assert_eq!(j["source"]["bytes"], q.len() + data.len());
     assert_eq!(
         j["destination"]["bytes"],
-        g.len() + complete("COPY 2").len() + 6
+        g.len() + complete("COPY 2").len()
     );
     assert_eq!(j["pgsql"]["num_rows"], 2);
 
@@ -569,9 +575,9 @@ fn copy_in_and_out() {
     .concat();
     h.feed(S, &out, 11);
     let j = h.json(0);
-    assert_eq!(j["destination"]["bytes"], out.len());
+    assert_eq!(j["destination"]["bytes"], out.len() - 6);
     assert_eq!(j["pgsql"]["num_rows"], 2);
-    assert_eq!(j["response"], "1\ta\n2\tb");
+    assert_eq!(j["response"], "1\ta\n2\tb\n");
 }
 
 #[test]
@@ -598,9 +604,9 @@ fn notices_and_notifications_never_pair() {
     let j = h.jsons();
     assert_eq!(j.len(), 2, "{j:#?}");
     assert_eq!(j[0]["method"], "DROP");
-    assert_eq!(j[0]["destination"]["bytes"], r.len());
+    assert_eq!(j[0]["destination"]["bytes"], r.len() - 6);
     assert_eq!(j[1]["method"], "NOTIFY");
-    assert_eq!(j[1]["destination"]["bytes"], r2.len());
+    assert_eq!(j[1]["destination"]["bytes"], r2.len() - 6);
     assert!(j.iter().all(|e| e["status"] == "OK"));
     assert_eq!(h.counters.unmatched_responses, 0);
 }
@@ -738,10 +744,10 @@ fn huge_single_data_row_is_skipped_not_buffered() {
     assert!(h.max_held <= parser::WHOLE_LIMIT + 1448, "{}", h.max_held);
     let j = h.json(0);
     assert_eq!(j["pgsql"]["num_rows"], 1);
-    assert_eq!(j["response"], "blob\nzzzzzzzz");
+    assert_eq!(j["response"], "blob\nzzzzzzzz\n");
     assert_eq!(
         j["destination"]["bytes"].as_u64().unwrap(),
-        (row.len() + row_desc(&["blob"]).len() + 14 + 6) as u64
+        (row.len() + row_desc(&["blob"]).len() + 14) as u64
     );
     assert!(j.get("error").is_none());
     assert_eq!(h.errors, 0);
@@ -909,4 +915,188 @@ fn random_and_truncated_input_never_panics() {
             encode(t);
         }
     }
+}
+
+fn logged_in_with(cfg: SqlConfig) -> H {
+    let mut h = H::new(cfg);
+    h.feed(C, &startup(), 1);
+    h.feed(S, &msg(b'R', &[0, 0, 0, 5, 1, 2, 3, 4]), 2);
+    h.feed(C, &password(), 3);
+    h.feed(S, &login_reply()[13..], 4);
+    assert!(h.out.is_empty());
+    h
+}
+
+fn execute_portal(portal: &str, max_rows: i32) -> Vec<u8> {
+    msg(
+        b'E',
+        &[cs(portal), max_rows.to_be_bytes().to_vec()].concat(),
+    )
+}
+
+#[test]
+fn statement_cache_is_bounded_and_counted() {
+    let mut cfg = SqlConfig::default_pgsql();
+    cfg.max_statements = 2;
+    let mut h = logged_in_with(cfg);
+    // Three named statements prepared, each Parse + Sync: the first is forgotten.
+    for (i, name) in ["s1", "s2", "s3"].iter().enumerate() {
+        let t = 10 + i as u64 * 10;
+        h.feed(
+            C,
+            &[parse(name, &format!("SELECT {i}")), sync()].concat(),
+            t,
+        );
+        h.feed(S, &[short(b'1'), ready()].concat(), t + 1);
+    }
+    assert_eq!(h.counters.statement_evictions, 1);
+    let run = |h: &mut H, stmt: &str, t: u64| {
+        h.feed(
+            C,
+            &[bind("", stmt, &[], false), execute(), sync()].concat(),
+            t,
+        );
+        h.feed(
+            S,
+            &[
+                short(b'2'),
+                data_row(&[Some(b"7")]),
+                complete("SELECT 1"),
+                ready(),
+            ]
+            .concat(),
+            t + 1,
+        );
+    };
+    run(&mut h, "s2", 50);
+    run(&mut h, "s1", 60);
+    let j = h.jsons();
+    assert_eq!(j.len(), 5);
+    assert_eq!(
+        (j[3]["method"].as_str(), j[3]["query"].as_str()),
+        (Some("SELECT"), Some("SELECT 1"))
+    );
+    // Its text is gone: the Execute is reported without a query.
+    assert_eq!(j[4]["method"], "EXECUTE");
+    assert!(j[4].get("query").is_none());
+    assert_eq!(j[4]["pgsql"]["num_rows"], 1);
+    assert_eq!(j[4]["pgsql"]["num_fields"], 1);
+
+    // None remembered at all: every Parse counts.
+    let mut cfg = SqlConfig::default_pgsql();
+    cfg.max_statements = 0;
+    let mut h = logged_in_with(cfg);
+    h.feed(
+        C,
+        &[
+            parse("", "SELECT 1"),
+            bind("", "", &[], false),
+            execute(),
+            sync(),
+        ]
+        .concat(),
+        10,
+    );
+    h.feed(
+        S,
+        &[short(b'1'), short(b'2'), complete("SELECT 0"), ready()].concat(),
+        11,
+    );
+    // The Execute's own Parse still names it.
+    assert_eq!(h.json(0)["query"], "SELECT 1");
+    assert_eq!(h.counters.statement_evictions, 2);
+}
+
+#[test]
+fn suspended_portal_is_one_transaction_per_execute() {
+    let mut cfg = SqlConfig::default_pgsql();
+    cfg.common.send_response = true;
+    let mut h = logged_in_with(cfg);
+    let q = "SELECT g FROM generate_series(1, 5) AS g";
+    let first = [
+        parse("", q),
+        bind("c1", "", &[], false),
+        describe_portal(),
+        execute_portal("c1", 2),
+        sync(),
+    ]
+    .concat();
+    h.feed(C, &first, 10);
+    let rows = |a: u8, b: u8| [data_row(&[Some(&[a])]), data_row(&[Some(&[b])])].concat();
+    let r1 = [
+        short(b'1'),
+        short(b'2'),
+        row_desc(&["g"]),
+        rows(b'1', b'2'),
+        short(b's'),
+    ]
+    .concat();
+    h.feed(S, &[r1.clone(), ready()].concat(), 11);
+    // The same portal again, twice in one Sync: its query and Bind come along.
+    h.feed(
+        C,
+        &[execute_portal("c1", 2), execute_portal("c1", 2), sync()].concat(),
+        20,
+    );
+    let r2 = [rows(b'3', b'4'), short(b's')].concat();
+    let r3 = [data_row(&[Some(b"5")]), complete("SELECT 1")].concat();
+    h.feed(S, &[r2.clone(), r3.clone(), ready()].concat(), 21);
+    let j = h.jsons();
+    assert_eq!(j.len(), 3, "{j:#?}");
+    for e in &j {
+        assert_eq!(e["query"], q);
+        assert_eq!(e["status"], "OK");
+    }
+    let n: Vec<_> = j
+        .iter()
+        .map(|e| e["pgsql"]["num_rows"].as_u64().unwrap())
+        .collect();
+    assert_eq!(n, [2, 2, 1]);
+    let b: Vec<_> = j
+        .iter()
+        .map(|e| e["destination"]["bytes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(b, [r1.len() as u64, r2.len() as u64, r3.len() as u64]);
+    assert_eq!(j[0]["response"], "g\n1\n2\n");
+    // No RowDescription for the later Executes: rows only, fields from the rows.
+    assert_eq!(j[1]["response"], "3\n4\n");
+    assert_eq!(j[2]["pgsql"]["num_fields"], 1);
+    assert_eq!(j[1]["source"]["bytes"], execute_portal("c1", 2).len());
+    assert_eq!(
+        j[2]["source"]["bytes"],
+        execute_portal("c1", 2).len() + sync().len()
+    );
+}
+
+#[test]
+fn binary_result_columns_are_empty_in_the_text() {
+    let mut cfg = SqlConfig::default_pgsql();
+    cfg.common.send_response = true;
+    let mut h = logged_in_with(cfg);
+    // Bind asks for the first result column in binary, the second in text.
+    let mut b = bind("", "", &[Some(b"1")], false);
+    b.truncate(b.len() - 2);
+    b.extend_from_slice(&[0, 2, 0, 1, 0, 0]);
+    let len = b.len() as u32 - 1;
+    b[1..5].copy_from_slice(&len.to_be_bytes());
+    let req = [
+        parse("", "SELECT $1::int AS a, 'x' AS b"),
+        b,
+        execute(),
+        sync(),
+    ]
+    .concat();
+    h.feed(C, &req, 10);
+    let resp = [
+        short(b'1'),
+        short(b'2'),
+        data_row(&[Some(&[0, 0, 0, 1]), Some(b"x")]),
+        complete("SELECT 1"),
+        ready(),
+    ]
+    .concat();
+    h.feed(S, &resp, 11);
+    let j = h.json(0);
+    assert_eq!(j["response"], ",x\n");
+    assert_eq!(j["pgsql"]["num_fields"], 2);
 }

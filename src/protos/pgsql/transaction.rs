@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::fields::PgsqlFields;
-use super::parser::ErrorFields;
+use super::parser::{ErrorFields, Formats};
 use crate::config::SqlConfig;
 use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
 use crate::protos::pairing::{Exchange, Message, start_ts};
@@ -21,6 +21,7 @@ pub struct Settings {
     pub send_response: bool,
     pub max_rows: usize,
     pub max_row_length: usize,
+    pub max_statements: usize,
 }
 
 impl Settings {
@@ -29,7 +30,8 @@ impl Settings {
             send_request: c.common.send_request,
             send_response: c.common.send_response,
             max_rows: c.max_rows.min(100_000),
-            max_row_length: c.max_row_length.clamp(1, 1 << 20),
+            max_row_length: c.max_row_length.min(1 << 20),
+            max_statements: c.max_statements,
         }
     }
 }
@@ -59,6 +61,8 @@ pub struct Req {
     pub method: Option<String>,
     pub query: Option<Arc<str>>,
     pub params: Option<String>,
+    /// Result-format codes of the Bind (with `send_response` only).
+    pub formats: Arc<Formats>,
     pub bytes: u64,
     pub loss: bool,
 }
@@ -89,9 +93,13 @@ pub struct Resp {
     pub loss: bool,
     /// Synthetic response of a request the server skipped: the note to publish.
     pub skipped: Option<&'static str>,
-    /// `send_response` text lines: the header then up to `max_rows` rows.
+    /// `send_response` text: the header line and up to `max_rows` row lines, each
+    /// ended by a newline.
     pub header: Option<String>,
     pub lines: Vec<String>,
+    /// Column formats of the RowDescription (with `send_response` only); the rows
+    /// of an Execute have its Bind's instead.
+    pub formats: Arc<Formats>,
 }
 
 impl Message for Resp {
@@ -100,7 +108,9 @@ impl Message for Resp {
     }
 
     fn mem_size(&self) -> usize {
-        std::mem::size_of::<Resp>() + self.lines.iter().map(|l| l.len() + 24).sum::<usize>()
+        std::mem::size_of::<Resp>()
+            + self.header.as_ref().map_or(0, |h| h.len())
+            + self.lines.iter().map(|l| l.len() + 24).sum::<usize>()
     }
 }
 
@@ -112,6 +122,9 @@ impl Resp {
         }
     }
 
+    /// The `send_response` text: the error (`SEVERITY CODE: message`), else the
+    /// result rows as Packetbeat writes them (column names, then rows, each line
+    /// ended by a newline), else the command tag.
     fn text(&self) -> Option<String> {
         if let Some(e) = &self.error {
             return Some(format!("{} {}: {}", e.severity, e.code, e.message));
@@ -119,14 +132,8 @@ impl Resp {
         if self.header.is_none() && self.lines.is_empty() {
             return self.tag.clone();
         }
-        let mut s = String::new();
-        if let Some(h) = &self.header {
-            s.push_str(h);
-        }
+        let mut s = self.header.clone().unwrap_or_default();
         for l in &self.lines {
-            if !s.is_empty() {
-                s.push('\n');
-            }
             s.push_str(l);
         }
         Some(s)
