@@ -24,7 +24,9 @@ where
     out.push('\n');
 }
 
-fn push_field(out: &mut String, f: &str, row: bool) {
+/// Appends one field (no separator, no line end) to `out`, escaped and quoted as in
+/// [`push_record`], for writers that build a record value by value.
+pub fn push_field(out: &mut String, f: &str, row: bool) {
     let escaped = |c: char| c == '\n' || (row && c == '\r');
     if !needs_quotes(f, row) {
         for c in f.chars() {

@@ -54,7 +54,7 @@ use transaction::{
 };
 
 use super::pairing::{Limits, Pairing};
-use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use super::{Ctx, Dir, Parser, Progress, ProtocolFactory, csv};
 use crate::config::Config;
 use crate::event::ConnInfo;
 use crate::time::Ts;
@@ -1000,7 +1000,7 @@ fn add_header(t: &mut String, started: &mut bool, name: &[u8]) {
     }
     *started = true;
     let name = parser::lossy(&name[..name.len().min(MAX_NAME)]);
-    parser::push_csv_field(t, &name.replace('\n', "\\n"));
+    csv::push_field(t, &name, false);
 }
 
 /// Ends the header record once the column definitions are through.
@@ -1027,11 +1027,7 @@ fn add_value(line: &mut String, row_len: &mut usize, fields: &mut usize, v: &[u8
     }
     *fields += 1;
     let text = parser::lossy(v);
-    if text.contains(['\n', '\r']) {
-        parser::push_csv_field(line, &text.replace('\n', "\\n").replace('\r', "\\r"));
-    } else {
-        parser::push_csv_field(line, &text);
-    }
+    csv::push_field(line, &text, true);
 }
 
 /// A row, or the end of the result set. With `send_response` the row becomes a

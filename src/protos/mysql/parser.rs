@@ -238,28 +238,6 @@ pub fn lossy(b: &[u8]) -> String {
     s
 }
 
-/// Appends one field of a `response` record the way Go's encoding/csv writes it:
-/// quoted (with `"` doubled) when it holds a comma, a quote, CR or LF, starts with
-/// white space or is `\.`; as is otherwise.
-pub fn push_csv_field(out: &mut String, f: &str) {
-    let quote = !f.is_empty()
-        && (f == "\\."
-            || f.contains([',', '"', '\r', '\n'])
-            || f.chars().next().is_some_and(char::is_whitespace));
-    if !quote {
-        out.push_str(f);
-        return;
-    }
-    out.push('"');
-    for c in f.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
-    }
-    out.push('"');
-}
-
 /// Cuts `s` to at most `max` bytes on a character boundary.
 pub fn truncate(s: &mut String, max: usize) {
     if s.len() > max {
@@ -519,25 +497,6 @@ mod tests {
         assert_eq!(trim_query("\t\n SELECT 1 \r\n"), "SELECT 1");
         assert_eq!(lossy(b"a\xE2\x82b\xFF"), "a\u{FFFD}\u{FFFD}b\u{FFFD}");
         assert_eq!(lossy("h\u{e9}".as_bytes()), "h\u{e9}");
-        let mut out = String::new();
-        for f in [
-            "a",
-            "",
-            "b,c",
-            "say \"hi\"",
-            " x",
-            "\u{a0}y",
-            "\\.",
-            "l1\\nl2",
-            "x\ry",
-        ] {
-            push_csv_field(&mut out, f);
-            out.push('|');
-        }
-        assert_eq!(
-            out,
-            "a||\"b,c\"|\"say \"\"hi\"\"\"|\" x\"|\"\u{a0}y\"|\"\\.\"|l1\\nl2|\"x\ry\"|"
-        );
         let mut p = vec![0xFF, 0x7A, 0x04, b'#'];
         p.extend_from_slice(b"42S02Table 'test.nope' doesn't exist");
         assert_eq!(
