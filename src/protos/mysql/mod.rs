@@ -169,7 +169,7 @@ struct Side {
 
 pub struct MysqlParser {
     ex: MysqlExchange,
-    pairing: Pairing<Request>,
+    pairing: Pairing<Request, Response>,
     phase: Phase,
     server_caps: u32,
     compress: bool,
