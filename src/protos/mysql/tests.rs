@@ -539,7 +539,11 @@ fn error_before_a_large_query_has_arrived_pairs_with_it() {
     h.feed(C, &packet[..SMALL + 1000], 1);
     let e1153 = pkt(
         1,
-        &err(1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes"),
+        &err(
+            1153,
+            "08S01",
+            "Got a packet bigger than 'max_allowed_packet' bytes",
+        ),
     );
     h.feed(S, &e1153, 2);
     assert!(h.out.is_empty(), "published before the request ended");
@@ -567,7 +571,10 @@ fn error_before_a_large_query_has_arrived_pairs_with_it() {
     assert_eq!(get(&e, "status"), "Error");
     assert_eq!(get(&e, "source.bytes"), packet.len() as u64);
     assert_eq!(get(&h.json(2), "mysql.error_code"), 1153);
-    assert_eq!(h.counters.unmatched_requests + h.counters.unmatched_responses, 0);
+    assert_eq!(
+        h.counters.unmatched_requests + h.counters.unmatched_responses,
+        0
+    );
 }
 
 #[test]
