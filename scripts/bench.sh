@@ -36,6 +36,21 @@
 # redis case talks to its own redis-server on 127.0.0.1).
 set -euo pipefail
 
+case ${1:-} in
+    -h | --help)
+        # The comment block above is the help.
+        sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
+        echo "A quick check of the generator and the correctness counters:"
+        echo "  BENCH_SIZE_MB=16 BENCH_RUNS=1 BENCH_CASES='decode parse console' $0"
+        exit 0
+        ;;
+    "") ;;
+    *)
+        echo "usage: $0 [--help] (settings are environment variables)" >&2
+        exit 2
+        ;;
+esac
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SIZE_MB=${BENCH_SIZE_MB:-1024}
 RUNS=${BENCH_RUNS:-3}

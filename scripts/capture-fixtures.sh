@@ -285,18 +285,19 @@ reuse_committed() {
     cp "$committed" "$pcap"
 }
 
-# capture SET NAME FUNC EXPECT_CONNS EXPECT_STATUSES DESCRIPTION [RST_OK]
+# capture SET NAME FUNC EXPECT_CONNS EXPECT_STATUSES DESCRIPTION [RST_OK [EXPECT_CUT]]
 # Captures the traffic of FUNC (run with a timeout) into $WORK/out/SET/NAME.pcap,
 # checks the connection count and response statuses and writes NAME.md.  With
-# RST_OK=1 a connection may end with an RST (after its FINs).
+# RST_OK=1 a connection may end with an RST (after its FINs).  EXPECT_CUT (default
+# 0): requests whose body the client stopped sending.
 capture() {
-    local set=$1 name=$2 func=$3 want_conns=$4 want_status=$5 desc=$6 rst_ok=${7:-0}
+    local set=$1 name=$2 func=$3 want_conns=$4 want_status=$5 desc=$6 rst_ok=${7:-0} want_cut=${8:-0}
     local out=$WORK/out/$set pcap
     mkdir -p "$out"
     pcap=$out/$name.pcap
     record "$set" "$name" "$func" "$pcap"
     "$PY" "$HELPERS/pcap_summary.py" --json "$pcap" >"$out/$name.json"
-    check_summary "$out/$name.json" "$name" "$want_conns" "$want_status" "$rst_ok"
+    check_summary "$out/$name.json" "$name" "$want_conns" "$want_status" "$rst_ok" "$want_cut"
     {
         printf '# %s.pcap\n\n%s\n\n' "$name" "$desc"
         # shellcheck disable=SC2016 # literal backticks (markdown)
@@ -307,16 +308,21 @@ capture() {
     } >"$out/$name.md"
 }
 
-# check_summary JSON NAME CONNS "STATUS..." [RST_OK] - every connection complete
+# check_summary JSON NAME CONNS "STATUS..." [RST_OK [CUT]] - every connection complete
 # (handshake, both FINs, no RST unless RST_OK=1, no gaps), the expected number of
-# connections and statuses.
+# connections and statuses, and CUT requests (default 0) whose body the client
+# stopped sending.
 check_summary() {
     "$PY" - "$@" <<'EOF'
 import json, sys
 path, name, conns, statuses = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split()
 rst_ok = len(sys.argv) > 5 and sys.argv[5] == "1"
+want_cut = int(sys.argv[6]) if len(sys.argv) > 6 else 0
 s = json.load(open(path))
 err = []
+cut = sum(1 for t in s["transactions"] if t.get("request_cut"))
+if cut != want_cut:
+    err.append("%d requests with a cut body, expected %d" % (cut, want_cut))
 if len(s["connections"]) != conns:
     err.append("%d connections, expected %d" % (len(s["connections"]), conns))
 for c in s["connections"]:
@@ -461,6 +467,24 @@ http_pipelined() {
     cli "$PY" "$HELPERS/http_pipeline_client.py" "$ADDR_SRV" 80 / /file2k.txt /missing.html
 }
 
+# Early responses: nginx answers a POST before reading its body; the client sends
+# the rest of the body after the response (see http_early_client.py).
+http_early_302() {
+    cli "$PY" "$HELPERS/http_early_client.py" "$ADDR_SRV" 80 \
+        "POST /moved 302 body=32768" "GET /file2k.txt 200" "GET / 200 close"
+}
+
+http_early_401() {
+    cli "$PY" "$HELPERS/http_early_client.py" "$ADDR_SRV" 80 \
+        "POST /private/upload 401 body=32768" \
+        "GET /private/ 200 auth=alice:wonderland" "GET /missing.html 404 close"
+}
+
+http_early_413() {
+    cli "$PY" "$HELPERS/http_early_client.py" "$ADDR_SRV" 80 \
+        "POST /upload 413 body=65536 stop"
+}
+
 http_sample() {
     # Chained with && : errexit does not apply inside the caller's `if`.
     hcurl "$HTTP_BASE/?lang=en" "$HTTP_BASE/file2k.txt" "$HTTP_BASE/nope.html" &&
@@ -545,6 +569,12 @@ set_http() {
         "One connection to the Python server (port 8080): \`GET /error\` answered 500 Internal Server Error with a short text/plain body (Content-Length)."
     capture http pipelined http_pipelined 1 "200 200 404" \
         "One connection to nginx; a raw-socket client sends three GET requests in ONE write (one TCP segment, HTTP/1.1 pipelining): \`GET /\`, \`GET /file2k.txt\`, \`GET /missing.html\` (the last with Connection: close), then reads the three responses 200, 200, 404; nginx closes after the last."
+    capture http early_302 http_early_302 1 "302 200 200" \
+        "One keep-alive connection to nginx; a raw-socket client (\`scripts/fixtures/http_early_client.py\`) sends \`POST /moved\` announcing a 32768-byte body: the head, 20 ms later the first 4096 body bytes, then it waits for the whole response before sending the rest. nginx answers \`302 Moved Temporarily\` (Location /file2k.txt) right after the head, before any of the body has arrived. Then \`GET /file2k.txt\` 200 and \`GET /\` 200 (Connection: close) on the same connection."
+    capture http early_401 http_early_401 1 "401 200 404" \
+        "One keep-alive connection to nginx, as \`early_302\`: \`POST /private/upload\` with a 32768-byte body and no credentials is answered \`401 Unauthorized\` (auth_basic) right after the head; the body follows the response. Then \`GET /private/\` with Basic auth alice:wonderland 200 and \`GET /missing.html\` 404 (Connection: close) on the same connection."
+    capture http early_413 http_early_413 1 "413" \
+        "One connection to nginx: \`POST /upload\` announcing a 65536-byte body to a location with \`client_max_body_size 1k\`. nginx answers \`413 Request Entity Too Large\` with \`Connection: close\` as soon as it has the head; the client, having sent 4096 body bytes 20 ms after the head, reads the answer, sends no more and closes (client FIN first). The request in the capture is cut: its body is what was sent." 0 1
     capture http sample http_sample 3 "200 200 404 200 401 200" \
         "Mixed capture for the README demo, three connections. 1: nginx keep-alive \`GET /?lang=en\` 200, \`GET /file2k.txt\` 200, \`GET /nope.html\` 404. 2: Python server \`POST /echo\` JSON body 200. 3: nginx keep-alive \`GET /private/\` 401 (no credentials), then \`GET /private/\` with Basic auth alice:wonderland 200."
     capture http late_retransmit http_late_retransmit 1 "200" \
@@ -567,8 +597,8 @@ write_http_readme() {
 import json, os, sys
 out = sys.argv[1]
 order = ["get_simple", "keepalive", "head_304", "gzip_large", "post_form", "query_charset",
-         "expect_100", "chunked", "close_delimited", "server_error", "pipelined", "sample",
-         "late_retransmit", "dup_syn", "late_port_reuse"]
+         "expect_100", "chunked", "close_delimited", "server_error", "pipelined", "early_302",
+         "early_401", "early_413", "sample", "late_retransmit", "dup_syn", "late_port_reuse"]
 print("# HTTP fixtures\n")
 print("Recorded by `sudo scripts/capture-fixtures.sh http` (see ../README.md): real nginx")
 print("(port 80) and `scripts/fixtures/http_server.py` (port 8080) at 10.77.0.2, clients")

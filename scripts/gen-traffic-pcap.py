@@ -9,8 +9,10 @@ part of the traffic mix and would only shift its weights). Every template connec
 per direction and cut into "flights" (consecutive data segments in one direction,
 keeping the recorded segment boundaries, all <= 1448 bytes). The flights are grouped
 into exchange units: a unit starts with a client flight and ends when every request
-sent so far has its final response (so a pipelined burst or an Expect: 100-continue
-exchange stays one unit). Pure ACKs, handshakes and FINs of the templates are dropped;
+sent so far has its final response and has itself ended (so a pipelined burst, an
+Expect: 100-continue exchange, or a POST that nginx answered before its body had
+arrived, the body following the response, stays one unit). A request whose body the
+client stopped sending (it closed after an early 413) ends its unit and connection. Pure ACKs, handshakes and FINs of the templates are dropped;
 the generator writes its own.
 
 Database and Redis templates are the real connections recorded in
@@ -23,7 +25,8 @@ The output is a classic pcap (Ethernet, microseconds) of many TCP connections be
 client addresses 10.1.x.y and servers 10.2.0.1-4 (the template's server port, 80 or
 8080). Each connection has a 3-way handshake, a few keep-alive units drawn from the
 templates, an ACK from the receiver every second data segment and after each
-response, and a FIN/ACK teardown (server FIN first after a close-delimited response).
+response, and a FIN/ACK teardown (server FIN first after a close-delimited response,
+client FIN first after a cut request).
 About --concurrency connections are open at once: the next packet always comes from a
 randomly chosen open connection, and timestamps advance by 1-9 us per packet. IPv4
 and TCP checksums are correct.
@@ -55,7 +58,7 @@ import time
 MSS = 1448
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 EPOCH = 1795478400  # 2026-11-24T00:00:00Z
-VERSION = 3  # bump when the output for the same arguments changes
+VERSION = 4  # bump when the output for the same arguments changes
 
 # ------------------------------------------------------------------ template reading
 
@@ -177,7 +180,8 @@ def _chunked_end(buf, pos):
 
 def message_ends(buf, responses, methods=()):
     """End offsets of the HTTP messages in one direction's stream.
-    For responses: [(end, is_final, close_delimited)]; for requests: [(end, method)]."""
+    For responses: [(end, is_final, close_delimited)]; for requests:
+    [(end, method, cut)], cut: the last request's body ends early with the stream."""
     out, pos, final = [], 0, 0
     while pos < len(buf):
         hend = buf.find(b"\r\n\r\n", pos)
@@ -211,24 +215,29 @@ def message_ends(buf, responses, methods=()):
                 end = _chunked_end(buf, body)
             else:
                 end = body + int(cl or 0)
+            cut = end is not None and end > len(buf) and b"chunked" not in te
+            if cut:
+                end = len(buf)
             if end is None or end > len(buf):
                 raise ValueError("incomplete HTTP request in a template")
-            out.append((end, method))
+            out.append((end, method, cut))
         pos = end
     return out
 
 
 def units_of(port, segs):
     """Cuts one template connection into exchange units:
-    (port, [(is_client, [payload, ...]), ...], transactions, close_delimited)."""
+    (port, [(is_client, [payload, ...]), ...], transactions, closing), closing:
+    False, "server" (close-delimited response) or "client" (cut request)."""
     cbuf = b"".join(p for c, p in segs if c)
     sbuf = b"".join(p for c, p in segs if not c)
     reqs = message_ends(cbuf, False)
-    resps = message_ends(sbuf, True, [m for _, m in reqs])
-    req_ends = {e for e, _ in reqs}
+    resps = message_ends(sbuf, True, [m for _, m, _ in reqs])
+    req_ends = {e for e, _, _ in reqs}
     resp_ends = {e for e, _, _ in resps}
     final_ends = [e for e, fin, _ in resps if fin]
     closing_end = next((e for e, _, close in resps if close), None)
+    cut_end = next((e for e, _, cut in reqs if cut), None)
     # flights: consecutive segments in one direction
     flights = []
     for is_client, p in segs:
@@ -247,10 +256,12 @@ def units_of(port, segs):
         else:
             soff += n
         if (coff == 0 or coff in req_ends) and (soff == 0 or soff in resp_ends):
-            nreq = sum(1 for e, _ in reqs if e <= coff)
+            nreq = sum(1 for e, _, _ in reqs if e <= coff)
             nresp = sum(1 for e in final_ends if e <= soff)
             if nreq == nresp and nreq > done_req:
-                units.append((port, cur, nreq - done_req, soff == closing_end))
+                closing = ("server" if soff == closing_end else
+                           "client" if coff == cut_end else False)
+                units.append((port, cur, nreq - done_req, closing))
                 cur, done_req, done_resp = [], nreq, nresp
     if cur:
         raise ValueError("template connection ends inside an exchange")
@@ -429,7 +440,7 @@ def build_connection(cid, rng, groups, nclients, max_units, convs, db_share):
                 out.append(frame(c, s, ACK, b"", 0))
         if closing:
             break
-    first, second = (s, c) if closing else (c, s)
+    first, second = (s, c) if closing == "server" else (c, s)
     out.append(frame(first, second, FIN | ACK, b"", 0))
     first.seq = (first.seq + 1) & 0xFFFFFFFF
     out.append(frame(second, first, FIN | ACK, b"", 0))

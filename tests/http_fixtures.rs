@@ -128,6 +128,13 @@ fn every_fixture_gives_exactly_the_recorded_transactions() {
             assert!(get(&e, "error.message").is_null(), "{ctx}: {e}");
             let dur = get(&e, "event.duration").as_u64().expect("duration");
             assert!(dur > 0 && dur < 5_000_000_000, "{ctx}: duration {dur}");
+            // From the request's first packet to the final response's first packet,
+            // also for a response sent before the request's body ended.
+            assert_eq!(
+                dur,
+                t["duration_us"].as_u64().unwrap() * 1000,
+                "{ctx}: duration"
+            );
             assert_eq!(get(&e, "event.start"), get(&e, "@timestamp"), "{ctx}");
             assert!(get(&e, "event.end").is_string(), "{ctx}");
             assert_eq!(get(&e, "network.transport"), "tcp");
@@ -422,4 +429,74 @@ fn close_delimited_and_head() {
         .map(|e| get(e, "http.response.status_code").clone())
         .collect();
     assert_eq!(codes, [Value::from(200), Value::from(304)]);
+}
+
+#[test]
+fn early_responses_pair_with_their_requests() {
+    // nginx answered each POST before reading its body (a redirect, auth_basic, a
+    // body over client_max_body_size); the body followed the response on the same
+    // connection (or, after the 413, the client stopped and closed). Each response
+    // belongs to its POST, the request counts its whole body, and the requests after
+    // it on the keep-alive connection are not shifted.
+    // (method, path, status, request bytes, request body bytes, response bytes,
+    // duration in ns) as read from the pcaps with tcpdump.
+    type Want<'a> = (&'a str, &'a str, u64, u64, u64, u64, u64);
+    let cases: [(&str, &[Want<'static>]); 3] = [
+        (
+            "early_302",
+            &[
+                ("POST", "/moved", 302, 32919, 32768, 333, 3_129_000),
+                ("GET", "/file2k.txt", 200, 92, 0, 2304, 193_000),
+                ("GET", "/", 200, 101, 0, 368, 111_000),
+            ],
+        ),
+        (
+            "early_401",
+            &[
+                ("POST", "/private/upload", 401, 32928, 32768, 374, 115_000),
+                ("GET", "/private/", 200, 137, 0, 268, 201_000),
+                ("GET", "/missing.html", 404, 113, 0, 312, 3_578_000),
+            ],
+        ),
+        (
+            "early_413",
+            &[("POST", "/upload", 413, 4248, 4096, 334, 314_000)],
+        ),
+    ];
+    let exp = expected();
+    for (name, want) in cases {
+        // The recording really holds an early answer (derived from the capture
+        // timestamps by the fixture summary), and only for the POST.
+        let early: Vec<bool> = exp[name]["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["early_response"].as_bool().unwrap())
+            .collect();
+        assert!(early[0], "{name}");
+        assert!(early[1..].iter().all(|e| !e), "{name}");
+        let run = replay(&fixture(&format!("http/{name}.pcap")), &[]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        let events = run.events();
+        let got: Vec<Want> = events
+            .iter()
+            .map(|e| {
+                (
+                    get(e, "method").as_str().unwrap(),
+                    get(e, "path").as_str().unwrap(),
+                    get(e, "http.response.status_code").as_u64().unwrap(),
+                    get(e, "source.bytes").as_u64().unwrap(),
+                    get(e, "http.request.body.bytes").as_u64().unwrap_or(0),
+                    get(e, "destination.bytes").as_u64().unwrap(),
+                    get(e, "event.duration").as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{name}");
+        for e in &events {
+            assert!(get(e, "error.message").is_null(), "{name}: {e}");
+        }
+        assert_eq!(run.counter("unmatched_requests"), 0, "{name}");
+        assert_eq!(run.counter("unmatched_responses"), 0, "{name}");
+    }
 }

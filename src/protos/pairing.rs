@@ -4,6 +4,17 @@
 //! the oldest request, so pipelining works. Responses with no request, requests left at
 //! timeout or at connection end, and requests evicted from a full queue are published
 //! as unmatched transactions with status Error and the exact notes of SPEC §3.
+//!
+//! A response belongs to the oldest request whose head has been seen, complete or not:
+//! servers answer before reading a request's body (HTTP 413, 401, redirects; a MySQL
+//! packet over `max_allowed_packet`). A parser that can see such a case queues the
+//! request with [`Pairing::open`] as soon as its head is known, keeps counting into it
+//! through [`Pairing::opened_mut`] and calls [`Pairing::complete`] when it ends. A
+//! response completing against the open request waits for it (at most one response
+//! ever waits: only the newest request can be open), and the pair is published when
+//! the request completes, when the response has waited the transaction timeout, or at
+//! connection end. An open request that has no response yet is still streaming, so it
+//! does not time out; its memory counts towards the queue's bounds like any other.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -63,21 +74,38 @@ impl Default for Limits {
     }
 }
 
-pub struct Pairing<R> {
-    pending: VecDeque<R>,
+/// One queued request.
+struct Slot<R> {
+    req: R,
+    /// The request's head was seen but not its end.
+    open: bool,
+    /// Memory accounted for `req` in `Pairing::bytes`.
+    size: usize,
+    /// Start of the transaction timeout: the request's first packet, or for a request
+    /// opened early, the packet that completed it.
+    since: Ts,
+}
+
+pub struct Pairing<R, S = R> {
+    pending: VecDeque<Slot<R>>,
+    /// Response that arrived while the request it answers (the only one queued) was
+    /// still open, and the memory accounted for it.
+    answer: Option<(S, usize)>,
     bytes: usize,
     limits: Limits,
 }
 
-impl<R: Message> Pairing<R> {
+impl<R: Message, S: Message> Pairing<R, S> {
     pub fn new(limits: Limits) -> Self {
         Pairing {
             pending: VecDeque::new(),
+            answer: None,
             bytes: 0,
             limits,
         }
     }
 
+    /// Requests queued, open ones included.
     pub fn len(&self) -> usize {
         self.pending.len()
     }
@@ -86,45 +114,95 @@ impl<R: Message> Pairing<R> {
         self.pending.is_empty()
     }
 
-    /// The oldest pending request: the one the response being parsed answers.
+    /// The oldest request not yet answered: the one the response being parsed
+    /// answers. An open request counts: its head has been seen.
     pub fn front(&self) -> Option<&R> {
-        self.pending.front()
+        if self.answer.is_some() {
+            return None;
+        }
+        self.pending.front().map(|s| &s.req)
+    }
+
+    /// The open request (head seen, end not yet), if any.
+    pub fn opened(&self) -> Option<&R> {
+        self.pending.back().filter(|s| s.open).map(|s| &s.req)
+    }
+
+    /// The open request, to count the rest of its bytes into it.
+    pub fn opened_mut(&mut self) -> Option<&mut R> {
+        self.pending
+            .back_mut()
+            .filter(|s| s.open)
+            .map(|s| &mut s.req)
     }
 
     /// Queues a complete request. When the queue is full the oldest request is
     /// published as unmatched and counted as an eviction.
     pub fn request<E>(&mut self, ex: &E, req: R, ctx: &mut Ctx<'_>)
     where
-        E: Exchange<Request = R>,
+        E: Exchange<Request = R, Response = S>,
     {
-        let size = req.mem_size();
-        while !self.pending.is_empty()
-            && (self.pending.len() >= self.limits.max_messages.max(1)
-                || self.bytes + size > self.limits.max_bytes)
-        {
-            ctx.counters.pairing_evictions += 1;
-            if let Some(old) = self.pop() {
-                emit_unmatched_request(ex, old, ctx);
-            }
-        }
-        self.bytes += size;
-        self.pending.push_back(req);
+        // A new request means the one before it ended.
+        self.complete(ex, ctx);
+        let since = req.ts();
+        self.push(ex, req, false, since, ctx);
     }
 
-    /// Pairs a complete response with the oldest request (or publishes it unmatched);
-    /// the answer to a silent request is dropped with it.
-    pub fn response<E>(&mut self, ex: &E, resp: E::Response, ctx: &mut Ctx<'_>)
+    /// Queues a request whose head has been seen and whose end has not: responses
+    /// pair with it from now on. A request still open is completed first (only the
+    /// newest request can be open).
+    pub fn open<E>(&mut self, ex: &E, req: R, ctx: &mut Ctx<'_>)
     where
-        E: Exchange<Request = R>,
+        E: Exchange<Request = R, Response = S>,
     {
-        match self.pop() {
-            Some(req) if req.silent() => {}
-            Some(req) => {
-                let tx = ex.transaction(Some(req), Some(resp));
-                ctx.counters.transactions += 1;
-                ctx.emit(tx);
+        self.complete(ex, ctx);
+        let since = req.ts();
+        self.push(ex, req, true, since, ctx);
+    }
+
+    /// The open request ended (its last byte was seen, or the stream was cut and it
+    /// is published as it is). If its response already arrived, the pair is
+    /// published now. Without an open request this does nothing.
+    pub fn complete<E>(&mut self, ex: &E, ctx: &mut Ctx<'_>)
+    where
+        E: Exchange<Request = R, Response = S>,
+    {
+        let Some(slot) = self.pending.back_mut().filter(|s| s.open) else {
+            return;
+        };
+        slot.open = false;
+        slot.since = slot.since.max(ctx.ts);
+        // The body may have grown since the request was opened.
+        let size = slot.req.mem_size();
+        self.bytes = self.bytes.saturating_sub(slot.size).saturating_add(size);
+        slot.size = size;
+        if self.answer.is_some() {
+            self.publish_front(ex, ctx);
+        }
+    }
+
+    /// Pairs a complete response with the oldest request not yet answered, or
+    /// publishes it unmatched. A response to a request still open waits for it.
+    pub fn response<E>(&mut self, ex: &E, resp: S, ctx: &mut Ctx<'_>)
+    where
+        E: Exchange<Request = R, Response = S>,
+    {
+        match self.pending.front() {
+            Some(slot) if self.answer.is_none() => {
+                if slot.open {
+                    let size = resp.mem_size();
+                    self.bytes = self.bytes.saturating_add(size);
+                    self.answer = Some((resp, size));
+                } else if let Some(req) = self.pop() {
+                    // The answer to a silent request is dropped with it.
+                    if !req.silent() {
+                        let tx = ex.transaction(Some(req), Some(resp));
+                        ctx.counters.transactions += 1;
+                        ctx.emit(tx);
+                    }
+                }
             }
-            None => {
+            _ => {
                 let mut tx = ex.transaction(None, Some(resp));
                 tx.status = Status::Error;
                 tx.note(NOTE_UNMATCHED_RESPONSE);
@@ -135,28 +213,35 @@ impl<R: Message> Pairing<R> {
         }
     }
 
-    /// Publishes, as unmatched, every request older than the transaction timeout.
+    /// Publishes, as unmatched, every request older than the transaction timeout,
+    /// and an answered open request whose response has waited that long (as a pair:
+    /// the rest of its body is no longer waited for).
     pub fn expire<E>(&mut self, ex: &E, now: Ts, ctx: &mut Ctx<'_>)
     where
-        E: Exchange<Request = R>,
+        E: Exchange<Request = R, Response = S>,
     {
+        let timeout = self.limits.timeout;
         while let Some(front) = self.pending.front() {
-            if front.ts().saturating_add(self.limits.timeout) > now {
+            let since = match (&self.answer, front.open) {
+                (Some((resp, _)), _) => resp.ts(),
+                (None, true) => break,
+                (None, false) => front.since,
+            };
+            if since.saturating_add(timeout) > now {
                 break;
             }
-            if let Some(old) = self.pop() {
-                emit_unmatched_request(ex, old, ctx);
-            }
+            self.publish_front(ex, ctx);
         }
     }
 
-    /// Publishes every pending request as unmatched (connection end).
+    /// Publishes every pending request (connection end): an open request that has
+    /// its response as a pair, the others as unmatched.
     pub fn drain<E>(&mut self, ex: &E, ctx: &mut Ctx<'_>)
     where
-        E: Exchange<Request = R>,
+        E: Exchange<Request = R, Response = S>,
     {
-        while let Some(old) = self.pop() {
-            emit_unmatched_request(ex, old, ctx);
+        while !self.pending.is_empty() {
+            self.publish_front(ex, ctx);
         }
     }
 
@@ -170,12 +255,12 @@ impl<R: Message> Pairing<R> {
         ctx: &mut Ctx<'_>,
     ) -> usize
     where
-        E: Exchange<Request = R>,
+        E: Exchange<Request = R, Response = S>,
     {
-        if self.pending.front().is_none_or(&answers) {
+        if self.answer.is_some() || self.pending.front().is_none_or(|s| answers(&s.req)) {
             return 0;
         }
-        let Some(n) = self.pending.iter().position(&answers) else {
+        let Some(n) = self.pending.iter().position(|s| answers(&s.req)) else {
             return 0;
         };
         for _ in 0..n {
@@ -186,10 +271,54 @@ impl<R: Message> Pairing<R> {
         n
     }
 
+    fn push<E>(&mut self, ex: &E, req: R, open: bool, since: Ts, ctx: &mut Ctx<'_>)
+    where
+        E: Exchange<Request = R, Response = S>,
+    {
+        let size = req.mem_size();
+        while !self.pending.is_empty()
+            && (self.pending.len() >= self.limits.max_messages.max(1)
+                || self.bytes + size > self.limits.max_bytes)
+        {
+            ctx.counters.pairing_evictions += 1;
+            self.publish_front(ex, ctx);
+        }
+        self.bytes += size;
+        self.pending.push_back(Slot {
+            req,
+            open,
+            size,
+            since,
+        });
+    }
+
+    /// Publishes the oldest request: with the waiting response if there is one
+    /// (it answers this request), otherwise as unmatched.
+    fn publish_front<E>(&mut self, ex: &E, ctx: &mut Ctx<'_>)
+    where
+        E: Exchange<Request = R, Response = S>,
+    {
+        let Some(req) = self.pop() else {
+            return;
+        };
+        match self.answer.take() {
+            Some((resp, size)) => {
+                self.bytes = self.bytes.saturating_sub(size);
+                if req.silent() {
+                    return;
+                }
+                let tx = ex.transaction(Some(req), Some(resp));
+                ctx.counters.transactions += 1;
+                ctx.emit(tx);
+            }
+            None => emit_unmatched_request(ex, req, ctx),
+        }
+    }
+
     fn pop(&mut self) -> Option<R> {
-        let r = self.pending.pop_front()?;
-        self.bytes = self.bytes.saturating_sub(r.mem_size());
-        Some(r)
+        let s = self.pending.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(s.size);
+        Some(s.req)
     }
 }
 
@@ -218,7 +347,8 @@ mod tests {
     use super::*;
     use crate::stats::Counters;
 
-    struct Msg(Ts, &'static str);
+    /// Timestamp, name, bytes counted into it.
+    struct Msg(Ts, &'static str, u64);
     impl Message for Msg {
         fn ts(&self) -> Ts {
             self.0
@@ -233,6 +363,7 @@ mod tests {
         type Response = Msg;
         fn transaction(&self, req: Option<Msg>, resp: Option<Msg>) -> Transaction {
             let mut tx = Transaction::new("test", start_ts(req.as_ref(), resp.as_ref()));
+            tx.request_bytes = req.as_ref().map_or(0, |m| m.2);
             tx.method = req.map(|m| m.1.to_string());
             tx.end = resp.map(|m| m.0);
             tx
@@ -254,14 +385,14 @@ mod tests {
             timeout: Duration::from_secs(1),
         };
         let mut p = Pairing::new(limits);
-        p.request(&Ex, Msg(Ts(1), "a"), &mut ctx);
-        p.request(&Ex, Msg(Ts(2), "b"), &mut ctx);
-        p.response(&Ex, Msg(Ts(3), ""), &mut ctx);
-        p.request(&Ex, Msg(Ts(4), "c"), &mut ctx);
-        p.request(&Ex, Msg(Ts(5), "d"), &mut ctx); // evicts b
+        p.request(&Ex, Msg(Ts(1), "a", 0), &mut ctx);
+        p.request(&Ex, Msg(Ts(2), "b", 0), &mut ctx);
+        p.response(&Ex, Msg(Ts(3), "", 0), &mut ctx);
+        p.request(&Ex, Msg(Ts(4), "c", 0), &mut ctx);
+        p.request(&Ex, Msg(Ts(5), "d", 0), &mut ctx); // evicts b
         p.expire(&Ex, Ts(1_000_000_004), &mut ctx); // expires c
         p.drain(&Ex, &mut ctx); // d
-        p.response(&Ex, Msg(Ts(9), ""), &mut ctx);
+        p.response(&Ex, Msg(Ts(9), "", 0), &mut ctx);
         let got: Vec<_> = out
             .iter()
             .map(|t| {
@@ -290,6 +421,177 @@ mod tests {
         assert_eq!(counters.unmatched_responses, 1);
     }
 
+    fn ctx<'a>(out: &'a mut Vec<Transaction>, counters: &'a mut Counters, ts: u64) -> Ctx<'a> {
+        Ctx {
+            ts: Ts(ts),
+            out,
+            counters,
+        }
+    }
+
+    fn limits(timeout_ns: u64) -> Limits {
+        Limits {
+            max_messages: 4,
+            max_bytes: usize::MAX,
+            timeout: Duration::from_nanos(timeout_ns),
+        }
+    }
+
+    /// (method, end, request bytes, notes) of each transaction.
+    fn seen(out: &[Transaction]) -> Vec<(String, Option<u64>, u64, Vec<String>)> {
+        out.iter()
+            .map(|t| {
+                (
+                    t.method.clone().unwrap_or_default(),
+                    t.end.map(|e| e.0),
+                    t.request_bytes,
+                    t.notes.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn early_response_waits_for_its_open_request() {
+        let (mut out, mut counters) = (Vec::new(), Counters::default());
+        let mut p = Pairing::new(limits(1_000));
+        {
+            let c = &mut ctx(&mut out, &mut counters, 1);
+            p.open(&Ex, Msg(Ts(1), "post", 10), c);
+            assert_eq!(p.front().map(|m| m.1), Some("post"));
+            // Answered before the body ends: nothing is published yet, and the
+            // answered request is no longer the one a next response answers.
+            p.response(&Ex, Msg(Ts(2), "", 0), c);
+            assert!(c.out.is_empty());
+            assert!(p.front().is_none());
+            p.opened_mut().unwrap().2 += 90;
+        }
+        {
+            let c = &mut ctx(&mut out, &mut counters, 3);
+            p.complete(&Ex, c);
+            assert!(p.is_empty());
+            p.request(&Ex, Msg(Ts(4), "get", 5), c);
+            p.response(&Ex, Msg(Ts(5), "", 0), c);
+            // A second complete is harmless.
+            p.complete(&Ex, c);
+        }
+        assert_eq!(
+            seen(&out),
+            vec![
+                ("post".into(), Some(2), 100, vec![]),
+                ("get".into(), Some(5), 5, vec![]),
+            ]
+        );
+        assert_eq!(
+            counters.unmatched_responses + counters.unmatched_requests,
+            0
+        );
+        assert_eq!(counters.transactions, 2);
+        assert_eq!(p.bytes, 0);
+    }
+
+    #[test]
+    fn pipelined_then_open_and_extra_response() {
+        let (mut out, mut counters) = (Vec::new(), Counters::default());
+        let mut p = Pairing::new(limits(1_000));
+        let c = &mut ctx(&mut out, &mut counters, 1);
+        p.request(&Ex, Msg(Ts(1), "a", 1), c);
+        p.open(&Ex, Msg(Ts(2), "b", 2), c);
+        p.response(&Ex, Msg(Ts(3), "", 0), c); // a
+        assert_eq!(p.front().map(|m| m.1), Some("b"));
+        p.response(&Ex, Msg(Ts(4), "", 0), c); // b, waits
+        p.response(&Ex, Msg(Ts(5), "", 0), c); // nothing left to answer
+        // A new request ends the open one, which is then published with its answer.
+        p.request(&Ex, Msg(Ts(6), "c", 3), c);
+        p.drain(&Ex, c);
+        assert_eq!(
+            seen(c.out),
+            vec![
+                ("a".into(), Some(3), 1, vec![]),
+                ("".into(), Some(5), 0, vec![NOTE_UNMATCHED_RESPONSE.into()]),
+                ("b".into(), Some(4), 2, vec![]),
+                ("c".into(), None, 3, vec![NOTE_UNMATCHED_REQUEST.into()]),
+            ]
+        );
+        assert_eq!(p.bytes, 0);
+    }
+
+    #[test]
+    fn open_requests_at_timeout_and_connection_end() {
+        let (mut out, mut counters) = (Vec::new(), Counters::default());
+        let mut p = Pairing::new(limits(100));
+        {
+            // Still streaming and unanswered: not timed out.
+            let c = &mut ctx(&mut out, &mut counters, 1);
+            p.open(&Ex, Msg(Ts(1), "slow", 1), c);
+            p.expire(&Ex, Ts(1_000), c);
+            assert!(c.out.is_empty());
+        }
+        {
+            // Completed late: the timeout runs from its end.
+            let c = &mut ctx(&mut out, &mut counters, 1_000);
+            p.complete(&Ex, c);
+            p.expire(&Ex, Ts(1_050), c);
+            assert!(c.out.is_empty());
+            p.expire(&Ex, Ts(1_100), c);
+            assert_eq!(c.out.len(), 1);
+        }
+        {
+            // Answered but the body never ends: published as a pair once the
+            // response has waited the timeout; later bytes find no open request.
+            let c = &mut ctx(&mut out, &mut counters, 2_000);
+            p.open(&Ex, Msg(Ts(2_000), "stuck", 1), c);
+            p.response(&Ex, Msg(Ts(2_010), "", 0), c);
+            p.expire(&Ex, Ts(2_109), c);
+            assert_eq!(c.out.len(), 1);
+            p.expire(&Ex, Ts(2_110), c);
+            assert_eq!(c.out.len(), 2);
+            assert!(p.opened_mut().is_none());
+            p.complete(&Ex, c);
+        }
+        {
+            // Connection end: answered open request as a pair, unanswered as
+            // unmatched.
+            let c = &mut ctx(&mut out, &mut counters, 3_000);
+            p.open(&Ex, Msg(Ts(3_000), "cut", 7), c);
+            p.response(&Ex, Msg(Ts(3_001), "", 0), c);
+            p.drain(&Ex, c);
+            p.open(&Ex, Msg(Ts(3_002), "left", 8), c);
+            p.drain(&Ex, c);
+        }
+        assert_eq!(
+            seen(&out),
+            vec![
+                ("slow".into(), None, 1, vec![NOTE_UNMATCHED_REQUEST.into()]),
+                ("stuck".into(), Some(2_010), 1, vec![]),
+                ("cut".into(), Some(3_001), 7, vec![]),
+                ("left".into(), None, 8, vec![NOTE_UNMATCHED_REQUEST.into()]),
+            ]
+        );
+        assert_eq!(counters.unmatched_requests, 2);
+        assert_eq!(counters.unmatched_responses, 0);
+        assert_eq!(p.bytes, 0);
+    }
+
+    #[test]
+    fn open_requests_are_bounded_like_the_rest() {
+        let (mut out, mut counters) = (Vec::new(), Counters::default());
+        let mut p = Pairing::new(Limits {
+            max_messages: 2,
+            ..limits(1_000)
+        });
+        let c = &mut ctx(&mut out, &mut counters, 1);
+        for (i, name) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            p.open(&Ex, Msg(Ts(i as u64), name, 0), c);
+        }
+        // Each open completed the one before; the queue holds two.
+        assert_eq!(p.len(), 2);
+        assert_eq!(p.opened().map(|m| m.1), Some("d"));
+        assert_eq!(c.counters.pairing_evictions, 2);
+        let names: Vec<_> = seen(c.out).into_iter().map(|t| t.0).collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
     #[test]
     fn request_only_and_skipping_unanswered_requests() {
         let mut out = Vec::new();
@@ -300,9 +602,9 @@ mod tests {
             counters: &mut counters,
         };
         let mut p = Pairing::new(Limits::default());
-        request_only(&Ex, Msg(Ts(1), "oneway"), &mut ctx);
+        request_only(&Ex, Msg(Ts(1), "oneway", 0), &mut ctx);
         for (ts, m) in [(2, "a"), (3, "b"), (4, "c")] {
-            p.request(&Ex, Msg(Ts(ts), m), &mut ctx);
+            p.request(&Ex, Msg(Ts(ts), m, 0), &mut ctx);
         }
         // The oldest is answered, or no pending request is: nothing is skipped.
         assert_eq!(p.skip_unanswered(&Ex, |m| m.1 == "a", &mut ctx), 0);
@@ -310,7 +612,7 @@ mod tests {
         assert_eq!(p.len(), 3);
         // The response answers c: a and b get none.
         assert_eq!(p.skip_unanswered(&Ex, |m| m.1 == "c", &mut ctx), 2);
-        p.response(&Ex, Msg(Ts(5), ""), &mut ctx);
+        p.response(&Ex, Msg(Ts(5), "", 0), &mut ctx);
         assert!(p.is_empty());
         let got: Vec<_> = out
             .iter()
@@ -346,14 +648,14 @@ mod tests {
             timeout: Duration::from_secs(1),
         };
         let mut p = Pairing::new(limits);
-        p.request(&Ex, Msg(Ts(1), "~ping"), &mut ctx);
-        p.request(&Ex, Msg(Ts(2), "a"), &mut ctx);
-        p.request(&Ex, Msg(Ts(3), "~stat"), &mut ctx);
-        p.request(&Ex, Msg(Ts(4), "~quit"), &mut ctx);
+        p.request(&Ex, Msg(Ts(1), "~ping", 0), &mut ctx);
+        p.request(&Ex, Msg(Ts(2), "a", 0), &mut ctx);
+        p.request(&Ex, Msg(Ts(3), "~stat", 0), &mut ctx);
+        p.request(&Ex, Msg(Ts(4), "~quit", 0), &mut ctx);
         // The first answer belongs to the ping: dropped; the second pairs with "a".
-        p.response(&Ex, Msg(Ts(5), ""), &mut ctx);
-        p.response(&Ex, Msg(Ts(6), ""), &mut ctx);
-        p.response(&Ex, Msg(Ts(7), ""), &mut ctx);
+        p.response(&Ex, Msg(Ts(5), "", 0), &mut ctx);
+        p.response(&Ex, Msg(Ts(6), "", 0), &mut ctx);
+        p.response(&Ex, Msg(Ts(7), "", 0), &mut ctx);
         p.drain(&Ex, &mut ctx);
         let got: Vec<_> = out
             .iter()

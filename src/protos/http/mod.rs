@@ -5,6 +5,11 @@
 //! Requests flow `ToServer`, responses `ToClient`. Bodies are consumed as they stream;
 //! only heads (bounded by [`parser::MAX_HEAD`]) and short framing lines are ever left
 //! for the engine to buffer.
+//!
+//! A request is handed to pairing as soon as its head is parsed (open until its body
+//! ends), so a response sent before the body was read (a redirect, 401 or 413 to a
+//! large POST) pairs with it; the request's bytes still count the rest of its body,
+//! and the transaction is published when both have ended.
 
 pub mod fields;
 pub mod parser;
@@ -69,6 +74,7 @@ impl ProtocolFactory for HttpFactory {
 #[derive(Debug)]
 struct Side {
     wire: Wire,
+    /// The response in progress. The request in progress is the pairing's open one.
     msg: Option<Msg>,
     /// Timestamp of the first byte of a head still being received.
     head_ts: Option<Ts>,
@@ -120,14 +126,24 @@ impl HttpParser {
         }
     }
 
-    /// Hands the complete message of `dir` to pairing.
-    fn finish(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
-        let Some(msg) = self.sides[dir.idx()].msg.take() else {
-            return;
-        };
+    /// The message in progress in `dir`.
+    fn msg_mut(&mut self, dir: Dir) -> Option<&mut Msg> {
         match dir {
-            Dir::ToServer => self.pairing.request(&self.ex, msg, ctx),
-            Dir::ToClient => self.pairing.response(&self.ex, msg, ctx),
+            Dir::ToServer => self.pairing.opened_mut(),
+            Dir::ToClient => self.sides[dir.idx()].msg.as_mut(),
+        }
+    }
+
+    /// The message of `dir` ended: the open request is completed, a response is
+    /// handed to pairing.
+    fn finish(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
+        match dir {
+            Dir::ToServer => self.pairing.complete(&self.ex, ctx),
+            Dir::ToClient => {
+                if let Some(msg) = self.sides[dir.idx()].msg.take() {
+                    self.pairing.response(&self.ex, msg, ctx);
+                }
+            }
         }
     }
 
@@ -190,9 +206,19 @@ impl HttpParser {
         let mut msg = msg;
         msg.wire_bytes += std::mem::take(&mut side.interim_bytes);
         side.wire.set_framing(framing);
-        side.msg = Some(msg);
-        if side.wire.framing_done() {
-            self.finish(dir, ctx);
+        let done = side.wire.framing_done();
+        if request {
+            // Queued at once: a response may come before the body ends.
+            if done {
+                self.pairing.request(&self.ex, msg, ctx);
+            } else {
+                self.pairing.open(&self.ex, msg, ctx);
+            }
+        } else {
+            side.msg = Some(msg);
+            if done {
+                self.finish(dir, ctx);
+            }
         }
         Ok(())
     }
@@ -250,22 +276,23 @@ impl Parser for HttpParser {
                 }
                 Step::Body(b) => {
                     off += b.len();
-                    if let Some(m) = &mut side.msg {
+                    let ended = !side.wire.in_message();
+                    if let Some(m) = self.msg_mut(dir) {
                         m.add_body(b, max);
                     }
-                    if !side.wire.in_message() {
+                    if ended {
                         self.finish(dir, ctx);
                     }
                 }
                 Step::Framing(n) => {
                     off += n;
-                    if let Some(m) = &mut side.msg {
+                    if let Some(m) = self.msg_mut(dir) {
                         m.wire_bytes += n as u64;
                     }
                 }
                 Step::End(n) => {
                     off += n;
-                    if let Some(m) = &mut side.msg {
+                    if let Some(m) = self.msg_mut(dir) {
                         m.wire_bytes += n as u64;
                     }
                     self.finish(dir, ctx);
@@ -290,7 +317,7 @@ impl Parser for HttpParser {
         side.head_ts = None;
         match side.wire.gap(len) {
             GapEffect::Body { lost, complete } => {
-                if let Some(m) = &mut side.msg {
+                if let Some(m) = self.msg_mut(dir) {
                     m.body_bytes += lost;
                     m.wire_bytes += lost;
                     m.loss = true;
@@ -300,11 +327,12 @@ impl Parser for HttpParser {
                 }
             }
             GapEffect::LostMessage => {
-                if let Some(m) = &mut side.msg {
+                if let Some(m) = self.msg_mut(dir) {
                     m.loss = true;
                 }
                 self.finish(dir, ctx);
             }
+            // No head was in progress, so no request is open.
             GapEffect::Reset => side.msg = None,
         }
     }

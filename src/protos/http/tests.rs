@@ -321,6 +321,119 @@ fn continue_is_skipped() {
 }
 
 #[test]
+fn early_response_pairs_with_the_request_whose_body_is_streaming() {
+    let mut h = H::new(cfg());
+    let head = b"POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 10000\r\n\r\n";
+    let e413 = b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 3\r\n\r\nbig";
+    let redirect = b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n";
+    h.feed(C, head, 1);
+    h.feed(C, &[b'x'; 3000], 2);
+    h.feed(S, e413, 3);
+    // Published only once the request has ended too.
+    assert!(h.out.is_empty());
+    h.feed(C, &[b'x'; 7000], 4);
+    assert_eq!(h.out.len(), 1);
+    // The keep-alive connection goes on unshifted: a request answered as soon as
+    // its head is in (a redirect), then a plain exchange.
+    h.feed(C, head, 5);
+    h.feed(S, redirect, 6);
+    h.feed(C, &[b'y'; 10000], 7);
+    h.feed(C, GET, 8);
+    h.feed(S, OK, 9);
+    h.close();
+    assert_eq!(h.out.len(), 3);
+    let t = &h.out[0];
+    assert_eq!((t.start, t.end), (Ts(1), Some(Ts(3))));
+    assert_eq!(t.request_bytes, (head.len() + 10000) as u64);
+    assert_eq!(t.response_bytes, e413.len() as u64);
+    assert_eq!(t.status, Status::Error);
+    assert!(t.notes.is_empty());
+    assert_eq!(h.json(0)["http"]["request"]["body"]["bytes"], 10000);
+    assert_eq!(h.json(0)["http"]["response"]["status_code"], 413);
+    let t = &h.out[1];
+    assert_eq!((t.start, t.end), (Ts(5), Some(Ts(6))));
+    assert_eq!(t.request_bytes, (head.len() + 10000) as u64);
+    assert_eq!(t.status, Status::Ok);
+    assert_eq!(h.json(1)["http"]["response"]["status_code"], 302);
+    let t = &h.out[2];
+    assert_eq!((t.start, t.end), (Ts(8), Some(Ts(9))));
+    assert_eq!(t.path.as_deref(), Some("/index.html"));
+    assert_eq!(
+        h.counters.unmatched_responses + h.counters.unmatched_requests,
+        0
+    );
+}
+
+#[test]
+fn early_response_then_close_publishes_what_was_seen() {
+    let mut h = H::new(cfg());
+    let head = b"POST /up HTTP/1.1\r\nContent-Length: 5000\r\n\r\n";
+    h.feed(C, head, 1);
+    h.feed(C, &[b'z'; 1000], 2);
+    h.feed(
+        S,
+        b"HTTP/1.1 413 Request Entity Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        3,
+    );
+    h.close();
+    assert_eq!(h.out.len(), 1);
+    let t = &h.out[0];
+    assert_eq!(t.end, Some(Ts(3)));
+    assert_eq!(t.request_bytes, (head.len() + 1000) as u64);
+    assert!(t.notes.is_empty());
+    assert_eq!(h.json(0)["http"]["request"]["body"]["bytes"], 1000);
+    assert_eq!(h.json(0)["http"]["response"]["status_code"], 413);
+}
+
+#[test]
+fn early_response_to_expect_continue() {
+    // The server refuses without 100 Continue; the client sends the body anyway
+    // (it must, to keep the connection), then the next request.
+    let mut h = H::new(cfg());
+    let head = b"PUT /up HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n";
+    h.feed(C, head, 1);
+    h.feed(
+        S,
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n",
+        2,
+    );
+    h.feed(C, b"data", 3);
+    h.feed(C, GET, 4);
+    h.feed(S, OK, 5);
+    assert_eq!(h.out.len(), 2);
+    assert_eq!(h.out[0].end, Some(Ts(2)));
+    assert_eq!(h.out[0].request_bytes, head.len() as u64 + 4);
+    assert_eq!(h.json(0)["http"]["response"]["status_code"], 401);
+    assert_eq!(h.out[1].end, Some(Ts(5)));
+    assert_eq!(h.counters.unmatched_responses, 0);
+}
+
+#[test]
+fn early_response_waits_at_most_the_transaction_timeout() {
+    let mut h = H::new(cfg());
+    let s = 1_000_000_000u64;
+    h.feed(C, b"POST /a HTTP/1.1\r\nContent-Length: 100\r\n\r\nab", s);
+    // Unanswered and still streaming: no timeout.
+    h.call(30 * s, |p, ctx| p.expire(Ts(30 * s), ctx));
+    assert!(h.out.is_empty());
+    h.feed(
+        S,
+        b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n",
+        31 * s,
+    );
+    h.call(35 * s, |p, ctx| p.expire(Ts(35 * s), ctx));
+    assert!(h.out.is_empty());
+    h.call(45 * s, |p, ctx| p.expire(Ts(45 * s), ctx));
+    assert_eq!(h.out.len(), 1);
+    assert_eq!(h.out[0].end, Some(Ts(31 * s)));
+    assert!(h.out[0].notes.is_empty());
+    // The rest of the body streams past without an event.
+    h.feed(C, &[b'c'; 98], 46 * s);
+    h.close();
+    assert_eq!(h.out.len(), 1);
+}
+
+#[test]
 fn switching_protocols_stops() {
     let mut h = H::new(cfg());
     h.feed(

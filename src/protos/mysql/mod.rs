@@ -186,7 +186,7 @@ struct Side {
 
 pub struct MysqlParser {
     ex: MysqlExchange,
-    pairing: Pairing<Request>,
+    pairing: Pairing<Request, Response>,
     phase: Phase,
     server_caps: u32,
     compress: bool,
@@ -194,8 +194,10 @@ pub struct MysqlParser {
     /// handshake, or learnt from the first result set seen.
     deprecate_eof: Option<bool>,
     sides: [Side; 2],
-    /// A request spread over continuation packets, or whose packet is streaming past.
-    req: Option<Request>,
+    /// The request in progress (spread over continuation packets, or whose packet is
+    /// streaming past) is the pairing's open one, so an answer that comes before it
+    /// has fully arrived (a packet over `max_allowed_packet`) pairs with it.
+    /// `req_done`: its last packet has started.
     req_done: bool,
     resp: Option<RespState>,
     stmts: Statements,
@@ -234,7 +236,6 @@ impl MysqlParser {
                     ..Side::default()
                 },
             ],
-            req: None,
             req_done: false,
             resp: None,
             stmts: Statements::default(),
@@ -250,8 +251,8 @@ impl MysqlParser {
                 + r.r.path.capacity()
         });
         resp + self
-            .req
-            .as_ref()
+            .pairing
+            .opened()
             .map_or(0, |r| r.query.as_ref().map_or(0, |q| q.capacity()))
             + self.pairing.len() * std::mem::size_of::<Request>()
     }
@@ -273,7 +274,7 @@ impl MysqlParser {
         let wire = 4 + len as u64;
         if self.sides[0].cont {
             // Continuation of a long payload.
-            if let Some(r) = &mut self.req {
+            if let Some(r) = self.pairing.opened_mut() {
                 r.bytes += wire;
                 if let Some(q) = &mut r.query
                     && matches!(r.cmd, parser::COM_QUERY | parser::COM_STMT_PREPARE)
@@ -367,10 +368,8 @@ impl MysqlParser {
         }
         match expect {
             Expect::Nothing => {
-                if len == MAX_PAYLOAD {
-                    // The rest of the payload continues; nothing to publish.
-                    self.req = None;
-                }
+                // Nothing to publish, also when the payload continues.
+                self.push_request(ctx);
                 return Handled::Ok;
             }
             Expect::Auth => {
@@ -383,7 +382,7 @@ impl MysqlParser {
             }
             _ => {}
         }
-        self.req = Some(Request {
+        let req = Request {
             ts,
             cmd,
             expect,
@@ -393,16 +392,16 @@ impl MysqlParser {
             params,
             bytes: wire,
             loss: false,
-        });
+        };
+        self.pairing.open(&self.ex, req, ctx);
         self.req_done = len < MAX_PAYLOAD;
         Handled::Ok
     }
 
+    /// The request in progress ended (or is published as it is).
     fn push_request(&mut self, ctx: &mut Ctx<'_>) {
         self.req_done = false;
-        if let Some(r) = self.req.take() {
-            self.pairing.request(&self.ex, r, ctx);
-        }
+        self.pairing.complete(&self.ex, ctx);
     }
 
     // ------------------------------------------------------------ responses
@@ -792,7 +791,7 @@ impl MysqlParser {
     fn add_skipped(&mut self, dir: Dir, n: usize, loss: bool) {
         match dir {
             Dir::ToServer => {
-                if let Some(r) = &mut self.req {
+                if let Some(r) = self.pairing.opened_mut() {
                     r.bytes += n as u64;
                     r.loss |= loss;
                 }
@@ -935,7 +934,7 @@ impl MysqlParser {
         side.resync = true;
         match dir {
             Dir::ToServer => {
-                if let Some(r) = &mut self.req {
+                if let Some(r) = self.pairing.opened_mut() {
                     r.loss = true;
                     self.push_request(ctx);
                 }
@@ -1196,7 +1195,7 @@ impl Parser for MysqlParser {
         match dir {
             Dir::ToServer => {
                 side.resync = true;
-                if self.req.is_some() {
+                if self.pairing.opened().is_some() {
                     self.add_skipped(dir, lost, true);
                     self.push_request(ctx);
                 }
@@ -1241,10 +1240,9 @@ impl Parser for MysqlParser {
     }
 
     fn close(&mut self, ctx: &mut Ctx<'_>) {
-        if self.req.is_some() {
-            if let Some(r) = &mut self.req
-                && !self.req_done
-            {
+        let done = self.req_done;
+        if let Some(r) = self.pairing.opened_mut() {
+            if !done {
                 r.loss = true;
             }
             self.push_request(ctx);

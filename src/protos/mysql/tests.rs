@@ -528,6 +528,57 @@ fn hundred_thousand_rows_stream_in_bounded_memory() {
 }
 
 #[test]
+fn error_before_a_large_query_has_arrived_pairs_with_it() {
+    // A packet over max_allowed_packet: the server reads its header, answers ERR
+    // 1153 and closes while the rest of the query is still on its way.
+    let mut h = H::new(cfg());
+    h.handshake(BASE_CAPS);
+    let mut q = String::from("INSERT INTO t VALUES ('");
+    q.push_str(&"x".repeat(200_000));
+    q.push_str("')");
+    let packet = query(&q);
+    h.feed(C, &packet[..SMALL + 1000], 1);
+    let e1153 = pkt(
+        1,
+        &err(
+            1153,
+            "08S01",
+            "Got a packet bigger than 'max_allowed_packet' bytes",
+        ),
+    );
+    h.feed(S, &e1153, 2);
+    assert!(h.out.is_empty(), "published before the request ended");
+    h.feed(C, &packet[SMALL + 1000..], 3);
+    assert_eq!(h.out.len(), 1);
+    // The connection goes on (a server that does not close): no shift.
+    h.feed(C, &query("SELECT 1"), 4);
+    h.feed(S, &pkt(1, &ok(0, 0, 2)), 5);
+    // Answered early again, and the server closes before the rest arrives.
+    h.feed(C, &packet[..SMALL + 1000], 6);
+    h.feed(S, &e1153, 7);
+    h.close();
+    assert_eq!(h.out.len(), 3);
+    for (i, (method, end)) in [("INSERT", 2), ("SELECT", 5), ("INSERT", 7)]
+        .into_iter()
+        .enumerate()
+    {
+        let e = h.json(i);
+        assert_eq!(get(&e, "method"), method, "{i}");
+        assert_eq!(h.out[i].end, Some(Ts(end)), "{i}");
+        assert!(get(&e, "error.message").is_null(), "{i}: {e}");
+    }
+    let e = h.json(0);
+    assert_eq!(get(&e, "mysql.error_code"), 1153);
+    assert_eq!(get(&e, "status"), "Error");
+    assert_eq!(get(&e, "source.bytes"), packet.len() as u64);
+    assert_eq!(get(&h.json(2), "mysql.error_code"), 1153);
+    assert_eq!(
+        h.counters.unmatched_requests + h.counters.unmatched_responses,
+        0
+    );
+}
+
+#[test]
 fn huge_single_row_streams_past() {
     let mut h = H::new(cfg());
     h.handshake(BASE_CAPS);

@@ -169,7 +169,7 @@ struct Building {
 
 pub struct PgsqlParser {
     ex: PgExchange,
-    pairing: Pairing<Req>,
+    pairing: Pairing<Req, Resp>,
     timeout: Duration,
     sides: [Side; 2],
     stopped: bool,

@@ -99,7 +99,7 @@ const TLS_HANDSHAKE: u8 = 0x16;
 
 pub struct RedisParser {
     ex: RedisExchange,
-    pairing: Pairing<Req>,
+    pairing: Pairing<Req, Resp>,
     readers: [Reader; 2],
     /// Confirmations of an earlier (un)subscribe still to skip.
     extra_confirmations: u64,
