@@ -327,16 +327,41 @@ impl std::fmt::Display for BadResponse {
 /// hold no escapes), everything else is skipped. Any response that does not give
 /// exactly `n` items, each with a valid status, is a [`BadResponse`]. Items past
 /// `n` are only counted, so memory stays within `n` outcomes whatever the body
-/// holds; nesting deeper than 128 levels is an error, not a stack overflow.
+/// holds; skipped members are walked without recursion, and nesting deeper than
+/// 128 levels where the response is read is an error, not a stack overflow.
 pub fn outcomes(body: &[u8], n: usize) -> Result<Vec<Outcome<'_>>, BadResponse> {
-    let mut out = Vec::with_capacity(n.min(1 << 16));
     let mut de = serde_json::Deserializer::from_slice(body);
-    let got = ResponseSeed { n, out: &mut out }
-        .deserialize(&mut de)
-        .and_then(|got| de.end().map(|()| got))
-        .map_err(|e| BadResponse::Unreadable(e.to_string()))?;
-    match got {
-        Some(got) if got == n => Ok(out),
+    let walked = walk(&mut de, n).and_then(|w| de.end().map(|()| w));
+    judge(walked.map_err(|e| e.to_string()), n)
+}
+
+/// What [`walk`] read: the outcomes of the first `n` items, and how many items
+/// there were (`None`: no `items` member).
+pub struct Walked<'a> {
+    outcomes: Vec<Outcome<'a>>,
+    items: Option<usize>,
+}
+
+/// Reads a bulk response from any serde deserializer (the JSON parser is
+/// chosen by [`outcomes`]; benches/es_bulk_response.rs compares others with it).
+pub fn walk<'de, D: Deserializer<'de>>(d: D, n: usize) -> Result<Walked<'de>, D::Error> {
+    let mut outcomes = Vec::with_capacity(n.min(1 << 16));
+    let items = ResponseSeed {
+        n,
+        out: &mut outcomes,
+    }
+    .deserialize(d)?;
+    Ok(Walked { outcomes, items })
+}
+
+/// The outcomes of a walked response that has exactly `n` items.
+pub fn judge(
+    walked: Result<Walked<'_>, String>,
+    n: usize,
+) -> Result<Vec<Outcome<'_>>, BadResponse> {
+    let w = walked.map_err(BadResponse::Unreadable)?;
+    match w.items {
+        Some(got) if got == n => Ok(w.outcomes),
         Some(got) => Err(BadResponse::ItemCount { sent: n, got }),
         None => Err(BadResponse::Unreadable("no \"items\" array".into())),
     }

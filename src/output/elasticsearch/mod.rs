@@ -5,7 +5,10 @@
 //! with jitter, up to `max_retries` times; other item errors are counted and logged
 //! once per error type. Every document carries an `_id` and goes in with `create`,
 //! so an item sent again after a lost response is not indexed twice (the cluster
-//! answers 409 and it counts as delivered).
+//! answers 409 and it counts as delivered). Item outcomes come from the parsed
+//! response ([`bulk::outcomes`]); a response that cannot be read item by item
+//! (`bad_responses`) makes the whole request go again, which the same ids make
+//! safe.
 //!
 //! Retrying blocks this output's writer thread on purpose: its queue fills and,
 //! with `when_full: block`, workers wait, so a slow or dead cluster never grows
