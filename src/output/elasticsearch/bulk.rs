@@ -354,12 +354,13 @@ pub fn walk<'de, D: Deserializer<'de>>(d: D, n: usize) -> Result<Walked<'de>, D:
     Ok(Walked { outcomes, items })
 }
 
-/// The outcomes of a walked response that has exactly `n` items.
+/// The outcomes of a walked response that has exactly `n` items. A parser's
+/// message is cut to [`MAX_ERROR_TEXT`] bytes (it may quote the offending value).
 pub fn judge(
     walked: Result<Walked<'_>, String>,
     n: usize,
 ) -> Result<Vec<Outcome<'_>>, BadResponse> {
-    let w = walked.map_err(BadResponse::Unreadable)?;
+    let w = walked.map_err(|e| BadResponse::Unreadable(Text::owned(&e).0.into_owned()))?;
     match w.items {
         Some(got) if got == n => Ok(w.outcomes),
         Some(got) => Err(BadResponse::ItemCount { sent: n, got }),
@@ -981,6 +982,13 @@ mod tests {
             let deep = format!("{{\"items\":[{}", "{\"a\":".repeat(depth));
             assert!(outcomes(deep.as_bytes(), 1).is_err());
         }
+        // A parser message quoting a huge value is cut too.
+        let r = format!(
+            r#"{{"items":[{{"create":{{"status":"{}"}}}}]}}"#,
+            "9".repeat(1 << 20)
+        );
+        let e = outcomes(r.as_bytes(), 1).unwrap_err().to_string();
+        assert!(e.len() < MAX_ERROR_TEXT + 40, "{} bytes", e.len());
         // A very long reason is cut, whatever its size.
         let r = format!(
             r#"{{"items":[{{"create":{{"status":400,"error":{{"type":"t","reason":"{}"}}}}}}]}}"#,
