@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::fake_es::{FakeEs, Step};
+use common::fake_es::{FakeEs, Layout, Step};
 use common::{Run, fixture, replay, wirebeat};
 use serde_json::Value;
 use wirebeat::config::ElasticsearchOutput;
@@ -331,7 +331,18 @@ fn setup_loads_template_and_exits() {
 
 #[test]
 fn storms_and_partial_failures_lose_and_duplicate_nothing() {
-    let es = FakeEs::start("8.11.1");
+    storms_and_partial_failures(FakeEs::start("8.11.1"));
+}
+
+/// The same with every answer laid out like `?pretty` (`"errors" : true`) or by a
+/// reformatting proxy (`"errors": true`), with newlines.
+#[test]
+fn storms_and_partial_failures_with_pretty_answers() {
+    storms_and_partial_failures(FakeEs::start_layout("8.11.1", Layout::Pretty));
+    storms_and_partial_failures(FakeEs::start_layout("8.11.1", Layout::Indented));
+}
+
+fn storms_and_partial_failures(es: FakeEs) {
     es.script([
         Step::Status(429),
         Step::Status(429),
@@ -373,7 +384,12 @@ fn storms_and_partial_failures_lose_and_duplicate_nothing() {
 
 #[test]
 fn mapping_errors_are_counted_once_and_not_retried() {
-    let es = FakeEs::start("8.11.1");
+    for layout in Layout::ALL {
+        mapping_errors(FakeEs::start_layout("8.11.1", layout));
+    }
+}
+
+fn mapping_errors(es: FakeEs) {
     es.state().reject_containing = Some("\"method\":\"SET\"".into());
     let run = replay_es(&es, "redis/pipeline_cli.pcap", &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -477,6 +493,151 @@ fn es_cfg(es: &FakeEs) -> ElasticsearchOutput {
         timeout: Duration::from_secs(5),
         ..Default::default()
     }
+}
+
+/// Publishes events 0..n straight into an Elasticsearch writer (batches of 10,
+/// no timed flush, so every run cuts the same batches) and returns the final
+/// report with the output's counters.
+fn deliver(
+    es: &FakeEs,
+    n: usize,
+    tweak: impl FnOnce(&mut ElasticsearchOutput),
+) -> (wirebeat::output::Report, Vec<(&'static str, u64)>) {
+    let registry = Registry::new();
+    let mut cfg = es_cfg(es);
+    cfg.flush_interval = Duration::from_secs(3600);
+    tweak(&mut cfg);
+    let out = Elasticsearch::new(&cfg, registry.output("elasticsearch")).unwrap();
+    let limits = Limits {
+        chunks: 1000,
+        events: 10_000,
+        bytes: 16 << 20,
+        when_full: WhenFull::Block,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (publisher, writers) =
+        wirebeat::output::start(vec![Box::new(out)], limits, &registry, stop).unwrap();
+    for i in 0..n {
+        publisher.publish(line(i), 1);
+    }
+    drop(publisher);
+    let report = writers.finish();
+    let counters = registry
+        .output("elasticsearch")
+        .entries()
+        .into_iter()
+        .filter(|(k, _)| *k != "queue_events")
+        .collect();
+    (report, counters)
+}
+
+fn counter(counters: &[(&'static str, u64)], name: &str) -> u64 {
+    counters
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no counter {name}"))
+}
+
+/// The `n` of every stored document, sorted.
+fn stored_ns(es: &FakeEs) -> Vec<u64> {
+    let mut ns: Vec<u64> = es
+        .docs("packetbeat-2026.01.02")
+        .iter()
+        .map(|d| d["n"].as_u64().unwrap())
+        .collect();
+    ns.sort();
+    ns
+}
+
+/// Partial failures read from pretty-printed answers (`"errors" : true` or
+/// `"errors": true` with newlines, as `?pretty`, proxies and compatible servers
+/// send them) are retried
+/// and counted exactly as from compact ones: nothing counted published that was
+/// not indexed, nothing counted twice.
+#[test]
+fn pretty_answers_count_exactly_like_compact_ones() {
+    let v = serde_json::json!({"took": 1, "errors": true});
+    assert_eq!(
+        Layout::Pretty.text(&v),
+        "{\n  \"errors\" : true,\n  \"took\" : 1\n}\n"
+    );
+    assert_eq!(
+        Layout::Indented.text(&v),
+        "{\n  \"errors\": true,\n  \"took\": 1\n}\n"
+    );
+    let mut runs = Vec::new();
+    for layout in Layout::ALL {
+        let es = FakeEs::start_layout("8.11.1", layout);
+        es.script([
+            // Batch 0..10: 4 indexed, 2 rejected (3, 8), 4 to retry (1, 4, 6, 9).
+            Step::Items(vec![201, 429, 201, 400, 503]),
+            // Its 4 retried: 2 indexed, 2 to retry.
+            Step::Items(vec![201, 429]),
+            // Those 2 are indexed but the answer is lost; sent again, they answer 409.
+            Step::ResetAfter,
+            Step::Items(vec![]),
+            // Batch 10..20: every item rejected.
+            Step::Items(vec![400]),
+            // Batch 20..30: the whole request refused once.
+            Step::Status(429),
+        ]);
+        let (report, counters) = deliver(&es, 100, |_| {});
+        assert!(es.state().script.is_empty());
+        let rejected: Vec<u64> = vec![3, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+        let want: Vec<u64> = (0..100).filter(|i| !rejected.contains(i)).collect();
+        assert_eq!(stored_ns(&es), want, "{layout:?}");
+        assert_eq!(report.published, 88, "{layout:?}: {report:?}");
+        assert_eq!(report.dropped, 12, "{layout:?}: {report:?}");
+        assert_eq!(counter(&counters, "events_published"), 88);
+        assert_eq!(counter(&counters, "events_failed"), 12);
+        assert_eq!(counter(&counters, "events_retried"), 4 + 2 + 2 + 10);
+        assert_eq!(counter(&counters, "bad_responses"), 0);
+        let s = es.state();
+        assert_eq!((s.rejected, s.conflicts), (12, 2), "{layout:?}");
+        drop(s);
+        runs.push(counters);
+    }
+    assert!(
+        runs.iter().all(|r| *r == runs[0]),
+        "every layout, the same counters: {runs:?}"
+    );
+}
+
+/// An answer that cannot be read item by item (truncated, not JSON, too few or
+/// too many items, over `max_response_bytes`) proves nothing: the whole request is
+/// sent again (counted in `bad_responses`), and what was indexed meanwhile answers
+/// 409 and is counted once.
+#[test]
+fn unreadable_bulk_answers_resend_the_whole_request() {
+    let mut runs = Vec::new();
+    for layout in Layout::ALL {
+        let es = FakeEs::start_layout("8.11.1", layout);
+        es.script([
+            Step::Truncated(vec![201, 429]),
+            Step::NotJson(vec![201, 201, 503]),
+            Step::MissingItems(vec![201], 1),
+            Step::ExtraItems(vec![201], 2),
+            Step::Huge(vec![201], 200_000),
+        ]);
+        let (report, counters) = deliver(&es, 30, |c| c.max_response_bytes = 64 * 1024);
+        assert!(es.state().script.is_empty());
+        assert_eq!(stored_ns(&es), (0..30).collect::<Vec<_>>(), "{layout:?}");
+        assert_eq!((report.published, report.dropped), (30, 0), "{report:?}");
+        assert_eq!(counter(&counters, "events_published"), 30);
+        assert_eq!(counter(&counters, "events_failed"), 0);
+        assert_eq!(counter(&counters, "bad_responses"), 5);
+        assert_eq!(counter(&counters, "batch_errors"), 5);
+        assert_eq!(
+            counter(&counters, "events_retried"),
+            50,
+            "the first batch of 10, sent again 5 times whole"
+        );
+        // The last attempt finds every item of the batch already there.
+        assert!(es.state().conflicts >= 10, "{layout:?}");
+        runs.push(counters);
+    }
+    assert!(runs.iter().all(|r| *r == runs[0]), "{runs:?}");
 }
 
 fn line(i: usize) -> Vec<u8> {

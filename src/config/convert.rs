@@ -907,6 +907,13 @@ fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, Confi
     }
     f.duration(ctx, "timeout", &mut es.timeout)?;
     f.int(ctx, "compression_level", &mut es.compression_level, 0, 9)?;
+    f.int(
+        ctx,
+        "max_response_bytes",
+        &mut es.max_response_bytes,
+        1024,
+        MAX_USIZE,
+    )?;
     f.bool(ctx, "save_topology", &mut es.save_topology)?;
     for name in ["tls", "ssl"] {
         if let Some((n, p)) = f.take_set(name) {

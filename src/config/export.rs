@@ -214,6 +214,7 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
             w.kv(6, "max", dur(es.backoff_max));
             w.kv(4, "timeout", dur(es.timeout));
             w.kv(4, "compression_level", es.compression_level);
+            w.kv(4, "max_response_bytes", es.max_response_bytes);
             w.kv(4, "save_topology", es.save_topology);
             w.section(4, "tls");
             w.kv(

@@ -291,6 +291,9 @@ pub struct ElasticsearchOutput {
     pub backoff_max: Duration,
     pub timeout: Duration,
     pub compression_level: u32,
+    /// Largest response body read from the cluster (wirebeat); a larger one fails
+    /// the request, which is sent again.
+    pub max_response_bytes: usize,
     pub tls_certificate_authorities: Vec<String>,
     pub tls_verify: bool,
     pub save_topology: bool,
@@ -346,6 +349,7 @@ impl Default for ElasticsearchOutput {
             backoff_max: Duration::from_secs(60),
             timeout: Duration::from_secs(90),
             compression_level: 0,
+            max_response_bytes: 64 * 1024 * 1024,
             tls_certificate_authorities: Vec::new(),
             tls_verify: true,
             save_topology: false,

@@ -86,6 +86,10 @@ pub struct OutputStats {
     /// Requests or writes sent, and those that failed as a whole.
     pub batches: AtomicU64,
     pub batch_errors: AtomicU64,
+    /// Responses that said nothing reliable about the events sent (unreadable,
+    /// truncated, too large, or not one result per event): the whole request is
+    /// sent again.
+    pub bad_responses: AtomicU64,
     /// Bytes written to the destination (before compression).
     pub bytes: AtomicU64,
     /// Events waiting in the queue right now (a gauge).
@@ -108,6 +112,7 @@ impl OutputStats {
             ("events_retried", g(&self.events_retried)),
             ("batches", g(&self.batches)),
             ("batch_errors", g(&self.batch_errors)),
+            ("bad_responses", g(&self.bad_responses)),
             ("bytes", g(&self.bytes)),
             ("queue_events", g(&self.queue_events)),
         ]

@@ -4,7 +4,9 @@
 //! (`create` of an existing id answers 409, like the real thing), single documents
 //! and `_search` for topology. Behaviours are scripted per bulk request: whole
 //! request statuses (429 storms, 503), per-item statuses, slow answers, connections
-//! closed before or after indexing, and stalls.
+//! closed before or after indexing, stalls, and broken answers (truncated, not
+//! JSON, too few or too many items). [`FakeEs::start_layout`] lays answers out
+//! like `?pretty` or a reformatting proxy would ([`Layout`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -30,6 +32,69 @@ pub enum Step {
     ResetBefore,
     /// Index everything, then close the connection without answering.
     ResetAfter,
+    /// Index like `Items`, then answer 200 with only the first half of the JSON
+    /// body (a well-framed but truncated response).
+    Truncated(Vec<u16>),
+    /// Index like `Items`, then answer 200 with an HTML page.
+    NotJson(Vec<u16>),
+    /// Index like `Items`, then answer with the last `n` items left out.
+    MissingItems(Vec<u16>, usize),
+    /// Index like `Items`, then answer with `n` more items (copies of the first).
+    ExtraItems(Vec<u16>, usize),
+    /// Index like `Items`, then answer with a body of this many bytes (valid
+    /// JSON: the items, then padding in a member of its own).
+    Huge(Vec<u16>, usize),
+}
+
+/// How answers are laid out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// One line, no spaces (Elasticsearch's default).
+    #[default]
+    Compact,
+    /// Elasticsearch's `?pretty`: two-space indent, newlines, `"key" : value`.
+    Pretty,
+    /// Indented with `"key": value`, as proxies and compatible servers that
+    /// re-encode answers write them.
+    Indented,
+}
+
+impl Layout {
+    pub const ALL: [Layout; 3] = [Layout::Compact, Layout::Pretty, Layout::Indented];
+
+    pub fn text(self, v: &Value) -> String {
+        match self {
+            Layout::Compact => v.to_string(),
+            Layout::Indented => serde_json::to_string_pretty(v).expect("serialize") + "\n",
+            Layout::Pretty => {
+                let mut out = Vec::new();
+                let fmt = serde_json::ser::PrettyFormatter::with_indent(b"  ");
+                let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+                serde::Serialize::serialize(v, &mut ser).expect("serialize");
+                // Keys are the only strings followed by `": ` here: the fake's
+                // string values never contain that.
+                String::from_utf8(out)
+                    .expect("utf-8")
+                    .replace("\": ", "\" : ")
+                    + "\n"
+            }
+        }
+    }
+}
+
+impl Step {
+    /// Per-item statuses of a step that indexes.
+    fn statuses(&self) -> Option<&[u16]> {
+        match self {
+            Step::Items(s)
+            | Step::Truncated(s)
+            | Step::NotJson(s)
+            | Step::MissingItems(s, _)
+            | Step::ExtraItems(s, _)
+            | Step::Huge(s, _) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -48,6 +113,10 @@ pub struct State {
     pub conflicts: u64,
     /// Items rejected with 400 (by script or `reject_containing`).
     pub rejected: u64,
+    /// Items answered 429 or 5xx (by script).
+    pub retryable: u64,
+    /// How answers are laid out.
+    pub layout: Layout,
     /// Documents whose text contains this are always rejected with 400.
     pub reject_containing: Option<String>,
     /// Authorization headers seen.
@@ -69,6 +138,14 @@ pub struct FakeEs {
 impl FakeEs {
     pub fn start(version: &str) -> FakeEs {
         Self::start_with(version, None)
+    }
+
+    /// Every answer laid out as `layout` says, e.g. [`Layout::Pretty`]:
+    /// `{\n  "took" : 1,\n  "errors" : true,\n  "items" : [ ... ] }`.
+    pub fn start_layout(version: &str, layout: Layout) -> FakeEs {
+        let es = Self::start_with(version, None);
+        es.state().layout = layout;
+        es
     }
 
     /// Over HTTPS with `tests/tls/server.pem` (signed by `tests/tls/ca.pem`).
@@ -272,11 +349,23 @@ fn read_body<S: Read>(r: &mut BufReader<S>, req: &Request) -> Option<Vec<u8>> {
     Some(body)
 }
 
-fn respond(w: &mut impl Write, status: u16, body: &Value, head_only: bool) -> std::io::Result<()> {
-    let text = if head_only {
-        String::new()
-    } else {
-        body.to_string()
+/// An answer: JSON (laid out as the server is set up), or raw text.
+enum Body {
+    Json(Value),
+    Raw(String),
+}
+
+fn respond(
+    w: &mut impl Write,
+    status: u16,
+    body: &Body,
+    layout: Layout,
+    head_only: bool,
+) -> std::io::Result<()> {
+    let text = match body {
+        _ if head_only => String::new(),
+        Body::Json(v) => layout.text(v),
+        Body::Raw(s) => s.clone(),
     };
     let reason = match status {
         200 => "OK",
@@ -334,8 +423,10 @@ fn serve<S: Read + Write>(conn: S, state: Arc<Mutex<State>>, stop: Arc<AtomicBoo
             if let Some(want) = s.require_auth.clone()
                 && req.header("authorization") != Some(want.as_str())
             {
+                let layout = s.layout;
                 drop(s);
-                if respond(r.get_mut(), 401, &json!({"error": "unauthorized"}), false).is_err() {
+                let body = Body::Json(json!({"error": "unauthorized"}));
+                if respond(r.get_mut(), 401, &body, layout, false).is_err() {
                     return;
                 }
                 continue;
@@ -357,9 +448,11 @@ fn serve<S: Read + Write>(conn: S, state: Arc<Mutex<State>>, stop: Arc<AtomicBoo
                 None => return,
             }
         } else {
-            route(&state, &req, &body)
+            let (status, v) = route(&state, &req, &body);
+            (status, Body::Json(v))
         };
-        if respond(r.get_mut(), status, &reply, head).is_err() {
+        let layout = lock().layout;
+        if respond(r.get_mut(), status, &reply, layout, head).is_err() {
             return;
         }
     }
@@ -425,13 +518,13 @@ fn route(state: &Arc<Mutex<State>>, req: &Request, body: &[u8]) -> (u16, Value) 
 }
 
 /// Handles one bulk body; `None` = close the connection without answering.
-fn bulk(state: &Arc<Mutex<State>>, body: &[u8], step: Option<Step>) -> Option<(u16, Value)> {
+fn bulk(state: &Arc<Mutex<State>>, body: &[u8], step: Option<Step>) -> Option<(u16, Body)> {
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
     s.bulk_requests += 1;
     if let Some(Step::Status(code)) = step {
         return Some((
             code,
-            json!({"error": {"type": "fake", "reason": "scripted"}, "status": code}),
+            Body::Json(json!({"error": {"type": "fake", "reason": "scripted"}, "status": code})),
         ));
     }
     let version = version_of(&s.version);
@@ -440,7 +533,7 @@ fn bulk(state: &Arc<Mutex<State>>, body: &[u8], step: Option<Step>) -> Option<(u
         .filter(|l| !l.is_empty())
         .collect();
     if !lines.len().is_multiple_of(2) {
-        return Some((400, json!({"error": "odd number of lines"})));
+        return Some((400, Body::Json(json!({"error": "odd number of lines"}))));
     }
     let mut items = Vec::new();
     let mut errors = false;
@@ -454,8 +547,8 @@ fn bulk(state: &Arc<Mutex<State>>, body: &[u8], step: Option<Step>) -> Option<(u
             .map(str::to_string)
             .unwrap_or_else(|| format!("auto-{}-{i}", s.bulk_requests));
         let has_type = meta.get("_type").is_some();
-        let mut status: u16 = match &step {
-            Some(Step::Items(st)) if !st.is_empty() => st[i % st.len()],
+        let mut status: u16 = match step.as_ref().and_then(Step::statuses) {
+            Some(st) if !st.is_empty() => st[i % st.len()],
             _ => 201,
         };
         let text = String::from_utf8_lossy(pair[1]);
@@ -488,6 +581,7 @@ fn bulk(state: &Arc<Mutex<State>>, body: &[u8], step: Option<Step>) -> Option<(u
                 item["error"] = json!({"type": "version_conflict_engine_exception", "reason": "document already exists"});
             }
             429 => {
+                s.retryable += 1;
                 item["error"] = json!({"type": "es_rejected_execution_exception", "reason": "rejected execution"})
             }
             400 => {
@@ -495,6 +589,7 @@ fn bulk(state: &Arc<Mutex<State>>, body: &[u8], step: Option<Step>) -> Option<(u
                 item["error"] = json!({"type": if type_problem { "illegal_argument_exception" } else { "mapper_parsing_exception" }, "reason": "failed to parse field [x] of type [long]"});
             }
             _ => {
+                s.retryable += 1;
                 item["error"] = json!({"type": "unavailable_shards_exception", "reason": "primary shard is not active"})
             }
         }
@@ -503,8 +598,34 @@ fn bulk(state: &Arc<Mutex<State>>, body: &[u8], step: Option<Step>) -> Option<(u
         }
         items.push(json!({ op.clone(): item }));
     }
-    if let Some(Step::ResetAfter) = step {
-        return None;
-    }
-    Some((200, json!({"took": 1, "errors": errors, "items": items})))
+    let answer = |items: Vec<Value>| json!({"took": 1, "errors": errors, "items": items});
+    let text = |v: &Value| s.layout.text(v);
+    let body = match step {
+        Some(Step::ResetAfter) => return None,
+        Some(Step::Truncated(_)) => {
+            let t = text(&answer(items));
+            Body::Raw(t[..t.len() / 2].to_string())
+        }
+        Some(Step::NotJson(_)) => {
+            Body::Raw("<html><body><h1>200 OK</h1>indexed</body></html>".into())
+        }
+        Some(Step::MissingItems(_, n)) => {
+            let keep = items.len().saturating_sub(n);
+            items.truncate(keep);
+            Body::Json(answer(items))
+        }
+        Some(Step::ExtraItems(_, n)) => {
+            let first = items.first().cloned().unwrap_or(Value::Null);
+            items.extend(std::iter::repeat_n(first, n));
+            Body::Json(answer(items))
+        }
+        Some(Step::Huge(_, size)) => {
+            let mut v = answer(items);
+            let len = text(&v).len();
+            v["padding"] = json!("x".repeat(size.saturating_sub(len + 14)));
+            Body::Json(v)
+        }
+        _ => Body::Json(answer(items)),
+    };
+    Some((200, body))
 }

@@ -1,9 +1,11 @@
 //! Bulk requests: index names by event time, action lines, and reading the
 //! per-item results of a response.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// The index an event goes to, from its `@timestamp` (UTC).
 ///
@@ -283,92 +285,414 @@ fn json_escape_into(s: &str, out: &mut Vec<u8>) {
 
 /// What happened to one item of a bulk request.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Outcome<'a> {
     Ok,
-    /// Already indexed (a resend of an item whose response was lost).
+    /// 409: the id is already indexed (a resend of an item whose response was lost).
     Duplicate,
     /// 429 or 5xx: send again.
     Retry,
-    /// Rejected for good (mapping error, bad request ...), with the reason.
-    Fail(String, String),
+    /// Rejected for good (other 4xx: mapping error, bad request ...), with the error
+    /// type and reason (each cut to [`MAX_ERROR_TEXT`] bytes).
+    Fail(Cow<'a, str>, Cow<'a, str>),
 }
 
-#[derive(Deserialize)]
-struct BulkResponse {
-    #[serde(default)]
-    items: Vec<std::collections::BTreeMap<String, ItemResult>>,
+/// The most bytes of an item's error type or reason kept for the log.
+pub const MAX_ERROR_TEXT: usize = 300;
+
+/// Why a bulk response says nothing reliable about its items: the whole request
+/// is sent again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BadResponse {
+    /// Not JSON, truncated, or not shaped like a bulk response.
+    Unreadable(String),
+    /// `items` does not have one entry per document sent.
+    ItemCount { sent: usize, got: usize },
 }
 
-#[derive(Deserialize)]
-struct ItemResult {
-    #[serde(default)]
-    status: u16,
-    #[serde(default)]
-    error: Option<serde_json::Value>,
-}
-
-/// Whether a bulk response says that some items failed (`"errors":true`), without
-/// parsing it.
-pub fn has_errors(body: &[u8]) -> bool {
-    let head = &body[..body.len().min(256)];
-    if memchr::memmem::find(head, b"\"errors\":false").is_some() {
-        return false;
+impl std::fmt::Display for BadResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadResponse::Unreadable(e) => write!(f, "unreadable bulk response: {e}"),
+            BadResponse::ItemCount { sent, got } => write!(
+                f,
+                "bulk response lists {got} item(s) for {sent} document(s) sent"
+            ),
+        }
     }
-    memchr::memmem::find(head, b"\"errors\":true").is_some()
-        || memchr::memmem::find(head, b"\"errors\"").is_none()
-        || memchr::memmem::find(head, b"\"errors\" : true").is_some()
 }
 
-/// Per-item outcomes of a response with errors; `n` items were sent. Items the
-/// response does not account for are retried.
-pub fn outcomes(body: &[u8], n: usize) -> Result<Vec<Outcome>, String> {
-    let r: BulkResponse =
-        serde_json::from_slice(body).map_err(|e| format!("unreadable bulk response: {e}"))?;
-    let mut out = Vec::with_capacity(n);
-    for item in r.items.iter().take(n) {
-        let Some(res) = item.values().next() else {
-            out.push(Outcome::Retry);
-            continue;
+/// The outcome of every item of a bulk response, in the order the `n` documents
+/// were sent. The response is parsed as JSON; only `items[*].<action>.status` and
+/// the `type`/`reason` of failed items are kept (borrowed from `body` when they
+/// hold no escapes), everything else is skipped. Any response that does not give
+/// exactly `n` items, each with a valid status, is a [`BadResponse`]. Items past
+/// `n` are only counted, so memory stays within `n` outcomes whatever the body
+/// holds; skipped members are walked without recursion, and nesting deeper than
+/// 128 levels where the response is read is an error, not a stack overflow.
+pub fn outcomes(body: &[u8], n: usize) -> Result<Vec<Outcome<'_>>, BadResponse> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let walked = walk(&mut de, n).and_then(|w| de.end().map(|()| w));
+    judge(walked.map_err(|e| e.to_string()), n)
+}
+
+/// What [`walk`] read: the outcomes of the first `n` items, and how many items
+/// there were (`None`: no `items` member).
+pub struct Walked<'a> {
+    outcomes: Vec<Outcome<'a>>,
+    items: Option<usize>,
+}
+
+/// Reads a bulk response from any serde deserializer (the JSON parser is
+/// chosen by [`outcomes`]; benches/es_bulk_response.rs compares others with it).
+pub fn walk<'de, D: Deserializer<'de>>(d: D, n: usize) -> Result<Walked<'de>, D::Error> {
+    let mut outcomes = Vec::with_capacity(n.min(1 << 16));
+    let items = ResponseSeed {
+        n,
+        out: &mut outcomes,
+    }
+    .deserialize(d)?;
+    Ok(Walked { outcomes, items })
+}
+
+/// The outcomes of a walked response that has exactly `n` items. A parser's
+/// message is cut to [`MAX_ERROR_TEXT`] bytes (it may quote the offending value).
+pub fn judge(
+    walked: Result<Walked<'_>, String>,
+    n: usize,
+) -> Result<Vec<Outcome<'_>>, BadResponse> {
+    let w = walked.map_err(|e| BadResponse::Unreadable(Text::owned(&e).0.into_owned()))?;
+    match w.items {
+        Some(got) if got == n => Ok(w.outcomes),
+        Some(got) => Err(BadResponse::ItemCount { sent: n, got }),
+        None => Err(BadResponse::Unreadable("no \"items\" array".into())),
+    }
+}
+
+/// The top-level object: `items` goes into `out`, every other member is skipped.
+/// Yields the number of items, or `None` without an `items` member.
+struct ResponseSeed<'o, 'a> {
+    n: usize,
+    out: &'o mut Vec<Outcome<'a>>,
+}
+
+impl<'de> DeserializeSeed<'de> for ResponseSeed<'_, 'de> {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResponseSeed<'_, 'de> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a bulk response object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut got = None;
+        while let Some(key) = map.next_key::<TopKey>()? {
+            match key {
+                TopKey::Items if got.is_some() => {
+                    return Err(de::Error::custom("\"items\" appears twice"));
+                }
+                TopKey::Items => {
+                    got = Some(map.next_value_seed(ItemsSeed {
+                        n: self.n,
+                        out: &mut *self.out,
+                    })?);
+                }
+                TopKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(got)
+    }
+}
+
+enum TopKey {
+    Items,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for TopKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = TopKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TopKey, E> {
+                Ok(if v == "items" {
+                    TopKey::Items
+                } else {
+                    TopKey::Other
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+/// `items`: one outcome per element for the first `n`, the rest only counted.
+struct ItemsSeed<'o, 'a> {
+    n: usize,
+    out: &'o mut Vec<Outcome<'a>>,
+}
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed<'_, 'de> {
+    type Value = usize;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed<'_, 'de> {
+    type Value = usize;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of bulk items")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let start = self.out.len();
+        while self.out.len() - start < self.n {
+            match seq.next_element::<ItemResult<'de>>()? {
+                Some(item) => self.out.push(item.0),
+                None => return Ok(self.out.len() - start),
+            }
+        }
+        // Items past the documents sent are only counted (for the message).
+        let mut extra = 0;
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            extra += 1;
+        }
+        Ok(self.n + extra)
+    }
+}
+
+/// One element of `items`: `{"<action>": {"status": N, "error": ..., ...}}`, any
+/// action name (`create`, `index`, ...).
+struct ItemResult<'a>(Outcome<'a>);
+
+impl<'de> Deserialize<'de> for ItemResult<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ItemResult<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a bulk item: an object with one action")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                if map.next_key::<IgnoredAny>()?.is_none() {
+                    return Err(de::Error::custom("bulk item without an action"));
+                }
+                let r: ItemBody<'de> = map.next_value()?;
+                if map.next_key::<IgnoredAny>()?.is_some() {
+                    return Err(de::Error::custom("bulk item with several actions"));
+                }
+                r.outcome().map(ItemResult).map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[derive(Deserialize)]
+struct ItemBody<'a> {
+    status: Option<u16>,
+    #[serde(borrow, default)]
+    error: Option<ItemError<'a>>,
+}
+
+impl<'a> ItemBody<'a> {
+    fn outcome(self) -> Result<Outcome<'a>, String> {
+        let Some(s) = self.status else {
+            return Err("bulk item without a status".into());
         };
-        out.push(match res.status {
+        Ok(match s {
             200..=299 => Outcome::Ok,
             409 => Outcome::Duplicate,
             429 | 500..=599 => Outcome::Retry,
-            s => {
-                let (kind, reason) = match &res.error {
-                    Some(serde_json::Value::Object(e)) => (
-                        e.get("type")
-                            .and_then(|v| v.as_str())
-                            .unwrap_or("error")
-                            .to_string(),
-                        e.get("reason")
-                            .and_then(|v| v.as_str())
-                            .unwrap_or("")
-                            .to_string(),
-                    ),
-                    Some(v) => ("error".to_string(), v.to_string()),
-                    None => ("error".to_string(), format!("status {s}")),
-                };
-                Outcome::Fail(kind, truncate(reason, 300))
+            400..=499 => {
+                let e = self.error.unwrap_or_default();
+                let kind = e.kind.map(|t| t.0).unwrap_or(Cow::Borrowed("error"));
+                let reason = e
+                    .reason
+                    .map(|t| t.0)
+                    .unwrap_or_else(|| Cow::Owned(format!("status {s}")));
+                Outcome::Fail(kind, reason)
             }
-        });
+            s => return Err(format!("bulk item with status {s}")),
+        })
     }
-    while out.len() < n {
-        out.push(Outcome::Retry);
-    }
-    Ok(out)
 }
 
-fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
+/// An item's `error`: an object with `type` and `reason` (other members, such as
+/// `caused_by`, are skipped), or a plain string (Elasticsearch 1.x), or null.
+#[derive(Default)]
+struct ItemError<'a> {
+    kind: Option<Text<'a>>,
+    reason: Option<Text<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ItemError<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = ItemError<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an item error")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut e = ItemError::default();
+                while let Some(k) = map.next_key::<ErrKey>()? {
+                    match k {
+                        ErrKey::Type if e.kind.is_none() => e.kind = Some(map.next_value()?),
+                        ErrKey::Reason if e.reason.is_none() => e.reason = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(e)
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(ItemError {
+                    kind: None,
+                    reason: Some(Text::borrowed(v)),
+                })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ItemError {
+                    kind: None,
+                    reason: Some(Text::owned(v)),
+                })
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(ItemError::default())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ItemError::default())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ItemError::default())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ItemError::default())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ItemError::default())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ItemError::default())
+            }
         }
-        s.truncate(cut);
-        s.push_str("...");
+        d.deserialize_any(V(std::marker::PhantomData))
     }
-    s
+}
+
+enum ErrKey {
+    Type,
+    Reason,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for ErrKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ErrKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ErrKey, E> {
+                Ok(match v {
+                    "type" => ErrKey::Type,
+                    "reason" => ErrKey::Reason,
+                    _ => ErrKey::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+/// A string of an error for the log, cut to [`MAX_ERROR_TEXT`] bytes (and `...`
+/// added); a value
+/// that is not a string (a number, an object) is skipped and reads as empty.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'a> Text<'a> {
+    fn borrowed(v: &'a str) -> Text<'a> {
+        if v.len() <= MAX_ERROR_TEXT {
+            Text(Cow::Borrowed(v))
+        } else {
+            Text::owned(v)
+        }
+    }
+    fn owned(v: &str) -> Text<'a> {
+        let c = cut(v);
+        let mut s = String::with_capacity(c.len() + 3);
+        s.push_str(c);
+        if c.len() < v.len() {
+            s.push_str("...");
+        }
+        Text(Cow::Owned(s))
+    }
+}
+
+/// `v` up to [`MAX_ERROR_TEXT`] bytes, on a character boundary.
+fn cut(v: &str) -> &str {
+    if v.len() <= MAX_ERROR_TEXT {
+        return v;
+    }
+    let mut end = MAX_ERROR_TEXT;
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    &v[..end]
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text::borrowed(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text::owned(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Text(Cow::Borrowed("")))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Text(Cow::Borrowed("")))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed("")))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed("")))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed("")))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed("")))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed("")))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 #[cfg(test)]
@@ -426,28 +750,254 @@ mod tests {
         );
         b.body(&b.items[..1], Some("doc"), &mut body);
         assert!(body.starts_with(b"{\"create\":{\"_index\":\"packetbeat-2026.11.24\",\"_id\":\"0000000000000001\",\"_type\":\"doc\"}}\n"));
+    }
 
-        assert!(!has_errors(br#"{"took":3,"errors":false,"items":[]}"#));
-        let resp = br#"{"took":3,"errors":true,"items":[
-            {"create":{"status":201}},
-            {"create":{"status":429,"error":{"type":"es_rejected_execution_exception"}}},
-            {"create":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [x]"}}},
-            {"create":{"status":409,"error":{"type":"version_conflict_engine_exception"}}},
-            {"create":{"status":503}}]}"#;
-        assert!(has_errors(resp));
-        let o = outcomes(resp, 6).unwrap();
-        assert_eq!(o[0], Outcome::Ok);
-        assert_eq!(o[1], Outcome::Retry);
+    fn fail(kind: &str, reason: &str) -> Outcome<'static> {
+        Outcome::Fail(Cow::Owned(kind.into()), Cow::Owned(reason.into()))
+    }
+
+    const MIXED: &str = r#"{"took":3,"errors":true,"items":[
+        {"create":{"_index":"i","_id":"1","status":201,"result":"created","_shards":{"total":2,"successful":1,"failed":0}}},
+        {"create":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"rejected"}}},
+        {"create":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [x]"}}},
+        {"create":{"status":409,"error":{"type":"version_conflict_engine_exception"}}},
+        {"create":{"status":503}}]}"#;
+
+    fn mixed_expected() -> Vec<Outcome<'static>> {
+        vec![
+            Outcome::Ok,
+            Outcome::Retry,
+            fail("mapper_parsing_exception", "failed to parse field [x]"),
+            Outcome::Duplicate,
+            Outcome::Retry,
+        ]
+    }
+
+    #[test]
+    fn outcomes_of_every_item() {
+        assert_eq!(outcomes(MIXED.as_bytes(), 5).unwrap(), mixed_expected());
+        let ok = br#"{"took":3,"errors":false,"items":[{"create":{"status":201}},{"create":{"status":200}}]}"#;
+        assert_eq!(outcomes(ok, 2).unwrap(), vec![Outcome::Ok, Outcome::Ok]);
+        // Failures without a type or reason still count, under a generic type.
+        let bare =
+            br#"{"items":[{"create":{"status":400}},{"create":{"status":404,"error":null}}]}"#;
         assert_eq!(
-            o[2],
-            Outcome::Fail(
-                "mapper_parsing_exception".into(),
-                "failed to parse field [x]".into()
-            )
+            outcomes(bare, 2).unwrap(),
+            vec![fail("error", "status 400"), fail("error", "status 404")]
         );
-        assert_eq!(o[3], Outcome::Duplicate);
-        assert_eq!(o[4], Outcome::Retry);
-        assert_eq!(o[5], Outcome::Retry, "missing items are retried");
-        assert!(outcomes(b"<html>", 1).is_err());
+        // Elasticsearch 1.x: the error is a string.
+        let old = br#"{"took":1,"items":[{"create":{"_index":"i","_type":"t","_id":"1","status":400,"error":"MapperParsingException[failed to parse [x]]"}}]}"#;
+        assert_eq!(
+            outcomes(old, 1).unwrap(),
+            vec![fail("error", "MapperParsingException[failed to parse [x]]")]
+        );
+    }
+
+    #[test]
+    fn spaces_and_newlines_change_nothing() {
+        // What `?pretty`, proxies and compatible servers send: the item outcomes
+        // do not depend on the layout, including `"errors" : true` spellings.
+        let v: serde_json::Value = serde_json::from_str(MIXED).unwrap();
+        let pretty = serde_json::to_string_pretty(&v).unwrap();
+        assert!(pretty.contains("\"errors\": true"));
+        assert_eq!(outcomes(pretty.as_bytes(), 5).unwrap(), mixed_expected());
+        let spaced = MIXED
+            .replace(':', " :\r\n\t ")
+            .replace(',', " ,\n ")
+            .replace('{', "{ ")
+            .replace('}', " } ");
+        assert_eq!(outcomes(spaced.as_bytes(), 5).unwrap(), mixed_expected());
+        let padded = format!("\n\n  {MIXED}  \n");
+        assert_eq!(outcomes(padded.as_bytes(), 5).unwrap(), mixed_expected());
+        // `errors` saying false does not hide a failed item, nor true an
+        // all-good response.
+        let liar = br#"{"errors" : false, "items" : [ {"create" : {"status" : 503}} ]}"#;
+        assert_eq!(outcomes(liar, 1).unwrap(), vec![Outcome::Retry]);
+        let liar = br#"{"errors":true,"items":[{"create":{"status":201}}]}"#;
+        assert_eq!(outcomes(liar, 1).unwrap(), vec![Outcome::Ok]);
+    }
+
+    #[test]
+    fn any_action_name_and_unknown_members() {
+        let r = br#"{"items":[
+            {"index":{"status":201,"_version":1,"get":{"found":true,"_source":{"a":[1,{"b":null}]}}}},
+            {"update":{"status":200}},
+            {"delete":{"status":404,"result":"not_found"}},
+            {"create":{"future_member":{"x":[[[]]]},"status":429,"error":{"reason":"r","type":"t","extra":1.5e3}}}
+            ],"took":1,"new_top_level":{"items":"not this one"},"errors":true}"#;
+        assert_eq!(
+            outcomes(r, 4).unwrap(),
+            vec![
+                Outcome::Ok,
+                Outcome::Ok,
+                fail("error", "status 404"),
+                Outcome::Retry
+            ]
+        );
+    }
+
+    #[test]
+    fn error_texts_unescaped_cut_and_borrowed() {
+        let r = r#"{"items":[{"create":{"status":400,"error":{
+            "type":"mapper_parsing_exception",
+            "reason":"caf\u00e9 \ud83d\ude00 \"q\" \\ \/ \n tab\t ünïcødé",
+            "caused_by":{"type":"x","reason":"y","caused_by":{"type":"z","caused_by":{"reason":"deep","stack":["a","b"]}}},
+            "root_cause":[{"type":"r","reason":"s"}]}}}]}"#;
+        let o = outcomes(r.as_bytes(), 1).unwrap();
+        let Outcome::Fail(kind, reason) = &o[0] else {
+            panic!("{o:?}")
+        };
+        assert_eq!(kind, "mapper_parsing_exception");
+        assert!(matches!(kind, Cow::Borrowed(_)), "no escape: no copy");
+        assert_eq!(reason, "café 😀 \"q\" \\ / \n tab\t ünïcødé");
+        // Long texts are cut on a character boundary.
+        let long = "é".repeat(1000);
+        for escaped in [false, true] {
+            let text = if escaped {
+                format!("\\n{long}")
+            } else {
+                long.clone()
+            };
+            let r = format!(
+                r#"{{"items":[{{"create":{{"status":400,"error":{{"type":"{long}","reason":"{text}"}}}}}}]}}"#
+            );
+            let o = outcomes(r.as_bytes(), 1).unwrap();
+            let Outcome::Fail(kind, reason) = &o[0] else {
+                panic!()
+            };
+            assert!(kind.len() <= MAX_ERROR_TEXT + 3 && kind.ends_with("é..."));
+            assert!(reason.len() <= MAX_ERROR_TEXT + 3 && reason.ends_with("..."));
+        }
+        // A type or reason that is not a string is skipped.
+        let r = br#"{"items":[{"create":{"status":400,"error":{"type":{"a":1},"reason":[1,2]}}},{"create":{"status":400,"error":7}}]}"#;
+        assert_eq!(
+            outcomes(r, 2).unwrap(),
+            vec![fail("", ""), fail("error", "status 400")]
+        );
+    }
+
+    #[test]
+    fn wrong_item_counts_are_bad_responses() {
+        let two = br#"{"items":[{"create":{"status":201}},{"create":{"status":201}}]}"#;
+        assert_eq!(
+            outcomes(two, 3),
+            Err(BadResponse::ItemCount { sent: 3, got: 2 })
+        );
+        assert_eq!(
+            outcomes(two, 1),
+            Err(BadResponse::ItemCount { sent: 1, got: 2 })
+        );
+        assert_eq!(
+            outcomes(br#"{"items":[]}"#, 1),
+            Err(BadResponse::ItemCount { sent: 1, got: 0 })
+        );
+        let msg = outcomes(two, 3).unwrap_err().to_string();
+        assert!(msg.contains("2 item(s) for 3 document(s)"), "{msg}");
+    }
+
+    #[test]
+    fn malformed_responses_are_bad_responses() {
+        let bad: &[&[u8]] = &[
+            b"",
+            b"<html><body>502 Bad Gateway</body></html>",
+            b"null",
+            b"[]",
+            br#"{"took":1,"errors":true}"#,
+            br#"{"error":{"type":"x"},"status":400}"#,
+            br#"{"items":{"create":{"status":201}}}"#,
+            br#"{"items":[{"create":{"status":201}}]} trailing"#,
+            br#"{"items":[{"create":{"status":201}}]}{"items":[]}"#,
+            br#"{"items":[{"create":{"status":201}}],"items":[{"create":{"status":201}}]}"#,
+            br#"{"items":[{}]}"#,
+            br#"{"items":[{"create":{"status":201},"index":{"status":201}}]}"#,
+            br#"{"items":[{"create":{"_id":"1"}}]}"#,
+            br#"{"items":[{"create":{"status":"201"}}]}"#,
+            br#"{"items":[{"create":{"status":201.0}}]}"#,
+            br#"{"items":[{"create":{"status":-1}}]}"#,
+            br#"{"items":[{"create":{"status":70000}}]}"#,
+            br#"{"items":[{"create":{"status":0}}]}"#,
+            br#"{"items":[{"create":{"status":302}}]}"#,
+            br#"{"items":[{"create":{"status":600}}]}"#,
+            br#"{"items":[{"create":{"status":201,"status":400}}]}"#,
+            br#"{"items":[{"create":201}]}"#,
+            br#"{"items":[null]}"#,
+            b"{\"items\":[{\"create\":{\"status\":400,\"error\":\"\xff\"}}]}",
+        ];
+        for b in bad {
+            assert!(
+                matches!(outcomes(b, 1), Err(BadResponse::Unreadable(_))),
+                "{:?}: {:?}",
+                String::from_utf8_lossy(b),
+                outcomes(b, 1)
+            );
+        }
+        // Every truncation of a good response is refused, never half-used.
+        for cut in 0..MIXED.len() - 1 {
+            let part = MIXED[..cut].trim_end();
+            if part.len() == MIXED.trim_end().len() {
+                continue;
+            }
+            assert!(outcomes(part.as_bytes(), 5).is_err(), "{part}");
+        }
+    }
+
+    #[test]
+    fn hostile_sizes_stay_bounded() {
+        // 200 000 items for two documents: counted, not stored.
+        let mut r = String::from("{\"items\":[");
+        for i in 0..200_000 {
+            if i > 0 {
+                r.push(',');
+            }
+            r.push_str("{\"create\":{\"status\":400,\"error\":{\"type\":\"t\"}}}");
+        }
+        r.push_str("]}");
+        assert_eq!(
+            outcomes(r.as_bytes(), 2),
+            Err(BadResponse::ItemCount {
+                sent: 2,
+                got: 200_000
+            })
+        );
+        // Deep nesting: skipped members are walked without recursion, and the
+        // parts that are read refuse it; never a stack overflow.
+        for depth in [200, 100_000] {
+            let deep = format!(
+                "{{\"items\":[{{\"create\":{{\"status\":400,\"error\":{{\"type\":\"t\",\"caused_by\":{}{}}}}}}}]}}",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            assert_eq!(
+                outcomes(deep.as_bytes(), 1).unwrap(),
+                vec![fail("t", "status 400")]
+            );
+            let deep = format!(
+                "{{\"took\":{}1{},\"items\":[{{\"index\":{{\"status\":201}}}}]}}",
+                "{\"a\":".repeat(depth),
+                "}".repeat(depth)
+            );
+            assert_eq!(outcomes(deep.as_bytes(), 1).unwrap(), vec![Outcome::Ok]);
+            let deep = format!("{{\"items\":[{}{}]}}", "[".repeat(depth), "]".repeat(depth));
+            assert!(outcomes(deep.as_bytes(), 1).is_err());
+            let deep = format!("{{\"items\":[{}", "{\"a\":".repeat(depth));
+            assert!(outcomes(deep.as_bytes(), 1).is_err());
+        }
+        // A parser message quoting a huge value is cut too.
+        let r = format!(
+            r#"{{"items":[{{"create":{{"status":"{}"}}}}]}}"#,
+            "9".repeat(1 << 20)
+        );
+        let e = outcomes(r.as_bytes(), 1).unwrap_err().to_string();
+        assert!(e.len() < MAX_ERROR_TEXT + 40, "{} bytes", e.len());
+        // A very long reason is cut, whatever its size.
+        let r = format!(
+            r#"{{"items":[{{"create":{{"status":400,"error":{{"type":"t","reason":"{}"}}}}}}]}}"#,
+            "\\u0041".repeat(1 << 20)
+        );
+        let o = outcomes(r.as_bytes(), 1).unwrap();
+        assert_eq!(
+            o,
+            vec![fail("t", &format!("{}...", "A".repeat(MAX_ERROR_TEXT)))]
+        );
     }
 }

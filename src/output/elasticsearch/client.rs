@@ -9,9 +9,6 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 use crate::config::ElasticsearchOutput;
 
-/// The largest response body read (bulk responses list every item).
-const MAX_RESPONSE: u64 = 64 * 1024 * 1024;
-
 /// A response: status and body.
 #[derive(Debug)]
 pub struct Reply {
@@ -36,7 +33,17 @@ pub struct Client {
     gzip: Option<u32>,
     backoff_init: Duration,
     backoff_max: Duration,
+    /// `max_response_bytes`: bulk responses list every item, so this bounds them.
+    max_response: u64,
     gz_buf: Vec<u8>,
+}
+
+/// Why [`Client::send`] failed.
+enum SendError {
+    /// The host could not be reached or broke off: try another.
+    Transport(String),
+    /// The host answered with a body over `max_response_bytes`.
+    TooLarge,
 }
 
 /// `host:port`, `host`, or a URL (`https://h:9200/prefix`), with the output's
@@ -150,6 +157,7 @@ impl Client {
             gzip: (cfg.compression_level > 0).then_some(cfg.compression_level.min(9)),
             backoff_init: cfg.backoff_init,
             backoff_max: cfg.backoff_max,
+            max_response: cfg.max_response_bytes as u64,
             gz_buf: Vec::new(),
         })
     }
@@ -196,7 +204,9 @@ impl Client {
     /// Sends a request to the next host; on a transport error, fails over to the
     /// other healthy hosts at once (each at most once per call). Transport errors
     /// and 502/503/504 put a host into back-off; every status is returned as a
-    /// [`Reply`]. `path` starts with `/`.
+    /// [`Reply`]. A body larger than `max_response_bytes` is not read further: that
+    /// is an error of kind [`io::ErrorKind::InvalidData`], and the host stays
+    /// healthy. `path` starts with `/`.
     pub fn request(
         &mut self,
         method: &str,
@@ -215,7 +225,17 @@ impl Client {
                     self.mark(i, !matches!(rep.status, 502..=504));
                     return Ok(rep);
                 }
-                Err(e) => {
+                Err(SendError::TooLarge) => {
+                    self.mark(i, true);
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{}: response larger than output.elasticsearch.max_response_bytes ({})",
+                            self.hosts[i].base, self.max_response
+                        ),
+                    ));
+                }
+                Err(SendError::Transport(e)) => {
                     self.mark(i, false);
                     last_err = Some(io::Error::other(format!("{}: {e}", self.hosts[i].base)));
                 }
@@ -229,7 +249,8 @@ impl Client {
         method: &str,
         url: &str,
         body: Option<(&[u8], &str)>,
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, SendError> {
+        let t = |e: String| SendError::Transport(e);
         let mut req = ureq::http::Request::builder().method(method).uri(url);
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a.as_str());
@@ -245,30 +266,35 @@ impl Client {
                             std::mem::take(&mut self.gz_buf),
                             flate2::Compression::new(level),
                         );
-                        enc.write_all(data).map_err(|e| e.to_string())?;
-                        self.gz_buf = enc.finish().map_err(|e| e.to_string())?;
+                        enc.write_all(data).map_err(|e| t(e.to_string()))?;
+                        self.gz_buf = enc.finish().map_err(|e| t(e.to_string()))?;
                         &self.gz_buf
                     }
                     _ => data,
                 };
-                let req = req.body(data).map_err(|e| e.to_string())?;
+                let req = req.body(data).map_err(|e| t(e.to_string()))?;
                 self.agent.run(req)
             }
             None => {
-                let req = req.body(()).map_err(|e| e.to_string())?;
+                let req = req.body(()).map_err(|e| t(e.to_string()))?;
                 self.agent.run(req)
             }
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| t(e.to_string()))?;
         let status = resp.status().as_u16();
         let body = if method == "HEAD" {
             Vec::new()
         } else {
-            resp.into_body()
+            match resp
+                .into_body()
                 .with_config()
-                .limit(MAX_RESPONSE)
+                .limit(self.max_response)
                 .read_to_vec()
-                .map_err(|e| e.to_string())?
+            {
+                Ok(b) => b,
+                Err(ureq::Error::BodyExceedsLimit(_)) => return Err(SendError::TooLarge),
+                Err(e) => return Err(t(e.to_string())),
+            }
         };
         Ok(Reply { status, body })
     }

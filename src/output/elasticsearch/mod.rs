@@ -5,7 +5,10 @@
 //! with jitter, up to `max_retries` times; other item errors are counted and logged
 //! once per error type. Every document carries an `_id` and goes in with `create`,
 //! so an item sent again after a lost response is not indexed twice (the cluster
-//! answers 409 and it counts as delivered).
+//! answers 409 and it counts as delivered). Item outcomes come from the parsed
+//! response ([`bulk::outcomes`]); a response that cannot be read item by item
+//! (`bad_responses`) makes the whole request go again, which the same ids make
+//! safe.
 //!
 //! Retrying blocks this output's writer thread on purpose: its queue fills and,
 //! with `when_full: block`, workers wait, so a slow or dead cluster never grows
@@ -131,7 +134,12 @@ impl Elasticsearch {
         let rep = self
             .client
             .request("POST", "/_bulk", Some((&self.body, "application/x-ndjson")))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::InvalidData {
+                    Self::add(&self.stats.bad_responses, 1);
+                }
+                format!("{e}; the whole request is sent again")
+            })?;
         match rep.status {
             200..=299 => {}
             429 | 500..=599 | 401 | 403 | 408 => {
@@ -145,21 +153,26 @@ impl Elasticsearch {
                 // The request itself is refused (too large, malformed): sending it
                 // again cannot help.
                 Self::add(&self.stats.events_failed, items.len());
-                self.log_once(
-                    &format!("status-{s}"),
-                    &format!(
+                self.log_once(&format!("status-{s}"), || {
+                    format!(
                         "bulk request refused with status {s}: {}",
                         excerpt(&rep.body)
-                    ),
-                );
+                    )
+                });
                 return Ok(Vec::new());
             }
         }
-        if !bulk::has_errors(&rep.body) {
-            Self::add(&self.stats.events_published, items.len());
-            return Ok(Vec::new());
-        }
-        let outcomes = bulk::outcomes(&rep.body, items.len())?;
+        // Each item's fate comes from its own entry of the parsed response. A
+        // response that cannot be read that way says nothing reliable about any
+        // item, so all of them are sent again (those already indexed then answer
+        // 409 and count once).
+        let outcomes = bulk::outcomes(&rep.body, items.len()).map_err(|e| {
+            Self::add(&self.stats.bad_responses, 1);
+            format!(
+                "{e}; the whole request is sent again (response starts with: {})",
+                excerpt(&rep.body)
+            )
+        })?;
         let mut retry = Vec::new();
         for (it, o) in items.iter().zip(outcomes) {
             match o {
@@ -167,19 +180,21 @@ impl Elasticsearch {
                 Outcome::Retry => retry.push(it.clone()),
                 Outcome::Fail(kind, reason) => {
                     Self::add(&self.stats.events_failed, 1);
-                    self.log_once(
-                        &kind,
-                        &format!("event rejected by Elasticsearch ({kind}): {reason}; further rejections of this type are only counted"),
-                    );
+                    self.log_once(&kind, || {
+                        format!("event rejected by Elasticsearch ({kind}): {reason}; further rejections of this type are only counted")
+                    });
                 }
             }
         }
         Ok(retry)
     }
 
-    fn log_once(&mut self, key: &str, msg: &str) {
-        if self.logged.len() < MAX_LOGGED_REASONS && self.logged.insert(key.to_string()) {
-            tracing::error!(target: "elasticsearch", "{msg}");
+    fn log_once(&mut self, key: &str, msg: impl FnOnce() -> String) {
+        if self.logged.len() < MAX_LOGGED_REASONS
+            && !self.logged.contains(key)
+            && self.logged.insert(key.to_string())
+        {
+            tracing::error!(target: "elasticsearch", "{}", msg());
         }
     }
 
