@@ -15,3 +15,4 @@ pub mod pipeline;
 pub mod protos;
 pub mod stats;
 pub mod time;
+pub mod topology;

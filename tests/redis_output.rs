@@ -391,7 +391,7 @@ fn topology_is_shared_stamped_and_expires() {
     }
 
     // alpha published this host's addresses (loopback left out), with the expiry.
-    let expected: Vec<String> = wirebeat::output::topology::local_addresses()
+    let expected: Vec<String> = wirebeat::topology::local_addresses()
         .into_iter()
         .filter(|ip| !ip.is_loopback())
         .map(|ip| ip.to_string())

@@ -8,8 +8,8 @@ pub mod json;
 
 use std::net::IpAddr;
 
-use crate::output::topology::TopologyView;
 use crate::time::Ts;
+use crate::topology::TopologyView;
 pub use json::JsonWriter;
 
 /// ECS version the event layout follows.
@@ -386,7 +386,7 @@ fn endpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::topology::{Topology, TopologyMap, TopologyView};
+    use crate::topology::{Topology, TopologyMap, TopologyView};
     use std::sync::Arc;
 
     fn ip(s: &str) -> IpAddr {

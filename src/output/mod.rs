@@ -8,7 +8,6 @@ pub mod elasticsearch;
 pub mod file;
 pub mod queue;
 pub mod redis;
-pub mod topology;
 
 use std::io;
 use std::sync::Arc;

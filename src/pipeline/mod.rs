@@ -31,6 +31,7 @@ use crate::output::Output;
 use crate::protos::{self, ProtocolFactory};
 use crate::stats::{CounterSlot, Counters, Registry};
 use crate::time::Ts;
+use crate::topology::{TopologyService, TopologyStore};
 
 /// How to replay a capture file (`-I`).
 #[derive(Clone, Debug)]
@@ -194,7 +195,7 @@ pub fn run(
     let topology = if !publish {
         None
     } else {
-        crate::output::topology::TopologyService::from_config(cfg)
+        TopologyService::from_config(cfg, topology_stores(cfg).map_err(PipelineError::Topology)?)
             .map_err(PipelineError::Topology)?
     };
     if let Some(t) = &topology {
@@ -314,6 +315,31 @@ pub fn run(
         input_error,
         output_error,
     })
+}
+
+/// The topology stores of every output with `save_topology`.
+fn topology_stores(cfg: &Config) -> Result<Vec<Box<dyn TopologyStore>>, String> {
+    let mut v: Vec<Box<dyn TopologyStore>> = Vec::new();
+    if let Some(r) = cfg
+        .output
+        .redis
+        .as_ref()
+        .filter(|r| r.enabled && r.save_topology)
+    {
+        if r.db_topology == r.db {
+            tracing::warn!(target: "topology", "output.redis.db_topology ({}) is the events' db: use another database", r.db);
+        }
+        v.push(Box::new(crate::output::redis::RedisTopologyStore::new(r)?));
+    }
+    if let Some(es) = cfg
+        .output
+        .elasticsearch
+        .as_ref()
+        .filter(|e| e.enabled && e.save_topology)
+    {
+        v.push(crate::output::elasticsearch::topology_store(es)?);
+    }
+    Ok(v)
 }
 
 /// Every pass over the file; returns the error that ended the input early, if any.

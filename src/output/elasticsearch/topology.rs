@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::client::Client;
 use super::template::Version;
 use crate::config::ElasticsearchOutput;
-use crate::output::topology::TopologyStore;
+use crate::topology::TopologyStore;
 
 /// The index topology entries live in.
 pub const TOPOLOGY_INDEX: &str = ".wirebeat-topology";

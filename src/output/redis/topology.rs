@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::Endpoint;
 use super::resp::{Conn, Reply, encode_command};
 use crate::config;
-use crate::output::topology::TopologyStore;
+use crate::topology::TopologyStore;
 
 /// Keys asked for per `SCAN` round trip.
 const SCAN_COUNT: &[u8] = b"200";

@@ -6,6 +6,10 @@
 //! a transaction that this host started towards a server that another shipper also
 //! sees is dropped, so that the other shipper reports it alone.
 //!
+//! The stores themselves belong to their outputs (`output/redis/topology.rs`,
+//! `output/elasticsearch/topology.rs`); this module only knows the [`TopologyStore`]
+//! trait, so events can be stamped without depending on any output.
+//!
 //! The map is rebuilt by one thread and read by every worker without a lock on the
 //! per-event path: workers hold their own `Arc` of the current map and only take the
 //! (uncontended) read lock when the generation counter says a new map is out.
@@ -199,31 +203,6 @@ pub fn local_addresses() -> Vec<IpAddr> {
     v
 }
 
-/// The stores of every output with `save_topology`.
-pub fn stores(cfg: &Config) -> Result<Vec<Box<dyn TopologyStore>>, String> {
-    let mut v: Vec<Box<dyn TopologyStore>> = Vec::new();
-    if let Some(r) = cfg
-        .output
-        .redis
-        .as_ref()
-        .filter(|r| r.enabled && r.save_topology)
-    {
-        if r.db_topology == r.db {
-            tracing::warn!(target: "topology", "output.redis.db_topology ({}) is the events' db: use another database", r.db);
-        }
-        v.push(Box::new(super::redis::RedisTopologyStore::new(r)?));
-    }
-    if let Some(es) = cfg
-        .output
-        .elasticsearch
-        .as_ref()
-        .filter(|e| e.enabled && e.save_topology)
-    {
-        v.push(super::elasticsearch::topology_store(es)?);
-    }
-    Ok(v)
-}
-
 /// The last entries read from one store, and when.
 struct Fetched {
     at: Instant,
@@ -352,9 +331,12 @@ impl TopologyService {
         })
     }
 
-    /// From the configuration: `None` when no output has `save_topology`.
-    pub fn from_config(cfg: &Config) -> Result<Option<TopologyService>, String> {
-        let stores = stores(cfg)?;
+    /// From the configuration and the `stores` of the outputs with `save_topology`:
+    /// `None` when there is none.
+    pub fn from_config(
+        cfg: &Config,
+        stores: Vec<Box<dyn TopologyStore>>,
+    ) -> Result<Option<TopologyService>, String> {
         let s = &cfg.shipper;
         if stores.is_empty() {
             if s.ignore_outgoing {
