@@ -3,16 +3,11 @@
 //! delivered in MSS-sized segments through a buffer that behaves like the TCP engine's.
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wirebeat::config::Config;
-use wirebeat::event::{ConnInfo, Transaction, Transport};
-use wirebeat::flow::AppBuffer;
-use wirebeat::flow::reassembly::Chunk;
-use wirebeat::protos::{Ctx, Dir, Parser, http};
-use wirebeat::stats::Counters;
-use wirebeat::time::Ts;
+use wirebeat::protos::testing::{Harness, XorShift, test_conn};
+use wirebeat::protos::{Dir, http};
 
 const MSS: usize = 1448;
 
@@ -67,17 +62,9 @@ Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r
 
 /// (request, response) pairs of one connection.
 fn exchanges() -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut noise = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                b'a' + (seed % 26) as u8
-            })
-            .collect()
-    };
+    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    let mut noise =
+        |n: usize| -> Vec<u8> { (0..n).map(|_| b'a' + (rng.next() % 26) as u8).collect() };
     let mut v = Vec::new();
     for i in 0..20 {
         v.push((
@@ -108,26 +95,8 @@ fn exchanges() -> Vec<(Vec<u8>, Vec<u8>)> {
     v
 }
 
-/// Hands one segment to the parser through the engine's own buffering.
-fn deliver(
-    p: &mut dyn Parser,
-    dir: Dir,
-    buf: &mut AppBuffer,
-    seg: &[u8],
-    conn: &ConnInfo,
-    ctx: &mut Ctx<'_>,
-) {
-    buf.deliver(p, dir, Chunk::Data(seg), 1 << 20, conn, ctx);
-}
-
 fn bench(c: &mut Criterion) {
-    let conn = ConnInfo::new(
-        IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10)),
-        51234,
-        IpAddr::V4(Ipv4Addr::new(93, 184, 216, 34)),
-        80,
-        Transport::Tcp,
-    );
+    let conn = test_conn(80);
     let ex = exchanges();
     let total: usize = ex.iter().map(|(a, b)| a.len() + b.len()).sum();
     let mut cfg = Config::default();
@@ -137,44 +106,20 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("http_parser");
     g.throughput(Throughput::Bytes(total as u64));
+    let mut h = Harness::from_factory(factory.as_ref(), conn.clone());
+    let run = |h: &mut Harness<_>| {
+        h.restart(factory.new_parser(&conn));
+        for (req, resp) in &ex {
+            h.chunked(Dir::ToServer, req, MSS, 1);
+            h.chunked(Dir::ToClient, resp, MSS, 1);
+        }
+        h.close_at(1);
+        h.out.len()
+    };
+    assert_eq!(run(&mut h), ex.len());
+    assert_eq!(h.errors, 0);
     g.bench_function("keep_alive_connection", |b| {
-        let mut out: Vec<Transaction> = Vec::with_capacity(ex.len());
-        let mut counters = Counters::default();
-        let mut pending = [AppBuffer::default(), AppBuffer::default()];
-        b.iter(|| {
-            let mut p = factory.new_parser(&conn);
-            pending = [AppBuffer::default(), AppBuffer::default()];
-            let mut ctx = Ctx {
-                ts: Ts(1),
-                out: &mut out,
-                counters: &mut counters,
-            };
-            for (req, resp) in &ex {
-                for seg in req.chunks(MSS) {
-                    deliver(
-                        p.as_mut(),
-                        Dir::ToServer,
-                        &mut pending[0],
-                        seg,
-                        &conn,
-                        &mut ctx,
-                    );
-                }
-                for seg in resp.chunks(MSS) {
-                    deliver(
-                        p.as_mut(),
-                        Dir::ToClient,
-                        &mut pending[1],
-                        seg,
-                        &conn,
-                        &mut ctx,
-                    );
-                }
-            }
-            p.close(&mut ctx);
-            black_box(ctx.out.len());
-            out.clear();
-        });
+        b.iter(|| black_box(run(&mut h)))
     });
     g.finish();
 }

@@ -4,14 +4,11 @@
 //! TCP engine's.
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wirebeat::config::Config;
-use wirebeat::event::{ConnInfo, Transaction, Transport};
-use wirebeat::protos::{Ctx, Dir, Progress, mysql};
-use wirebeat::stats::Counters;
-use wirebeat::time::Ts;
+use wirebeat::protos::testing::{Harness, test_conn};
+use wirebeat::protos::{Dir, Parser, mysql};
 
 const MSS: usize = 1448;
 
@@ -160,68 +157,31 @@ fn session() -> Vec<(Dir, Vec<u8>)> {
 }
 
 /// Feeds one session through a fresh parser in MSS-sized segments.
-fn run(
-    factory: &dyn wirebeat::protos::ProtocolFactory,
-    conn: &ConnInfo,
-    s: &[(Dir, Vec<u8>)],
-) -> usize {
-    let mut p = factory.new_parser(conn);
-    let mut out: Vec<Transaction> = Vec::new();
-    let mut counters = Counters::default();
-    let mut bufs: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+fn run(h: &mut Harness<Box<dyn Parser>>, p: Box<dyn Parser>, s: &[(Dir, Vec<u8>)]) -> usize {
+    h.restart(p);
     for (dir, bytes) in s {
-        for seg in bytes.chunks(MSS) {
-            let buf = &mut bufs[dir.idx()];
-            let mut ctx = Ctx {
-                ts: Ts(1),
-                out: &mut out,
-                counters: &mut counters,
-            };
-            let r = if buf.is_empty() {
-                let r = p.parse(*dir, seg, &mut ctx);
-                if let Progress::Consumed { consumed, .. } = r {
-                    buf.extend_from_slice(&seg[consumed..]);
-                }
-                r
-            } else {
-                buf.extend_from_slice(seg);
-                let r = p.parse(*dir, buf, &mut ctx);
-                if let Progress::Consumed { consumed, .. } = r {
-                    buf.drain(..consumed);
-                }
-                r
-            };
-            if !matches!(r, Progress::Consumed { .. }) {
-                buf.clear();
-            }
-        }
+        h.chunked(*dir, bytes, MSS, 1);
     }
-    let mut ctx = Ctx {
-        ts: Ts(2),
-        out: &mut out,
-        counters: &mut counters,
-    };
-    p.close(&mut ctx);
-    out.len()
+    h.close_at(2);
+    h.out.len()
 }
 
 fn bench(c: &mut Criterion) {
     let cfg = Config::default();
     let factory = mysql::factory(&cfg).expect("mysql enabled");
-    let conn = ConnInfo::new(
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-        40000,
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-        3306,
-        Transport::Tcp,
-    );
+    let conn = test_conn(3306);
     let s = session();
     let bytes: usize = s.iter().map(|(_, b)| b.len()).sum();
-    assert_eq!(run(factory.as_ref(), &conn, &s), 1 + 20 * 4 + 4);
+    let mut h = Harness::from_factory(factory.as_ref(), conn.clone());
+    assert_eq!(run(&mut h, factory.new_parser(&conn), &s), 1 + 20 * 4 + 4);
+    assert_eq!(h.errors, 0);
     let mut g = c.benchmark_group("mysql_parser");
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function("mixed_session", |b| {
-        b.iter(|| black_box(run(factory.as_ref(), &conn, black_box(&s))))
+        b.iter(|| {
+            let p = factory.new_parser(&conn);
+            black_box(run(&mut h, p, black_box(&s)))
+        })
     });
     g.finish();
 }

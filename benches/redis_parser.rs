@@ -2,14 +2,11 @@
 //! packet-sized pieces through the engine's parser contract.
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wirebeat::config::Config;
-use wirebeat::event::{ConnInfo, Transport};
-use wirebeat::protos::{Ctx, Dir, Progress, redis};
-use wirebeat::stats::Counters;
-use wirebeat::time::Ts;
+use wirebeat::protos::testing::{Harness, test_conn};
+use wirebeat::protos::{Dir, redis};
 
 fn resp(args: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
@@ -41,46 +38,36 @@ fn conversation() -> (Vec<u8>, Vec<u8>) {
 fn bench(c: &mut Criterion) {
     let cfg = Config::default();
     let factory = redis::factory(&cfg).expect("redis enabled");
-    let conn = ConnInfo::new(
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-        40000,
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-        6379,
-        Transport::Tcp,
-    );
+    let conn = test_conn(6379);
     let (req, rep) = conversation();
     let mut g = c.benchmark_group("redis");
     g.throughput(Throughput::Bytes((req.len() + rep.len()) as u64));
-    g.bench_function("pipelined_get_set_1000", |b| {
-        b.iter(|| {
-            let mut p = factory.new_parser(&conn);
-            let mut out = Vec::with_capacity(1000);
-            let mut counters = Counters::default();
-            let mut ctx = Ctx {
-                ts: Ts(1),
-                out: &mut out,
-                counters: &mut counters,
-            };
-            // Packet-sized pieces, requests 16 at a time ahead of their replies.
-            let mut rq = req.chunks(1448);
-            let mut rp = rep.chunks(1448);
-            loop {
-                let a = rq.next();
-                let b = rp.next();
-                if a.is_none() && b.is_none() {
-                    break;
-                }
-                if let Some(a) = a {
-                    let r = p.parse(Dir::ToServer, a, &mut ctx);
-                    debug_assert!(matches!(r, Progress::Consumed { .. }));
-                }
-                if let Some(b) = b {
-                    p.parse(Dir::ToClient, b, &mut ctx);
-                }
+    let mut h = Harness::from_factory(factory.as_ref(), conn.clone());
+    let run = |h: &mut Harness<_>| {
+        h.restart(factory.new_parser(&conn));
+        // Packet-sized pieces, requests one segment ahead of their replies.
+        let mut rq = req.chunks(1448);
+        let mut rp = rep.chunks(1448);
+        loop {
+            let a = rq.next();
+            let b = rp.next();
+            if a.is_none() && b.is_none() {
+                break;
             }
-            p.close(&mut ctx);
-            black_box(out.len())
-        })
+            if let Some(a) = a {
+                h.feed(Dir::ToServer, a, 1);
+            }
+            if let Some(b) = b {
+                h.feed(Dir::ToClient, b, 1);
+            }
+        }
+        h.close_at(1);
+        h.out.len()
+    };
+    assert!(run(&mut h) > 0);
+    assert_eq!(h.errors, 0);
+    g.bench_function("pipelined_get_set_1000", |b| {
+        b.iter(|| black_box(run(&mut h)))
     });
     g.finish();
 }

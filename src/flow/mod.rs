@@ -4,10 +4,7 @@
 //! packet time. Nothing here is shared between workers.
 
 mod closed;
-mod feed;
 pub mod reassembly;
-
-pub use feed::AppBuffer;
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
@@ -18,11 +15,11 @@ use std::time::Duration;
 
 use crate::event::direction::Networks;
 use crate::event::{ConnInfo, Transaction, Transport};
-use crate::protos::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use crate::protos::{AppBuffer, Chunk, Ctx, Dir, Parser, Progress, ProtocolFactory};
 use crate::stats::Counters;
 use crate::time::Ts;
 use closed::{ClosedFlows, Span};
-use reassembly::{Chunk, ReasmLimits, Reassembler};
+use reassembly::{ReasmLimits, Reassembler};
 
 pub use crate::decode::{TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 

@@ -6,17 +6,8 @@
 //! the buffering limits are hit, when the peer acknowledges data we never saw, or when
 //! the stream is flushed (FIN, RST, idle expiry, end of input).
 
+use crate::protos::Chunk;
 use crate::stats::Counters;
-
-/// What the reassembler hands to its consumer, in stream order.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Chunk<'a> {
-    Data(&'a [u8]),
-    /// This many bytes were lost.
-    Gap(u64),
-    /// The sender closed its side; no data follows.
-    Fin,
-}
 
 /// Buffering limits of one direction.
 #[derive(Clone, Copy, Debug)]

@@ -14,7 +14,8 @@ pub mod mysql;
 pub mod pairing;
 pub mod pgsql;
 pub mod redis;
-#[cfg(test)]
+pub mod stream;
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod thrift;
 
@@ -24,6 +25,7 @@ use crate::config::Config;
 use crate::event::{ConnInfo, Transaction, Transport};
 use crate::stats::Counters;
 use crate::time::Ts;
+pub use stream::{AppBuffer, Chunk};
 
 /// Direction of a byte stream within a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

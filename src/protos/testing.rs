@@ -1,15 +1,97 @@
 //! Test support shared by every protocol: a harness that drives one parser through
 //! the engine's own per-direction buffering ([`AppBuffer`]), so parser tests see
-//! exactly what the TCP engine would hand them.
+//! exactly what the TCP engine would hand them; the recorded fixtures and the TCP
+//! conversations inside them; a deterministic random generator.
+//!
+//! Built for the crate's own unit tests and, with the `test-support` feature (which
+//! the benches and integration tests enable through the crate's dev-dependency on
+//! itself), for `benches/` and `tests/`.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
 
-use super::{Ctx, Dir, Parser, Progress};
+use super::{AppBuffer, Chunk, Ctx, Dir, Parser, Progress, ProtocolFactory};
+use crate::capture::file::FileSource;
+use crate::decode::{Decoder, DefragLimits, L4};
 use crate::event::{ConnInfo, Transaction, Transport};
-use crate::flow::AppBuffer;
-use crate::flow::reassembly::Chunk;
 use crate::stats::Counters;
 use crate::time::Ts;
+
+/// A recorded capture under `tests/pcaps/` (`"http/pipelined.pcap"`).
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/pcaps")
+        .join(name)
+}
+
+/// The events a fixture set must produce: `tests/pcaps/<set>/expected.json`, derived
+/// from the captures independently of wirebeat (scripts/fixtures/*_summary.py), keyed
+/// by capture name.
+pub fn expected(set: &str) -> serde_json::Map<String, serde_json::Value> {
+    let path = fixture(&format!("{set}/expected.json"));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    match serde_json::from_str(&text) {
+        Ok(serde_json::Value::Object(m)) => m,
+        Ok(_) => panic!("{}: not a JSON object", path.display()),
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
+}
+
+/// Payload segments of one TCP connection, in capture order.
+pub type Conversation = Vec<(Dir, Vec<u8>)>;
+
+/// The TCP payload segments of every connection of a capture whose server listens on
+/// `server_port`, one [`Conversation`] per client port, in order of appearance.
+pub fn conversations(path: &Path, server_port: u16) -> Vec<Conversation> {
+    let mut src = FileSource::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut dec = Decoder::new(DefragLimits {
+        max_datagrams: 16,
+        max_bytes: 1 << 20,
+        timeout: std::time::Duration::from_secs(30),
+    });
+    let mut counters = Counters::default();
+    let mut conns: Vec<(u16, Conversation)> = Vec::new();
+    while let Some(p) = src
+        .next_packet()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    {
+        let Some(ip) = dec.decode(p.ts, p.linktype, p.data, p.orig_len, &mut counters) else {
+            continue;
+        };
+        let L4::Tcp(t) = &ip.l4 else { continue };
+        if t.payload.is_empty() {
+            continue;
+        }
+        let (dir, client) = if t.dst_port == server_port {
+            (Dir::ToServer, t.src_port)
+        } else {
+            (Dir::ToClient, t.dst_port)
+        };
+        let seg = (dir, t.payload.to_vec());
+        match conns.iter_mut().find(|c| c.0 == client) {
+            Some(c) => c.1.push(seg),
+            None => conns.push((client, vec![seg])),
+        }
+    }
+    conns.into_iter().map(|c| c.1).collect()
+}
+
+/// Deterministic xorshift64 generator for randomised tests (never seed it with 0).
+#[derive(Clone, Debug)]
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
 
 /// 10.0.0.1:40000 → 10.0.0.2:`port` over TCP.
 pub fn test_conn(port: u16) -> ConnInfo {
@@ -51,6 +133,15 @@ impl<P: Parser> Harness<P> {
             max_buffer,
             conn,
         }
+    }
+
+    /// Starts over with a new parser (a new connection), keeping the allocations of
+    /// the buffers and of `out`, which is emptied.
+    pub fn restart(&mut self, p: P) {
+        self.p = p;
+        self.bufs = Default::default();
+        self.out.clear();
+        self.stopped = false;
     }
 
     /// Calls the parser directly with a context at packet time `ts` (ns).
@@ -146,8 +237,17 @@ impl<P: Parser> Harness<P> {
     }
 }
 
+impl Harness<Box<dyn Parser>> {
+    /// A parser of `factory` for `conn`, behind the buffering the engine gives that
+    /// protocol (the factory's `max_buffer`).
+    pub fn from_factory(factory: &dyn ProtocolFactory, conn: ConnInfo) -> Self {
+        Harness::new(factory.new_parser(&conn), factory.max_buffer(), conn)
+    }
+}
+
 /// Declares `struct $name(Harness<$parser>)` dereferencing to the harness, so a
 /// protocol's tests can add their own helpers on top of the shared ones.
+#[cfg(test)]
 macro_rules! harness_newtype {
     ($(#[$m:meta])* $name:ident, $parser:ty) => {
         $(#[$m])*
@@ -167,4 +267,5 @@ macro_rules! harness_newtype {
         }
     };
 }
+#[cfg(test)]
 pub(crate) use harness_newtype;

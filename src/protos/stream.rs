@@ -3,9 +3,18 @@
 //! back with the next bytes once at least as many as it asked for have arrived.
 //! Public so that protocol tests drive their parsers exactly as the engine does.
 
-use super::reassembly::Chunk;
+use super::{Ctx, Dir, Parser, Progress};
 use crate::event::ConnInfo;
-use crate::protos::{Ctx, Dir, Parser, Progress};
+
+/// What TCP reassembly hands to the parser side of one direction, in stream order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Chunk<'a> {
+    Data(&'a [u8]),
+    /// This many bytes were lost.
+    Gap(u64),
+    /// The sender closed its side; no data follows.
+    Fin,
+}
 
 /// The unconsumed tail of one direction.
 #[derive(Debug, Default)]
