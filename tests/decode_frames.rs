@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use wirebeat::capture::LinkType;
 use wirebeat::decode::{Decoder, DefragLimits, IpPacket, L4, TCP_ACK, TCP_PSH, TCP_SYN, flow_hash};
+use wirebeat::protos::testing::XorShift;
 use wirebeat::stats::Counters;
 use wirebeat::time::Ts;
 
@@ -690,18 +691,6 @@ fn flow_hash_is_symmetric_and_seeded() {
         p.flow_hash(3),
         flow_hash(p.dst, p.src, p.ports().1, p.ports().0, 6, 3)
     );
-}
-
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
 }
 
 #[test]

@@ -7,15 +7,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn expected() -> serde_json::Map<String, Value> {
-    let text = std::fs::read_to_string(fixture("http/expected.json")).unwrap();
-    serde_json::from_str::<Value>(&text)
-        .unwrap()
-        .as_object()
-        .unwrap()
-        .clone()
-}
-
 /// Response bytes as wirebeat counts them: interim (1xx) responses belong to the
 /// transaction they precede.
 fn response_bytes(t: &Value) -> u64 {
@@ -28,7 +19,7 @@ fn response_bytes(t: &Value) -> u64 {
 
 #[test]
 fn every_fixture_gives_exactly_the_recorded_transactions() {
-    for (name, exp) in expected() {
+    for (name, exp) in expected("http") {
         let run = replay(&fixture(&format!("http/{name}.pcap")), &[]);
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         let mut events = run.events();
@@ -161,12 +152,7 @@ fn every_fixture_gives_exactly_the_recorded_transactions() {
 
 #[test]
 fn replay_is_byte_identical() {
-    for name in ["sample.pcap", "http/pipelined.pcap", "http/gzip_large.pcap"] {
-        let a = replay(&fixture(name), &[]);
-        let b = replay(&fixture(name), &[]);
-        assert!(!a.stdout.is_empty(), "{name}");
-        assert_eq!(a.stdout, b.stdout, "{name}: two replays differ");
-    }
+    assert_replays_identical(&["sample.pcap", "http/pipelined.pcap", "http/gzip_large.pcap"]);
 }
 
 #[test]
@@ -296,7 +282,7 @@ fn post_form_redact_authorization() {
 
 #[test]
 fn query_charset_whole_header_values_and_sorted_params() {
-    let exp = expected();
+    let exp = expected("http");
     let t = &exp["query_charset"]["transactions"][0];
     let run = replay(
         &fixture("http/query_charset.pcap"),
@@ -463,7 +449,7 @@ fn early_responses_pair_with_their_requests() {
             &[("POST", "/upload", 413, 4248, 4096, 334, 314_000)],
         ),
     ];
-    let exp = expected();
+    let exp = expected("http");
     for (name, want) in cases {
         // The recording really holds an early answer (derived from the capture
         // timestamps by the fixture summary), and only for the POST.

@@ -9,15 +9,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn expected() -> serde_json::Map<String, Value> {
-    let text = std::fs::read_to_string(fixture("mysql/expected.json")).unwrap();
-    serde_json::from_str::<Value>(&text)
-        .unwrap()
-        .as_object()
-        .unwrap()
-        .clone()
-}
-
 fn mysql(name: &str, extra: &[&str]) -> Run {
     let run = replay(&fixture(&format!("mysql/{name}.pcap")), extra);
     assert_eq!(run.code, 0, "{name}: {}", run.stderr);
@@ -61,7 +52,7 @@ fn text_options(cut: Option<&Value>) -> Vec<String> {
 
 #[test]
 fn every_fixture_gives_exactly_the_recorded_transactions() {
-    let all = expected();
+    let all = expected("mysql");
     assert_eq!(all.len(), 11, "fixtures listed in expected.json");
     for (name, exp) in all {
         let run = mysql(&name, &[]);
@@ -123,7 +114,7 @@ fn every_fixture_gives_exactly_the_recorded_transactions() {
 /// max_row_length and with the cut ones the summary used.
 #[test]
 fn send_request_and_response_texts_of_every_fixture() {
-    for (name, exp) in expected() {
+    for (name, exp) in expected("mysql") {
         let want = exp["transactions"].as_array().unwrap();
         let cut = want.first().map(|t| &t["response_cut"]);
         for limits in [None, cut] {

@@ -11,15 +11,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn expected() -> serde_json::Map<String, Value> {
-    let text = std::fs::read_to_string(fixture("pgsql/expected.json")).unwrap();
-    serde_json::from_str::<Value>(&text)
-        .unwrap()
-        .as_object()
-        .unwrap()
-        .clone()
-}
-
 /// Events grouped per connection (client port), in output order.
 fn by_connection(events: Vec<Value>) -> Vec<Vec<Value>> {
     let mut groups: Vec<(u64, Vec<Value>)> = Vec::new();
@@ -102,7 +93,7 @@ fn check(name: &str, exp: &Value, run: &Run, resp_key: Option<&str>) {
 
 #[test]
 fn every_fixture_gives_exactly_the_recorded_transactions() {
-    let exp = expected();
+    let exp = expected("pgsql");
     assert!(exp.len() >= 15, "fixtures missing");
     for (name, e) in &exp {
         let run = replay(&fixture(&format!("pgsql/{name}.pcap")), &[]);
@@ -113,7 +104,7 @@ fn every_fixture_gives_exactly_the_recorded_transactions() {
 #[test]
 fn every_fixture_gives_exactly_the_recorded_response_texts() {
     // The limits of `response` and `response_cut` in scripts/fixtures/pgsql_summary.py.
-    let exp = expected();
+    let exp = expected("pgsql");
     for (key, rows, len) in [("response", "10", "1024"), ("response_cut", "11", "11")] {
         let rows = format!("protocols.pgsql.max_rows={rows}");
         let len = format!("protocols.pgsql.max_row_length={len}");
@@ -215,7 +206,7 @@ fn pipelined_executes_each_get_their_own_result() {
         assert!(get(e, "pgsql").is_null(), "{e}");
     }
     // What psycopg reported agrees.
-    let exp = expected();
+    let exp = expected("pgsql");
     let client: Vec<Value> = exp["python_pipeline_rows"]["client_output"]
         .as_array()
         .unwrap()
@@ -338,7 +329,7 @@ fn response_text_as_packetbeat_writes_it() {
 #[test]
 fn client_reports_agree_with_the_recording() {
     // What the clients printed, against the numbers derived from the pcaps.
-    let exp = expected();
+    let exp = expected("pgsql");
     let client = |n: &str| -> String {
         exp[n]["client_output"]
             .as_array()
@@ -401,12 +392,7 @@ fn send_request_and_response() {
 
 #[test]
 fn replay_is_byte_identical() {
-    for name in ["pgsql/pgbench_prepared.pcap", "pgsql/long_result.pcap"] {
-        let a = replay(&fixture(name), &[]);
-        let b = replay(&fixture(name), &[]);
-        assert!(!a.stdout.is_empty(), "{name}");
-        assert_eq!(a.stdout, b.stdout, "{name}: two replays differ");
-    }
+    assert_replays_identical(&["pgsql/pgbench_prepared.pcap", "pgsql/long_result.pcap"]);
 }
 
 #[test]
@@ -434,7 +420,7 @@ fn lost_segment_in_long_result() {
     let ev = run.events();
     assert_eq!(ev.len(), 1, "{ev:#?}\n{}", run.stderr);
     let e = &ev[0];
-    let want = &expected()["long_result"]["transactions"][0];
+    let want = &expected("pgsql")["long_result"]["transactions"][0];
     assert_eq!(get(e, "status"), "OK");
     assert_eq!(
         get(e, "error.message"),
@@ -474,7 +460,7 @@ fn mid_stream_pickup() {
     let run = replay(&path, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let ev = run.events();
-    let want = &expected()["python_extended"]["transactions"];
+    let want = &expected("pgsql")["python_extended"]["transactions"];
     let want = want.as_array().unwrap();
     assert_eq!(ev.len(), 4, "{ev:#?}");
     let tail = &want[want.len() - ev.len()..];

@@ -10,15 +10,6 @@ use std::collections::BTreeMap;
 use common::*;
 use serde_json::Value;
 
-fn expected() -> serde_json::Map<String, Value> {
-    let text = std::fs::read_to_string(fixture("redis/expected.json")).unwrap();
-    serde_json::from_str::<Value>(&text)
-        .unwrap()
-        .as_object()
-        .unwrap()
-        .clone()
-}
-
 /// Events or expected transactions grouped by client port, in order.
 fn by_port(items: &[Value], port: impl Fn(&Value) -> u64) -> BTreeMap<u64, Vec<&Value>> {
     let mut m: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
@@ -30,7 +21,7 @@ fn by_port(items: &[Value], port: impl Fn(&Value) -> u64) -> BTreeMap<u64, Vec<&
 
 #[test]
 fn every_fixture_gives_exactly_the_recorded_transactions() {
-    let all = expected();
+    let all = expected("redis");
     assert_eq!(all.len(), 9, "fixtures in expected.json");
     for (name, exp) in all {
         let run = replay(&fixture(&format!("redis/{name}.pcap")), &[]);
@@ -104,16 +95,11 @@ fn every_fixture_gives_exactly_the_recorded_transactions() {
 
 #[test]
 fn replay_is_byte_identical() {
-    for name in [
+    assert_replays_identical(&[
         "redis/pubsub.pcap",
         "redis/pipeline_bench.pcap",
         "redis/resp3.pcap",
-    ] {
-        let a = replay(&fixture(name), &[]);
-        let b = replay(&fixture(name), &[]);
-        assert!(!a.stdout.is_empty(), "{name}");
-        assert_eq!(a.stdout, b.stdout, "{name}: two replays differ");
-    }
+    ]);
 }
 
 #[test]

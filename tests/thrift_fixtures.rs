@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{fixture, get, replay, tmp, write_frames};
+use common::{expected, fixture, get, replay, tmp, write_frames};
 use serde_json::Value;
 
 const IDL: &str = r#"protocols.thrift.idl_files=["scripts/fixtures/thrift/calc.thrift"]"#;
@@ -100,17 +100,12 @@ const FIXTURES: &[&str] = &[
     "binary_oneway_call",
 ];
 
-fn expected() -> Value {
-    let text = std::fs::read_to_string(fixture("thrift/expected.json")).expect("expected.json");
-    serde_json::from_str(&text).expect("json")
-}
-
 fn s(v: &Value) -> Option<&str> {
     v.as_str()
 }
 
 fn check(name: &str, with_idl: bool) {
-    let exp = expected();
+    let exp = expected("thrift");
     let txs = exp[name]["transactions"].as_array().expect("transactions");
     let pcap = fixture(&format!("thrift/{name}.pcap"));
     let run = if with_idl {

@@ -59,9 +59,9 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn fixture(name: &str) -> PathBuf {
-    root().join("tests/pcaps").join(name)
-}
+// Not every test binary uses all of them.
+#[allow(unused_imports)]
+pub use wirebeat::protos::testing::{XorShift, expected, fixture};
 
 /// Runs `wirebeat` with the reference config, a fixed shipper name and `args`.
 pub fn wirebeat(args: &[&str]) -> Run {
@@ -83,6 +83,17 @@ pub fn replay(pcap: &Path, extra: &[&str]) -> Run {
     let mut args = vec!["-I", p.as_str(), "-t"];
     args.extend_from_slice(extra);
     wirebeat(&args)
+}
+
+/// Replays each of `names` (under tests/pcaps/) twice: the outputs must be non-empty
+/// and identical byte for byte.
+pub fn assert_replays_identical(names: &[&str]) {
+    for name in names {
+        let a = replay(&fixture(name), &[]);
+        let b = replay(&fixture(name), &[]);
+        assert!(!a.stdout.is_empty(), "{name}");
+        assert_eq!(a.stdout, b.stdout, "{name}: two replays differ");
+    }
 }
 
 #[derive(Clone)]
