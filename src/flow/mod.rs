@@ -4,18 +4,20 @@
 //! packet time. Nothing here is shared between workers.
 
 mod closed;
+mod ports;
 pub mod reassembly;
+
+pub use ports::PortMap;
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::event::direction::Networks;
 use crate::event::{ConnInfo, Transaction, Transport};
-use crate::protos::{AppBuffer, Chunk, Ctx, Dir, Parser, Progress, ProtocolFactory};
+use crate::protos::{AppBuffer, Chunk, Ctx, Dir, Parser, Progress};
 use crate::stats::Counters;
 use crate::time::Ts;
 use closed::{ClosedFlows, Span};
@@ -98,23 +100,13 @@ impl FlowKey {
 }
 
 /// Builds the state of a new connection, if one of its ports belongs to a protocol.
-fn new_flow(
-    protos: &[Arc<dyn ProtocolFactory>],
-    port_map: &[u8],
-    networks: &Networks,
-    id: u64,
-    p: &TcpPacket<'_>,
-) -> Option<Flow> {
-    let (dp, sp) = (port_map[p.dport as usize], port_map[p.sport as usize]);
+fn new_flow(ports: &PortMap, networks: &Networks, id: u64, p: &TcpPacket<'_>) -> Option<Flow> {
     // The side on a protocol port is the server; the destination wins a tie.
-    let (proto, server_is_dst) = if dp != 0 {
-        (dp, true)
-    } else if sp != 0 {
-        (sp, false)
-    } else {
-        return None;
+    let (factory, server_is_dst) = match (ports.get(p.dport), ports.get(p.sport)) {
+        (Some(f), _) => (f, true),
+        (None, Some(f)) => (f, false),
+        (None, None) => return None,
     };
-    let factory = &protos[proto as usize - 1];
     let mut conn = if server_is_dst {
         ConnInfo::new(p.src, p.sport, p.dst, p.dport, Transport::Tcp)
     } else {
@@ -227,9 +219,7 @@ impl Feed<'_> {
 }
 
 pub struct FlowTable {
-    protos: Vec<Arc<dyn ProtocolFactory>>,
-    /// Port → index into `protos` + 1 (0 = no protocol).
-    port_map: Vec<u8>,
+    ports: PortMap,
     flows: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
     expiry: BinaryHeap<Reverse<(Ts, u64, FlowKey)>>,
     closed: ClosedFlows,
@@ -242,21 +232,11 @@ pub struct FlowTable {
 }
 
 impl FlowTable {
-    pub fn new(protos: Vec<Arc<dyn ProtocolFactory>>, limits: FlowLimits) -> FlowTable {
-        let mut port_map = vec![0u8; 65536];
-        for (i, p) in protos.iter().enumerate().take(254) {
-            if p.transport() != Transport::Tcp {
-                continue;
-            }
-            for &port in p.ports() {
-                if port_map[port as usize] == 0 {
-                    port_map[port as usize] = (i + 1) as u8;
-                }
-            }
-        }
+    /// A table for the protocols of `ports` (a [`PortMap`], or the protocol list it
+    /// is built from).
+    pub fn new(ports: impl Into<PortMap>, limits: FlowLimits) -> FlowTable {
         FlowTable {
-            protos,
-            port_map,
+            ports: ports.into(),
             flows: HashMap::default(),
             expiry: BinaryHeap::new(),
             closed: ClosedFlows::new(limits.max_closed, limits.closed_timeout),
@@ -277,7 +257,7 @@ impl FlowTable {
 
     /// True when either port belongs to a configured TCP protocol.
     pub fn wants_ports(&self, sport: u16, dport: u16) -> bool {
-        self.port_map[sport as usize] != 0 || self.port_map[dport as usize] != 0
+        self.ports.wants(sport, dport)
     }
 
     pub fn len(&self) -> usize {
@@ -345,13 +325,7 @@ impl FlowTable {
                     counters.flow_table_full += 1;
                     return;
                 }
-                let Some(flow) = new_flow(
-                    &self.protos,
-                    &self.port_map,
-                    &self.networks,
-                    self.next_id,
-                    p,
-                ) else {
+                let Some(flow) = new_flow(&self.ports, &self.networks, self.next_id, p) else {
                     return;
                 };
                 self.next_id += 1;

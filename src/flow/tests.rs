@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::event::Status;
+use crate::protos::ProtocolFactory;
 use crate::protos::pairing::{Exchange, Limits, Message, Pairing, start_ts};
 
 struct Line(Ts, String, u64);
@@ -120,7 +121,10 @@ struct Sim {
 impl Sim {
     fn new() -> Sim {
         Sim {
-            table: FlowTable::new(vec![Arc::new(LineFactory)], FlowLimits::default()),
+            table: FlowTable::new(
+                vec![Arc::new(LineFactory) as Arc<dyn ProtocolFactory>],
+                FlowLimits::default(),
+            ),
             out: vec![],
             counters: Counters::default(),
         }

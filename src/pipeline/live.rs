@@ -21,12 +21,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, Sender};
-
-use super::{Batch, PipelineError, Reader, WorkerMsg, pin_to};
+use super::reader::{Mode, Reader, ToWorkers};
+use super::{PipelineError, pin_to};
 use crate::capture::source::{PacketSource, SourceStats};
 use crate::config::Config;
-use crate::protos::ProtocolFactory;
+use crate::flow::PortMap;
 use crate::stats::{Counters, Registry};
 use crate::time::Ts;
 
@@ -74,30 +73,25 @@ fn add_stats(c: &mut Counters, s: &SourceStats) {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_readers(
     cfg: &Config,
-    protos: &[Arc<dyn ProtocolFactory>],
+    ports: &PortMap,
     sources: Vec<Box<dyn PacketSource>>,
     dump: Option<PathBuf>,
-    senders: Vec<Sender<WorkerMsg>>,
-    recycled: Receiver<Batch>,
+    to: ToWorkers,
     stop: &Arc<AtomicBool>,
     registry: &Arc<Registry>,
-    seed: u64,
     cores: Vec<core_affinity::CoreId>,
 ) -> Result<(Counters, Option<String>), PipelineError> {
     let drop_when_full = cfg.pipeline.when_full == "drop_newest";
     let mut handles = Vec::with_capacity(sources.len());
     for (i, src) in sources.into_iter().enumerate() {
-        let mut reader = Reader::new(
+        let reader = Reader::new(
             cfg,
-            protos,
-            senders.clone(),
-            recycled.clone(),
+            ports.clone(),
+            to.clone(),
+            Mode::Live { drop_when_full },
             if i == 0 { dump.clone() } else { None },
-            true,
+            registry.counter_slot(&format!("reader-{i}")),
         );
-        reader.seed = seed;
-        reader.drop_when_full = drop_when_full;
-        reader.slot = Some(registry.counter_slot(&format!("reader-{i}")));
         let core = if cores.is_empty() {
             None
         } else {
@@ -118,7 +112,7 @@ pub(super) fn run_readers(
                 // The readers already running would capture on forever: stop and
                 // join them before reporting the failure.
                 stop.store(true, Ordering::Relaxed);
-                drop(senders);
+                drop(to);
                 for h in handles {
                     let _ = h.join();
                 }
@@ -126,8 +120,7 @@ pub(super) fn run_readers(
             }
         }
     }
-    drop(senders);
-    drop(recycled);
+    drop(to);
     let mut total = Counters::default();
     let mut first_err = None;
     for h in handles {
@@ -181,14 +174,11 @@ fn read_loop(
         }
         if last_stats.elapsed() >= STATS_EVERY {
             match src.stats() {
-                Ok(s) => add_stats(&mut reader.counters, &s),
+                Ok(s) => add_stats(reader.counters_mut(), &s),
                 Err(e) => tracing::warn!(target: "capture", "{e}"),
             }
             last_stats = Instant::now();
-            reader.limits.check(&reader.counters, "reader");
-            if let Some(slot) = reader.slot.as_mut() {
-                slot.maybe_publish(&reader.counters);
-            }
+            reader.report();
         }
     }
     if error.is_none() {
@@ -203,7 +193,7 @@ fn read_loop(
         }
     }
     match src.stats() {
-        Ok(s) => add_stats(&mut reader.counters, &s),
+        Ok(s) => add_stats(reader.counters_mut(), &s),
         Err(e) => tracing::warn!(target: "capture", "{e}"),
     }
     tracing::debug!(target: "capture", "{}: reader stopped", src.device());

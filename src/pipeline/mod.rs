@@ -7,29 +7,29 @@
 //! reader.
 
 mod live;
+mod reader;
 pub mod worker;
 
 pub use live::live_workers;
+use reader::{Mode, Reader, ToWorkers};
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::bounded;
 
-use crate::capture::dump::PcapWriter;
 use crate::capture::file::FileSource;
 use crate::capture::source::PacketSource;
-use crate::capture::{CaptureError, LinkType, LiveError};
+use crate::capture::{CaptureError, LiveError};
 use crate::config::Config;
-use crate::decode::{Decoder, DefragLimits, L4, flow_hash};
 use crate::event::{AgentInfo, EventEncoder};
+use crate::flow::PortMap;
 use crate::output::Output;
-use crate::protos::{self, ProtocolFactory};
-use crate::stats::{CounterSlot, Counters, Registry};
+use crate::protos;
+use crate::stats::{Counters, Registry};
 use crate::time::Ts;
 use crate::topology::{TopologyService, TopologyStore};
 
@@ -158,7 +158,8 @@ pub fn run(
     stop: Arc<AtomicBool>,
     registry: &Arc<Registry>,
 ) -> Result<Summary, PipelineError> {
-    let protos = protos::enabled(cfg);
+    // One port map for the readers and every worker's flow table.
+    let ports = PortMap::new(protos::enabled(cfg));
     let first_src = match &input {
         Input::File(opts) => Some(FileSource::open(&opts.file)?),
         Input::Live { .. } => None,
@@ -175,7 +176,8 @@ pub fn run(
         Input::File(opts) => !opts.no_publish,
         Input::Live { no_publish, .. } => !no_publish,
     };
-    let names: Vec<String> = protos
+    let names: Vec<String> = ports
+        .protocols()
         .iter()
         .map(|p| format!("{} {:?}", p.name(), p.ports()))
         .collect();
@@ -224,7 +226,7 @@ pub fn run(
         senders.push(tx);
         let w = worker::Worker::new(
             cfg,
-            protos.clone(),
+            ports.clone(),
             encoder.clone(),
             publisher.clone(),
             publish,
@@ -264,18 +266,23 @@ pub fn run(
         use std::hash::BuildHasher;
         std::collections::hash_map::RandomState::new().hash_one(0x77_69_72_65u64)
     };
+    let to = ToWorkers {
+        senders,
+        recycled: recycle_rx,
+        seed,
+    };
     let (mut counters, input_error) = match input {
         Input::File(opts) => {
             let mut reader = Reader::new(
                 cfg,
-                &protos,
-                senders,
-                recycle_rx,
+                ports,
+                to,
+                Mode::Replay {
+                    top_speed: opts.top_speed,
+                },
                 opts.dump.clone(),
-                opts.top_speed,
+                registry.counter_slot("reader"),
             );
-            reader.seed = seed;
-            reader.slot = Some(registry.counter_slot("reader"));
             let src = match first_src {
                 Some(s) => s,
                 None => FileSource::open(&opts.file)?,
@@ -285,14 +292,12 @@ pub fn run(
         }
         Input::Live { sources, dump, .. } => live::run_readers(
             cfg,
-            &protos,
+            &ports,
             sources,
             dump,
-            senders,
-            recycle_rx,
+            to,
             &stop,
             registry,
-            seed,
             if pin { cores } else { Vec::new() },
         )?,
     };
@@ -372,294 +377,5 @@ fn core_ids() -> Vec<core_affinity::CoreId> {
 fn pin_to(core: core_affinity::CoreId) {
     if !core_affinity::set_for_current(core) {
         tracing::warn!(target: "pipeline", "could not pin a worker to core {}", core.id);
-    }
-}
-
-/// Reads packets, decodes them and hands them to workers in batches.
-struct Reader {
-    decoder: Decoder,
-    senders: Vec<Sender<WorkerMsg>>,
-    recycled: Receiver<Batch>,
-    limits: crate::stats::LimitLog,
-    /// Where the periodic report reads this reader's counters.
-    slot: Option<CounterSlot>,
-    batches: Vec<Batch>,
-    batch_packets: usize,
-    port_wanted: Vec<bool>,
-    counters: Counters,
-    dump: Option<PcapWriter>,
-    dump_path: Option<PathBuf>,
-    top_speed: bool,
-    /// Live capture with `pipeline.when_full: drop_newest`: a batch for a full
-    /// worker queue is dropped and counted instead of waiting.
-    drop_when_full: bool,
-    seed: u64,
-    /// Added to every timestamp so that time keeps moving forward across loops.
-    ts_shift: u64,
-    /// First and last raw timestamps of the current pass.
-    pass_first: Option<Ts>,
-    pass_last: Ts,
-    /// First (shifted) timestamp of the run, for pacing.
-    first_ts: Option<Ts>,
-    wall_start: Instant,
-}
-
-impl Reader {
-    fn new(
-        cfg: &Config,
-        protos: &[Arc<dyn ProtocolFactory>],
-        senders: Vec<Sender<WorkerMsg>>,
-        recycled: Receiver<Batch>,
-        dump: Option<PathBuf>,
-        top_speed: bool,
-    ) -> Reader {
-        let mut port_wanted = vec![false; 65536];
-        for p in protos {
-            for &port in p.ports() {
-                port_wanted[port as usize] = true;
-            }
-        }
-        let p = &cfg.pipeline;
-        let n = senders.len();
-        Reader {
-            decoder: Decoder::new(DefragLimits {
-                max_datagrams: p.defrag_max_datagrams,
-                max_bytes: p.defrag_max_bytes,
-                timeout: p.defrag_timeout,
-            }),
-            senders,
-            recycled,
-            limits: Default::default(),
-            slot: None,
-            batches: (0..n).map(|_| Batch::default()).collect(),
-            batch_packets: p.batch_packets.clamp(1, 65536),
-            port_wanted,
-            counters: Counters::default(),
-            dump: None,
-            dump_path: dump,
-            top_speed,
-            drop_when_full: false,
-            seed: {
-                use std::hash::BuildHasher;
-                std::collections::hash_map::RandomState::new().hash_one(0x77_69_72_65u64)
-            },
-            ts_shift: 0,
-            pass_first: None,
-            pass_last: Ts::ZERO,
-            first_ts: None,
-            wall_start: Instant::now(),
-        }
-    }
-
-    fn pass(&mut self, src: &mut FileSource, stop: &AtomicBool) -> Result<(), CaptureError> {
-        let mut n: u64 = 0;
-        while let Some(pkt) = src.next_packet()? {
-            n += 1;
-            if n & 1023 == 0 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                self.limits.check(&self.counters, "reader");
-                if let Some(slot) = self.slot.as_mut() {
-                    slot.maybe_publish(&self.counters);
-                }
-            }
-            let ts = Ts(pkt.ts.0.saturating_add(self.ts_shift));
-            self.dump(&pkt);
-            if !self.top_speed {
-                self.pace(ts, stop);
-            }
-            self.pass_first.get_or_insert(pkt.ts);
-            self.pass_last = self.pass_last.max(pkt.ts);
-            self.push(ts, pkt.linktype, pkt.data, pkt.orig_len);
-        }
-        Ok(())
-    }
-
-    /// Decodes one frame, keeps it if it is TCP on a configured port, and queues it
-    /// for the worker that owns its flow.
-    #[inline]
-    /// One frame from a live source: written to `--dump` if asked, then decoded
-    /// and batched.
-    fn take_frame(&mut self, f: &crate::capture::source::Frame<'_>) {
-        if self.dump_path.is_some() {
-            self.dump(&crate::capture::Packet {
-                ts: f.ts,
-                linktype: f.linktype,
-                data: f.data,
-                orig_len: f.orig_len,
-            });
-        }
-        self.push(f.ts, f.linktype, f.data, f.orig_len)
-    }
-
-    fn push(&mut self, ts: Ts, linktype: LinkType, data: &[u8], orig_len: u32) {
-        {
-            let Some(ip) = self
-                .decoder
-                .decode(ts, linktype, data, orig_len, &mut self.counters)
-            else {
-                return;
-            };
-            let L4::Tcp(seg) = &ip.l4 else {
-                self.counters.ignored_ports += 1;
-                return;
-            };
-            if !self.port_wanted[seg.src_port as usize] && !self.port_wanted[seg.dst_port as usize]
-            {
-                self.counters.ignored_ports += 1;
-                return;
-            }
-            let w = if self.senders.len() == 1 {
-                0
-            } else {
-                (flow_hash(ip.src, ip.dst, seg.src_port, seg.dst_port, 6, self.seed)
-                    % self.senders.len() as u64) as usize
-            };
-            let b = &mut self.batches[w];
-            b.recs.push(Rec {
-                ts,
-                src: ip.src,
-                dst: ip.dst,
-                sport: seg.src_port,
-                dport: seg.dst_port,
-                seq: seg.seq,
-                ack: seg.ack,
-                flags: seg.flags,
-                missing: seg.missing,
-                off: b.data.len() as u32,
-                len: seg.payload.len() as u32,
-            });
-            b.data.extend_from_slice(seg.payload);
-            if b.recs.len() >= self.batch_packets || b.data.len() >= 1 << 20 {
-                self.send(w);
-            }
-        }
-    }
-
-    /// `--dump`: writes the frame to the dump file (opened on the first frame, with
-    /// its link type).
-    fn dump(&mut self, pkt: &crate::capture::Packet<'_>) {
-        let Some(path) = &self.dump_path else {
-            return;
-        };
-        if self.dump.is_none() {
-            match PcapWriter::create(path, pkt.linktype, 65535) {
-                Ok(w) => self.dump = Some(w),
-                Err(e) => {
-                    tracing::error!(target: "pipeline", "--dump {}: {e}", path.display());
-                    self.dump_path = None;
-                    return;
-                }
-            }
-        }
-        if let Some(w) = self.dump.as_mut()
-            && let Err(e) = w.write(pkt)
-        {
-            tracing::error!(target: "pipeline", "--dump: {e}");
-            self.dump = None;
-            self.dump_path = None;
-        }
-    }
-
-    /// Sleeps until `ts` is due relative to the first packet, in short steps so
-    /// that a signal is noticed promptly even across long quiet periods.
-    fn pace(&mut self, ts: Ts, stop: &AtomicBool) {
-        let first = *self.first_ts.get_or_insert(ts);
-        let due = Duration::from_nanos(ts.since(first));
-        if due <= self.wall_start.elapsed() {
-            return;
-        }
-        // Hand queued packets to workers before sleeping so output keeps flowing.
-        for w in 0..self.batches.len() {
-            self.send(w);
-        }
-        if let Some(slot) = self.slot.as_mut() {
-            slot.maybe_publish(&self.counters);
-        }
-        loop {
-            let elapsed = self.wall_start.elapsed();
-            if due <= elapsed || stop.load(Ordering::Relaxed) {
-                return;
-            }
-            thread::sleep((due - elapsed).min(Duration::from_millis(100)));
-        }
-    }
-
-    fn send(&mut self, w: usize) {
-        if self.batches[w].recs.is_empty() {
-            return;
-        }
-        let fresh = self.recycled.try_recv().unwrap_or_else(|_| Batch {
-            recs: Vec::with_capacity(self.batch_packets),
-            data: Vec::with_capacity(self.batch_packets * 1024),
-        });
-        let b = std::mem::replace(&mut self.batches[w], fresh);
-        if self.drop_when_full {
-            match self.senders[w].try_send(WorkerMsg::Packets(b)) {
-                Ok(()) => {}
-                Err(crossbeam_channel::TrySendError::Full(WorkerMsg::Packets(mut b))) => {
-                    self.counters.reader_queue_full_drops += b.recs.len() as u64;
-                    b.recs.clear();
-                    b.data.clear();
-                    self.batches[w] = b;
-                }
-                Err(_) => {}
-            }
-            return;
-        }
-        // A worker that died already reported; nothing to do with its packets.
-        let _ = self.senders[w].send(WorkerMsg::Packets(b));
-    }
-
-    /// Hands every non-empty batch to its worker.
-    fn flush_partial(&mut self) {
-        for w in 0..self.batches.len() {
-            self.send(w);
-        }
-    }
-
-    /// Tells every worker the time (never waits: a busy worker gets the time from
-    /// the packets it is processing anyway).
-    fn tick(&mut self, now: Ts) {
-        for s in &self.senders {
-            let _ = s.try_send(WorkerMsg::Tick(now));
-        }
-    }
-
-    fn flush_all(&mut self) {
-        if let Some(slot) = self.slot.as_mut() {
-            slot.publish(&self.counters);
-        }
-        for w in 0..self.batches.len() {
-            self.send(w);
-            let _ = self.senders[w].send(WorkerMsg::FlushAll);
-        }
-    }
-
-    /// Prepares the next loop over the file: time continues one second after the
-    /// last packet of this pass, so clocks never run backwards.
-    fn next_pass(&mut self) {
-        if let Some(first) = self.pass_first.take() {
-            let span = self.pass_last.since(first).saturating_add(1_000_000_000);
-            self.ts_shift = self.ts_shift.saturating_add(span);
-        }
-        self.pass_last = Ts::ZERO;
-    }
-
-    fn finish(mut self) -> Counters {
-        for w in 0..self.batches.len() {
-            self.send(w);
-        }
-        if let Some(mut d) = self.dump.take()
-            && let Err(e) = d.flush()
-        {
-            tracing::error!(target: "pipeline", "--dump: {e}");
-        }
-        self.senders.clear();
-        if let Some(slot) = self.slot.as_mut() {
-            slot.publish(&self.counters);
-        }
-        self.counters
     }
 }

@@ -1,8 +1,6 @@
 //! A worker thread: owns a flow table, turns packet batches into transactions and
 //! encodes them into NDJSON batches for the writer.
 
-use std::sync::Arc;
-
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::output::Publisher;
@@ -11,8 +9,7 @@ use super::WorkerMsg;
 use crate::config::Config;
 use crate::event::{ConnInfo, EventEncoder, Transaction};
 use crate::flow::reassembly::ReasmLimits;
-use crate::flow::{EventSink, FlowLimits, FlowTable, TcpPacket};
-use crate::protos::ProtocolFactory;
+use crate::flow::{EventSink, FlowLimits, FlowTable, PortMap, TcpPacket};
 use crate::stats::{CounterSlot, Counters, Latencies, LatencySlot};
 
 /// Encoded events are handed to the writer in chunks of about this size.
@@ -90,7 +87,7 @@ impl EventSink for EncodingSink {
 impl Worker {
     pub fn new(
         cfg: &Config,
-        protos: Vec<Arc<dyn ProtocolFactory>>,
+        ports: PortMap,
         encoder: EventEncoder,
         out: Publisher,
         publish: bool,
@@ -110,7 +107,7 @@ impl Worker {
         Worker {
             recycle: None,
             slot: None,
-            table: FlowTable::new(protos, limits).with_internal_networks(networks),
+            table: FlowTable::new(ports, limits).with_internal_networks(networks),
             sink: EncodingSink::new(encoder, out, publish),
             counters: Counters::default(),
         }

@@ -1,0 +1,88 @@
+//! Port → protocol: which enabled protocol a TCP port belongs to. Built once from the
+//! enabled protocols and shared (cheaply cloned) by the readers, which keep only the
+//! packets of a tracked port, and by every worker's flow table, which picks the
+//! parser of a new connection with the same lookup.
+
+use std::sync::Arc;
+
+use crate::event::Transport;
+use crate::protos::ProtocolFactory;
+
+/// Protocols that fit in a slot (0 means "no protocol").
+const MAX_PROTOCOLS: usize = u8::MAX as usize - 1;
+
+/// The enabled protocols and the port each one claims.
+#[derive(Clone)]
+pub struct PortMap {
+    protos: Arc<[Arc<dyn ProtocolFactory>]>,
+    /// Port → index into `protos` + 1 (0 = no protocol).
+    slots: Arc<[u8; 65536]>,
+}
+
+impl PortMap {
+    /// Ports of the TCP protocols among `protos`; a port claimed twice goes to the
+    /// first protocol that claims it.
+    pub fn new(protos: Vec<Arc<dyn ProtocolFactory>>) -> PortMap {
+        let mut map = Arc::new([0u8; 65536]);
+        let slots = Arc::make_mut(&mut map);
+        for (i, p) in protos.iter().enumerate().take(MAX_PROTOCOLS) {
+            if p.transport() != Transport::Tcp {
+                continue;
+            }
+            for &port in p.ports() {
+                if slots[port as usize] == 0 {
+                    slots[port as usize] = (i + 1) as u8;
+                }
+            }
+        }
+        PortMap {
+            protos: protos.into(),
+            slots: map,
+        }
+    }
+
+    /// The protocol on `port`, if any.
+    #[inline]
+    pub fn get(&self, port: u16) -> Option<&Arc<dyn ProtocolFactory>> {
+        match self.slots[port as usize] {
+            0 => None,
+            i => self.protos.get(i as usize - 1),
+        }
+    }
+
+    /// True when either port belongs to an enabled TCP protocol.
+    #[inline]
+    pub fn wants(&self, sport: u16, dport: u16) -> bool {
+        self.slots[sport as usize] != 0 || self.slots[dport as usize] != 0
+    }
+
+    /// Every enabled protocol, in configuration order.
+    pub fn protocols(&self) -> &[Arc<dyn ProtocolFactory>] {
+        &self.protos
+    }
+}
+
+impl From<Vec<Arc<dyn ProtocolFactory>>> for PortMap {
+    fn from(protos: Vec<Arc<dyn ProtocolFactory>>) -> PortMap {
+        PortMap::new(protos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn ports_map_to_their_protocol_and_the_first_claim_wins() {
+        let mut cfg = Config::default();
+        cfg.protocols.redis.common.ports = vec![6379, 80];
+        let m = PortMap::new(crate::protos::enabled(&cfg));
+        assert_eq!(m.get(80).map(|f| f.name()), Some("http"));
+        assert_eq!(m.get(6379).map(|f| f.name()), Some("redis"));
+        assert!(m.get(1).is_none());
+        assert!(m.wants(1, 6379) && m.wants(6379, 1));
+        assert!(!m.wants(1, 2));
+        assert_eq!(m.protocols().len(), crate::protos::enabled(&cfg).len());
+    }
+}

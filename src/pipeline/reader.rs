@@ -1,0 +1,344 @@
+//! The reader: takes frames from one input (a capture file pass, or one live source),
+//! decodes them, keeps the TCP segments of tracked ports and packs them into
+//! per-worker batches, chosen by a seeded symmetric flow hash so that both directions
+//! of a connection reach the same worker. It also paces a replay to the capture's
+//! timing, loops over a file with time moving forward, and writes `--dump`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::{Batch, Rec, WorkerMsg};
+use crate::capture::dump::PcapWriter;
+use crate::capture::file::FileSource;
+use crate::capture::{CaptureError, LinkType};
+use crate::config::Config;
+use crate::decode::{Decoder, DefragLimits, L4, flow_hash};
+use crate::flow::PortMap;
+use crate::stats::{CounterSlot, Counters};
+use crate::time::Ts;
+
+/// Where a reader's batches go.
+#[derive(Clone)]
+pub(super) struct ToWorkers {
+    /// One channel per worker.
+    pub senders: Vec<Sender<WorkerMsg>>,
+    /// Emptied batches coming back from the workers, reused instead of allocated.
+    pub recycled: Receiver<Batch>,
+    /// Seed of the flow hash; the same for every reader of a run.
+    pub seed: u64,
+}
+
+/// How a reader paces its input and what it does when a worker queue is full.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Mode {
+    /// A capture file: the capture's own timing unless `top_speed` (`-t`); a full
+    /// worker queue makes the reader wait.
+    Replay { top_speed: bool },
+    /// Live capture: as packets come; with `drop_when_full`
+    /// (`pipeline.when_full: drop_newest`) a batch for a full worker queue is
+    /// dropped and counted instead of waiting.
+    Live { drop_when_full: bool },
+}
+
+/// Reads packets, decodes them and hands them to workers in batches.
+pub(super) struct Reader {
+    decoder: Decoder,
+    senders: Vec<Sender<WorkerMsg>>,
+    recycled: Receiver<Batch>,
+    limits: crate::stats::LimitLog,
+    /// Where the periodic report reads this reader's counters.
+    slot: CounterSlot,
+    batches: Vec<Batch>,
+    batch_packets: usize,
+    /// The tracked ports (the flow tables' map).
+    ports: PortMap,
+    counters: Counters,
+    dump: Option<PcapWriter>,
+    dump_path: Option<PathBuf>,
+    top_speed: bool,
+    /// Live capture with `pipeline.when_full: drop_newest`: a batch for a full
+    /// worker queue is dropped and counted instead of waiting.
+    drop_when_full: bool,
+    seed: u64,
+    /// Added to every timestamp so that time keeps moving forward across loops.
+    ts_shift: u64,
+    /// First and last raw timestamps of the current pass.
+    pass_first: Option<Ts>,
+    pass_last: Ts,
+    /// First (shifted) timestamp of the run, for pacing.
+    first_ts: Option<Ts>,
+    wall_start: Instant,
+}
+
+impl Reader {
+    /// A reader for one input: decoding with the `pipeline` limits of `cfg`, keeping
+    /// the packets of the ports in `ports`, batching for `to`, pacing and shedding
+    /// load as `mode` says, writing every frame to `dump` if given, and publishing its
+    /// counters in `slot`.
+    pub(super) fn new(
+        cfg: &Config,
+        ports: PortMap,
+        to: ToWorkers,
+        mode: Mode,
+        dump: Option<PathBuf>,
+        slot: CounterSlot,
+    ) -> Reader {
+        let p = &cfg.pipeline;
+        let ToWorkers {
+            senders,
+            recycled,
+            seed,
+        } = to;
+        let (top_speed, drop_when_full) = match mode {
+            Mode::Replay { top_speed } => (top_speed, false),
+            Mode::Live { drop_when_full } => (true, drop_when_full),
+        };
+        let n = senders.len();
+        Reader {
+            decoder: Decoder::new(DefragLimits {
+                max_datagrams: p.defrag_max_datagrams,
+                max_bytes: p.defrag_max_bytes,
+                timeout: p.defrag_timeout,
+            }),
+            senders,
+            recycled,
+            limits: Default::default(),
+            slot,
+            batches: (0..n).map(|_| Batch::default()).collect(),
+            batch_packets: p.batch_packets.clamp(1, 65536),
+            ports,
+            counters: Counters::default(),
+            dump: None,
+            dump_path: dump,
+            top_speed,
+            drop_when_full,
+            seed,
+            ts_shift: 0,
+            pass_first: None,
+            pass_last: Ts::ZERO,
+            first_ts: None,
+            wall_start: Instant::now(),
+        }
+    }
+
+    /// The reader's counters, for what its source counts itself (kernel drops).
+    pub(super) fn counters_mut(&mut self) -> &mut Counters {
+        &mut self.counters
+    }
+
+    /// Logs the limits hit since the last call and publishes the counters when due.
+    pub(super) fn report(&mut self) {
+        self.limits.check(&self.counters, "reader");
+        self.slot.maybe_publish(&self.counters);
+    }
+
+    pub(super) fn pass(
+        &mut self,
+        src: &mut FileSource,
+        stop: &AtomicBool,
+    ) -> Result<(), CaptureError> {
+        let mut n: u64 = 0;
+        while let Some(pkt) = src.next_packet()? {
+            n += 1;
+            if n & 1023 == 0 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                self.report();
+            }
+            let ts = Ts(pkt.ts.0.saturating_add(self.ts_shift));
+            self.dump(&pkt);
+            if !self.top_speed {
+                self.pace(ts, stop);
+            }
+            self.pass_first.get_or_insert(pkt.ts);
+            self.pass_last = self.pass_last.max(pkt.ts);
+            self.push(ts, pkt.linktype, pkt.data, pkt.orig_len);
+        }
+        Ok(())
+    }
+
+    /// One frame from a live source: written to `--dump` if asked, then decoded
+    /// and batched.
+    pub(super) fn take_frame(&mut self, f: &crate::capture::source::Frame<'_>) {
+        if self.dump_path.is_some() {
+            self.dump(&crate::capture::Packet {
+                ts: f.ts,
+                linktype: f.linktype,
+                data: f.data,
+                orig_len: f.orig_len,
+            });
+        }
+        self.push(f.ts, f.linktype, f.data, f.orig_len)
+    }
+
+    /// Decodes one frame, keeps it if it is TCP on a configured port, and queues it
+    /// for the worker that owns its flow.
+    #[inline]
+    fn push(&mut self, ts: Ts, linktype: LinkType, data: &[u8], orig_len: u32) {
+        {
+            let Some(ip) = self
+                .decoder
+                .decode(ts, linktype, data, orig_len, &mut self.counters)
+            else {
+                return;
+            };
+            let L4::Tcp(seg) = &ip.l4 else {
+                self.counters.ignored_ports += 1;
+                return;
+            };
+            if !self.ports.wants(seg.src_port, seg.dst_port) {
+                self.counters.ignored_ports += 1;
+                return;
+            }
+            let w = if self.senders.len() == 1 {
+                0
+            } else {
+                (flow_hash(ip.src, ip.dst, seg.src_port, seg.dst_port, 6, self.seed)
+                    % self.senders.len() as u64) as usize
+            };
+            let b = &mut self.batches[w];
+            b.recs.push(Rec {
+                ts,
+                src: ip.src,
+                dst: ip.dst,
+                sport: seg.src_port,
+                dport: seg.dst_port,
+                seq: seg.seq,
+                ack: seg.ack,
+                flags: seg.flags,
+                missing: seg.missing,
+                off: b.data.len() as u32,
+                len: seg.payload.len() as u32,
+            });
+            b.data.extend_from_slice(seg.payload);
+            if b.recs.len() >= self.batch_packets || b.data.len() >= 1 << 20 {
+                self.send(w);
+            }
+        }
+    }
+
+    /// `--dump`: writes the frame to the dump file (opened on the first frame, with
+    /// its link type).
+    fn dump(&mut self, pkt: &crate::capture::Packet<'_>) {
+        let Some(path) = &self.dump_path else {
+            return;
+        };
+        if self.dump.is_none() {
+            match PcapWriter::create(path, pkt.linktype, 65535) {
+                Ok(w) => self.dump = Some(w),
+                Err(e) => {
+                    tracing::error!(target: "pipeline", "--dump {}: {e}", path.display());
+                    self.dump_path = None;
+                    return;
+                }
+            }
+        }
+        if let Some(w) = self.dump.as_mut()
+            && let Err(e) = w.write(pkt)
+        {
+            tracing::error!(target: "pipeline", "--dump: {e}");
+            self.dump = None;
+            self.dump_path = None;
+        }
+    }
+
+    /// Sleeps until `ts` is due relative to the first packet, in short steps so
+    /// that a signal is noticed promptly even across long quiet periods.
+    fn pace(&mut self, ts: Ts, stop: &AtomicBool) {
+        let first = *self.first_ts.get_or_insert(ts);
+        let due = Duration::from_nanos(ts.since(first));
+        if due <= self.wall_start.elapsed() {
+            return;
+        }
+        // Hand queued packets to workers before sleeping so output keeps flowing.
+        for w in 0..self.batches.len() {
+            self.send(w);
+        }
+        self.slot.maybe_publish(&self.counters);
+        loop {
+            let elapsed = self.wall_start.elapsed();
+            if due <= elapsed || stop.load(Ordering::Relaxed) {
+                return;
+            }
+            thread::sleep((due - elapsed).min(Duration::from_millis(100)));
+        }
+    }
+
+    fn send(&mut self, w: usize) {
+        if self.batches[w].recs.is_empty() {
+            return;
+        }
+        let fresh = self.recycled.try_recv().unwrap_or_else(|_| Batch {
+            recs: Vec::with_capacity(self.batch_packets),
+            data: Vec::with_capacity(self.batch_packets * 1024),
+        });
+        let b = std::mem::replace(&mut self.batches[w], fresh);
+        if self.drop_when_full {
+            match self.senders[w].try_send(WorkerMsg::Packets(b)) {
+                Ok(()) => {}
+                Err(crossbeam_channel::TrySendError::Full(WorkerMsg::Packets(mut b))) => {
+                    self.counters.reader_queue_full_drops += b.recs.len() as u64;
+                    b.recs.clear();
+                    b.data.clear();
+                    self.batches[w] = b;
+                }
+                Err(_) => {}
+            }
+            return;
+        }
+        // A worker that died already reported; nothing to do with its packets.
+        let _ = self.senders[w].send(WorkerMsg::Packets(b));
+    }
+
+    /// Hands every non-empty batch to its worker.
+    pub(super) fn flush_partial(&mut self) {
+        for w in 0..self.batches.len() {
+            self.send(w);
+        }
+    }
+
+    /// Tells every worker the time (never waits: a busy worker gets the time from
+    /// the packets it is processing anyway).
+    pub(super) fn tick(&mut self, now: Ts) {
+        for s in &self.senders {
+            let _ = s.try_send(WorkerMsg::Tick(now));
+        }
+    }
+
+    pub(super) fn flush_all(&mut self) {
+        self.slot.publish(&self.counters);
+        for w in 0..self.batches.len() {
+            self.send(w);
+            let _ = self.senders[w].send(WorkerMsg::FlushAll);
+        }
+    }
+
+    /// Prepares the next loop over the file: time continues one second after the
+    /// last packet of this pass, so clocks never run backwards.
+    pub(super) fn next_pass(&mut self) {
+        if let Some(first) = self.pass_first.take() {
+            let span = self.pass_last.since(first).saturating_add(1_000_000_000);
+            self.ts_shift = self.ts_shift.saturating_add(span);
+        }
+        self.pass_last = Ts::ZERO;
+    }
+
+    pub(super) fn finish(mut self) -> Counters {
+        for w in 0..self.batches.len() {
+            self.send(w);
+        }
+        if let Some(mut d) = self.dump.take()
+            && let Err(e) = d.flush()
+        {
+            tracing::error!(target: "pipeline", "--dump: {e}");
+        }
+        self.senders.clear();
+        self.slot.publish(&self.counters);
+        self.counters
+    }
+}
