@@ -409,7 +409,8 @@ fn run_live(
         p.dedup();
         p
     };
-    let sources = match live::open_sources(cfg, readers, &ports) {
+    let protocols: Vec<&str> = wirebeat::protos::REGISTRY.iter().map(|(n, _)| *n).collect();
+    let sources = match live::open_sources(cfg, readers, &ports, &protocols) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("wirebeat: {e}");

@@ -27,20 +27,22 @@ pub fn pf_ring_error() -> LiveError {
 }
 
 /// The filter for AF_PACKET sockets as classic BPF: a custom `bpf_filter` compiled
-/// by libpcap, else the filter generated from protocol ports (compiled by libpcap
-/// when present, by our own builder otherwise). `None` captures everything.
+/// by libpcap, else the filter generated from the ports of the `protocols` wirebeat
+/// implements (compiled by libpcap when present, by our own builder from `ports`
+/// otherwise). `None` captures everything.
 pub fn af_packet_filter(
     cfg: &Config,
     linktype: LinkType,
     snaplen: u32,
     ports: &[u16],
+    protocols: &[&str],
 ) -> Result<Option<Vec<libc::sock_filter>>, LiveError> {
     let custom = cfg
         .interfaces
         .first()
         .and_then(|i| i.bpf_filter.as_deref())
         .is_some_and(|f| !f.trim().is_empty());
-    let expr = tcpdump_filter(cfg);
+    let expr = tcpdump_filter(cfg, protocols);
     if expr.trim().is_empty() {
         return Ok(None);
     }
@@ -50,10 +52,10 @@ pub fn af_packet_filter(
     ports_filter(linktype, ports).map(Some)
 }
 
-/// The tcpdump-syntax filter for this configuration (custom or generated).
-pub fn tcpdump_filter(cfg: &Config) -> String {
-    let names: Vec<&str> = crate::protos::REGISTRY.iter().map(|(n, _)| *n).collect();
-    cfg.bpf_filter(&names)
+/// The tcpdump-syntax filter for this configuration (custom, or generated for the
+/// implemented `protocols`).
+pub fn tcpdump_filter(cfg: &Config, protocols: &[&str]) -> String {
+    cfg.bpf_filter(protocols)
 }
 
 /// `tcp port P1 or tcp port P2 ...` for IPv4 and IPv6 over Ethernet, built without
@@ -143,11 +145,13 @@ pub fn check_devices(cfg: &Config) -> Result<(), LiveError> {
 
 /// Opens every source: `readers` AF_PACKET rings per af_packet device (one fanout
 /// group per device, `buffer_size_mb` split between them), one libpcap handle per
-/// pcap device.
+/// pcap device. `ports` and `protocols` (the names of the protocols wirebeat
+/// implements) make the capture filter.
 pub fn open_sources(
     cfg: &Config,
     readers: usize,
     ports: &[u16],
+    protocols: &[&str],
 ) -> Result<Vec<Box<dyn PacketSource>>, LiveError> {
     check_devices(cfg)?;
     let mut out: Vec<Box<dyn PacketSource>> = Vec::new();
@@ -165,7 +169,7 @@ pub fn open_sources(
                     buffer_bytes: (ifc.buffer_size_mb as usize) << 20,
                     promisc: ifc.auto_promisc_mode,
                     ignore_outgoing: cfg.shipper.ignore_outgoing,
-                    filter: tcpdump_filter(cfg),
+                    filter: tcpdump_filter(cfg, protocols),
                 })?;
                 tracing::info!(target: "capture", "{device}: libpcap capture started");
                 out.push(Box::new(src));
@@ -177,7 +181,7 @@ pub fn open_sources(
                     super::af_packet::device_linktype(&device)
                 };
                 let filter = with_snaplen(
-                    af_packet_filter(cfg, linktype, ifc.snaplen, ports)?,
+                    af_packet_filter(cfg, linktype, ifc.snaplen, ports, protocols)?,
                     ifc.snaplen,
                 );
                 let total = (ifc.buffer_size_mb as usize) << 20;

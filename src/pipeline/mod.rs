@@ -8,6 +8,7 @@
 
 mod live;
 mod reader;
+mod topology;
 pub mod worker;
 
 pub use live::live_workers;
@@ -31,7 +32,6 @@ use crate::output::Output;
 use crate::protos;
 use crate::stats::{Counters, Registry};
 use crate::time::Ts;
-use crate::topology::{TopologyService, TopologyStore};
 
 /// How to replay a capture file (`-I`).
 #[derive(Clone, Debug)]
@@ -197,8 +197,7 @@ pub fn run(
     let topology = if !publish {
         None
     } else {
-        TopologyService::from_config(cfg, topology_stores(cfg).map_err(PipelineError::Topology)?)
-            .map_err(PipelineError::Topology)?
+        topology::start(cfg).map_err(PipelineError::Topology)?
     };
     if let Some(t) = &topology {
         encoder = encoder.with_topology(t.view(), cfg.shipper.ignore_outgoing);
@@ -320,31 +319,6 @@ pub fn run(
         input_error,
         output_error,
     })
-}
-
-/// The topology stores of every output with `save_topology`.
-fn topology_stores(cfg: &Config) -> Result<Vec<Box<dyn TopologyStore>>, String> {
-    let mut v: Vec<Box<dyn TopologyStore>> = Vec::new();
-    if let Some(r) = cfg
-        .output
-        .redis
-        .as_ref()
-        .filter(|r| r.enabled && r.save_topology)
-    {
-        if r.db_topology == r.db {
-            tracing::warn!(target: "topology", "output.redis.db_topology ({}) is the events' db: use another database", r.db);
-        }
-        v.push(Box::new(crate::output::redis::RedisTopologyStore::new(r)?));
-    }
-    if let Some(es) = cfg
-        .output
-        .elasticsearch
-        .as_ref()
-        .filter(|e| e.enabled && e.save_topology)
-    {
-        v.push(crate::output::elasticsearch::topology_store(es)?);
-    }
-    Ok(v)
 }
 
 /// Every pass over the file; returns the error that ended the input early, if any.

@@ -23,8 +23,6 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
-
 /// A shared place where shippers publish and read topology entries.
 pub trait TopologyStore: Send {
     /// The output that provides the store (`redis`, `elasticsearch`).
@@ -329,32 +327,6 @@ impl TopologyService {
             stop,
             handle: Some(handle),
         })
-    }
-
-    /// From the configuration and the `stores` of the outputs with `save_topology`:
-    /// `None` when there is none.
-    pub fn from_config(
-        cfg: &Config,
-        stores: Vec<Box<dyn TopologyStore>>,
-    ) -> Result<Option<TopologyService>, String> {
-        let s = &cfg.shipper;
-        if stores.is_empty() {
-            if s.ignore_outgoing {
-                tracing::warn!(target: "topology", "shipper.ignore_outgoing needs an output with save_topology: nothing is ignored");
-            }
-            return Ok(None);
-        }
-        if s.topology_expire <= s.refresh_topology_freq {
-            tracing::warn!(target: "topology", "shipper.topology_expire ({:?}) should be longer than shipper.refresh_topology_freq ({:?})", s.topology_expire, s.refresh_topology_freq);
-        }
-        TopologyService::start(
-            s.name.clone(),
-            stores,
-            s.refresh_topology_freq,
-            s.topology_expire,
-        )
-        .map(Some)
-        .map_err(|e| format!("cannot start the topology thread: {e}"))
     }
 
     /// A view for one worker's encoder.
