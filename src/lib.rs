@@ -3,8 +3,14 @@
 //! Data flow: [`capture`] (sources) → [`decode`] (L2–L4, defrag) → [`flow`] (flow
 //! table, TCP reassembly) → [`protos`] (parsers, pairing, fields) → [`event`] (JSON) →
 //! [`output`]; with [`config`], [`pipeline`] (threads, channels, shutdown) and
-//! [`stats`] beside them.
+//! [`stats`] beside them; [`topology`] is the shared shipper map the encoder reads.
+//! docs/ARCHITECTURE.md says where each capability lives.
 
+// Only the capture backends talk to the kernel and libpcap through raw pointers;
+// each unsafe block there carries a `// SAFETY:` comment.
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
 pub mod capture;
 pub mod config;
 pub mod decode;

@@ -1,5 +1,7 @@
 //! The `wirebeat` command line (Packetbeat-compatible flags).
 
+#![deny(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
