@@ -175,7 +175,7 @@ impl Fields {
     }
 
     /// A string restricted to `allowed` values (null = unset).
-    fn choice(
+    pub fn choice(
         &mut self,
         ctx: &Ctx,
         name: &str,
@@ -415,9 +415,6 @@ fn common(
     Ok(())
 }
 
-const MAX_USIZE: i128 = usize::MAX as i128;
-const MAX_U32: i128 = u32::MAX as i128;
-
 fn http(
     f: &mut Fields,
     ctx: &mut Ctx,
@@ -425,35 +422,7 @@ fn http(
     claims: &mut Vec<PortClaim>,
 ) -> Result<(), ConfigError> {
     common(f, ctx, "http", &mut h.common, claims)?;
-    f.strings(ctx, "send_headers", &mut h.send_headers)?;
-    f.bool(ctx, "send_all_headers", &mut h.send_all_headers)?;
-    f.bool(ctx, "split_cookie", &mut h.split_cookie)?;
-    f.opt_string(ctx, "real_ip_header", &mut h.real_ip_header)?;
-    f.strings(ctx, "hide_keywords", &mut h.hide_keywords)?;
-    // `strip_authorization` is the pre-1.0 name of `redact_authorization`.
-    f.bool(ctx, "strip_authorization", &mut h.redact_authorization)?;
-    f.bool(ctx, "redact_authorization", &mut h.redact_authorization)?;
-    f.strings(ctx, "redact_headers", &mut h.redact_headers)?;
-    f.strings(ctx, "include_body_for", &mut h.include_body_for)?;
-    f.strings(
-        ctx,
-        "include_request_body_for",
-        &mut h.include_request_body_for,
-    )?;
-    f.strings(
-        ctx,
-        "include_response_body_for",
-        &mut h.include_response_body_for,
-    )?;
-    f.bool(ctx, "decode_body", &mut h.decode_body)?;
-    f.int(
-        ctx,
-        "max_message_size",
-        &mut h.max_message_size,
-        0,
-        MAX_USIZE,
-    )?;
-    Ok(())
+    h.read_settings(f, ctx)
 }
 
 fn sql(
@@ -464,11 +433,7 @@ fn sql(
     claims: &mut Vec<PortClaim>,
 ) -> Result<(), ConfigError> {
     common(f, ctx, protocol, &mut s.common, claims)?;
-    f.int(ctx, "max_rows", &mut s.max_rows, 0, MAX_USIZE)?;
-    f.int(ctx, "max_row_length", &mut s.max_row_length, 0, MAX_USIZE)?;
-    f.duration(ctx, "statement_timeout", &mut s.statement_timeout)?;
-    f.int(ctx, "max_statements", &mut s.max_statements, 0, MAX_USIZE)?;
-    Ok(())
+    s.read_settings(f, ctx)
 }
 
 fn redis_proto(
@@ -478,15 +443,7 @@ fn redis_proto(
     claims: &mut Vec<PortClaim>,
 ) -> Result<(), ConfigError> {
     common(f, ctx, "redis", &mut r.common, claims)?;
-    f.int(ctx, "queue_max_bytes", &mut r.queue_max_bytes, 0, MAX_USIZE)?;
-    f.int(
-        ctx,
-        "queue_max_messages",
-        &mut r.queue_max_messages,
-        0,
-        MAX_USIZE,
-    )?;
-    Ok(())
+    r.read_settings(f, ctx)
 }
 
 fn thrift(
@@ -496,37 +453,7 @@ fn thrift(
     claims: &mut Vec<PortClaim>,
 ) -> Result<(), ConfigError> {
     common(f, ctx, "thrift", &mut t.common, claims)?;
-    f.choice(
-        ctx,
-        "transport_type",
-        &["socket", "framed"],
-        &mut t.transport_type,
-    )?;
-    f.choice(
-        ctx,
-        "protocol_type",
-        &["binary", "compact"],
-        &mut t.protocol_type,
-    )?;
-    f.strings(ctx, "idl_files", &mut t.idl_files)?;
-    f.int(ctx, "string_max_size", &mut t.string_max_size, 0, MAX_USIZE)?;
-    f.int(
-        ctx,
-        "collection_max_size",
-        &mut t.collection_max_size,
-        0,
-        MAX_USIZE,
-    )?;
-    f.bool(ctx, "capture_reply", &mut t.capture_reply)?;
-    f.bool(ctx, "obfuscate_strings", &mut t.obfuscate_strings)?;
-    f.int(
-        ctx,
-        "drop_after_n_struct_fields",
-        &mut t.drop_after_n_struct_fields,
-        0,
-        MAX_USIZE,
-    )?;
-    Ok(())
+    t.read_settings(f, ctx)
 }
 
 /// Protocols Packetbeat has and wirebeat does not parse.
@@ -663,11 +590,7 @@ fn check_ports(pc: &ProtocolsConfig, claims: Vec<PortClaim>, ctx: &Ctx) -> Resul
 
 fn shipper(node: Node, ctx: &mut Ctx, s: &mut ShipperConfig) -> Result<(), ConfigError> {
     let mut f = Fields::of(node, "shipper", ctx)?;
-    f.string(ctx, "name", &mut s.name)?;
-    f.strings(ctx, "tags", &mut s.tags)?;
-    f.bool(ctx, "ignore_outgoing", &mut s.ignore_outgoing)?;
-    f.duration(ctx, "refresh_topology_freq", &mut s.refresh_topology_freq)?;
-    f.duration(ctx, "topology_expire", &mut s.topology_expire)?;
+    s.read_settings(&mut f, ctx)?;
     f.unsupported(
         ctx,
         &["queue_size", "bulk_queue_size", "max_procs", "geoip"],
@@ -702,10 +625,7 @@ fn interface(node: Node, path: &str, ctx: &mut Ctx) -> Result<InterfaceConfig, C
             }
         };
     }
-    f.int(ctx, "snaplen", &mut ic.snaplen, 1, 262_144)?;
-    f.int(ctx, "buffer_size_mb", &mut ic.buffer_size_mb, 1, 65_536)?;
-    f.bool(ctx, "with_vlans", &mut ic.with_vlans)?;
-    f.opt_string(ctx, "bpf_filter", &mut ic.bpf_filter)?;
+    ic.read_settings(&mut f, ctx)?;
     if ic
         .bpf_filter
         .as_deref()
@@ -713,8 +633,6 @@ fn interface(node: Node, path: &str, ctx: &mut Ctx) -> Result<InterfaceConfig, C
     {
         ic.bpf_filter = None;
     }
-    f.bool(ctx, "auto_promisc_mode", &mut ic.auto_promisc_mode)?;
-    f.strings(ctx, "internal_networks", &mut ic.internal_networks)?;
     f.unsupported(
         ctx,
         &[
@@ -820,11 +738,7 @@ fn template(
     t: &mut TemplateConfig,
 ) -> Result<(), ConfigError> {
     let mut f = Fields::of(node, path, ctx)?;
-    f.bool(ctx, "enabled", &mut t.enabled)?;
-    f.string(ctx, "name", &mut t.name)?;
-    f.string(ctx, "pattern", &mut t.pattern)?;
-    f.opt_string(ctx, "path", &mut t.path)?;
-    f.bool(ctx, "overwrite", &mut t.overwrite)?;
+    t.read_settings(&mut f, ctx)?;
     f.unsupported(
         ctx,
         &["fields", "settings", "append_fields", "json", "type"],
@@ -870,27 +784,21 @@ fn fold_host_port(
     Ok(())
 }
 
-fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, ConfigError> {
-    let path = "output.elasticsearch";
-    let mut es = ElasticsearchOutput::default();
-    let mut f = Fields::of(node, path, ctx)?;
-    f.bool(ctx, "enabled", &mut es.enabled)?;
-    fold_host_port(&mut f, ctx, 9200, &mut es.hosts)?;
-    f.opt_string(ctx, "protocol", &mut es.protocol)?;
-    f.opt_string(ctx, "path", &mut es.path)?;
-    f.opt_string(ctx, "username", &mut es.username)?;
-    f.opt_string(ctx, "password", &mut es.password)?;
-    f.opt_string(ctx, "api_key", &mut es.api_key)?;
-    f.string(ctx, "index", &mut es.index)?;
-    f.int(ctx, "bulk_max_size", &mut es.bulk_max_size, 1, MAX_USIZE)?;
-    f.int(
-        ctx,
-        "bulk_max_bytes",
-        &mut es.bulk_max_bytes,
-        1024,
-        MAX_USIZE,
-    )?;
-    f.duration(ctx, "flush_interval", &mut es.flush_interval)?;
+/// `hosts`, with the 1.x `host`/`port` pair folded in.
+pub(super) fn es_hosts(
+    es: &mut ElasticsearchOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
+    fold_host_port(f, ctx, 9200, &mut es.hosts)
+}
+
+/// `max_retries`, -1 = [`RETRY_FOREVER`].
+pub(super) fn es_max_retries(
+    es: &mut ElasticsearchOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     let mut retries: i64 = if es.max_retries == RETRY_FOREVER {
         -1
     } else {
@@ -898,6 +806,15 @@ fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, Confi
     };
     f.int(ctx, "max_retries", &mut retries, -1, MAX_U32 - 1)?;
     es.max_retries = u32::try_from(retries).unwrap_or(RETRY_FOREVER);
+    Ok(())
+}
+
+/// `backoff.init` and `backoff.max` (never below `init`).
+pub(super) fn es_backoff(
+    es: &mut ElasticsearchOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     if let Some((n, p)) = f.take_set("backoff") {
         let mut b = Fields::of(n, &p, ctx)?;
         b.duration(ctx, "init", &mut es.backoff_init)?;
@@ -905,24 +822,38 @@ fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, Confi
         b.finish(ctx);
         es.backoff_max = es.backoff_max.max(es.backoff_init);
     }
-    f.duration(ctx, "timeout", &mut es.timeout)?;
-    f.int(ctx, "compression_level", &mut es.compression_level, 0, 9)?;
-    f.int(
-        ctx,
-        "max_response_bytes",
-        &mut es.max_response_bytes,
-        1024,
-        MAX_USIZE,
-    )?;
-    f.bool(ctx, "save_topology", &mut es.save_topology)?;
+    Ok(())
+}
+
+/// `tls:` (1.x) and `ssl:` (5.x+).
+pub(super) fn es_tls(
+    es: &mut ElasticsearchOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     for name in ["tls", "ssl"] {
         if let Some((n, p)) = f.take_set(name) {
-            tls(n, &p, ctx, &mut es)?;
+            tls(n, &p, ctx, es)?;
         }
     }
+    Ok(())
+}
+
+pub(super) fn es_template(
+    es: &mut ElasticsearchOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     if let Some((n, p)) = f.take_set("template") {
         template(n, &p, ctx, &mut es.template)?;
     }
+    Ok(())
+}
+
+fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, ConfigError> {
+    let mut es = ElasticsearchOutput::default();
+    let mut f = Fields::of(node, "output.elasticsearch", ctx)?;
+    es.read_settings(&mut f, ctx)?;
     f.unsupported(
         ctx,
         &[
@@ -950,40 +881,43 @@ fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, Confi
     Ok(es)
 }
 
-fn redis_output(node: Node, ctx: &mut Ctx) -> Result<RedisOutput, ConfigError> {
-    let path = "output.redis";
-    let mut r = RedisOutput::default();
-    let mut f = Fields::of(node, path, ctx)?;
-    f.bool(ctx, "enabled", &mut r.enabled)?;
-    fold_host_port(&mut f, ctx, 6379, &mut r.hosts)?;
-    // 1.x called the list name `index`; `key` wins when both are given.
+pub(super) fn redis_hosts(
+    r: &mut RedisOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
+    fold_host_port(f, ctx, 6379, &mut r.hosts)
+}
+
+/// 1.x called the list name `index`; `key` wins when both are given.
+pub(super) fn redis_key(
+    r: &mut RedisOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     f.string(ctx, "index", &mut r.key)?;
-    f.string(ctx, "key", &mut r.key)?;
-    f.int(ctx, "db", &mut r.db, 0, MAX_U32)?;
-    f.int(ctx, "db_topology", &mut r.db_topology, 0, MAX_U32)?;
-    f.opt_string(ctx, "password", &mut r.password)?;
-    let mut datatype = Some(r.datatype.clone());
-    f.choice(ctx, "datatype", &["list", "channel"], &mut datatype)?;
-    r.datatype = datatype.unwrap_or_else(|| "list".into());
-    f.duration(ctx, "timeout", &mut r.timeout)?;
-    f.duration(ctx, "reconnect_interval", &mut r.reconnect_interval)?;
-    f.bool(ctx, "save_topology", &mut r.save_topology)?;
-    f.int(ctx, "bulk_max_size", &mut r.bulk_max_size, 1, MAX_USIZE)?;
-    f.int(ctx, "bulk_max_bytes", &mut r.bulk_max_bytes, 1, MAX_USIZE)?;
-    f.int(ctx, "max_retries", &mut r.max_retries, -1, MAX_U32)?;
-    f.int(
-        ctx,
-        "max_reply_bytes",
-        &mut r.max_reply_bytes,
-        1024,
-        MAX_USIZE,
-    )?;
+    f.string(ctx, "key", &mut r.key)
+}
+
+/// `backoff.init` is `reconnect_interval`; `backoff.max` caps its doubling.
+pub(super) fn redis_backoff(
+    r: &mut RedisOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     if let Some((n, p)) = f.take_set("backoff") {
         let mut b = Fields::of(n, &p, ctx)?;
         b.duration(ctx, "init", &mut r.reconnect_interval)?;
         b.duration(ctx, "max", &mut r.backoff_max)?;
         b.finish(ctx);
     }
+    Ok(())
+}
+
+fn redis_output(node: Node, ctx: &mut Ctx) -> Result<RedisOutput, ConfigError> {
+    let mut r = RedisOutput::default();
+    let mut f = Fields::of(node, "output.redis", ctx)?;
+    r.read_settings(&mut f, ctx)?;
     f.unsupported(
         ctx,
         &[
@@ -1006,17 +940,7 @@ fn redis_output(node: Node, ctx: &mut Ctx) -> Result<RedisOutput, ConfigError> {
 fn file_output(node: Node, ctx: &mut Ctx) -> Result<FileOutput, ConfigError> {
     let mut o = FileOutput::default();
     let mut f = Fields::of(node, "output.file", ctx)?;
-    f.bool(ctx, "enabled", &mut o.enabled)?;
-    f.string(ctx, "path", &mut o.path)?;
-    f.string(ctx, "filename", &mut o.filename)?;
-    f.int(
-        ctx,
-        "rotate_every_kb",
-        &mut o.rotate_every_kb,
-        1,
-        u64::MAX as i128,
-    )?;
-    f.int(ctx, "number_of_files", &mut o.number_of_files, 1, 1024)?;
+    o.read_settings(&mut f, ctx)?;
     f.unsupported(ctx, &["permissions", "codec", "rotate_on_startup"]);
     f.finish(ctx);
     Ok(o)
@@ -1025,8 +949,7 @@ fn file_output(node: Node, ctx: &mut Ctx) -> Result<FileOutput, ConfigError> {
 fn console_output(node: Node, ctx: &mut Ctx) -> Result<ConsoleOutput, ConfigError> {
     let mut o = ConsoleOutput::default();
     let mut f = Fields::of(node, "output.console", ctx)?;
-    f.bool(ctx, "enabled", &mut o.enabled)?;
-    f.bool(ctx, "pretty", &mut o.pretty)?;
+    o.read_settings(&mut f, ctx)?;
     f.unsupported(ctx, &["codec", "bulk_max_size"]);
     f.finish(ctx);
     Ok(o)
@@ -1054,98 +977,30 @@ fn outputs(node: Node, ctx: &mut Ctx) -> Result<OutputsConfig, ConfigError> {
 
 fn pipeline(node: Node, ctx: &mut Ctx, p: &mut PipelineConfig) -> Result<(), ConfigError> {
     let mut f = Fields::of(node, "pipeline", ctx)?;
-    f.int(ctx, "readers", &mut p.readers, 0, 1024)?;
-    f.int(ctx, "workers", &mut p.workers, 0, 1024)?;
-    f.bool(ctx, "pin", &mut p.pin)?;
-    f.int(ctx, "batch_packets", &mut p.batch_packets, 1, 1 << 20)?;
-    f.int(ctx, "worker_queue", &mut p.worker_queue, 1, 1 << 20)?;
-    f.int(ctx, "output_queue", &mut p.output_queue, 1, 1 << 20)?;
-    f.int(
-        ctx,
-        "output_queue_events",
-        &mut p.output_queue_events,
-        1,
-        1 << 30,
-    )?;
-    f.int(
-        ctx,
-        "output_queue_bytes",
-        &mut p.output_queue_bytes,
-        4096,
-        MAX_USIZE,
-    )?;
-    let mut when_full = Some(p.when_full.clone());
-    f.choice(ctx, "when_full", &["block", "drop_newest"], &mut when_full)?;
-    p.when_full = when_full.unwrap_or_else(|| "block".into());
-    f.int(ctx, "max_flows", &mut p.max_flows, 1, MAX_USIZE)?;
-    f.int(
-        ctx,
-        "tcp_max_closed_flows",
-        &mut p.tcp_max_closed_flows,
-        0,
-        MAX_USIZE,
-    )?;
-    f.duration(ctx, "tcp_closed_timeout", &mut p.tcp_closed_timeout)?;
-    f.int(
-        ctx,
-        "tcp_max_ooo_bytes",
-        &mut p.tcp_max_ooo_bytes,
-        0,
-        MAX_USIZE,
-    )?;
-    f.int(
-        ctx,
-        "tcp_max_ooo_segments",
-        &mut p.tcp_max_ooo_segments,
-        0,
-        MAX_USIZE,
-    )?;
-    f.int(
-        ctx,
-        "tcp_max_ooo_total_bytes",
-        &mut p.tcp_max_ooo_total_bytes,
-        0,
-        MAX_USIZE,
-    )?;
-    f.int(
-        ctx,
-        "defrag_max_datagrams",
-        &mut p.defrag_max_datagrams,
-        0,
-        MAX_USIZE,
-    )?;
-    f.int(
-        ctx,
-        "defrag_max_bytes",
-        &mut p.defrag_max_bytes,
-        0,
-        MAX_USIZE,
-    )?;
-    f.duration(ctx, "defrag_timeout", &mut p.defrag_timeout)?;
+    p.read_settings(&mut f, ctx)?;
     f.finish(ctx);
     Ok(())
 }
 
-const LOG_LEVELS: &[&str] = &[
-    "critical", "error", "warning", "warn", "info", "debug", "trace",
-];
-
-fn logging(node: Node, ctx: &mut Ctx, l: &mut LoggingConfig) -> Result<(), ConfigError> {
-    let mut f = Fields::of(node, "logging", ctx)?;
-    let mut level = Some(l.level.clone());
-    f.choice(ctx, "level", LOG_LEVELS, &mut level)?;
-    l.level = level.unwrap_or_else(|| "info".into());
-    f.strings(ctx, "selectors", &mut l.selectors)?;
-    f.bool(ctx, "to_stderr", &mut l.to_stderr)?;
-    f.duration(ctx, "metrics_interval", &mut l.metrics_interval)?;
+/// Beats 5+: `logging.metrics.period` and `logging.metrics.enabled`.
+pub(super) fn log_metrics(
+    l: &mut LoggingConfig,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     if let Some((n, p)) = f.take_set("metrics") {
-        // Beats 5+: `logging.metrics.period`.
         let mut m = Fields::of(n, &p, ctx)?;
         m.duration(ctx, "period", &mut l.metrics_interval)?;
         m.bool(ctx, "enabled", &mut l.metrics_enabled)?;
         m.unsupported(ctx, &["namespaces"]);
         m.finish(ctx);
     }
+    Ok(())
+}
+
+fn logging(node: Node, ctx: &mut Ctx, l: &mut LoggingConfig) -> Result<(), ConfigError> {
+    let mut f = Fields::of(node, "logging", ctx)?;
+    l.read_settings(&mut f, ctx)?;
     f.unsupported(
         ctx,
         &[
@@ -1165,9 +1020,7 @@ fn logging(node: Node, ctx: &mut Ctx, l: &mut LoggingConfig) -> Result<(), Confi
 /// Beats' monitoring endpoint: `http.enabled`, `http.host`, `http.port`.
 fn http_endpoint(node: Node, ctx: &mut Ctx, h: &mut HttpEndpointConfig) -> Result<(), ConfigError> {
     let mut f = Fields::of(node, "http", ctx)?;
-    f.bool(ctx, "enabled", &mut h.enabled)?;
-    f.string(ctx, "host", &mut h.host)?;
-    f.int(ctx, "port", &mut h.port, 0, 65535)?;
+    h.read_settings(&mut f, ctx)?;
     f.unsupported(
         ctx,
         &["named_pipe.user", "named_pipe.security_descriptor", "pprof"],
@@ -1188,9 +1041,7 @@ fn queue(node: Node, ctx: &mut Ctx, p: &mut PipelineConfig) -> Result<(), Config
         m.unsupported(ctx, &["flush"]);
         m.finish(ctx);
     }
-    let mut when_full = Some(p.when_full.clone());
-    f.choice(ctx, "when_full", &["block", "drop_newest"], &mut when_full)?;
-    p.when_full = when_full.unwrap_or_else(|| "block".into());
+    f.pick(ctx, "when_full", &mut p.when_full)?;
     f.unsupported(ctx, &["disk", "spool"]);
     f.finish(ctx);
     Ok(())
