@@ -17,6 +17,8 @@ struct Source {
 pub struct Ctx {
     sources: Vec<Source>,
     pub warnings: Vec<String>,
+    /// Ports given in the protocol sections read so far.
+    pub claims: Vec<PortClaim>,
 }
 
 impl Ctx {
@@ -27,6 +29,7 @@ impl Ctx {
                 show_pos: true,
             }],
             warnings: Vec::new(),
+            claims: Vec::new(),
         }
     }
 
@@ -69,7 +72,7 @@ fn join(path: &str, name: &str) -> String {
 /// The entries of one mapping, consumed as they are converted; whatever is left
 /// at the end is reported as unknown.
 pub struct Fields {
-    path: String,
+    pub path: String,
     entries: Vec<(Key, Node)>,
 }
 
@@ -389,71 +392,34 @@ const COMMON_UNSUPPORTED: &[&str] = &[
     "pipeline",
 ];
 
-fn common(
-    f: &mut Fields,
-    ctx: &mut Ctx,
-    protocol: &'static str,
+/// `ports` of a protocol section, remembered with their positions in
+/// [`Ctx::claims`] for the check that no port belongs to two protocols.
+pub(super) fn proto_ports(
     c: &mut ProtoCommon,
-    claims: &mut Vec<PortClaim>,
+    f: &mut Fields,
+    ctx: &mut Ctx,
 ) -> Result<(), ConfigError> {
-    f.bool(ctx, "enabled", &mut c.enabled)?;
-    if let Some((n, path)) = f.take_set("ports") {
-        let ports = to_ports(&n, &path, ctx)?;
-        c.ports = ports.iter().map(|(p, _)| *p).collect();
-        claims.retain(|cl| cl.protocol != protocol);
-        claims.extend(ports.into_iter().map(|(port, pos)| PortClaim {
-            protocol,
-            port,
-            pos: Some(pos),
-            path: path.clone(),
-        }));
+    let Some((n, path)) = f.take_set("ports") else {
+        return Ok(());
+    };
+    let ports = to_ports(&n, &path, ctx)?;
+    c.ports = ports.iter().map(|(p, _)| *p).collect();
+    let section = f.path.as_str();
+    if let Some(protocol) = PROTOCOL_NAMES
+        .iter()
+        .copied()
+        .find(|p| section.strip_prefix("protocols.") == Some(*p))
+    {
+        ctx.claims.retain(|cl| cl.protocol != protocol);
+        ctx.claims
+            .extend(ports.into_iter().map(|(port, pos)| PortClaim {
+                protocol,
+                port,
+                pos: Some(pos),
+                path: path.clone(),
+            }));
     }
-    f.bool(ctx, "send_request", &mut c.send_request)?;
-    f.bool(ctx, "send_response", &mut c.send_response)?;
-    f.duration(ctx, "transaction_timeout", &mut c.transaction_timeout)?;
-    f.unsupported(ctx, COMMON_UNSUPPORTED);
     Ok(())
-}
-
-fn http(
-    f: &mut Fields,
-    ctx: &mut Ctx,
-    h: &mut HttpConfig,
-    claims: &mut Vec<PortClaim>,
-) -> Result<(), ConfigError> {
-    common(f, ctx, "http", &mut h.common, claims)?;
-    h.read_settings(f, ctx)
-}
-
-fn sql(
-    f: &mut Fields,
-    ctx: &mut Ctx,
-    protocol: &'static str,
-    s: &mut SqlConfig,
-    claims: &mut Vec<PortClaim>,
-) -> Result<(), ConfigError> {
-    common(f, ctx, protocol, &mut s.common, claims)?;
-    s.read_settings(f, ctx)
-}
-
-fn redis_proto(
-    f: &mut Fields,
-    ctx: &mut Ctx,
-    r: &mut RedisConfig,
-    claims: &mut Vec<PortClaim>,
-) -> Result<(), ConfigError> {
-    common(f, ctx, "redis", &mut r.common, claims)?;
-    r.read_settings(f, ctx)
-}
-
-fn thrift(
-    f: &mut Fields,
-    ctx: &mut Ctx,
-    t: &mut ThriftConfig,
-    claims: &mut Vec<PortClaim>,
-) -> Result<(), ConfigError> {
-    common(f, ctx, "thrift", &mut t.common, claims)?;
-    t.read_settings(f, ctx)
 }
 
 /// Protocols Packetbeat has and wirebeat does not parse.
@@ -480,7 +446,6 @@ fn protocols(
     ctx: &mut Ctx,
 ) -> Result<ProtocolsConfig, ConfigError> {
     let mut pc = ProtocolsConfig::default();
-    let mut claims: Vec<PortClaim> = Vec::new();
     if restrict {
         for name in PROTOCOL_NAMES {
             if let Some(c) = pc.common_mut(name) {
@@ -489,51 +454,49 @@ fn protocols(
         }
     }
     let Some(node) = node else {
-        check_ports(&pc, claims, ctx)?;
+        check_ports(&pc, Vec::new(), ctx)?;
         return Ok(pc);
     };
     let mut all = Fields::of(node, "protocols", ctx)?;
     for (key, value) in all.drain() {
         let path = join("protocols", &key.name);
         let mut f = Fields::of(value, &path, ctx)?;
-        match key.name.as_str() {
+        if let Some(c) = pc.common_mut(&key.name) {
+            c.enabled = true;
+        }
+        let unsupported: &[&str] = match key.name.as_str() {
             "http" => {
-                pc.http.common.enabled = true;
-                http(&mut f, ctx, &mut pc.http, &mut claims)?
+                pc.http.read_settings(&mut f, ctx)?;
+                &[]
             }
             "mysql" => {
-                pc.mysql.common.enabled = true;
-                sql(&mut f, ctx, "mysql", &mut pc.mysql, &mut claims)?
+                pc.mysql.read_settings(&mut f, ctx)?;
+                &[]
             }
             "pgsql" => {
-                pc.pgsql.common.enabled = true;
-                sql(&mut f, ctx, "pgsql", &mut pc.pgsql, &mut claims)?
+                pc.pgsql.read_settings(&mut f, ctx)?;
+                &[]
             }
             "redis" => {
-                pc.redis.common.enabled = true;
-                redis_proto(&mut f, ctx, &mut pc.redis, &mut claims)?
+                pc.redis.read_settings(&mut f, ctx)?;
+                &[]
             }
             "thrift" => {
-                pc.thrift.common.enabled = true;
-                thrift(&mut f, ctx, &mut pc.thrift, &mut claims)?
+                pc.thrift.read_settings(&mut f, ctx)?;
+                &[]
             }
             "memcache" => {
-                pc.memcache.enabled = true;
-                common(&mut f, ctx, "memcache", &mut pc.memcache, &mut claims)?;
-                f.unsupported(
-                    ctx,
-                    &[
-                        "parseunknown",
-                        "maxvalues",
-                        "maxbytespervalue",
-                        "udptransactiontimeout",
-                    ],
-                );
+                pc.memcache.read_settings(&mut f, ctx)?;
+                &[
+                    "parseunknown",
+                    "maxvalues",
+                    "maxbytespervalue",
+                    "udptransactiontimeout",
+                ]
             }
             "dns" => {
-                pc.dns.enabled = true;
-                common(&mut f, ctx, "dns", &mut pc.dns, &mut claims)?;
-                f.unsupported(ctx, &["include_authorities", "include_additionals"]);
+                pc.dns.read_settings(&mut f, ctx)?;
+                &["include_authorities", "include_additionals"]
             }
             other if OTHER_PROTOCOLS.contains(&other) => {
                 ctx.warn(
@@ -547,9 +510,12 @@ fn protocols(
                 ctx.warn(key.pos, &path, "unknown protocol, ignored");
                 continue;
             }
-        }
+        };
+        f.unsupported(ctx, COMMON_UNSUPPORTED);
+        f.unsupported(ctx, unsupported);
         f.finish(ctx);
     }
+    let claims = std::mem::take(&mut ctx.claims);
     check_ports(&pc, claims, ctx)?;
     Ok(pc)
 }

@@ -71,12 +71,8 @@ impl W {
     }
 }
 
-fn common(w: &mut W, c: &ProtoCommon) {
-    w.kv(4, "enabled", c.enabled);
-    w.kv(4, "ports", ports(&c.ports));
-    w.kv(4, "send_request", c.send_request);
-    w.kv(4, "send_response", c.send_response);
-    w.kv(4, "transaction_timeout", dur(c.transaction_timeout));
+pub(super) fn proto_ports(c: &ProtoCommon, w: &mut W, indent: usize, _redact: bool) {
+    w.kv(indent, "ports", ports(&c.ports));
 }
 
 fn interface(w: &mut W, first_indent: usize, indent: usize, i: &InterfaceConfig) {
@@ -123,24 +119,19 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
     let p = &cfg.protocols;
     w.section(0, "protocols");
     w.section(2, "http");
-    common(&mut w, &p.http.common);
     p.http.write_settings(&mut w, 4, redact);
     w.section(2, "mysql");
-    common(&mut w, &p.mysql.common);
     p.mysql.write_settings(&mut w, 4, redact);
     w.section(2, "pgsql");
-    common(&mut w, &p.pgsql.common);
     p.pgsql.write_settings(&mut w, 4, redact);
     w.section(2, "redis");
-    common(&mut w, &p.redis.common);
     p.redis.write_settings(&mut w, 4, redact);
     w.section(2, "thrift");
-    common(&mut w, &p.thrift.common);
     p.thrift.write_settings(&mut w, 4, redact);
     w.section(2, "memcache");
-    common(&mut w, &p.memcache);
+    p.memcache.write_settings(&mut w, 4, redact);
     w.section(2, "dns");
-    common(&mut w, &p.dns);
+    p.dns.write_settings(&mut w, 4, redact);
 
     let o = &cfg.output;
     w.section(0, "output");

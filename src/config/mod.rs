@@ -84,31 +84,29 @@ impl InterfaceConfig {
     }
 }
 
-/// Options every protocol has.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ProtoCommon {
-    pub enabled: bool,
-    pub ports: Vec<u16>,
-    pub send_request: bool,
-    pub send_response: bool,
-    pub transaction_timeout: Duration,
+settings! {
+    /// Options every protocol has.
+    pub struct ProtoCommon {
+        enabled: bool = true => bool;
+        ports: Vec<u16> = Vec::new() => custom(convert::proto_ports, export::proto_ports);
+        send_request: bool = false => bool;
+        send_response: bool = false => bool;
+        transaction_timeout: Duration = Duration::from_secs(10) => duration;
+    }
 }
 
 impl ProtoCommon {
     pub fn with_ports(ports: &[u16]) -> ProtoCommon {
         ProtoCommon {
-            enabled: true,
             ports: ports.to_vec(),
-            send_request: false,
-            send_response: false,
-            transaction_timeout: Duration::from_secs(10),
+            ..ProtoCommon::default()
         }
     }
 }
 
 settings! {
     pub struct HttpConfig {
-        common: ProtoCommon = ProtoCommon::with_ports(&[80, 8080, 8000, 5000, 8002]) => skip;
+        common: ProtoCommon = ProtoCommon::with_ports(&[80, 8080, 8000, 5000, 8002]) => flatten;
         send_headers: Vec<String> = Vec::new() => texts;
         send_all_headers: bool = false => bool;
         split_cookie: bool = false => bool;
@@ -128,7 +126,7 @@ settings! {
 settings! {
     /// MySQL and PostgreSQL.
     pub struct SqlConfig {
-        common: ProtoCommon = ProtoCommon::with_ports(&[]) => skip;
+        common: ProtoCommon = ProtoCommon::with_ports(&[]) => flatten;
         max_rows: usize = 10 => int(0, MAX_USIZE);
         max_row_length: usize = 1024 => int(0, MAX_USIZE);
         /// MySQL prepared-statement cache lifetime.
@@ -150,7 +148,7 @@ impl SqlConfig {
 
 settings! {
     pub struct RedisConfig {
-        common: ProtoCommon = ProtoCommon::with_ports(&[6379]) => skip;
+        common: ProtoCommon = ProtoCommon::with_ports(&[6379]) => flatten;
         queue_max_bytes: usize = 1024 * 1024 => int(0, MAX_USIZE);
         queue_max_messages: usize = 20000 => int(0, MAX_USIZE);
     }
@@ -158,7 +156,7 @@ settings! {
 
 settings! {
     pub struct ThriftConfig {
-        common: ProtoCommon = ProtoCommon::with_ports(&[9090]) => skip;
+        common: ProtoCommon = ProtoCommon::with_ports(&[9090]) => flatten;
         /// `socket` or `framed`; `None` = detect.
         transport_type: Option<String> = None => opt_one_of(&["socket", "framed"]);
         /// `binary` or `compact`; `None` = detect.

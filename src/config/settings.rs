@@ -30,6 +30,8 @@
 //! - `bool_or(ALIAS)` (a bool also accepted under an older name, read first),
 //! - `custom(read_fn, write_fn)` (read and exported by the named functions, at
 //!   this position),
+//! - `flatten` (a section declared with [`settings!`] whose settings sit at
+//!   this level, like the options every protocol has),
 //! - `skip` (in the struct and its default; read and exported by hand by the
 //!   section, before the generated settings).
 
@@ -129,6 +131,9 @@ macro_rules! read_setting {
     ($f:ident, $ctx:ident, $this:ident, $field:ident, $default:expr, custom($read:path, $write:path)) => {
         $read($this, $f, $ctx)?
     };
+    ($f:ident, $ctx:ident, $this:ident, $field:ident, $default:expr, flatten) => {
+        $this.$field.read_settings($f, $ctx)?
+    };
     ($f:ident, $ctx:ident, $this:ident, $field:ident, $default:expr, skip) => {};
 }
 
@@ -201,6 +206,9 @@ macro_rules! write_setting {
     };
     ($w:ident, $i:ident, $r:ident, $this:ident, $field:ident, custom($read:path, $write:path)) => {
         $write($this, $w, $i, $r)
+    };
+    ($w:ident, $i:ident, $r:ident, $this:ident, $field:ident, flatten) => {
+        $this.$field.write_settings($w, $i, $r)
     };
     ($w:ident, $i:ident, $r:ident, $this:ident, $field:ident, skip) => {};
 }
