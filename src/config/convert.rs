@@ -464,41 +464,9 @@ fn protocols(
         if let Some(c) = pc.common_mut(&key.name) {
             c.enabled = true;
         }
-        let unsupported: &[&str] = match key.name.as_str() {
-            "http" => {
-                pc.http.read_settings(&mut f, ctx)?;
-                &[]
-            }
-            "mysql" => {
-                pc.mysql.read_settings(&mut f, ctx)?;
-                &[]
-            }
-            "pgsql" => {
-                pc.pgsql.read_settings(&mut f, ctx)?;
-                &[]
-            }
-            "redis" => {
-                pc.redis.read_settings(&mut f, ctx)?;
-                &[]
-            }
-            "thrift" => {
-                pc.thrift.read_settings(&mut f, ctx)?;
-                &[]
-            }
-            "memcache" => {
-                pc.memcache.read_settings(&mut f, ctx)?;
-                &[
-                    "parseunknown",
-                    "maxvalues",
-                    "maxbytespervalue",
-                    "udptransactiontimeout",
-                ]
-            }
-            "dns" => {
-                pc.dns.read_settings(&mut f, ctx)?;
-                &["include_authorities", "include_additionals"]
-            }
-            other if OTHER_PROTOCOLS.contains(&other) => {
+        let unsupported = match pc.read_section(&key.name, &mut f, ctx) {
+            Some(read) => read?,
+            None if OTHER_PROTOCOLS.contains(&key.name.as_str()) => {
                 ctx.warn(
                     key.pos,
                     &path,
@@ -506,7 +474,7 @@ fn protocols(
                 );
                 continue;
             }
-            _ => {
+            None => {
                 ctx.warn(key.pos, &path, "unknown protocol, ignored");
                 continue;
             }

@@ -118,20 +118,7 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
 
     let p = &cfg.protocols;
     w.section(0, "protocols");
-    w.section(2, "http");
-    p.http.write_settings(&mut w, 4, redact);
-    w.section(2, "mysql");
-    p.mysql.write_settings(&mut w, 4, redact);
-    w.section(2, "pgsql");
-    p.pgsql.write_settings(&mut w, 4, redact);
-    w.section(2, "redis");
-    p.redis.write_settings(&mut w, 4, redact);
-    w.section(2, "thrift");
-    p.thrift.write_settings(&mut w, 4, redact);
-    w.section(2, "memcache");
-    p.memcache.write_settings(&mut w, 4, redact);
-    w.section(2, "dns");
-    p.dns.write_settings(&mut w, 4, redact);
+    p.write_sections(&mut w, redact);
 
     let o = &cfg.output;
     w.section(0, "output");

@@ -170,30 +170,53 @@ settings! {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct ProtocolsConfig {
-    pub http: HttpConfig,
-    pub mysql: SqlConfig,
-    pub pgsql: SqlConfig,
-    pub redis: RedisConfig,
-    pub thrift: ThriftConfig,
-    pub memcache: ProtoCommon,
-    pub dns: ProtoCommon,
-}
-
-impl Default for ProtocolsConfig {
-    fn default() -> Self {
-        ProtocolsConfig {
-            http: HttpConfig::default(),
-            mysql: SqlConfig::with_ports(&[3306, 3307]),
-            pgsql: SqlConfig::with_ports(&[5432]),
-            redis: RedisConfig::default(),
-            thrift: ThriftConfig::default(),
-            memcache: ProtoCommon::with_ports(&[11211]),
-            dns: ProtoCommon::with_ports(&[53]),
-        }
+protocols! {
+    pub struct ProtocolsConfig {
+        http: HttpConfig = HttpConfig::default(), unsupported [];
+        mysql: SqlConfig = SqlConfig::with_ports(&[3306, 3307]), unsupported [];
+        pgsql: SqlConfig = SqlConfig::with_ports(&[5432]), unsupported [];
+        redis: RedisConfig = RedisConfig::default(), unsupported [];
+        thrift: ThriftConfig = ThriftConfig::default(), unsupported [];
+        memcache: ProtoCommon = ProtoCommon::with_ports(&[11211]), unsupported [
+            "parseunknown",
+            "maxvalues",
+            "maxbytespervalue",
+            "udptransactiontimeout",
+        ];
+        dns: ProtoCommon = ProtoCommon::with_ports(&[53]),
+            unsupported ["include_authorities", "include_additionals"];
     }
 }
+
+/// A protocol's settings, with the options every protocol has.
+trait HasCommon {
+    fn common(&self) -> &ProtoCommon;
+    fn common_mut(&mut self) -> &mut ProtoCommon;
+}
+
+impl HasCommon for ProtoCommon {
+    fn common(&self) -> &ProtoCommon {
+        self
+    }
+    fn common_mut(&mut self) -> &mut ProtoCommon {
+        self
+    }
+}
+
+macro_rules! has_common {
+    ($($ty:ty),*) => {
+        $(impl HasCommon for $ty {
+            fn common(&self) -> &ProtoCommon {
+                &self.common
+            }
+            fn common_mut(&mut self) -> &mut ProtoCommon {
+                &mut self.common
+            }
+        })*
+    };
+}
+
+has_common!(HttpConfig, SqlConfig, RedisConfig, ThriftConfig);
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OutputsConfig {
@@ -399,35 +422,6 @@ settings! {
         metrics_interval: Duration = Duration::from_secs(30) => duration;
         /// `logging.metrics.enabled`: the periodic counters report.
         metrics_enabled: bool = true => custom(convert::log_metrics, export::log_metrics);
-    }
-}
-
-impl ProtocolsConfig {
-    /// The common options of a protocol by its configuration name.
-    pub fn common(&self, name: &str) -> Option<&ProtoCommon> {
-        Some(match name {
-            "http" => &self.http.common,
-            "mysql" => &self.mysql.common,
-            "pgsql" => &self.pgsql.common,
-            "redis" => &self.redis.common,
-            "thrift" => &self.thrift.common,
-            "memcache" => &self.memcache,
-            "dns" => &self.dns,
-            _ => return None,
-        })
-    }
-
-    pub fn common_mut(&mut self, name: &str) -> Option<&mut ProtoCommon> {
-        Some(match name {
-            "http" => &mut self.http.common,
-            "mysql" => &mut self.mysql.common,
-            "pgsql" => &mut self.pgsql.common,
-            "redis" => &mut self.redis.common,
-            "thrift" => &mut self.thrift.common,
-            "memcache" => &mut self.memcache,
-            "dns" => &mut self.dns,
-            _ => return None,
-        })
     }
 }
 

@@ -280,3 +280,81 @@ impl Fields {
         Ok(())
     }
 }
+
+/// Declares the protocols once: name (the configuration key), settings type,
+/// default, and the Packetbeat keys of the section wirebeat does not support.
+/// Generates [`ProtocolsConfig`](super::ProtocolsConfig), its default, the
+/// by-name access to the common options, and the reading and export of every
+/// protocol section (in declaration order).
+macro_rules! protocols {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$pmeta:meta])*
+                $proto:ident : $ty:ty = $default:expr, unsupported [ $($u:literal),* $(,)? ];
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct $name {
+            $( $(#[$pmeta])* pub $proto: $ty, )*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name { $( $proto: $default, )* }
+            }
+        }
+
+        impl $name {
+            /// The common options of a protocol by its configuration name.
+            pub fn common(&self, name: &str) -> Option<&ProtoCommon> {
+                match name {
+                    $( stringify!($proto) => Some(HasCommon::common(&self.$proto)), )*
+                    _ => None,
+                }
+            }
+
+            pub fn common_mut(&mut self, name: &str) -> Option<&mut ProtoCommon> {
+                match name {
+                    $( stringify!($proto) => Some(HasCommon::common_mut(&mut self.$proto)), )*
+                    _ => None,
+                }
+            }
+
+            /// Reads the section of protocol `name`; returns the section's
+            /// unsupported keys, or `None` when wirebeat has no such protocol.
+            pub(in $crate::config) fn read_section(
+                &mut self,
+                name: &str,
+                f: &mut $crate::config::convert::Fields,
+                ctx: &mut $crate::config::convert::Ctx,
+            ) -> Option<Result<&'static [&'static str], $crate::config::ConfigError>> {
+                match name {
+                    $(
+                        stringify!($proto) => Some(
+                            self.$proto
+                                .read_settings(f, ctx)
+                                .map(|()| &[$($u),*][..]),
+                        ),
+                    )*
+                    _ => None,
+                }
+            }
+
+            /// Exports every protocol section under `protocols:`.
+            pub(in $crate::config) fn write_sections(
+                &self,
+                w: &mut $crate::config::export::W,
+                redact: bool,
+            ) {
+                $(
+                    w.section(2, stringify!($proto));
+                    self.$proto.write_settings(w, 4, redact);
+                )*
+            }
+        }
+    };
+}
