@@ -533,17 +533,28 @@ fn shipper(node: Node, ctx: &mut Ctx, s: &mut ShipperConfig) -> Result<(), Confi
     Ok(())
 }
 
-fn interface(node: Node, path: &str, ctx: &mut Ctx) -> Result<InterfaceConfig, ConfigError> {
-    let mut ic = InterfaceConfig::default();
-    let mut f = Fields::of(node, path, ctx)?;
-    // `device: eth0`, `device: any`, or several devices as a list (kept
-    // comma-separated: `device: [eth0, eth1]` is `device: eth0,eth1`).
+/// `device: eth0`, `device: any`, or several devices as a list (kept
+/// comma-separated: `device: [eth0, eth1]` is `device: eth0,eth1`).
+pub(super) fn device(
+    ic: &mut InterfaceConfig,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     if let Some((n, p)) = f.take_set("device") {
         ic.device = match n.value {
             Value::Seq(_) => to_strings(&n, &p, ctx)?.join(","),
             _ => to_string(&n, &p, ctx)?,
         };
     }
+    Ok(())
+}
+
+/// `type`: af_packet (also `afpacket`), pcap or pf_ring (also `pfring`).
+pub(super) fn capture_type(
+    ic: &mut InterfaceConfig,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     if let Some((n, p)) = f.take_set("type") {
         let name = to_string(&n, &p, ctx)?;
         ic.kind = match name.as_str() {
@@ -559,6 +570,12 @@ fn interface(node: Node, path: &str, ctx: &mut Ctx) -> Result<InterfaceConfig, C
             }
         };
     }
+    Ok(())
+}
+
+fn interface(node: Node, path: &str, ctx: &mut Ctx) -> Result<InterfaceConfig, ConfigError> {
+    let mut ic = InterfaceConfig::default();
+    let mut f = Fields::of(node, path, ctx)?;
     ic.read_settings(&mut f, ctx)?;
     if ic
         .bpf_filter

@@ -75,23 +75,6 @@ pub(super) fn proto_ports(c: &ProtoCommon, w: &mut W, indent: usize, _redact: bo
     w.kv(indent, "ports", ports(&c.ports));
 }
 
-fn interface(w: &mut W, first_indent: usize, indent: usize, i: &InterfaceConfig) {
-    let kind = match i.kind {
-        CaptureType::AfPacket => "af_packet",
-        CaptureType::Pcap => "pcap",
-        CaptureType::PfRing => "pf_ring",
-    };
-    let _ = writeln!(
-        w.out,
-        "{:first_indent$}device: {}",
-        "",
-        q(&i.device),
-        first_indent = first_indent
-    );
-    w.kv(indent, "type", q(kind));
-    i.write_settings(w, indent, false);
-}
-
 pub fn to_yaml(cfg: &Config, redact: bool) -> String {
     let mut w = W { out: String::new() };
     w.comment(0, "wirebeat effective configuration (canonical layout)");
@@ -108,11 +91,15 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
         &cfg.interfaces
     };
     if let [only] = ifaces {
-        interface(&mut w, 2, 2, only);
+        only.write_settings(&mut w, 2, redact);
     } else {
         for i in ifaces {
-            w.out.push_str("  - ");
-            interface(&mut w, 0, 4, i);
+            // A list item: the first setting goes after the dash.
+            let start = w.out.len();
+            i.write_settings(&mut w, 4, redact);
+            if w.out[start..].starts_with("    ") {
+                w.out.replace_range(start..start + 4, "  - ");
+            }
         }
     }
 
@@ -163,6 +150,14 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
     w.section(0, "http");
     h.write_settings(&mut w, 2, redact);
     w.out
+}
+
+pub(super) fn device(i: &InterfaceConfig, w: &mut W, indent: usize, _redact: bool) {
+    w.kv(indent, "device", q(&i.device));
+}
+
+pub(super) fn capture_type(i: &InterfaceConfig, w: &mut W, indent: usize, _redact: bool) {
+    w.kv(indent, "type", q(i.kind.as_str()));
 }
 
 pub(super) fn es_hosts(es: &ElasticsearchOutput, w: &mut W, indent: usize, _redact: bool) {

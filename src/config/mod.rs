@@ -56,13 +56,24 @@ pub enum CaptureType {
     PfRing,
 }
 
+impl CaptureType {
+    /// The configuration name (`type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureType::AfPacket => "af_packet",
+            CaptureType::Pcap => "pcap",
+            CaptureType::PfRing => "pf_ring",
+        }
+    }
+}
+
 settings! {
     pub struct InterfaceConfig {
         /// A device name, `any`, or several names separated by commas (see
         /// [`InterfaceConfig::devices`]).
-        device: String = "any".into() => skip;
+        device: String = "any".into() => custom(convert::device, export::device);
         /// `type`.
-        kind: CaptureType = CaptureType::AfPacket => skip;
+        kind: CaptureType = CaptureType::AfPacket => custom(convert::capture_type, export::capture_type);
         snaplen: u32 = 65535 => int(1, 262_144);
         buffer_size_mb: u32 = 30 => int(1, 65_536);
         with_vlans: bool = false => bool;
