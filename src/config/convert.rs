@@ -698,8 +698,8 @@ fn template(
     Ok(())
 }
 
-/// Folds the 1.x `host`/`port` pair into `hosts`.
-fn fold_host_port(
+/// `hosts`, with the 1.x `host`/`port` pair folded in.
+pub(super) fn fold_host_port(
     f: &mut Fields,
     ctx: &mut Ctx,
     default_port: u16,
@@ -733,15 +733,6 @@ fn fold_host_port(
         *hosts = vec![format!("{host}:{port}")];
     }
     Ok(())
-}
-
-/// `hosts`, with the 1.x `host`/`port` pair folded in.
-pub(super) fn es_hosts(
-    es: &mut ElasticsearchOutput,
-    f: &mut Fields,
-    ctx: &mut Ctx,
-) -> Result<(), ConfigError> {
-    fold_host_port(f, ctx, 9200, &mut es.hosts)
 }
 
 /// `max_retries`, -1 = [`RETRY_FOREVER`].
@@ -830,14 +821,6 @@ fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, Confi
     );
     f.finish(ctx);
     Ok(es)
-}
-
-pub(super) fn redis_hosts(
-    r: &mut RedisOutput,
-    f: &mut Fields,
-    ctx: &mut Ctx,
-) -> Result<(), ConfigError> {
-    fold_host_port(f, ctx, 6379, &mut r.hosts)
 }
 
 /// 1.x called the list name `index`; `key` wins when both are given.

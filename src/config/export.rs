@@ -160,14 +160,6 @@ pub(super) fn capture_type(i: &InterfaceConfig, w: &mut W, indent: usize, _redac
     w.kv(indent, "type", q(i.kind.as_str()));
 }
 
-pub(super) fn es_hosts(es: &ElasticsearchOutput, w: &mut W, indent: usize, _redact: bool) {
-    w.kv(indent, "hosts", list(&es.hosts));
-}
-
-pub(super) fn redis_hosts(r: &RedisOutput, w: &mut W, indent: usize, _redact: bool) {
-    w.kv(indent, "hosts", list(&r.hosts));
-}
-
 pub(super) fn es_max_retries(es: &ElasticsearchOutput, w: &mut W, indent: usize, _redact: bool) {
     if es.max_retries == super::RETRY_FOREVER {
         w.kv(indent, "max_retries", -1);

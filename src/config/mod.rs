@@ -241,8 +241,7 @@ settings! {
     pub struct ElasticsearchOutput {
         enabled: bool = true => bool;
         /// `host:port` or URLs; the 1.x `host`/`port` pair is folded in here.
-        hosts: Vec<String> = vec!["localhost:9200".into()]
-            => custom(convert::es_hosts, export::es_hosts);
+        hosts: Vec<String> = vec!["localhost:9200".into()] => hosts(9200);
         protocol: Option<String> = None => opt_text;
         path: Option<String> = None => opt_text;
         username: Option<String> = None => opt_text;
@@ -311,8 +310,7 @@ settings! {
     pub struct RedisOutput {
         enabled: bool = true => bool;
         /// `host:port` entries; the 1.x `host`/`port` pair is folded in here.
-        hosts: Vec<String> = vec!["localhost:6379".into()]
-            => custom(convert::redis_hosts, export::redis_hosts);
+        hosts: Vec<String> = vec!["localhost:6379".into()] => hosts(6379);
         /// List or channel name (1.x: `index`).
         key: String = "packetbeat".into() => custom(convert::redis_key, export::redis_key);
         db: u32 = 0 => int(0, MAX_U32);

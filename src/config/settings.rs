@@ -27,6 +27,8 @@
 //! - `choice` (a [`Choice`] enum; null = the default),
 //! - `one_of(NAMES)` (a String limited to NAMES; null = the default),
 //!   `opt_one_of(NAMES)` (the same for `Option<String>`),
+//! - `hosts(PORT)` (a list of `host:port`, with the 1.x `host`/`port` pair
+//!   folded in, PORT when only `host` is given),
 //! - `bool_or(ALIAS)` (a bool also accepted under an older name, read first),
 //! - `custom(read_fn, write_fn)` (read and exported by the named functions, at
 //!   this position),
@@ -131,6 +133,9 @@ macro_rules! read_setting {
     ($f:ident, $ctx:ident, $this:ident, $field:ident, $default:expr, custom($read:path, $write:path)) => {
         $read($this, $f, $ctx)?
     };
+    ($f:ident, $ctx:ident, $this:ident, $field:ident, $default:expr, hosts($port:expr)) => {
+        $crate::config::convert::fold_host_port($f, $ctx, $port, &mut $this.$field)?
+    };
     ($f:ident, $ctx:ident, $this:ident, $field:ident, $default:expr, flatten) => {
         $this.$field.read_settings($f, $ctx)?
     };
@@ -206,6 +211,13 @@ macro_rules! write_setting {
     };
     ($w:ident, $i:ident, $r:ident, $this:ident, $field:ident, custom($read:path, $write:path)) => {
         $write($this, $w, $i, $r)
+    };
+    ($w:ident, $i:ident, $r:ident, $this:ident, $field:ident, hosts($port:expr)) => {
+        $w.kv(
+            $i,
+            stringify!($field),
+            $crate::config::export::list(&$this.$field),
+        )
     };
     ($w:ident, $i:ident, $r:ident, $this:ident, $field:ident, flatten) => {
         $this.$field.write_settings($w, $i, $r)
