@@ -1,8 +1,12 @@
 //! Configuration: the canonical settings tree (Packetbeat 1.x layout), its defaults,
 //! and loading from YAML with the other accepted layouts mapped onto it.
 //!
-//! The typed structs below are what the rest of wirebeat reads. Loading, layout
-//! mapping, `-E` overrides, validation and export live in the submodules.
+//! The typed structs below are what the rest of wirebeat reads. Each section is
+//! declared once in a settings table (`settings!` and `protocols!` in
+//! `settings.rs`): key, type, default and doc per setting, from which the
+//! struct, its default, the typed conversion and the export are generated.
+//! Loading, layout mapping, `-E` overrides, validation and export live in the
+//! submodules.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

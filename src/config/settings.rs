@@ -34,8 +34,14 @@
 //!   this position),
 //! - `flatten` (a section declared with [`settings!`] whose settings sit at
 //!   this level, like the options every protocol has),
-//! - `skip` (in the struct and its default; read and exported by hand by the
-//!   section, before the generated settings).
+//! - `skip` (in the struct and its default only; read and exported by another
+//!   entry's functions, e.g. `backoff_max` with `backoff_init`).
+//!
+//! The key is the field name. A section's reader (in `convert.rs`) opens the
+//! mapping, calls the generated `read_settings`, reports the Packetbeat keys
+//! wirebeat does not support, and warns about every key left (unknown, with its
+//! full path); its exporter (in `export.rs`) writes the section header and calls
+//! `write_settings`.
 
 use super::convert::{Ctx, Fields};
 use super::error::ConfigError;
