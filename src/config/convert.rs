@@ -381,17 +381,6 @@ fn to_ports(n: &Node, path: &str, ctx: &Ctx) -> Result<Vec<(u16, Pos)>, ConfigEr
     }
 }
 
-const COMMON_UNSUPPORTED: &[&str] = &[
-    "fields",
-    "fields_under_root",
-    "tags",
-    "processors",
-    "keep_null",
-    "index",
-    "interface",
-    "pipeline",
-];
-
 /// `ports` of a protocol section, remembered with their positions in
 /// [`Ctx::claims`] for the check that no port belongs to two protocols.
 pub(super) fn proto_ports(
@@ -479,7 +468,7 @@ fn protocols(
                 continue;
             }
         };
-        f.unsupported(ctx, COMMON_UNSUPPORTED);
+        f.unsupported(ctx, ProtoCommon::UNSUPPORTED);
         f.unsupported(ctx, unsupported);
         f.finish(ctx);
     }
@@ -523,14 +512,7 @@ fn check_ports(pc: &ProtocolsConfig, claims: Vec<PortClaim>, ctx: &Ctx) -> Resul
 }
 
 fn shipper(node: Node, ctx: &mut Ctx, s: &mut ShipperConfig) -> Result<(), ConfigError> {
-    let mut f = Fields::of(node, "shipper", ctx)?;
-    s.read_settings(&mut f, ctx)?;
-    f.unsupported(
-        ctx,
-        &["queue_size", "bulk_queue_size", "max_procs", "geoip"],
-    );
-    f.finish(ctx);
-    Ok(())
+    s.read_section(node, "shipper", ctx)
 }
 
 /// `device: eth0`, `device: any`, or several devices as a list (kept
@@ -575,25 +557,7 @@ pub(super) fn capture_type(
 
 fn interface(node: Node, path: &str, ctx: &mut Ctx) -> Result<InterfaceConfig, ConfigError> {
     let mut ic = InterfaceConfig::default();
-    let mut f = Fields::of(node, path, ctx)?;
-    ic.read_settings(&mut f, ctx)?;
-    if ic
-        .bpf_filter
-        .as_deref()
-        .is_some_and(|s| s.trim().is_empty())
-    {
-        ic.bpf_filter = None;
-    }
-    f.unsupported(
-        ctx,
-        &[
-            "fanout_group",
-            "metrics_interval",
-            "poll_default_route",
-            "ignore_outgoing",
-        ],
-    );
-    f.finish(ctx);
+    ic.read_section(node, path, ctx)?;
     Ok(ic)
 }
 
@@ -688,14 +652,7 @@ fn template(
     ctx: &mut Ctx,
     t: &mut TemplateConfig,
 ) -> Result<(), ConfigError> {
-    let mut f = Fields::of(node, path, ctx)?;
-    t.read_settings(&mut f, ctx)?;
-    f.unsupported(
-        ctx,
-        &["fields", "settings", "append_fields", "json", "type"],
-    );
-    f.finish(ctx);
-    Ok(())
+    t.read_section(node, path, ctx)
 }
 
 /// `hosts`, with the 1.x `host`/`port` pair folded in.
@@ -794,32 +751,7 @@ pub(super) fn es_template(
 
 fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, ConfigError> {
     let mut es = ElasticsearchOutput::default();
-    let mut f = Fields::of(node, "output.elasticsearch", ctx)?;
-    es.read_settings(&mut f, ctx)?;
-    f.unsupported(
-        ctx,
-        &[
-            "worker",
-            "workers",
-            "proxy_url",
-            "loadbalance",
-            "headers",
-            "parameters",
-            "pipeline",
-            "pipelines",
-            "topology_expire",
-            "max_bulk_size",
-            "escape_html",
-            "allow_older_versions",
-            "indices",
-            "kerberos",
-            "non_indexable_policy",
-            "preset",
-            "idle_connection_timeout",
-            "codec",
-        ],
-    );
-    f.finish(ctx);
+    es.read_section(node, "output.elasticsearch", ctx)?;
     Ok(es)
 }
 
@@ -850,42 +782,19 @@ pub(super) fn redis_backoff(
 
 fn redis_output(node: Node, ctx: &mut Ctx) -> Result<RedisOutput, ConfigError> {
     let mut r = RedisOutput::default();
-    let mut f = Fields::of(node, "output.redis", ctx)?;
-    r.read_settings(&mut f, ctx)?;
-    f.unsupported(
-        ctx,
-        &[
-            "host_topology",
-            "password_topology",
-            "loadbalance",
-            "worker",
-            "workers",
-            "ssl",
-            "tls",
-            "proxy_url",
-            "codec",
-            "topology_expire",
-        ],
-    );
-    f.finish(ctx);
+    r.read_section(node, "output.redis", ctx)?;
     Ok(r)
 }
 
 fn file_output(node: Node, ctx: &mut Ctx) -> Result<FileOutput, ConfigError> {
     let mut o = FileOutput::default();
-    let mut f = Fields::of(node, "output.file", ctx)?;
-    o.read_settings(&mut f, ctx)?;
-    f.unsupported(ctx, &["permissions", "codec", "rotate_on_startup"]);
-    f.finish(ctx);
+    o.read_section(node, "output.file", ctx)?;
     Ok(o)
 }
 
 fn console_output(node: Node, ctx: &mut Ctx) -> Result<ConsoleOutput, ConfigError> {
     let mut o = ConsoleOutput::default();
-    let mut f = Fields::of(node, "output.console", ctx)?;
-    o.read_settings(&mut f, ctx)?;
-    f.unsupported(ctx, &["codec", "bulk_max_size"]);
-    f.finish(ctx);
+    o.read_section(node, "output.console", ctx)?;
     Ok(o)
 }
 
@@ -910,10 +819,7 @@ fn outputs(node: Node, ctx: &mut Ctx) -> Result<OutputsConfig, ConfigError> {
 }
 
 fn pipeline(node: Node, ctx: &mut Ctx, p: &mut PipelineConfig) -> Result<(), ConfigError> {
-    let mut f = Fields::of(node, "pipeline", ctx)?;
-    p.read_settings(&mut f, ctx)?;
-    f.finish(ctx);
-    Ok(())
+    p.read_section(node, "pipeline", ctx)
 }
 
 /// Beats 5+: `logging.metrics.period` and `logging.metrics.enabled`.
@@ -933,34 +839,12 @@ pub(super) fn log_metrics(
 }
 
 fn logging(node: Node, ctx: &mut Ctx, l: &mut LoggingConfig) -> Result<(), ConfigError> {
-    let mut f = Fields::of(node, "logging", ctx)?;
-    l.read_settings(&mut f, ctx)?;
-    f.unsupported(
-        ctx,
-        &[
-            "to_syslog",
-            "to_files",
-            "files",
-            "json",
-            "to_eventlog",
-            "ecs",
-            "event_data",
-        ],
-    );
-    f.finish(ctx);
-    Ok(())
+    l.read_section(node, "logging", ctx)
 }
 
 /// Beats' monitoring endpoint: `http.enabled`, `http.host`, `http.port`.
 fn http_endpoint(node: Node, ctx: &mut Ctx, h: &mut HttpEndpointConfig) -> Result<(), ConfigError> {
-    let mut f = Fields::of(node, "http", ctx)?;
-    h.read_settings(&mut f, ctx)?;
-    f.unsupported(
-        ctx,
-        &["named_pipe.user", "named_pipe.security_descriptor", "pprof"],
-    );
-    f.finish(ctx);
-    Ok(())
+    h.read_section(node, "http", ctx)
 }
 
 /// Beats 5+: `queue.mem.events`, `queue.mem.bytes` and `queue.when_full` are the

@@ -50,6 +50,7 @@ settings! {
         refresh_topology_freq: Duration = Duration::from_secs(10) => duration;
         topology_expire: Duration = Duration::from_secs(15) => duration;
     }
+    unsupported ["queue_size", "bulk_queue_size", "max_procs", "geoip"]
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -81,11 +82,17 @@ settings! {
         snaplen: u32 = 65535 => int(1, 262_144);
         buffer_size_mb: u32 = 30 => int(1, 65_536);
         with_vlans: bool = false => bool;
-        bpf_filter: Option<String> = None => opt_text;
+        bpf_filter: Option<String> = None => nonblank_text;
         auto_promisc_mode: bool = false => bool;
         /// CIDRs (or `loopback`, `private`) inside the perimeter, for `network.direction`.
         internal_networks: Vec<String> = Vec::new() => texts;
     }
+    unsupported [
+        "fanout_group",
+        "metrics_interval",
+        "poll_default_route",
+        "ignore_outgoing",
+    ]
 }
 
 impl InterfaceConfig {
@@ -108,6 +115,16 @@ settings! {
         send_response: bool = false => bool;
         transaction_timeout: Duration = Duration::from_secs(10) => duration;
     }
+    unsupported [
+        "fields",
+        "fields_under_root",
+        "tags",
+        "processors",
+        "keep_null",
+        "index",
+        "interface",
+        "pipeline",
+    ]
 }
 
 impl ProtoCommon {
@@ -136,6 +153,7 @@ settings! {
         decode_body: bool = true => bool;
         max_message_size: usize = 10 * 1024 * 1024 => int(0, MAX_USIZE);
     }
+    unsupported []
 }
 
 settings! {
@@ -150,6 +168,7 @@ settings! {
         /// connection.
         max_statements: usize = 1024 => int(0, MAX_USIZE);
     }
+    unsupported []
 }
 
 impl SqlConfig {
@@ -167,6 +186,7 @@ settings! {
         queue_max_bytes: usize = 1024 * 1024 => int(0, MAX_USIZE);
         queue_max_messages: usize = 20000 => int(0, MAX_USIZE);
     }
+    unsupported []
 }
 
 settings! {
@@ -183,6 +203,7 @@ settings! {
         obfuscate_strings: bool = false => bool;
         drop_after_n_struct_fields: usize = 500 => int(0, MAX_USIZE);
     }
+    unsupported []
 }
 
 protocols! {
@@ -280,6 +301,26 @@ settings! {
         template: TemplateConfig = TemplateConfig::default()
             => custom(convert::es_template, export::es_template);
     }
+    unsupported [
+        "worker",
+        "workers",
+        "proxy_url",
+        "loadbalance",
+        "headers",
+        "parameters",
+        "pipeline",
+        "pipelines",
+        "topology_expire",
+        "max_bulk_size",
+        "escape_html",
+        "allow_older_versions",
+        "indices",
+        "kerberos",
+        "non_indexable_policy",
+        "preset",
+        "idle_connection_timeout",
+        "codec",
+    ]
 }
 
 /// `max_retries: -1`: retry until the destination accepts (or the run stops).
@@ -298,6 +339,7 @@ settings! {
         /// Replace an existing template.
         overwrite: bool = false => bool;
     }
+    unsupported ["fields", "settings", "append_fields", "json", "type"]
 }
 
 choice! {
@@ -340,6 +382,18 @@ settings! {
         backoff_max: Duration = Duration::from_secs(60)
             => custom(convert::redis_backoff, export::redis_backoff);
     }
+    unsupported [
+        "host_topology",
+        "password_topology",
+        "loadbalance",
+        "worker",
+        "workers",
+        "ssl",
+        "tls",
+        "proxy_url",
+        "codec",
+        "topology_expire",
+    ]
 }
 
 settings! {
@@ -350,6 +404,7 @@ settings! {
         rotate_every_kb: u64 = 10240 => int(1, u64::MAX as i128);
         number_of_files: u32 = 7 => int(1, 1024);
     }
+    unsupported ["permissions", "codec", "rotate_on_startup"]
 }
 
 settings! {
@@ -357,6 +412,7 @@ settings! {
         enabled: bool = true => bool;
         pretty: bool = false => bool;
     }
+    unsupported ["codec", "bulk_max_size"]
 }
 
 choice! {
@@ -410,6 +466,7 @@ settings! {
         /// Incomplete datagrams are dropped after this long (packet time).
         defrag_timeout: Duration = Duration::from_secs(30) => duration;
     }
+    unsupported []
 }
 
 settings! {
@@ -419,6 +476,7 @@ settings! {
         host: String = "localhost".into() => text;
         port: u16 = 5066 => int(0, 65535);
     }
+    unsupported ["named_pipe.user", "named_pipe.security_descriptor", "pprof"]
 }
 
 /// Accepted `logging.level` names.
@@ -436,6 +494,15 @@ settings! {
         /// `logging.metrics.enabled`: the periodic counters report.
         metrics_enabled: bool = true => custom(convert::log_metrics, export::log_metrics);
     }
+    unsupported [
+        "to_syslog",
+        "to_files",
+        "files",
+        "json",
+        "to_eventlog",
+        "ecs",
+        "event_data",
+    ]
 }
 
 /// A loaded configuration.

@@ -16,12 +16,17 @@
 //! Declaration syntax, inside [`settings!`]:
 //!
 //! ```text
-//! /// doc
-//! key: Type = default => kind;
+//! pub struct Section {
+//!     /// doc
+//!     key: Type = default => kind;
+//!     ...
+//! }
+//! unsupported ["packetbeat_key", ...]
 //! ```
 //!
 //! where `kind` is one of
 //! - `bool`, `text` (String), `opt_text` (`Option<String>`, null = unset),
+//!   `nonblank_text` (like `opt_text`, blank = unset),
 //!   `secret` (like `opt_text`, exported as `<redacted>`), `texts` (`Vec<String>`,
 //!   a single string is a list of one), `duration`, `int(min, max)`,
 //! - `choice` (a [`Choice`] enum; null = the default),
@@ -37,11 +42,10 @@
 //! - `skip` (in the struct and its default only; read and exported by another
 //!   entry's functions, e.g. `backoff_max` with `backoff_init`).
 //!
-//! The key is the field name. A section's reader (in `convert.rs`) opens the
-//! mapping, calls the generated `read_settings`, reports the Packetbeat keys
-//! wirebeat does not support, and warns about every key left (unknown, with its
-//! full path); its exporter (in `export.rs`) writes the section header and calls
-//! `write_settings`.
+//! The key is the field name. The generated `read_section` opens the mapping,
+//! reads the settings in declaration order, reports the listed Packetbeat keys
+//! as not supported, and warns about every key left (unknown, with its full
+//! path); `write_settings` exports them in the same order.
 
 use super::convert::{Ctx, Fields};
 use super::error::ConfigError;
@@ -109,6 +113,12 @@ macro_rules! read_setting {
     ($f:ident, $ctx:ident, $this:ident, $field:ident, $default:expr, opt_text) => {
         $f.opt_string($ctx, stringify!($field), &mut $this.$field)?
     };
+    ($f:ident, $ctx:ident, $this:ident, $field:ident, $default:expr, nonblank_text) => {{
+        $f.opt_string($ctx, stringify!($field), &mut $this.$field)?;
+        if $this.$field.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            $this.$field = None;
+        }
+    }};
     ($f:ident, $ctx:ident, $this:ident, $field:ident, $default:expr, secret) => {
         $f.opt_string($ctx, stringify!($field), &mut $this.$field)?
     };
@@ -161,6 +171,13 @@ macro_rules! write_setting {
         )
     };
     ($w:ident, $i:ident, $r:ident, $this:ident, $field:ident, opt_text) => {
+        $w.kv(
+            $i,
+            stringify!($field),
+            $crate::config::export::opt(&$this.$field),
+        )
+    };
+    ($w:ident, $i:ident, $r:ident, $this:ident, $field:ident, nonblank_text) => {
         $w.kv(
             $i,
             stringify!($field),
@@ -241,6 +258,7 @@ macro_rules! settings {
                 $field:ident : $ty:ty = $default:expr => $kind:ident $( ( $($arg:tt)* ) )? ;
             )*
         }
+        unsupported [ $($u:literal),* $(,)? ]
     ) => {
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq)]
@@ -265,6 +283,29 @@ macro_rules! settings {
             ) -> Result<(), $crate::config::ConfigError> {
                 let this = self;
                 $( read_setting!(f, ctx, this, $field, $default, $kind $( ( $($arg)* ) )?); )*
+                Ok(())
+            }
+
+            /// Packetbeat keys of this section that wirebeat accepts and ignores
+            /// (reported as not supported rather than unknown). Protocol
+            /// sections are read by the protocols table, which uses the common
+            /// list, so some sections never use these two.
+            #[allow(dead_code)]
+            pub(in $crate::config) const UNSUPPORTED: &'static [&'static str] = &[$($u),*];
+
+            /// Reads the section at `path`: its settings, then its unsupported
+            /// keys, then a warning for every key left.
+            #[allow(dead_code)]
+            pub(in $crate::config) fn read_section(
+                &mut self,
+                node: $crate::config::tree::Node,
+                path: &str,
+                ctx: &mut $crate::config::convert::Ctx,
+            ) -> Result<(), $crate::config::ConfigError> {
+                let mut f = $crate::config::convert::Fields::of(node, path, ctx)?;
+                self.read_settings(&mut f, ctx)?;
+                f.unsupported(ctx, Self::UNSUPPORTED);
+                f.finish(ctx);
                 Ok(())
             }
 
