@@ -511,10 +511,6 @@ fn check_ports(pc: &ProtocolsConfig, claims: Vec<PortClaim>, ctx: &Ctx) -> Resul
     Ok(())
 }
 
-fn shipper(node: Node, ctx: &mut Ctx, s: &mut ShipperConfig) -> Result<(), ConfigError> {
-    s.read_section(node, "shipper", ctx)
-}
-
 /// `device: eth0`, `device: any`, or several devices as a list (kept
 /// comma-separated: `device: [eth0, eth1]` is `device: eth0,eth1`).
 pub(super) fn device(
@@ -749,12 +745,6 @@ pub(super) fn es_template(
     Ok(())
 }
 
-fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, ConfigError> {
-    let mut es = ElasticsearchOutput::default();
-    es.read_section(node, "output.elasticsearch", ctx)?;
-    Ok(es)
-}
-
 /// 1.x called the list name `index`; `key` wins when both are given.
 pub(super) fn redis_key(
     r: &mut RedisOutput,
@@ -780,46 +770,28 @@ pub(super) fn redis_backoff(
     Ok(())
 }
 
-fn redis_output(node: Node, ctx: &mut Ctx) -> Result<RedisOutput, ConfigError> {
-    let mut r = RedisOutput::default();
-    r.read_section(node, "output.redis", ctx)?;
-    Ok(r)
-}
-
-fn file_output(node: Node, ctx: &mut Ctx) -> Result<FileOutput, ConfigError> {
-    let mut o = FileOutput::default();
-    o.read_section(node, "output.file", ctx)?;
-    Ok(o)
-}
-
-fn console_output(node: Node, ctx: &mut Ctx) -> Result<ConsoleOutput, ConfigError> {
-    let mut o = ConsoleOutput::default();
-    o.read_section(node, "output.console", ctx)?;
-    Ok(o)
-}
-
 fn outputs(node: Node, ctx: &mut Ctx) -> Result<OutputsConfig, ConfigError> {
     let mut o = OutputsConfig::default();
     let mut f = Fields::of(node, "output", ctx)?;
     if let Some(n) = f.take("elasticsearch") {
-        o.elasticsearch = Some(elasticsearch(n, ctx)?);
+        let es = o.elasticsearch.insert(ElasticsearchOutput::default());
+        es.read_section(n, "output.elasticsearch", ctx)?;
     }
     if let Some(n) = f.take("redis") {
-        o.redis = Some(redis_output(n, ctx)?);
+        let r = o.redis.insert(RedisOutput::default());
+        r.read_section(n, "output.redis", ctx)?;
     }
     if let Some(n) = f.take("file") {
-        o.file = Some(file_output(n, ctx)?);
+        let file = o.file.insert(FileOutput::default());
+        file.read_section(n, "output.file", ctx)?;
     }
     if let Some(n) = f.take("console") {
-        o.console = Some(console_output(n, ctx)?);
+        let console = o.console.insert(ConsoleOutput::default());
+        console.read_section(n, "output.console", ctx)?;
     }
     f.unsupported(ctx, &["logstash", "kafka", "discard"]);
     f.finish(ctx);
     Ok(o)
-}
-
-fn pipeline(node: Node, ctx: &mut Ctx, p: &mut PipelineConfig) -> Result<(), ConfigError> {
-    p.read_section(node, "pipeline", ctx)
 }
 
 /// Beats 5+: `logging.metrics.period` and `logging.metrics.enabled`.
@@ -836,15 +808,6 @@ pub(super) fn log_metrics(
         m.finish(ctx);
     }
     Ok(())
-}
-
-fn logging(node: Node, ctx: &mut Ctx, l: &mut LoggingConfig) -> Result<(), ConfigError> {
-    l.read_section(node, "logging", ctx)
-}
-
-/// Beats' monitoring endpoint: `http.enabled`, `http.host`, `http.port`.
-fn http_endpoint(node: Node, ctx: &mut Ctx, h: &mut HttpEndpointConfig) -> Result<(), ConfigError> {
-    h.read_section(node, "http", ctx)
 }
 
 /// Beats 5+: `queue.mem.events`, `queue.mem.bytes` and `queue.when_full` are the
@@ -895,7 +858,7 @@ pub fn build(root: Node, restrict_protocols: bool, ctx: &mut Ctx) -> Result<Conf
     let mut cfg = Config::default();
     let mut f = Fields::of(root, "", ctx)?;
     if let Some(n) = f.take("shipper") {
-        shipper(n, ctx, &mut cfg.shipper)?;
+        cfg.shipper.read_section(n, "shipper", ctx)?;
     }
     cfg.interfaces = interfaces(f.take("interfaces").filter(|n| !n.is_null()), ctx)?;
     cfg.protocols = protocols(f.take("protocols"), restrict_protocols, ctx)?;
@@ -903,16 +866,17 @@ pub fn build(root: Node, restrict_protocols: bool, ctx: &mut Ctx) -> Result<Conf
         cfg.output = outputs(n, ctx)?;
     }
     if let Some(n) = f.take("pipeline") {
-        pipeline(n, ctx, &mut cfg.pipeline)?;
+        cfg.pipeline.read_section(n, "pipeline", ctx)?;
     }
     if let Some(n) = f.take("logging") {
-        logging(n, ctx, &mut cfg.logging)?;
+        cfg.logging.read_section(n, "logging", ctx)?;
     }
     if let Some(n) = f.take("setup") {
         setup(n, ctx, &mut cfg.output)?;
     }
     if let Some(n) = f.take("http") {
-        http_endpoint(n, ctx, &mut cfg.http)?;
+        // Beats' monitoring endpoint: `http.enabled`, `http.host`, `http.port`.
+        cfg.http.read_section(n, "http", ctx)?;
     }
     if let Some(n) = f.take("queue") {
         queue(n, ctx, &mut cfg.pipeline)?;
