@@ -11,23 +11,8 @@ use std::time::Duration;
 
 use crate::stats::OutputStats;
 
-/// What to do with a chunk that does not fit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WhenFull {
-    Block,
-    DropNewest,
-}
-
-impl WhenFull {
-    /// `block` or `drop_newest` (anything else is `block`).
-    pub fn parse(s: &str) -> WhenFull {
-        if s == "drop_newest" {
-            WhenFull::DropNewest
-        } else {
-            WhenFull::Block
-        }
-    }
-}
+/// What to do with a chunk that does not fit (`pipeline.when_full`).
+pub use crate::config::WhenFull;
 
 /// Bounds of one queue. A single chunk larger than a bound is still accepted
 /// when the queue is empty, so that progress is always possible.
@@ -45,7 +30,7 @@ impl Limits {
             chunks: p.output_queue.max(1),
             events: p.output_queue_events.max(1) as u64,
             bytes: p.output_queue_bytes.max(1) as u64,
-            when_full: WhenFull::parse(&p.when_full),
+            when_full: p.when_full,
         }
     }
 }

@@ -127,11 +127,7 @@ impl RedisOutput {
         if cfg.key.is_empty() {
             return Err("output.redis.key is empty".into());
         }
-        let channel = match cfg.datatype.as_str() {
-            "list" => false,
-            "channel" => true,
-            other => return Err(format!("output.redis.datatype: unknown {other:?}")),
-        };
+        let channel = cfg.datatype == config::RedisDatatype::Channel;
         let mut out = RedisOutput {
             endpoint: Endpoint::new(cfg)?,
             db: cfg.db,
@@ -570,7 +566,7 @@ mod tests {
         });
         let stats = Arc::new(OutputStats::default());
         let mut c = cfg(&addr);
-        c.datatype = "channel".into();
+        c.datatype = config::RedisDatatype::Channel;
         let mut o = RedisOutput::new(&c, Arc::clone(&stats)).unwrap();
         o.write_batch(b"1\n2\n3\n").unwrap();
         drop(o);
@@ -601,7 +597,7 @@ mod tests {
         });
         let stats = Arc::new(OutputStats::default());
         let mut c = cfg(&addr);
-        c.datatype = "channel".into();
+        c.datatype = config::RedisDatatype::Channel;
         let mut o = RedisOutput::new(&c, Arc::clone(&stats)).unwrap();
         o.write_batch(b"1\nbad1\nbad2\n").unwrap();
         assert_eq!(stats.events_published.load(Ordering::Relaxed), 1);
@@ -675,7 +671,7 @@ mod tests {
              backoff: {init: 100ms, max: 5s}\n  max_retries: -1\n  bulk_max_size: 10\n",
         );
         assert_eq!(addresses(&r).unwrap(), ["a:6379", "b:7000"]);
-        assert_eq!(r.datatype, "channel");
+        assert_eq!(r.datatype, config::RedisDatatype::Channel);
         assert_eq!(r.reconnect_interval, Duration::from_millis(100));
         assert_eq!(r.backoff_max, Duration::from_secs(5));
         assert_eq!((r.max_retries, r.bulk_max_size), (-1, 10));
