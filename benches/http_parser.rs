@@ -144,11 +144,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut p = factory.new_parser(&conn);
             pending = [AppBuffer::default(), AppBuffer::default()];
-            let mut ctx = Ctx {
-                ts: Ts(1),
-                out: &mut out,
-                counters: &mut counters,
-            };
+            let mut ctx = Ctx::new(Ts(1), &mut out, &mut counters);
             for (req, resp) in &ex {
                 for seg in req.chunks(MSS) {
                     deliver(

@@ -172,11 +172,7 @@ fn run(
     for (dir, bytes) in s {
         for seg in bytes.chunks(MSS) {
             let buf = &mut bufs[dir.idx()];
-            let mut ctx = Ctx {
-                ts: Ts(1),
-                out: &mut out,
-                counters: &mut counters,
-            };
+            let mut ctx = Ctx::new(Ts(1), &mut out, &mut counters);
             let r = if buf.is_empty() {
                 let r = p.parse(*dir, seg, &mut ctx);
                 if let Progress::Consumed { consumed, .. } = r {
@@ -196,11 +192,7 @@ fn run(
             }
         }
     }
-    let mut ctx = Ctx {
-        ts: Ts(2),
-        out: &mut out,
-        counters: &mut counters,
-    };
+    let mut ctx = Ctx::new(Ts(2), &mut out, &mut counters);
     p.close(&mut ctx);
     out.len()
 }

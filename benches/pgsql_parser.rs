@@ -101,11 +101,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for segs in &conns {
                 let mut p = factory.new_parser(&conn);
-                let mut ctx = Ctx {
-                    ts: Ts(1),
-                    out: &mut out,
-                    counters: &mut counters,
-                };
+                let mut ctx = Ctx::new(Ts(1), &mut out, &mut counters);
                 for (dir, seg) in segs {
                     let buf = &mut pending[dir.idx()];
                     deliver(p.as_mut(), *dir, buf, seg, &conn, &mut ctx);

@@ -56,11 +56,7 @@ fn bench(c: &mut Criterion) {
             let mut p = factory.new_parser(&conn);
             let mut out = Vec::with_capacity(1000);
             let mut counters = Counters::default();
-            let mut ctx = Ctx {
-                ts: Ts(1),
-                out: &mut out,
-                counters: &mut counters,
-            };
+            let mut ctx = Ctx::new(Ts(1), &mut out, &mut counters);
             // Packet-sized pieces, requests 16 at a time ahead of their replies.
             let mut rq = req.chunks(1448);
             let mut rp = rep.chunks(1448);

@@ -66,11 +66,7 @@ fn run(factory: &dyn ProtocolFactory, conn: &ConnInfo, calls: &[u8], replies: &[
     let mut p = factory.new_parser(conn);
     let mut out: Vec<Transaction> = Vec::new();
     let mut counters = Counters::default();
-    let mut ctx = Ctx {
-        ts: Ts(1),
-        out: &mut out,
-        counters: &mut counters,
-    };
+    let mut ctx = Ctx::new(Ts(1), &mut out, &mut counters);
     let (mut b0, mut b1) = (Vec::new(), Vec::new());
     // Calls and replies interleaved in MSS-sized halves, as on a busy connection.
     for (c, r) in calls.chunks(4 * MSS).zip(replies.chunks(4 * MSS)) {

@@ -9,6 +9,7 @@
 //! engine keeps the unconsumed tail (bounded) and calls again once enough has arrived.
 
 pub mod csv;
+pub mod framing;
 pub mod http;
 pub mod mysql;
 pub mod pairing;
@@ -73,12 +74,36 @@ impl Progress {
 pub struct Ctx<'a> {
     /// Timestamp of the packet that carried the data (or of the event: gap, expiry).
     pub ts: Ts,
+    /// Start time of the data passed in, kept by the engine with the bytes it holds:
+    /// in `parse`, when the first byte of `data` became the first unconsumed byte of
+    /// its direction (the packet that carried it, or the call that left it
+    /// unconsumed after consuming what came before it); in `gap`, the same for the
+    /// first of the held bytes that were lost. Equal to `ts` when nothing was held.
+    /// A parser takes a message's start time from here ([`Ctx::start_ts`]) instead
+    /// of remembering it across calls.
+    pub msg_ts: Ts,
     /// Completed transactions go here.
     pub out: &'a mut Vec<Transaction>,
     pub counters: &'a mut Counters,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A context at packet time `ts` with nothing held.
+    pub fn new(ts: Ts, out: &'a mut Vec<Transaction>, counters: &'a mut Counters) -> Ctx<'a> {
+        Ctx {
+            ts,
+            msg_ts: ts,
+            out,
+            counters,
+        }
+    }
+
+    /// Start time of a message that begins `off` bytes into the data passed to
+    /// `parse`: the held start time at offset 0, the packet's time further on.
+    pub fn start_ts(&self, off: usize) -> Ts {
+        if off == 0 { self.msg_ts } else { self.ts }
+    }
+
     pub fn emit(&mut self, tx: Transaction) {
         self.out.push(tx);
     }

@@ -76,8 +76,6 @@ struct Side {
     wire: Wire,
     /// The response in progress. The request in progress is the pairing's open one.
     msg: Option<Msg>,
-    /// Timestamp of the first byte of a head still being received.
-    head_ts: Option<Ts>,
     /// Bytes of interim (1xx) responses, counted into the final response.
     interim_bytes: u64,
 }
@@ -87,7 +85,6 @@ impl Side {
         Side {
             wire: Wire::new(requests),
             msg: None,
-            head_ts: None,
             interim_bytes: 0,
         }
     }
@@ -104,7 +101,6 @@ pub struct HttpParser {
     ex: HttpExchange,
     pairing: Pairing<Msg>,
     sides: [Side; 2],
-    stopped: bool,
 }
 
 impl HttpParser {
@@ -122,7 +118,6 @@ impl HttpParser {
                 server_port: conn.server_port,
             },
             sides: [Side::new(true), Side::new(false)],
-            stopped: false,
         }
     }
 
@@ -227,40 +222,32 @@ impl HttpParser {
     /// published as it is.
     fn fail(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
         tracing::debug!(target: "http", "{dir:?}: malformed message; publishing what is known and resynchronising");
-        let side = &mut self.sides[dir.idx()];
-        side.wire.reset();
-        side.head_ts = None;
+        self.sides[dir.idx()].wire.reset();
         self.finish(dir, ctx);
     }
 }
 
 impl Parser for HttpParser {
     fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
-        if self.stopped {
-            return Progress::Stop;
-        }
         let max = self.ex.settings.max_message_size;
         let mut off = 0;
         loop {
             let side = &mut self.sides[dir.idx()];
             match side.wire.step(&data[off..]) {
                 Step::Need(need) => {
-                    if side.wire.in_head() && off < data.len() && side.head_ts.is_none() {
-                        side.head_ts = Some(ctx.ts);
-                    }
                     return Progress::Consumed {
                         consumed: off,
                         need,
                     };
                 }
                 Step::Skip(n) => {
-                    // Skipped bytes are never part of a head: a head starts after them.
-                    side.head_ts = None;
                     off += n;
                 }
                 Step::Head(h) => {
+                    // The engine holds a head until it is complete: it knows when
+                    // its first byte arrived.
+                    let ts = ctx.start_ts(off);
                     off += h.len();
-                    let ts = side.head_ts.take().unwrap_or(ctx.ts);
                     match self.on_head(dir, h, ts, ctx) {
                         Ok(()) => {}
                         Err(HeadError::Malformed) => {
@@ -269,7 +256,6 @@ impl Parser for HttpParser {
                         }
                         Err(HeadError::Stop) => {
                             tracing::debug!(target: "http", "protocol switch or tunnel: no longer parsed as HTTP");
-                            self.stopped = true;
                             return Progress::Stop;
                         }
                     }
@@ -302,7 +288,6 @@ impl Parser for HttpParser {
                     return Progress::Error;
                 }
                 Step::NotHttp => {
-                    self.stopped = true;
                     return Progress::Stop;
                 }
             }
@@ -310,11 +295,7 @@ impl Parser for HttpParser {
     }
 
     fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
-        if self.stopped {
-            return;
-        }
         let side = &mut self.sides[dir.idx()];
-        side.head_ts = None;
         match side.wire.gap(len) {
             GapEffect::Body { lost, complete } => {
                 if let Some(m) = self.msg_mut(dir) {
@@ -352,7 +333,6 @@ impl Parser for HttpParser {
     fn close(&mut self, ctx: &mut Ctx<'_>) {
         for dir in [Dir::ToServer, Dir::ToClient] {
             let side = &mut self.sides[dir.idx()];
-            side.head_ts = None;
             if side.wire.in_message() {
                 side.wire.finish();
                 self.finish(dir, ctx);

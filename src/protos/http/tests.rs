@@ -450,9 +450,8 @@ fn switching_protocols_stops() {
     assert_eq!(h.out.len(), 1);
     assert_eq!(h.json(0)["http"]["response"]["status_code"], 101);
     assert_eq!(h.out[0].status, Status::Ok);
-    // The parser keeps refusing the connection.
-    let r = h.call(3, |p, ctx| p.parse(C, b"\x81\x01x", ctx));
-    assert_eq!(r, Progress::Stop);
+    // The engine no longer calls the parser (src/flow/tests.rs checks it).
+    assert!(h.stopped);
 }
 
 #[test]

@@ -53,6 +53,7 @@ use transaction::{
     MAX_PARAMS, MAX_QUERY, MysqlExchange, Request, Response, Settings, Statement, Statements,
 };
 
+use super::framing::{Framing, Skip};
 use super::pairing::{Limits, Pairing};
 use super::{Ctx, Dir, Parser, Progress, ProtocolFactory, csv};
 use crate::config::Config;
@@ -61,6 +62,11 @@ use crate::time::Ts;
 
 /// Packets up to this size are handled whole; of larger ones, this prefix.
 pub const SMALL: usize = 64 * 1024;
+/// Packets are held whole up to [`SMALL`] bytes, else by their first [`SMALL`].
+const FRAMING: Framing = Framing {
+    whole: SMALL,
+    prefix: SMALL,
+};
 /// Bytes kept back while looking for packet boundaries after a gap in rows.
 const RESYNC_KEEP: usize = 8 * 1024;
 /// Column types remembered for decoding binary rows (MySQL allows 4096 columns).
@@ -169,13 +175,9 @@ struct RespState {
 #[derive(Debug, Default)]
 struct Side {
     /// Payload bytes of a large packet still streaming past.
-    skip: usize,
+    skip: Skip,
     /// The last packet had the maximum length: the next one continues its payload.
     cont: bool,
-    /// Bytes left unconsumed for the engine at the end of the last call.
-    held: usize,
-    /// Timestamp of the first held byte.
-    first_ts: Option<Ts>,
     /// Looking for a message start at segment boundaries.
     resync: bool,
     /// Looking for a chain of row packets after a gap inside a result set.
@@ -201,7 +203,6 @@ pub struct MysqlParser {
     req_done: bool,
     resp: Option<RespState>,
     stmts: Statements,
-    stopped: bool,
 }
 
 enum Handled {
@@ -239,7 +240,6 @@ impl MysqlParser {
             req_done: false,
             resp: None,
             stmts: Statements::default(),
-            stopped: false,
         }
     }
 
@@ -811,17 +811,16 @@ impl MysqlParser {
             let avail = data.len() - off;
             let d = &data[off..];
             let side = &mut self.sides[dir.idx()];
-            if side.skip > 0 {
-                let n = side.skip.min(avail);
+            if side.skip.active() {
+                let n = side.skip.pass(avail);
                 if n == 0 {
                     return Progress::Consumed {
                         consumed: off,
                         need: 0,
                     };
                 }
-                side.skip -= n;
                 off += n;
-                if side.skip == 0 {
+                if !side.skip.active() {
                     let len = self.sides[dir.idx()].cur_len;
                     self.after_packet(dir, len, ctx);
                 }
@@ -877,26 +876,22 @@ impl MysqlParser {
             }
             let side = &mut self.sides[dir.idx()];
             let Some((len, seq)) = parser::header(d) else {
-                if side.first_ts.is_none() {
-                    side.first_ts = Some(ctx.ts);
-                }
                 return Progress::Consumed {
                     consumed: off,
                     need: 4 - avail,
                 };
             };
-            let take = len.min(SMALL);
+            let (take, skip) = FRAMING.split(len as u64);
             if avail < 4 + take {
-                if side.first_ts.is_none() {
-                    side.first_ts = Some(ctx.ts);
-                }
                 return Progress::Consumed {
                     consumed: off,
                     need: 4 + take - avail,
                 };
             }
-            let ts = side.first_ts.take().unwrap_or(ctx.ts);
-            side.skip = len - take;
+            // The engine held the packet until its first `take` bytes arrived: it
+            // knows when the first one did.
+            let ts = ctx.start_ts(off);
+            side.skip.start(skip);
             side.cur_len = len;
             let p = &d[4..4 + take];
             let mut handled = self.handle(dir, p, len, seq, ts, ctx);
@@ -906,10 +901,7 @@ impl MysqlParser {
             }
             match handled {
                 Handled::Ok | Handled::Again => {}
-                Handled::Stop => {
-                    self.stopped = true;
-                    return Progress::Stop;
-                }
+                Handled::Stop => return Progress::Stop,
                 Handled::Error => {
                     tracing::debug!(target: "mysql", "{dir:?}: unexpected packet; resynchronising");
                     self.reset_dir(dir, ctx);
@@ -927,9 +919,8 @@ impl MysqlParser {
     /// published with the loss note, a partial request too.
     fn reset_dir(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
         let side = &mut self.sides[dir.idx()];
-        side.skip = 0;
+        side.skip.clear();
         side.cont = false;
-        side.first_ts = None;
         side.row_resync = false;
         side.resync = true;
         match dir {
@@ -1151,34 +1142,16 @@ fn render_params(p: &[u8], st: &mut Statement) -> Option<String> {
 
 impl Parser for MysqlParser {
     fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
-        if self.stopped {
-            return Progress::Stop;
-        }
-        let r = self.parse_inner(dir, data, ctx);
-        let side = &mut self.sides[dir.idx()];
-        side.held = match r {
-            Progress::Consumed { consumed, .. } => data.len().saturating_sub(consumed),
-            _ => 0,
-        };
-        if side.held == 0 {
-            side.first_ts = None;
-        }
-        r
+        self.parse_inner(dir, data, ctx)
     }
 
     fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
-        if self.stopped {
-            return;
-        }
         let side = &mut self.sides[dir.idx()];
-        // `len` already includes the bytes the engine held unconsumed (`held`).
+        // `len` already includes the bytes the engine held unconsumed.
         let lost = len;
-        side.held = 0;
-        side.first_ts = None;
-        if side.skip > 0 && lost <= side.skip as u64 {
+        if side.skip.active() && side.skip.lose(lost) {
             // The hole is inside a packet whose end is known: still in step.
-            side.skip -= lost as usize;
-            let done = side.skip == 0;
+            let done = !side.skip.active();
             let cur = side.cur_len;
             self.add_skipped(dir, 0, true);
             if done {
@@ -1189,8 +1162,8 @@ impl Parser for MysqlParser {
         // The rest of the packet being passed was counted with its header.
         let lost = usize::try_from(lost)
             .unwrap_or(usize::MAX)
-            .saturating_sub(side.skip);
-        side.skip = 0;
+            .saturating_sub(usize::try_from(side.skip.remaining()).unwrap_or(usize::MAX));
+        side.skip.clear();
         side.cont = false;
         match dir {
             Dir::ToServer => {

@@ -62,6 +62,7 @@ use cache::Lru;
 use parser::{Formats, Probe};
 use transaction::{Kind, NOTE_SKIPPED, PgExchange, Req, Resp, Settings};
 
+use super::framing::Skip;
 use super::pairing::{Limits, Pairing};
 use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
 use crate::config::Config;
@@ -133,18 +134,15 @@ enum Mode {
 #[derive(Debug)]
 struct Side {
     mode: Mode,
-    /// First-byte time of a message still being received.
-    msg_ts: Option<Ts>,
     /// Bytes of a large message still to skip.
-    skip: u64,
+    skip: Skip,
 }
 
 impl Side {
     fn new() -> Side {
         Side {
             mode: Mode::Start,
-            msg_ts: None,
-            skip: 0,
+            skip: Skip::default(),
         }
     }
 }
@@ -172,7 +170,6 @@ pub struct PgsqlParser {
     pairing: Pairing<Req, Resp>,
     timeout: Duration,
     sides: [Side; 2],
-    stopped: bool,
     /// Frontend: the next message may be an untyped startup-phase message.
     expect_startup: bool,
     /// The client sent a StartupMessage: the backend is in the startup phase until
@@ -211,7 +208,6 @@ impl PgsqlParser {
             }),
             timeout,
             sides: [Side::new(), Side::new()],
-            stopped: false,
             expect_startup: true,
             startup: false,
             enc_pending: None,
@@ -597,8 +593,7 @@ impl PgsqlParser {
     fn lose_sync(&mut self, dir: Dir) {
         let side = &mut self.sides[dir.idx()];
         side.mode = Mode::Resync;
-        side.skip = 0;
-        side.msg_ts = None;
+        side.skip.clear();
         match dir {
             Dir::ToServer => {
                 if let Some(b) = &mut self.building {
@@ -655,11 +650,9 @@ impl PgsqlParser {
         let mut off = 0;
         loop {
             let side = &mut self.sides[dir.idx()];
-            if side.skip > 0 {
-                let n = side.skip.min((data.len() - off) as u64);
-                side.skip -= n;
-                off += n as usize;
-                if side.skip > 0 {
+            if side.skip.active() {
+                off += side.skip.pass(data.len() - off);
+                if side.skip.active() {
                     return Progress::Consumed {
                         consumed: off,
                         need: 0,
@@ -711,7 +704,6 @@ impl PgsqlParser {
                 self.enc_pending = None;
                 if rest[0] == want {
                     tracing::debug!(target: "pgsql", "encryption accepted by the server: no longer parsed");
-                    self.stopped = true;
                     return Progress::Stop;
                 }
                 if rest[0] == b'N' {
@@ -721,7 +713,6 @@ impl PgsqlParser {
             }
             if dir == Dir::ToServer && self.expect_startup && rest[0] == 0 {
                 if rest.len() < 8 {
-                    self.sides[dir.idx()].msg_ts.get_or_insert(ctx.ts);
                     return Progress::Consumed {
                         consumed: off,
                         need: 8 - rest.len(),
@@ -733,19 +724,16 @@ impl PgsqlParser {
                     return Progress::Error;
                 }
                 if rest.len() < len {
-                    self.sides[dir.idx()].msg_ts.get_or_insert(ctx.ts);
                     return Progress::Consumed {
                         consumed: off,
                         need: len - rest.len(),
                     };
                 }
-                self.sides[dir.idx()].msg_ts = None;
                 self.startup_message(&rest[4..len]);
                 off += len;
                 continue;
             }
             let Some((ty, total)) = parser::header(rest) else {
-                self.sides[dir.idx()].msg_ts.get_or_insert(ctx.ts);
                 return Progress::Consumed {
                     consumed: off,
                     need: 5 - rest.len(),
@@ -759,21 +747,18 @@ impl PgsqlParser {
             if dir == Dir::ToServer {
                 self.expect_startup = false;
             }
-            let (take, skip) = if total <= parser::WHOLE_LIMIT {
-                (total, 0)
-            } else {
-                (5 + parser::PREFIX, total - 5 - parser::PREFIX)
-            };
+            let (take, skip) = parser::FRAMING.split(total as u64);
             if rest.len() < take {
-                self.sides[dir.idx()].msg_ts.get_or_insert(ctx.ts);
                 return Progress::Consumed {
                     consumed: off,
                     need: take - rest.len(),
                 };
             }
-            let ts = self.sides[dir.idx()].msg_ts.take().unwrap_or(ctx.ts);
+            // The engine held the message until it was complete: it knows when its
+            // first byte arrived.
+            let ts = ctx.start_ts(off);
             off += take;
-            self.sides[dir.idx()].skip = skip as u64;
+            self.sides[dir.idx()].skip.start(skip);
             match dir {
                 Dir::ToServer => self.frontend(ty, &rest[5..take], total, ts, ctx),
                 Dir::ToClient => self.backend(ty, &rest[5..take], total, ts, ctx),
@@ -784,9 +769,6 @@ impl PgsqlParser {
 
 impl Parser for PgsqlParser {
     fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
-        if self.stopped {
-            return Progress::Stop;
-        }
         if dir == Dir::ToClient {
             // Backend activity: the request before it is complete.
             self.flush_staged_req(ctx);
@@ -795,14 +777,9 @@ impl Parser for PgsqlParser {
     }
 
     fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
-        if self.stopped {
-            return;
-        }
         let side = &mut self.sides[dir.idx()];
-        side.msg_ts = None;
-        if side.skip >= len && side.mode == Mode::Synced {
+        if side.mode == Mode::Synced && side.skip.lose(len) {
             // Inside a large message being skipped: still at a known position.
-            side.skip -= len;
             match dir {
                 Dir::ToServer => {
                     if let Some(r) = &mut self.staged_req {
@@ -854,9 +831,6 @@ impl Parser for PgsqlParser {
     }
 
     fn expire(&mut self, now: Ts, ctx: &mut Ctx<'_>) {
-        if self.stopped {
-            return;
-        }
         if self
             .staged_req
             .as_ref()

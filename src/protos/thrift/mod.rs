@@ -29,6 +29,7 @@ use std::time::Duration;
 use transaction::{MAX_MESSAGE, Msg, Settings, ThriftExchange};
 use wire::{CALL, Format, Header, ONEWAY, Scanner, Stop, Transport};
 
+use super::framing::{Framing, Skip};
 use super::pairing::{self, Limits, Pairing};
 use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
 use crate::config::Config;
@@ -81,10 +82,8 @@ struct Side {
     format: Option<Format>,
     header: Option<Header>,
     scanner: Option<Scanner>,
-    /// Timestamp of the message's first byte.
-    ts: Option<Ts>,
     /// Bytes of an oversized frame still to pass over.
-    skip: u64,
+    skip: Skip,
 }
 
 impl Side {
@@ -94,6 +93,12 @@ impl Side {
         self.skip = skip;
     }
 }
+
+/// Frames up to [`MAX_MESSAGE`] bytes are held whole; larger ones are skipped.
+const FRAMING: Framing = Framing {
+    whole: MAX_MESSAGE,
+    prefix: 0,
+};
 
 /// What one attempt at the message at the start of the buffer gave.
 enum Step {
@@ -128,11 +133,11 @@ impl ThriftParser {
         }
     }
 
-    /// Tries to complete the message at the start of `b`.
+    /// Tries to complete the message at the start of `b`, whose first byte arrived
+    /// at `ts`.
     fn step(&mut self, dir: Dir, b: &[u8], ts: Ts) -> Step {
         let s = &*self.ex.settings;
         let side = &mut self.sides[dir.idx()];
-        let ts = *side.ts.get_or_insert(ts);
         let need = |n: usize| Step::Need(n.saturating_sub(b.len()).max(1));
         let format = match side.format {
             Some(f) => f,
@@ -149,11 +154,12 @@ impl ThriftParser {
                     return need(4);
                 };
                 let len = u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as u64 + 4;
-                if len > MAX_MESSAGE as u64 {
+                let (take, skip) = FRAMING.split(len);
+                if skip > 0 {
                     tracing::debug!(target: "thrift", "{dir:?}: {len}-byte frame exceeds {MAX_MESSAGE} bytes; skipped");
-                    return Step::Skip(len);
+                    return Step::Skip(skip);
                 }
-                Some(len as usize)
+                Some(take)
             }
             Transport::Socket => None,
         };
@@ -237,13 +243,13 @@ impl Parser for ThriftParser {
                 };
             }
             let side = &mut self.sides[dir.idx()];
-            if side.skip > 0 {
-                let n = side.skip.min(rest.len() as u64);
-                side.skip -= n;
-                off += n as usize;
+            if side.skip.active() {
+                off += side.skip.pass(rest.len());
                 continue;
             }
-            match self.step(dir, rest, ctx.ts) {
+            // A message starts here; when it began in bytes the engine held, the
+            // engine knows when they arrived.
+            match self.step(dir, rest, ctx.start_ts(off)) {
                 Step::Need(need) => {
                     return Progress::Consumed {
                         consumed: off,
@@ -259,7 +265,7 @@ impl Parser for ThriftParser {
                     ctx.counters.parse_errors += 1;
                     let side = &mut self.sides[dir.idx()];
                     *side = Side::default();
-                    side.skip = len;
+                    side.skip.start(len);
                 }
                 Step::Dropped(msg, frame_end) => {
                     self.sides[dir.idx()] = Side::default();
@@ -273,7 +279,7 @@ impl Parser for ThriftParser {
                     if rest.len() >= end {
                         off += end;
                     } else {
-                        self.sides[dir.idx()].skip = (end - rest.len()) as u64;
+                        self.sides[dir.idx()].skip.start((end - rest.len()) as u64);
                         off = data.len();
                     }
                 }
@@ -287,15 +293,18 @@ impl Parser for ThriftParser {
     }
 
     fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
-        let side = std::mem::take(&mut self.sides[dir.idx()]);
+        let mut side = std::mem::take(&mut self.sides[dir.idx()]);
         // The rest of an oversized frame may still be passed over exactly.
-        if side.skip > len {
-            self.sides[dir.idx()].skip = side.skip - len;
+        if side.skip.active() && side.skip.lose(len) {
+            self.sides[dir.idx()].skip = side.skip;
             return;
         }
-        let (Some(header), Some(ts)) = (side.header, side.ts) else {
+        // A message whose header is known was held by the engine, which knows when
+        // its first byte arrived.
+        let Some(header) = side.header else {
             return;
         };
+        let ts = ctx.msg_ts;
         // The message's name is known: publish what is known, with the loss note.
         tracing::debug!(target: "thrift", "{dir:?}: {len} bytes lost inside `{}`", header.name);
         let s = &*self.ex.settings;
