@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wirebeat::config::Config;
 use wirebeat::event::{ConnInfo, Transaction, Transport};
-use wirebeat::protos::{Ctx, Dir, Progress, mysql};
+use wirebeat::protos::{Ctx, Dir, Progress};
 use wirebeat::stats::Counters;
 use wirebeat::time::Ts;
 
@@ -199,7 +199,7 @@ fn run(
 
 fn bench(c: &mut Criterion) {
     let cfg = Config::default();
-    let factory = mysql::factory(&cfg).expect("mysql enabled");
+    let factory = wirebeat::protos::factory("mysql", &cfg).expect("mysql enabled");
     let conn = ConnInfo::new(
         IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
         40000,

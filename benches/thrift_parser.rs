@@ -12,7 +12,7 @@ use wirebeat::capture::file::FileSource;
 use wirebeat::config::Config;
 use wirebeat::decode::{Decoder, DefragLimits, L4};
 use wirebeat::event::{ConnInfo, Transaction, Transport};
-use wirebeat::protos::{Ctx, Dir, Parser, Progress, ProtocolFactory, thrift};
+use wirebeat::protos::{Ctx, Dir, Parser, Progress, ProtocolFactory};
 use wirebeat::stats::Counters;
 use wirebeat::time::Ts;
 
@@ -100,7 +100,7 @@ fn bench(c: &mut Criterion) {
             let f = root.join("scripts/fixtures/thrift/calc.thrift");
             cfg.protocols.thrift.idl_files = vec![f.to_string_lossy().into_owned()];
         }
-        let factory = thrift::factory(&cfg).expect("thrift enabled");
+        let factory = wirebeat::protos::factory("thrift", &cfg).expect("thrift enabled");
         assert_eq!(run(factory.as_ref(), &conn, &calls, &replies), 12 * REPEAT);
         g.throughput(Throughput::Bytes((calls.len() + replies.len()) as u64));
         let id = if idl {

@@ -415,6 +415,27 @@ fn common(
     Ok(())
 }
 
+/// Options of every protocol wirebeat parses: the common ones plus the bounds of
+/// the pairing queue.
+fn parsed_common(
+    f: &mut Fields,
+    ctx: &mut Ctx,
+    protocol: &'static str,
+    c: &mut ProtoCommon,
+    claims: &mut Vec<PortClaim>,
+) -> Result<(), ConfigError> {
+    common(f, ctx, protocol, c, claims)?;
+    f.int(ctx, "queue_max_bytes", &mut c.queue_max_bytes, 0, MAX_USIZE)?;
+    f.int(
+        ctx,
+        "queue_max_messages",
+        &mut c.queue_max_messages,
+        0,
+        MAX_USIZE,
+    )?;
+    Ok(())
+}
+
 const MAX_USIZE: i128 = usize::MAX as i128;
 const MAX_U32: i128 = u32::MAX as i128;
 
@@ -424,7 +445,7 @@ fn http(
     h: &mut HttpConfig,
     claims: &mut Vec<PortClaim>,
 ) -> Result<(), ConfigError> {
-    common(f, ctx, "http", &mut h.common, claims)?;
+    parsed_common(f, ctx, "http", &mut h.common, claims)?;
     f.strings(ctx, "send_headers", &mut h.send_headers)?;
     f.bool(ctx, "send_all_headers", &mut h.send_all_headers)?;
     f.bool(ctx, "split_cookie", &mut h.split_cookie)?;
@@ -463,7 +484,7 @@ fn sql(
     s: &mut SqlConfig,
     claims: &mut Vec<PortClaim>,
 ) -> Result<(), ConfigError> {
-    common(f, ctx, protocol, &mut s.common, claims)?;
+    parsed_common(f, ctx, protocol, &mut s.common, claims)?;
     f.int(ctx, "max_rows", &mut s.max_rows, 0, MAX_USIZE)?;
     f.int(ctx, "max_row_length", &mut s.max_row_length, 0, MAX_USIZE)?;
     f.duration(ctx, "statement_timeout", &mut s.statement_timeout)?;
@@ -477,16 +498,7 @@ fn redis_proto(
     r: &mut RedisConfig,
     claims: &mut Vec<PortClaim>,
 ) -> Result<(), ConfigError> {
-    common(f, ctx, "redis", &mut r.common, claims)?;
-    f.int(ctx, "queue_max_bytes", &mut r.queue_max_bytes, 0, MAX_USIZE)?;
-    f.int(
-        ctx,
-        "queue_max_messages",
-        &mut r.queue_max_messages,
-        0,
-        MAX_USIZE,
-    )?;
-    Ok(())
+    parsed_common(f, ctx, "redis", &mut r.common, claims)
 }
 
 fn thrift(
@@ -495,7 +507,7 @@ fn thrift(
     t: &mut ThriftConfig,
     claims: &mut Vec<PortClaim>,
 ) -> Result<(), ConfigError> {
-    common(f, ctx, "thrift", &mut t.common, claims)?;
+    parsed_common(f, ctx, "thrift", &mut t.common, claims)?;
     f.choice(
         ctx,
         "transport_type",

@@ -79,9 +79,16 @@ fn common(w: &mut W, c: &ProtoCommon) {
     w.kv(4, "transaction_timeout", dur(c.transaction_timeout));
 }
 
+/// The common options of a protocol wirebeat parses, pairing queue bounds included.
+fn parsed_common(w: &mut W, c: &ProtoCommon) {
+    common(w, c);
+    w.kv(4, "queue_max_bytes", c.queue_max_bytes);
+    w.kv(4, "queue_max_messages", c.queue_max_messages);
+}
+
 fn sql(w: &mut W, name: &str, s: &SqlConfig) {
     w.section(2, name);
-    common(w, &s.common);
+    parsed_common(w, &s.common);
     w.kv(4, "max_rows", s.max_rows);
     w.kv(4, "max_row_length", s.max_row_length);
     w.kv(4, "statement_timeout", dur(s.statement_timeout));
@@ -141,7 +148,7 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
     let p = &cfg.protocols;
     w.section(0, "protocols");
     w.section(2, "http");
-    common(&mut w, &p.http.common);
+    parsed_common(&mut w, &p.http.common);
     w.kv(4, "send_headers", list(&p.http.send_headers));
     w.kv(4, "send_all_headers", p.http.send_all_headers);
     w.kv(4, "split_cookie", p.http.split_cookie);
@@ -165,12 +172,10 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
     sql(&mut w, "mysql", &p.mysql);
     sql(&mut w, "pgsql", &p.pgsql);
     w.section(2, "redis");
-    common(&mut w, &p.redis.common);
-    w.kv(4, "queue_max_bytes", p.redis.queue_max_bytes);
-    w.kv(4, "queue_max_messages", p.redis.queue_max_messages);
+    parsed_common(&mut w, &p.redis.common);
     let t = &p.thrift;
     w.section(2, "thrift");
-    common(&mut w, &t.common);
+    parsed_common(&mut w, &t.common);
     w.kv(4, "transport_type", opt(&t.transport_type));
     w.kv(4, "protocol_type", opt(&t.protocol_type));
     w.kv(4, "idl_files", list(&t.idl_files));

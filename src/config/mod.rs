@@ -110,6 +110,12 @@ pub struct ProtoCommon {
     pub send_request: bool,
     pub send_response: bool,
     pub transaction_timeout: Duration,
+    /// Requests waiting for their response on one connection: the oldest is
+    /// published unmatched when a new one would exceed either bound.
+    pub queue_max_messages: usize,
+    /// Memory those requests may hold (for HTTP, at least twice
+    /// `max_message_size`).
+    pub queue_max_bytes: usize,
 }
 
 impl ProtoCommon {
@@ -120,6 +126,17 @@ impl ProtoCommon {
             send_request: false,
             send_response: false,
             transaction_timeout: Duration::from_secs(10),
+            queue_max_messages: 1024,
+            queue_max_bytes: 4 << 20,
+        }
+    }
+
+    /// The same with other pairing queue bounds.
+    pub fn with_queue(self, queue_max_messages: usize, queue_max_bytes: usize) -> ProtoCommon {
+        ProtoCommon {
+            queue_max_messages,
+            queue_max_bytes,
+            ..self
         }
     }
 }
@@ -177,7 +194,7 @@ pub struct SqlConfig {
 impl SqlConfig {
     fn with_ports(ports: &[u16]) -> SqlConfig {
         SqlConfig {
-            common: ProtoCommon::with_ports(ports),
+            common: ProtoCommon::with_ports(ports).with_queue(1024, 16 << 20),
             max_rows: 10,
             max_row_length: 1024,
             statement_timeout: Duration::from_secs(3600),
@@ -189,16 +206,12 @@ impl SqlConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RedisConfig {
     pub common: ProtoCommon,
-    pub queue_max_bytes: usize,
-    pub queue_max_messages: usize,
 }
 
 impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
-            common: ProtoCommon::with_ports(&[6379]),
-            queue_max_bytes: 1024 * 1024,
-            queue_max_messages: 20000,
+            common: ProtoCommon::with_ports(&[6379]).with_queue(20000, 1024 * 1024),
         }
     }
 }

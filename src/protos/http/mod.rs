@@ -19,55 +19,29 @@ pub mod transaction;
 mod tests;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use parser::{Framing, GapEffect, Step, Wire};
 use transaction::{HttpExchange, Msg, Settings};
 
 use super::pairing::{Limits, Pairing};
-use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use super::{Ctx, Dir, Parser, Progress, Protocol};
 use crate::config::Config;
 use crate::event::ConnInfo;
 use crate::time::Ts;
 
-pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+/// HTTP as configured; `None` when disabled.
+pub fn protocol(cfg: &Config) -> Option<Protocol<Arc<Settings>>> {
     let c = &cfg.protocols.http;
-    if !c.common.enabled {
-        return None;
-    }
-    Some(Arc::new(HttpFactory {
-        settings: Arc::new(Settings::from_config(c)),
-        ports: c.common.ports.clone(),
-        timeout: c.common.transaction_timeout,
-    }))
-}
-
-pub struct HttpFactory {
-    settings: Arc<Settings>,
-    ports: Vec<u16>,
-    timeout: Duration,
-}
-
-impl ProtocolFactory for HttpFactory {
-    fn name(&self) -> &'static str {
-        "http"
-    }
-
-    fn ports(&self) -> &[u16] {
-        &self.ports
-    }
-
-    fn connection_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    fn max_buffer(&self) -> usize {
-        64 * 1024
-    }
-
-    fn new_parser(&self, conn: &ConnInfo) -> Box<dyn Parser> {
-        Box::new(HttpParser::new(self.settings.clone(), conn, self.timeout))
-    }
+    let mut p = Protocol::from_config(
+        "http",
+        &c.common,
+        64 * 1024,
+        || Arc::new(Settings::from_config(c)),
+        |s, limits, conn| Box::new(HttpParser::new(s.clone(), conn, limits)),
+    )?;
+    // A request and a response of the largest size always fit.
+    p.limits.max_bytes = p.limits.max_bytes.max(c.max_message_size.saturating_mul(2));
+    Some(p)
 }
 
 /// One direction's state: framing plus the message in progress.
@@ -104,14 +78,9 @@ pub struct HttpParser {
 }
 
 impl HttpParser {
-    pub fn new(settings: Arc<Settings>, conn: &ConnInfo, timeout: Duration) -> HttpParser {
-        let max = settings.max_message_size;
+    pub fn new(settings: Arc<Settings>, conn: &ConnInfo, limits: Limits) -> HttpParser {
         HttpParser {
-            pairing: Pairing::new(Limits {
-                max_messages: 1024,
-                max_bytes: max.saturating_mul(2).max(4 << 20),
-                timeout,
-            }),
+            pairing: Pairing::new(limits),
             ex: HttpExchange {
                 settings,
                 server_ip: conn.server_ip,

@@ -44,9 +44,7 @@ pub mod transaction;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use parser::{Expect, MAX_PAYLOAD};
 use transaction::{
@@ -55,9 +53,8 @@ use transaction::{
 
 use super::framing::{Framing, Skip};
 use super::pairing::{Limits, Pairing};
-use super::{Ctx, Dir, Parser, Progress, ProtocolFactory, csv};
+use super::{Ctx, Dir, Parser, Progress, Protocol, csv};
 use crate::config::Config;
-use crate::event::ConnInfo;
 use crate::time::Ts;
 
 /// Packets up to this size are handled whole; of larger ones, this prefix.
@@ -84,44 +81,16 @@ fn warn_once(flag: &AtomicBool, what: &str) {
     }
 }
 
-pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+/// MySQL as configured; `None` when disabled.
+pub fn protocol(cfg: &Config) -> Option<Protocol<Settings>> {
     let c = &cfg.protocols.mysql;
-    if !c.common.enabled {
-        return None;
-    }
-    Some(Arc::new(MysqlFactory {
-        settings: Settings::from_config(c),
-        ports: c.common.ports.clone(),
-        timeout: c.common.transaction_timeout,
-    }))
-}
-
-pub struct MysqlFactory {
-    settings: Settings,
-    ports: Vec<u16>,
-    timeout: Duration,
-}
-
-impl ProtocolFactory for MysqlFactory {
-    fn name(&self) -> &'static str {
-        "mysql"
-    }
-
-    fn ports(&self) -> &[u16] {
-        &self.ports
-    }
-
-    fn connection_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    fn max_buffer(&self) -> usize {
-        SMALL + RESYNC_KEEP + 4
-    }
-
-    fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
-        Box::new(MysqlParser::new(self.settings.clone(), self.timeout))
-    }
+    Protocol::from_config(
+        "mysql",
+        &c.common,
+        SMALL + RESYNC_KEEP + 4,
+        || Settings::from_config(c),
+        |s, limits, _| Box::new(MysqlParser::new(s.clone(), limits)),
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,14 +184,10 @@ enum Handled {
 }
 
 impl MysqlParser {
-    pub fn new(settings: Settings, timeout: Duration) -> MysqlParser {
+    pub fn new(settings: Settings, limits: Limits) -> MysqlParser {
         MysqlParser {
             ex: MysqlExchange { settings },
-            pairing: Pairing::new(Limits {
-                max_messages: 1024,
-                max_bytes: 16 << 20,
-                timeout,
-            }),
+            pairing: Pairing::new(limits),
             phase: Phase::Unknown,
             server_caps: 0,
             compress: false,

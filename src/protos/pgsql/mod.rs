@@ -64,9 +64,9 @@ use transaction::{Kind, NOTE_SKIPPED, PgExchange, Req, Resp, Settings};
 
 use super::framing::Skip;
 use super::pairing::{Limits, Pairing};
-use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use super::{Ctx, Dir, Parser, Progress, Protocol};
 use crate::config::Config;
-use crate::event::{ConnInfo, NOTE_UNMATCHED_REQUEST};
+use crate::event::NOTE_UNMATCHED_REQUEST;
 use crate::time::Ts;
 
 /// Total size of the statement texts (and of the portals' parameters) remembered
@@ -81,44 +81,16 @@ const MAX_PARAMS: usize = 16 * 1024;
 /// Bytes of unparseable data scanned for a message start per call.
 const RESYNC_SCAN: usize = 1 << 20;
 
-pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+/// PostgreSQL as configured; `None` when disabled.
+pub fn protocol(cfg: &Config) -> Option<Protocol<Arc<Settings>>> {
     let c = &cfg.protocols.pgsql;
-    if !c.common.enabled {
-        return None;
-    }
-    Some(Arc::new(PgsqlFactory {
-        settings: Arc::new(Settings::from_config(c)),
-        ports: c.common.ports.clone(),
-        timeout: c.common.transaction_timeout,
-    }))
-}
-
-pub struct PgsqlFactory {
-    settings: Arc<Settings>,
-    ports: Vec<u16>,
-    timeout: Duration,
-}
-
-impl ProtocolFactory for PgsqlFactory {
-    fn name(&self) -> &'static str {
-        "pgsql"
-    }
-
-    fn ports(&self) -> &[u16] {
-        &self.ports
-    }
-
-    fn connection_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    fn max_buffer(&self) -> usize {
-        128 * 1024
-    }
-
-    fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
-        Box::new(PgsqlParser::new(self.settings.clone(), self.timeout))
-    }
+    Protocol::from_config(
+        "pgsql",
+        &c.common,
+        128 * 1024,
+        || Arc::new(Settings::from_config(c)),
+        |s, limits, _| Box::new(PgsqlParser::new(s.clone(), limits)),
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,16 +169,12 @@ fn lossy(b: &[u8]) -> String {
 }
 
 impl PgsqlParser {
-    pub fn new(settings: Arc<Settings>, timeout: Duration) -> PgsqlParser {
+    pub fn new(settings: Arc<Settings>, limits: Limits) -> PgsqlParser {
         let max = settings.max_statements;
         PgsqlParser {
             ex: PgExchange { settings },
-            pairing: Pairing::new(Limits {
-                max_messages: 1024,
-                max_bytes: 16 << 20,
-                timeout,
-            }),
-            timeout,
+            pairing: Pairing::new(limits),
+            timeout: limits.timeout,
             sides: [Side::new(), Side::new()],
             expect_startup: true,
             startup: false,

@@ -228,7 +228,7 @@ impl pairing::Message for Resp {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct RedisExchange {
     pub send_request: bool,
     pub send_response: bool,

@@ -24,56 +24,26 @@ pub mod wire;
 mod tests;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use transaction::{MAX_MESSAGE, Msg, Settings, ThriftExchange};
 use wire::{CALL, Format, Header, ONEWAY, Scanner, Stop, Transport};
 
 use super::framing::{Framing, Skip};
 use super::pairing::{self, Limits, Pairing};
-use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use super::{Ctx, Dir, Parser, Progress, Protocol};
 use crate::config::Config;
-use crate::event::ConnInfo;
 use crate::time::Ts;
 
-pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+/// Thrift as configured; `None` when disabled.
+pub fn protocol(cfg: &Config) -> Option<Protocol<Arc<Settings>>> {
     let c = &cfg.protocols.thrift;
-    if !c.common.enabled {
-        return None;
-    }
-    Some(Arc::new(ThriftFactory {
-        settings: Arc::new(Settings::from_config(c)),
-        ports: c.common.ports.clone(),
-        timeout: c.common.transaction_timeout,
-    }))
-}
-
-pub struct ThriftFactory {
-    settings: Arc<Settings>,
-    ports: Vec<u16>,
-    timeout: Duration,
-}
-
-impl ProtocolFactory for ThriftFactory {
-    fn name(&self) -> &'static str {
-        "thrift"
-    }
-
-    fn ports(&self) -> &[u16] {
-        &self.ports
-    }
-
-    fn connection_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    fn max_buffer(&self) -> usize {
-        MAX_MESSAGE
-    }
-
-    fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
-        Box::new(ThriftParser::new(self.settings.clone(), self.timeout))
-    }
+    Protocol::from_config(
+        "thrift",
+        &c.common,
+        MAX_MESSAGE,
+        || Arc::new(Settings::from_config(c)),
+        |s, limits, _| Box::new(ThriftParser::new(s.clone(), limits)),
+    )
 }
 
 /// One direction's message in progress.
@@ -121,13 +91,9 @@ pub struct ThriftParser {
 }
 
 impl ThriftParser {
-    pub fn new(settings: Arc<Settings>, timeout: Duration) -> ThriftParser {
+    pub fn new(settings: Arc<Settings>, limits: Limits) -> ThriftParser {
         ThriftParser {
-            pairing: Pairing::new(Limits {
-                max_messages: 1024,
-                max_bytes: 4 << 20,
-                timeout,
-            }),
+            pairing: Pairing::new(limits),
             ex: ThriftExchange { settings },
             sides: [Side::default(), Side::default()],
         }

@@ -3,11 +3,13 @@
 //! with messages built by a small encoder of both protocols.
 
 use super::*;
+
 use crate::config::ThriftConfig;
 use crate::event::{
     ConnInfo, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_REQUEST, NOTE_UNMATCHED_RESPONSE, Status,
     Transaction,
 };
+use crate::protos::ProtocolFactory;
 use crate::protos::testing::{Harness, test_conn};
 use fields::ThriftFields;
 use wire::{EXCEPTION, Protocol, REPLY};
@@ -274,7 +276,7 @@ impl H {
     fn new(cfg: ThriftConfig) -> H {
         let mut c = Config::default();
         c.protocols.thrift = cfg;
-        let f = factory(&c).expect("enabled");
+        let f = protocol(&c).expect("enabled");
         H {
             h: Harness::new(f.new_parser(&conn()), f.max_buffer(), conn()),
             ts: 1_000_000_000,
