@@ -1,6 +1,7 @@
 //! HTTP/1.x: `parser.rs` frames messages on the wire, `transaction.rs` holds the
-//! messages and the pairing exchange, `fields.rs` writes the event fields. This file
-//! wires them into the engine's [`Parser`] contract.
+//! messages and the pairing exchange, `content.rs` reads what they carry (header
+//! values, target and parameters, gzip/deflate bodies), `fields.rs` writes the event
+//! fields. This file wires them into the engine's [`Parser`] contract.
 //!
 //! Requests flow `ToServer`, responses `ToClient`. Bodies are consumed as they stream;
 //! only heads (bounded by [`parser::MAX_HEAD`]) and short framing lines are ever left
@@ -11,6 +12,7 @@
 //! large POST) pairs with it; the request's bytes still count the rest of its body,
 //! and the transaction is published when both have ended.
 
+pub mod content;
 pub mod fields;
 pub mod parser;
 pub mod transaction;
