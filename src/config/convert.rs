@@ -415,16 +415,8 @@ fn common(
     Ok(())
 }
 
-/// Options of every protocol wirebeat parses: the common ones plus the bounds of
-/// the pairing queue.
-fn parsed_common(
-    f: &mut Fields,
-    ctx: &mut Ctx,
-    protocol: &'static str,
-    c: &mut ProtoCommon,
-    claims: &mut Vec<PortClaim>,
-) -> Result<(), ConfigError> {
-    common(f, ctx, protocol, c, claims)?;
+/// The bounds of the pairing queue, which every protocol wirebeat parses has.
+fn pairing_queue(f: &mut Fields, ctx: &mut Ctx, c: &mut ProtoCommon) -> Result<(), ConfigError> {
     f.int(ctx, "queue_max_bytes", &mut c.queue_max_bytes, 0, MAX_USIZE)?;
     f.int(
         ctx,
@@ -445,7 +437,8 @@ fn http(
     h: &mut HttpConfig,
     claims: &mut Vec<PortClaim>,
 ) -> Result<(), ConfigError> {
-    parsed_common(f, ctx, "http", &mut h.common, claims)?;
+    common(f, ctx, "http", &mut h.common, claims)?;
+    pairing_queue(f, ctx, &mut h.common)?;
     f.strings(ctx, "send_headers", &mut h.send_headers)?;
     f.bool(ctx, "send_all_headers", &mut h.send_all_headers)?;
     f.bool(ctx, "split_cookie", &mut h.split_cookie)?;
@@ -484,7 +477,8 @@ fn sql(
     s: &mut SqlConfig,
     claims: &mut Vec<PortClaim>,
 ) -> Result<(), ConfigError> {
-    parsed_common(f, ctx, protocol, &mut s.common, claims)?;
+    common(f, ctx, protocol, &mut s.common, claims)?;
+    pairing_queue(f, ctx, &mut s.common)?;
     f.int(ctx, "max_rows", &mut s.max_rows, 0, MAX_USIZE)?;
     f.int(ctx, "max_row_length", &mut s.max_row_length, 0, MAX_USIZE)?;
     f.duration(ctx, "statement_timeout", &mut s.statement_timeout)?;
@@ -498,7 +492,8 @@ fn redis_proto(
     r: &mut RedisConfig,
     claims: &mut Vec<PortClaim>,
 ) -> Result<(), ConfigError> {
-    parsed_common(f, ctx, "redis", &mut r.common, claims)
+    common(f, ctx, "redis", &mut r.common, claims)?;
+    pairing_queue(f, ctx, &mut r.common)
 }
 
 fn thrift(
@@ -507,7 +502,8 @@ fn thrift(
     t: &mut ThriftConfig,
     claims: &mut Vec<PortClaim>,
 ) -> Result<(), ConfigError> {
-    parsed_common(f, ctx, "thrift", &mut t.common, claims)?;
+    common(f, ctx, "thrift", &mut t.common, claims)?;
+    pairing_queue(f, ctx, &mut t.common)?;
     f.choice(
         ctx,
         "transport_type",
