@@ -60,7 +60,7 @@ use std::time::Duration;
 
 use cache::Lru;
 use parser::{Formats, Probe};
-use transaction::{Kind, NOTE_SKIPPED, PgExchange, Req, Resp, Settings};
+use transaction::{Kind, NOTE_SKIPPED, PgExchange, Request, Response, Settings};
 
 use super::framing::Skip;
 use super::pairing::{Limits, Pairing};
@@ -139,7 +139,7 @@ struct Building {
 
 pub struct PgsqlParser {
     ex: PgExchange,
-    pairing: Pairing<Req, Resp>,
+    pairing: Pairing<Request, Response>,
     timeout: Duration,
     sides: [Side; 2],
     /// Frontend: the next message may be an untyped startup-phase message.
@@ -153,11 +153,11 @@ pub struct PgsqlParser {
     portals: Lru<Portal>,
     building: Option<Building>,
     /// Complete request that may still take a Sync or Flush.
-    staged_req: Option<Req>,
+    staged_req: Option<Request>,
     /// Response being received.
-    cur: Option<Resp>,
+    cur: Option<Response>,
     /// Complete response that may still take notices and ReadyForQuery.
-    staged_resp: Option<Resp>,
+    staged_resp: Option<Response>,
     batch: u64,
     last_paired_batch: Option<u64>,
     aborted_batch: Option<u64>,
@@ -200,7 +200,7 @@ impl PgsqlParser {
         }
     }
 
-    fn stage_req(&mut self, r: Req, ctx: &mut Ctx<'_>) {
+    fn stage_req(&mut self, r: Request, ctx: &mut Ctx<'_>) {
         self.flush_staged_req(ctx);
         self.staged_req = Some(r);
     }
@@ -236,7 +236,7 @@ impl PgsqlParser {
                 let batch = self.next_batch();
                 let ranges = parser::split_statements(&text, MAX_SPLIT);
                 let push = |me: &mut Self, q: &str, first: bool, ctx: &mut Ctx<'_>| {
-                    let req = Req {
+                    let req = Request {
                         ts,
                         kind: Kind::Simple,
                         batch,
@@ -308,7 +308,7 @@ impl PgsqlParser {
                     .as_deref()
                     .and_then(parser::first_word)
                     .or_else(|| Some("EXECUTE".to_string()));
-                let req = Req {
+                let req = Request {
                     ts: bts,
                     kind: Kind::Execute,
                     batch: self.batch,
@@ -329,7 +329,7 @@ impl PgsqlParser {
                         b'D' => "DESCRIBE",
                         _ => "CLOSE",
                     };
-                    let req = Req {
+                    let req = Request {
                         ts: b.ts,
                         kind: Kind::Prepare,
                         batch: self.batch,
@@ -356,7 +356,7 @@ impl PgsqlParser {
             b'd' | b'c' | b'f' => self.copy_in += total,
             b'F' => {
                 self.flush_staged_req(ctx);
-                let req = Req {
+                let req = Request {
                     ts,
                     kind: Kind::Function,
                     batch: self.next_batch(),
@@ -430,16 +430,16 @@ impl PgsqlParser {
             NOTE_UNMATCHED_REQUEST
         };
         while self.pairing.front().is_some_and(|r| r.batch == b) {
-            let resp = Resp {
+            let resp = Response {
                 skipped: Some(note),
-                ..Resp::new(ts)
+                ..Response::new(ts)
             };
             self.pairing.response(&self.ex, resp, ctx);
         }
     }
 
-    fn cur(&mut self, ts: Ts) -> &mut Resp {
-        self.cur.get_or_insert_with(|| Resp::new(ts))
+    fn cur(&mut self, ts: Ts) -> &mut Response {
+        self.cur.get_or_insert_with(|| Response::new(ts))
     }
 
     fn backend(&mut self, ty: u8, body: &[u8], total: usize, ts: Ts, ctx: &mut Ctx<'_>) {
@@ -471,7 +471,7 @@ impl PgsqlParser {
             if self.cur.is_some() || self.front_kind() == Some(Kind::Prepare) {
                 // The answer of a Prepare-only pipeline, or a response whose end was
                 // lost: ReadyForQuery ends it.
-                let r = self.cur.take().unwrap_or_else(|| Resp::new(ts));
+                let r = self.cur.take().unwrap_or_else(|| Response::new(ts));
                 self.staged_resp = Some(r);
                 self.flush_staged_resp(ctx);
             }
@@ -487,7 +487,7 @@ impl PgsqlParser {
         let s = self.ex.settings.clone();
         let front = self.pairing.front();
         let front_kind = front.map(|q| q.kind);
-        let r = self.cur.get_or_insert_with(|| Resp::new(ts));
+        let r = self.cur.get_or_insert_with(|| Response::new(ts));
         r.bytes += total;
         let terminal = match ty {
             b'T' => {
@@ -771,7 +771,7 @@ impl Parser for PgsqlParser {
                 if self.building.is_none() && !was_start {
                     self.flush_staged_req(ctx);
                     // Request bytes were lost: whatever answers them pairs with this.
-                    let req = Req {
+                    let req = Request {
                         ts: ctx.ts,
                         kind: Kind::Lost,
                         batch: self.next_batch(),
@@ -819,7 +819,7 @@ impl Parser for PgsqlParser {
         self.flush_staged_req(ctx);
         if let Some(b) = self.building.take() {
             // Extended-protocol messages never ended by Execute or Sync.
-            let req = Req {
+            let req = Request {
                 ts: b.ts,
                 kind: Kind::Prepare,
                 batch: self.batch,

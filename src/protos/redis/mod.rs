@@ -29,7 +29,7 @@ pub mod transaction;
 mod tests;
 
 use parser::{Event, Reader};
-use transaction::{PubSub, RedisExchange, Req, Resp};
+use transaction::{PubSub, RedisExchange, Request, Response};
 
 use super::pairing::{Limits, Pairing};
 use super::{Ctx, Dir, Parser, Progress, Protocol};
@@ -56,7 +56,7 @@ const TLS_HANDSHAKE: u8 = 0x16;
 
 pub struct RedisParser {
     ex: RedisExchange,
-    pairing: Pairing<Req, Resp>,
+    pairing: Pairing<Request, Response>,
     readers: [Reader; 2],
     /// Confirmations of an earlier (un)subscribe still to skip.
     extra_confirmations: u64,
@@ -84,7 +84,7 @@ impl RedisParser {
     fn on_message(&mut self, dir: Dir, m: parser::Message, ctx: &mut Ctx<'_>) {
         match dir {
             Dir::ToServer => {
-                let Some(req) = Req::from_message(m) else {
+                let Some(req) = Request::from_message(m) else {
                     return;
                 };
                 if req.subscribes() {
@@ -95,11 +95,11 @@ impl RedisParser {
                 }
                 self.pairing.request(&self.ex, req, ctx);
             }
-            Dir::ToClient => self.on_reply(Resp::from_message(m), ctx),
+            Dir::ToClient => self.on_reply(Response::from_message(m), ctx),
         }
     }
 
-    fn on_reply(&mut self, resp: Resp, ctx: &mut Ctx<'_>) {
+    fn on_reply(&mut self, resp: Response, ctx: &mut Ctx<'_>) {
         let front = self.pairing.front();
         let front_subscribes = front.is_some_and(|r| r.confirmations.is_some());
         // Outside pub/sub, an array that merely looks like a confirmation (a list
