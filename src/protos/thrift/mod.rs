@@ -1,10 +1,10 @@
-//! Thrift RPC: `wire.rs` decodes and renders messages (binary and compact protocols,
+//! Thrift RPC: `parser.rs` decodes and renders messages (binary and compact protocols,
 //! unframed and framed transports, recognised from the bytes unless configured),
 //! `idl.rs` reads IDL files for argument, exception and service names,
 //! `transaction.rs` holds messages and pairing, `fields.rs` writes `thrift.*`.
 //!
 //! Calls flow `ToServer`, replies `ToClient`. A framed message is waited for by its
-//! length; an unframed one is scanned incrementally ([`wire::Scanner`]) until its end
+//! length; an unframed one is scanned incrementally ([`parser::Scanner`]) until its end
 //! is found, then rendered once. Oneway calls (message type ONEWAY, or a CALL of a
 //! function the IDL declares oneway) are published as soon as they are complete, with
 //! no response and `destination.bytes` 0. Calls pair with replies in order, but a
@@ -17,16 +17,16 @@
 
 pub mod fields;
 pub mod idl;
+pub mod parser;
 pub mod transaction;
-pub mod wire;
 
 #[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
 
+use parser::{CALL, Format, Header, ONEWAY, Scanner, Stop, Transport};
 use transaction::{MAX_MESSAGE, Msg, Settings, ThriftExchange};
-use wire::{CALL, Format, Header, ONEWAY, Scanner, Stop, Transport};
 
 use super::framing::{Framing, Skip};
 use super::pairing::{self, Limits, Pairing};
@@ -107,7 +107,7 @@ impl ThriftParser {
         let need = |n: usize| Step::Need(n.saturating_sub(b.len()).max(1));
         let format = match side.format {
             Some(f) => f,
-            None => match wire::detect(b, s.forced) {
+            None => match parser::detect(b, s.forced) {
                 Ok(f) => *side.format.insert(f),
                 Err(Stop::Need(n)) => return need(n),
                 Err(Stop::Bad) => return Step::Bad,
@@ -130,7 +130,7 @@ impl ThriftParser {
             Transport::Socket => None,
         };
         if side.header.is_none() {
-            match wire::header(&b[prefix.min(b.len())..], format.protocol) {
+            match parser::header(&b[prefix.min(b.len())..], format.protocol) {
                 Ok(h) => side.header = Some(h),
                 Err(Stop::Need(n)) => return need(prefix + n),
                 Err(Stop::Bad) => return Step::Bad,
@@ -170,7 +170,7 @@ impl ThriftParser {
         let msg = if is_reply && !s.capture_reply {
             s.message(ts, header, None, end as u64, false)
         } else {
-            match wire::render_body(&b[..end], body_at, format.protocol, &s.bounds, &s.style) {
+            match parser::render_body(&b[..end], body_at, format.protocol, &s.bounds, &s.style) {
                 Ok((body, _)) => s.message(ts, header, Some(&body), end as u64, false),
                 Err(_) => return dropped("malformed, too deep or too many fields"),
             }
