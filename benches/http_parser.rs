@@ -10,7 +10,7 @@ use wirebeat::config::Config;
 use wirebeat::event::{ConnInfo, Transaction, Transport};
 use wirebeat::flow::AppBuffer;
 use wirebeat::flow::reassembly::Chunk;
-use wirebeat::protos::{Ctx, Dir, Parser, http};
+use wirebeat::protos::{Ctx, Dir, Parser};
 use wirebeat::stats::Counters;
 use wirebeat::time::Ts;
 
@@ -133,7 +133,7 @@ fn bench(c: &mut Criterion) {
     let mut cfg = Config::default();
     cfg.protocols.http.send_headers = vec!["user-agent".into(), "host".into()];
     cfg.protocols.http.real_ip_header = Some("x-forwarded-for".into());
-    let factory = http::factory(&cfg).expect("http enabled");
+    let factory = wirebeat::protos::factory("http", &cfg).expect("http enabled");
 
     let mut g = c.benchmark_group("http_parser");
     g.throughput(Throughput::Bytes(total as u64));
@@ -144,11 +144,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut p = factory.new_parser(&conn);
             pending = [AppBuffer::default(), AppBuffer::default()];
-            let mut ctx = Ctx {
-                ts: Ts(1),
-                out: &mut out,
-                counters: &mut counters,
-            };
+            let mut ctx = Ctx::new(Ts(1), &mut out, &mut counters);
             for (req, resp) in &ex {
                 for seg in req.chunks(MSS) {
                     deliver(

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wirebeat::config::Config;
 use wirebeat::event::{ConnInfo, Transaction, Transport};
-use wirebeat::protos::{Ctx, Dir, Progress, mysql};
+use wirebeat::protos::{Ctx, Dir, Progress};
 use wirebeat::stats::Counters;
 use wirebeat::time::Ts;
 
@@ -172,11 +172,7 @@ fn run(
     for (dir, bytes) in s {
         for seg in bytes.chunks(MSS) {
             let buf = &mut bufs[dir.idx()];
-            let mut ctx = Ctx {
-                ts: Ts(1),
-                out: &mut out,
-                counters: &mut counters,
-            };
+            let mut ctx = Ctx::new(Ts(1), &mut out, &mut counters);
             let r = if buf.is_empty() {
                 let r = p.parse(*dir, seg, &mut ctx);
                 if let Progress::Consumed { consumed, .. } = r {
@@ -196,18 +192,14 @@ fn run(
             }
         }
     }
-    let mut ctx = Ctx {
-        ts: Ts(2),
-        out: &mut out,
-        counters: &mut counters,
-    };
+    let mut ctx = Ctx::new(Ts(2), &mut out, &mut counters);
     p.close(&mut ctx);
     out.len()
 }
 
 fn bench(c: &mut Criterion) {
     let cfg = Config::default();
-    let factory = mysql::factory(&cfg).expect("mysql enabled");
+    let factory = wirebeat::protos::factory("mysql", &cfg).expect("mysql enabled");
     let conn = ConnInfo::new(
         IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
         40000,

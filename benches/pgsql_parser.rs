@@ -14,7 +14,7 @@ use wirebeat::decode::{Decoder, DefragLimits, L4};
 use wirebeat::event::{ConnInfo, Transaction, Transport};
 use wirebeat::flow::AppBuffer;
 use wirebeat::flow::reassembly::Chunk;
-use wirebeat::protos::{Ctx, Dir, Parser, pgsql};
+use wirebeat::protos::{Ctx, Dir, Parser};
 use wirebeat::stats::Counters;
 use wirebeat::time::Ts;
 
@@ -90,7 +90,7 @@ fn bench(c: &mut Criterion) {
     );
     let conns: Vec<_> = FIXTURES.iter().flat_map(|n| segments(n)).collect();
     let total: usize = conns.iter().flat_map(|c| c.iter().map(|s| s.1.len())).sum();
-    let factory = pgsql::factory(&Config::default()).expect("pgsql enabled");
+    let factory = wirebeat::protos::factory("pgsql", &Config::default()).expect("pgsql enabled");
 
     let mut g = c.benchmark_group("pgsql_parser");
     g.throughput(Throughput::Bytes(total as u64));
@@ -101,11 +101,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for segs in &conns {
                 let mut p = factory.new_parser(&conn);
-                let mut ctx = Ctx {
-                    ts: Ts(1),
-                    out: &mut out,
-                    counters: &mut counters,
-                };
+                let mut ctx = Ctx::new(Ts(1), &mut out, &mut counters);
                 for (dir, seg) in segs {
                     let buf = &mut pending[dir.idx()];
                     deliver(p.as_mut(), *dir, buf, seg, &conn, &mut ctx);

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wirebeat::config::Config;
 use wirebeat::event::{ConnInfo, Transport};
-use wirebeat::protos::{Ctx, Dir, Progress, redis};
+use wirebeat::protos::{Ctx, Dir, Progress};
 use wirebeat::stats::Counters;
 use wirebeat::time::Ts;
 
@@ -40,7 +40,7 @@ fn conversation() -> (Vec<u8>, Vec<u8>) {
 
 fn bench(c: &mut Criterion) {
     let cfg = Config::default();
-    let factory = redis::factory(&cfg).expect("redis enabled");
+    let factory = wirebeat::protos::factory("redis", &cfg).expect("redis enabled");
     let conn = ConnInfo::new(
         IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
         40000,
@@ -56,11 +56,7 @@ fn bench(c: &mut Criterion) {
             let mut p = factory.new_parser(&conn);
             let mut out = Vec::with_capacity(1000);
             let mut counters = Counters::default();
-            let mut ctx = Ctx {
-                ts: Ts(1),
-                out: &mut out,
-                counters: &mut counters,
-            };
+            let mut ctx = Ctx::new(Ts(1), &mut out, &mut counters);
             // Packet-sized pieces, requests 16 at a time ahead of their replies.
             let mut rq = req.chunks(1448);
             let mut rp = rep.chunks(1448);

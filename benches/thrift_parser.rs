@@ -12,7 +12,7 @@ use wirebeat::capture::file::FileSource;
 use wirebeat::config::Config;
 use wirebeat::decode::{Decoder, DefragLimits, L4};
 use wirebeat::event::{ConnInfo, Transaction, Transport};
-use wirebeat::protos::{Ctx, Dir, Parser, Progress, ProtocolFactory, thrift};
+use wirebeat::protos::{Ctx, Dir, Parser, Progress, ProtocolFactory};
 use wirebeat::stats::Counters;
 use wirebeat::time::Ts;
 
@@ -66,11 +66,7 @@ fn run(factory: &dyn ProtocolFactory, conn: &ConnInfo, calls: &[u8], replies: &[
     let mut p = factory.new_parser(conn);
     let mut out: Vec<Transaction> = Vec::new();
     let mut counters = Counters::default();
-    let mut ctx = Ctx {
-        ts: Ts(1),
-        out: &mut out,
-        counters: &mut counters,
-    };
+    let mut ctx = Ctx::new(Ts(1), &mut out, &mut counters);
     let (mut b0, mut b1) = (Vec::new(), Vec::new());
     // Calls and replies interleaved in MSS-sized halves, as on a busy connection.
     for (c, r) in calls.chunks(4 * MSS).zip(replies.chunks(4 * MSS)) {
@@ -104,7 +100,7 @@ fn bench(c: &mut Criterion) {
             let f = root.join("scripts/fixtures/thrift/calc.thrift");
             cfg.protocols.thrift.idl_files = vec![f.to_string_lossy().into_owned()];
         }
-        let factory = thrift::factory(&cfg).expect("thrift enabled");
+        let factory = wirebeat::protos::factory("thrift", &cfg).expect("thrift enabled");
         assert_eq!(run(factory.as_ref(), &conn, &calls, &replies), 12 * REPEAT);
         g.throughput(Throughput::Bytes((calls.len() + replies.len()) as u64));
         let id = if idl {

@@ -544,3 +544,19 @@ fn closed_connection_settings() {
     assert!(y.contains("tcp_max_closed_flows: 65536"), "{y}");
     assert!(y.contains("tcp_closed_timeout: \"15s\""), "{y}");
 }
+
+#[test]
+fn every_parsed_protocol_bounds_its_pairing_queue() {
+    let text = "protocols:\n  mysql:\n    queue_max_messages: 5\n  thrift:\n    queue_max_bytes: 4096\n  memcache:\n    queue_max_messages: 5\n";
+    let l = load_e(text, &["protocols.http.queue_max_bytes=123456789"]).expect("loads");
+    let p = &l.config.protocols;
+    assert_eq!(p.mysql.common.queue_max_messages, 5);
+    assert_eq!(p.mysql.common.queue_max_bytes, 16 << 20);
+    assert_eq!(p.pgsql.common.queue_max_messages, 1024);
+    assert_eq!(p.thrift.common.queue_max_bytes, 4096);
+    assert_eq!(p.http.common.queue_max_bytes, 123456789);
+    assert_eq!(p.redis.common.queue_max_messages, 20000);
+    // Every protocol section has the bounds (memcache and dns will pair too).
+    assert_eq!(p.memcache.queue_max_messages, 5);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}

@@ -114,6 +114,12 @@ settings! {
         send_request: bool = false => bool;
         send_response: bool = false => bool;
         transaction_timeout: Duration = Duration::from_secs(10) => duration;
+        /// Memory the requests waiting for their response on one connection may hold
+        /// (for HTTP, at least twice `max_message_size`).
+        queue_max_bytes: usize = 4 << 20 => int(0, MAX_USIZE);
+        /// Requests waiting for their response on one connection: the oldest is
+        /// published unmatched when a new one would exceed either bound.
+        queue_max_messages: usize = 1024 => int(0, MAX_USIZE);
     }
     unsupported [
         "fields",
@@ -132,6 +138,15 @@ impl ProtoCommon {
         ProtoCommon {
             ports: ports.to_vec(),
             ..ProtoCommon::default()
+        }
+    }
+
+    /// The same with other pairing queue bounds.
+    pub fn with_queue(self, queue_max_messages: usize, queue_max_bytes: usize) -> ProtoCommon {
+        ProtoCommon {
+            queue_max_messages,
+            queue_max_bytes,
+            ..self
         }
     }
 }
@@ -174,7 +189,7 @@ settings! {
 impl SqlConfig {
     fn with_ports(ports: &[u16]) -> SqlConfig {
         SqlConfig {
-            common: ProtoCommon::with_ports(ports),
+            common: ProtoCommon::with_ports(ports).with_queue(1024, 16 << 20),
             ..SqlConfig::default()
         }
     }
@@ -182,9 +197,7 @@ impl SqlConfig {
 
 settings! {
     pub struct RedisConfig {
-        common: ProtoCommon = ProtoCommon::with_ports(&[6379]) => flatten;
-        queue_max_bytes: usize = 1024 * 1024 => int(0, MAX_USIZE);
-        queue_max_messages: usize = 20000 => int(0, MAX_USIZE);
+        common: ProtoCommon = ProtoCommon::with_ports(&[6379]).with_queue(20000, 1024 * 1024) => flatten;
     }
     unsupported []
 }

@@ -7,6 +7,8 @@
 
 use memchr::memchr;
 
+use crate::protos::framing::Framing;
+
 /// Largest message length field accepted (PostgreSQL's own limit is 1 GiB).
 pub const MAX_LEN: usize = 1 << 30;
 /// Messages up to this size (type byte and length included) are parsed whole; larger
@@ -15,6 +17,12 @@ pub const MAX_LEN: usize = 1 << 30;
 pub const WHOLE_LIMIT: usize = 64 * 1024;
 /// Body bytes of a large message that are parsed.
 pub const PREFIX: usize = 32 * 1024;
+/// Messages are held whole up to [`WHOLE_LIMIT`], else by their header and first
+/// [`PREFIX`] body bytes.
+pub const FRAMING: Framing = Framing {
+    whole: WHOLE_LIMIT,
+    prefix: 5 + PREFIX,
+};
 /// Largest message accepted as a resynchronisation point.
 pub const RESYNC_MAX: usize = 16 * 1024;
 /// Startup-phase messages (no type byte): StartupMessage and its kin are short.

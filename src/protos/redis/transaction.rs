@@ -63,7 +63,7 @@ fn resource_of(m: &Message, first_arg: usize) -> Option<String> {
 
 /// A complete request waiting for its reply.
 #[derive(Debug)]
-pub struct Req {
+pub struct Request {
     pub ts: Ts,
     pub bytes: u64,
     pub method: String,
@@ -75,9 +75,9 @@ pub struct Req {
     pub confirmations: Option<u64>,
 }
 
-impl Req {
+impl Request {
     /// `None` for an empty command (an empty inline line, `*0`).
-    pub fn from_message(m: Message) -> Option<Req> {
+    pub fn from_message(m: Message) -> Option<Request> {
         if m.nargs == 0 {
             return None;
         }
@@ -91,7 +91,7 @@ impl Req {
         if trimmed.len() != query.len() {
             query = trimmed.to_string();
         }
-        Some(Req {
+        Some(Request {
             ts: m.ts,
             bytes: m.bytes,
             method,
@@ -110,13 +110,13 @@ impl Req {
     }
 }
 
-impl pairing::Message for Req {
+impl pairing::Message for Request {
     fn ts(&self) -> Ts {
         self.ts
     }
 
     fn mem_size(&self) -> usize {
-        std::mem::size_of::<Req>()
+        std::mem::size_of::<Request>()
             + self.method.capacity()
             + self.query.capacity()
             + self.resource.as_ref().map_or(0, |r| r.capacity())
@@ -168,7 +168,7 @@ pub enum PubSub {
 
 /// A complete reply.
 #[derive(Debug)]
-pub struct Resp {
+pub struct Response {
     pub ts: Ts,
     pub bytes: u64,
     pub text: String,
@@ -179,15 +179,15 @@ pub struct Resp {
     pub pubsub: PubSub,
 }
 
-impl Resp {
-    pub fn from_message(m: Message) -> Resp {
+impl Response {
+    pub fn from_message(m: Message) -> Response {
         let push = m.kind == b'>';
         let pubsub = if push || m.kind == b'*' {
             classify(&m)
         } else {
             PubSub::None
         };
-        Resp {
+        Response {
             ts: m.ts,
             bytes: m.bytes,
             error: m.error,
@@ -218,27 +218,27 @@ fn classify(m: &Message) -> PubSub {
     }
 }
 
-impl pairing::Message for Resp {
+impl pairing::Message for Response {
     fn ts(&self) -> Ts {
         self.ts
     }
 
     fn mem_size(&self) -> usize {
-        std::mem::size_of::<Resp>() + self.text.capacity()
+        std::mem::size_of::<Response>() + self.text.capacity()
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct RedisExchange {
     pub send_request: bool,
     pub send_response: bool,
 }
 
 impl Exchange for RedisExchange {
-    type Request = Req;
-    type Response = Resp;
+    type Request = Request;
+    type Response = Response;
 
-    fn transaction(&self, req: Option<Req>, resp: Option<Resp>) -> Transaction {
+    fn transaction(&self, req: Option<Request>, resp: Option<Response>) -> Transaction {
         let mut tx = Transaction::new("redis", start_ts(req.as_ref(), resp.as_ref()));
         if let Some(req) = req {
             tx.request_bytes = req.bytes;
