@@ -8,6 +8,7 @@ pub mod elasticsearch;
 pub mod file;
 pub mod queue;
 pub mod redis;
+pub mod retry;
 pub mod topology;
 
 use std::io;

@@ -22,13 +22,14 @@ pub mod topology;
 use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 use self::bulk::{Batch, IndexName, Item, Outcome};
-use self::client::{Client, backoff, jitter};
+use self::client::Client;
 use self::template::Version;
 use super::Output;
+use super::retry::{Backoff, GiveUp, MaxRetries, Retry};
 use crate::config::{ElasticsearchOutput, RETRY_FOREVER};
 use crate::stats::OutputStats;
 
@@ -57,8 +58,7 @@ pub struct Elasticsearch {
     /// Document ids: a random base per process plus a sequence number.
     id_base: u64,
     seq: u64,
-    seed: u64,
-    stop: Arc<AtomicBool>,
+    retry: Retry,
     logged: HashSet<String>,
 }
 
@@ -78,6 +78,11 @@ impl Elasticsearch {
         let index = IndexName::parse(&cfg.index)?;
         let client = Client::new(cfg)?;
         let seed = random_seed();
+        let retry = Retry::new(
+            Backoff::new(cfg.backoff_init, cfg.backoff_max),
+            max_retries(cfg),
+        )
+        .with_jitter(seed);
         Ok(Elasticsearch {
             cfg: cfg.clone(),
             client,
@@ -89,8 +94,7 @@ impl Elasticsearch {
             version: None,
             id_base: seed.rotate_left(17),
             seq: 0,
-            seed: seed | 1,
-            stop: Arc::new(AtomicBool::new(false)),
+            retry,
             logged: HashSet::new(),
         })
     }
@@ -205,56 +209,51 @@ impl Elasticsearch {
             return;
         }
         let mut pending: Vec<Item> = std::mem::take(&mut self.batch.items);
-        let mut attempt = 0u32;
+        let mut failures = 0u64;
         loop {
-            if attempt > 0 {
+            if failures > 0 {
                 Self::add(&self.stats.events_retried, pending.len());
             }
             match self.try_send(&pending) {
                 Ok(retry) => pending = retry,
                 Err(e) => {
                     Self::add(&self.stats.batch_errors, 1);
-                    if attempt == 0 || attempt.is_power_of_two() {
-                        tracing::warn!(target: "elasticsearch", "{e} (attempt {})", attempt + 1);
+                    if failures == 0 || failures.is_power_of_two() {
+                        tracing::warn!(target: "elasticsearch", "{e} (attempt {})", failures + 1);
                     }
                 }
             }
             if pending.is_empty() {
                 break;
             }
-            attempt = attempt.saturating_add(1);
-            let forever = self.cfg.max_retries == RETRY_FOREVER;
-            let stopping = forever && self.stop.load(Ordering::Relaxed);
-            if (!forever && attempt > self.cfg.max_retries) || stopping {
+            failures += 1;
+            if let Err(why) = self.retry.check(failures) {
                 Self::add(&self.stats.events_failed, pending.len());
                 tracing::error!(
                     target: "elasticsearch",
-                    "giving up on {} event(s) after {attempt} attempt(s){}",
+                    "giving up on {} event(s) after {failures} attempt(s){}",
                     pending.len(),
-                    if stopping { " (stopping)" } else { " (max_retries)" }
+                    match why {
+                        GiveUp::Stopping => " (stopping)",
+                        GiveUp::MaxRetries => " (max_retries)",
+                    }
                 );
                 break;
             }
-            let d = jitter(
-                backoff(self.cfg.backoff_init, self.cfg.backoff_max, attempt),
-                &mut self.seed,
-            );
-            self.sleep(d, forever);
+            let d = self.retry.delay(failures);
+            self.retry.sleep(d);
         }
         self.batch.clear();
         self.batch_started = None;
     }
+}
 
-    /// Sleeps `d`; a run that stops cuts short the wait of endless retries.
-    fn sleep(&self, d: Duration, forever: bool) {
-        let until = Instant::now() + d;
-        loop {
-            let now = Instant::now();
-            if now >= until || (forever && self.stop.load(Ordering::Relaxed)) {
-                return;
-            }
-            std::thread::sleep((until - now).min(Duration::from_millis(50)));
-        }
+/// `max_retries` of the Elasticsearch settings ([`RETRY_FOREVER`] for `-1`).
+fn max_retries(cfg: &ElasticsearchOutput) -> MaxRetries {
+    if cfg.max_retries == RETRY_FOREVER {
+        MaxRetries::Forever
+    } else {
+        MaxRetries::Bounded(u64::from(cfg.max_retries))
     }
 }
 
@@ -299,7 +298,7 @@ impl Output for Elasticsearch {
     }
 
     fn set_stop(&mut self, stop: Arc<AtomicBool>) {
-        self.stop = stop;
+        self.retry.set_stop(stop);
     }
 }
 

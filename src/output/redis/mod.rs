@@ -24,11 +24,12 @@ pub mod topology;
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::config;
 use crate::output::Output;
+use crate::output::retry::{self, Backoff, MaxRetries, Retry};
 use crate::stats::OutputStats;
 
 use resp::{Conn, Reply, ServerError, encode_bulk, encode_header};
@@ -104,11 +105,12 @@ pub struct RedisOutput {
     channel: bool,
     bulk_max_size: usize,
     bulk_max_bytes: usize,
-    max_retries: i64,
-    reconnect_interval: Duration,
-    backoff_max: Duration,
-    /// The wait before the next attempt after a failure.
-    backoff: Duration,
+    /// Waits start at `reconnect_interval` and double up to `backoff.max`,
+    /// without jitter; `max_retries` negative retries until written, or until a
+    /// stop signal.
+    retry: Retry,
+    /// Failures since the last batch that went through: the next wait.
+    failures: u64,
     /// When the next connection attempt may happen.
     next_attempt: Instant,
     conn: Option<Conn>,
@@ -117,9 +119,6 @@ pub struct RedisOutput {
     /// Encoded commands of the chunk being sent.
     buf: Vec<u8>,
     stats: Arc<OutputStats>,
-    /// The run's stop flag: with `max_retries` negative (retry until written), a
-    /// signal ends the retrying.
-    stop: Arc<AtomicBool>,
 }
 
 impl RedisOutput {
@@ -139,16 +138,19 @@ impl RedisOutput {
             channel,
             bulk_max_size: cfg.bulk_max_size.max(1),
             bulk_max_bytes: cfg.bulk_max_bytes.max(1),
-            max_retries: cfg.max_retries,
-            reconnect_interval: cfg.reconnect_interval,
-            backoff_max: cfg.backoff_max.max(cfg.reconnect_interval),
-            backoff: cfg.reconnect_interval,
+            retry: Retry::new(
+                Backoff::new(
+                    cfg.reconnect_interval,
+                    cfg.backoff_max.max(cfg.reconnect_interval),
+                ),
+                MaxRetries::from_setting(cfg.max_retries),
+            ),
+            failures: 0,
             next_attempt: Instant::now(),
             conn: None,
             down_since: None,
             buf: Vec::new(),
             stats,
-            stop: Arc::new(AtomicBool::new(false)),
         };
         // Connect early so that a wrong address shows at startup; a server that is
         // down is not fatal, the output keeps trying.
@@ -175,39 +177,21 @@ impl RedisOutput {
         }
     }
 
-    /// Records a failure: the next attempt waits the current backoff, which grows.
+    /// Records a failure: the next attempt waits the backoff, which grows with
+    /// each failure until a batch goes through.
     fn mark_down(&mut self, why: &str) {
         if self.down_since.is_none() {
             self.down_since = Some(Instant::now());
         }
-        tracing::warn!(target: "output", "redis: {why}; next attempt in {:?}", self.backoff);
-        // Durations come from the configuration and may be absurdly large: never
-        // overflow (a next attempt beyond the clock's range is "in a century").
-        let now = Instant::now();
-        self.next_attempt = now
-            .checked_add(self.backoff)
-            .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
-            .unwrap_or(now);
-        self.backoff = self.backoff.saturating_mul(2).min(self.backoff_max);
+        self.failures = self.failures.saturating_add(1);
+        let wait = self.retry.delay(self.failures);
+        tracing::warn!(target: "output", "redis: {why}; next attempt in {wait:?}");
+        self.next_attempt = retry::deadline(wait);
     }
 
-    fn retries_left(&self, attempts: u64) -> bool {
-        if self.max_retries < 0 {
-            return !self.stop.load(Ordering::Relaxed);
-        }
-        attempts <= self.max_retries as u64
-    }
-
-    /// Waits until `next_attempt`, in short steps so that a stop signal ends an
-    /// endless retry promptly.
+    /// Waits until `next_attempt` (a stop signal ends an endless retry's wait).
     fn wait_for_next_attempt(&self) {
-        loop {
-            let wait = self.next_attempt.saturating_duration_since(Instant::now());
-            if wait.is_zero() || (self.max_retries < 0 && self.stop.load(Ordering::Relaxed)) {
-                return;
-            }
-            std::thread::sleep(wait.min(Duration::from_millis(100)));
-        }
+        self.retry.sleep_until(self.next_attempt);
     }
 
     /// Delivers `lines` (one event each), retrying as configured.
@@ -219,7 +203,7 @@ impl RedisOutput {
                 self.wait_for_next_attempt();
                 if !self.try_connect() {
                     attempts += 1;
-                    if !self.retries_left(attempts) {
+                    if self.retry.check(attempts).is_err() {
                         break;
                     }
                     OutputStats::add(&self.stats.events_retried, (lines.len() - done) as u64);
@@ -231,7 +215,7 @@ impl RedisOutput {
             OutputStats::add(&self.stats.batches, 1);
             let Err(err) = result else {
                 OutputStats::add(&self.stats.events_published, acked as u64);
-                self.backoff = self.reconnect_interval;
+                self.failures = 0;
                 return;
             };
             OutputStats::add(&self.stats.events_published, acked as u64);
@@ -255,7 +239,7 @@ impl RedisOutput {
                 }
             }
             attempts += 1;
-            if !self.retries_left(attempts) {
+            if self.retry.check(attempts).is_err() {
                 break;
             }
             OutputStats::add(&self.stats.events_retried, left as u64);
@@ -263,7 +247,7 @@ impl RedisOutput {
         let left = lines.len() - done;
         if left > 0 {
             OutputStats::add(&self.stats.events_failed, left as u64);
-            tracing::error!(target: "output", "redis: gave up on {left} events after {attempts} failed attempts (output.redis.max_retries = {})", self.max_retries);
+            tracing::error!(target: "output", "redis: gave up on {left} events after {attempts} failed attempts (output.redis.max_retries = {})", self.retry.max_retries);
         }
     }
 
@@ -385,7 +369,7 @@ impl Output for RedisOutput {
     }
 
     fn set_stop(&mut self, stop: Arc<AtomicBool>) {
-        self.stop = stop;
+        self.retry.set_stop(stop);
     }
 
     fn tick(&mut self) -> io::Result<()> {
@@ -624,7 +608,8 @@ mod tests {
         for _ in 0..4 {
             o.mark_down("test");
         }
-        assert!(o.backoff >= c.reconnect_interval);
+        assert!(o.retry.delay(o.failures) >= c.reconnect_interval);
+        assert!(o.next_attempt > Instant::now());
         o.tick().unwrap();
     }
 
