@@ -5,6 +5,8 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use serde::Deserialize;
+
+use crate::output::queue::EventHour;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// The index an event goes to, from its `@timestamp` (UTC).
@@ -189,25 +191,42 @@ pub struct Batch {
     pub docs: Vec<u8>,
     pub items: Vec<Item>,
     pub indices: Vec<String>,
-    last_hour: Option<([u8; 13], u32)>,
+    /// The index of the last event whose hour came with it, and of the last one
+    /// whose hour was read from its text: consecutive events mostly share it.
+    last_known: Option<(EventHour, u32)>,
+    last_read: Option<([u8; 13], u32)>,
 }
 
 impl Batch {
-    pub fn push(&mut self, line: &[u8], index: &IndexName, now: &[u8; 13], id: u64) {
-        let hour = event_hour(line, now);
-        let idx = match self.last_hour {
-            Some((h, i)) if h == hour => i,
-            _ => {
-                let name = index.for_timestamp(&hour);
-                let i = match self.indices.iter().position(|n| *n == name) {
-                    Some(i) => i as u32,
-                    None => {
-                        self.indices.push(name);
-                        (self.indices.len() - 1) as u32
+    /// Adds an event. Its index comes from `hour` when the publisher knew it,
+    /// else from the `@timestamp` at the start of `line` (or `now`).
+    pub fn push(
+        &mut self,
+        line: &[u8],
+        hour: Option<EventHour>,
+        index: &IndexName,
+        now: &[u8; 13],
+        id: u64,
+    ) {
+        let idx = match hour {
+            Some(h) => match self.last_known {
+                Some((k, i)) if k == h => i,
+                _ => {
+                    let i = self.index_of(index, &h.text());
+                    self.last_known = Some((h, i));
+                    i
+                }
+            },
+            None => {
+                let text = event_hour(line, now);
+                match self.last_read {
+                    Some((k, i)) if k == text => i,
+                    _ => {
+                        let i = self.index_of(index, &text);
+                        self.last_read = Some((text, i));
+                        i
                     }
-                };
-                self.last_hour = Some((hour, i));
-                i
+                }
             }
         };
         let start = self.docs.len();
@@ -217,6 +236,18 @@ impl Batch {
             index: idx,
             id,
         });
+    }
+
+    /// The position in `indices` of the index for events of hour `text`.
+    fn index_of(&mut self, index: &IndexName, text: &[u8; 13]) -> u32 {
+        let name = index.for_timestamp(text);
+        match self.indices.iter().position(|n| *n == name) {
+            Some(i) => i as u32,
+            None => {
+                self.indices.push(name);
+                (self.indices.len() - 1) as u32
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -231,7 +262,8 @@ impl Batch {
         self.docs.clear();
         self.items.clear();
         self.indices.clear();
-        self.last_hour = None;
+        self.last_known = None;
+        self.last_read = None;
     }
 
     /// The NDJSON request body for `items` (all of this batch's, or the subset
@@ -731,18 +763,28 @@ mod tests {
         let mut b = Batch::default();
         b.push(
             br#"{"@timestamp":"2026-11-24T23:26:38.865Z"}"#,
+            None,
             &idx,
             &now,
             1,
         );
+        // An hour that comes with the event is used as is.
+        let midnight = crate::time::Ts::from_secs_nanos(1_795_564_800, 0);
         b.push(
             br#"{"@timestamp":"2026-11-25T00:00:00.000Z"}"#,
+            Some(EventHour::of(midnight)),
             &idx,
             &now,
             2,
         );
+        b.push(br#"{"a":1}"#, Some(EventHour::of(midnight)), &idx, &now, 3);
+        assert_eq!(
+            b.indices,
+            ["packetbeat-2026.11.24", "packetbeat-2026.11.25"]
+        );
+        assert_eq!(b.items[2].index, 1);
         let mut body = Vec::new();
-        b.body(&b.items[1..], None, &mut body);
+        b.body(&b.items[1..2], None, &mut body);
         assert_eq!(
             String::from_utf8(body.clone()).unwrap(),
             "{\"create\":{\"_index\":\"packetbeat-2026.11.25\",\"_id\":\"0000000000000002\"}}\n\
