@@ -7,6 +7,8 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::protos::text;
+
 /// The index an event goes to, from its `@timestamp` (UTC).
 ///
 /// `index: packetbeat` (Packetbeat 1.x) means daily indices `packetbeat-YYYY.MM.DD`;
@@ -624,33 +626,13 @@ struct Text<'a>(Cow<'a, str>);
 
 impl<'a> Text<'a> {
     fn borrowed(v: &'a str) -> Text<'a> {
-        if v.len() <= MAX_ERROR_TEXT {
-            Text(Cow::Borrowed(v))
-        } else {
-            Text::owned(v)
-        }
+        Text(text::capped(v, MAX_ERROR_TEXT, text::ELLIPSIS))
     }
     fn owned(v: &str) -> Text<'a> {
-        let c = cut(v);
-        let mut s = String::with_capacity(c.len() + 3);
-        s.push_str(c);
-        if c.len() < v.len() {
-            s.push_str("...");
-        }
-        Text(Cow::Owned(s))
+        Text(Cow::Owned(
+            text::capped(v, MAX_ERROR_TEXT, text::ELLIPSIS).into_owned(),
+        ))
     }
-}
-
-/// `v` up to [`MAX_ERROR_TEXT`] bytes, on a character boundary.
-fn cut(v: &str) -> &str {
-    if v.len() <= MAX_ERROR_TEXT {
-        return v;
-    }
-    let mut end = MAX_ERROR_TEXT;
-    while !v.is_char_boundary(end) {
-        end -= 1;
-    }
-    &v[..end]
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {

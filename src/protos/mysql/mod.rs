@@ -54,6 +54,7 @@ use transaction::{
 };
 
 use super::pairing::{Limits, Pairing};
+use super::text::{self, Replace};
 use super::{Ctx, Dir, Parser, Progress, ProtocolFactory, csv};
 use crate::config::Config;
 use crate::event::ConnInfo;
@@ -280,8 +281,7 @@ impl MysqlParser {
                     && matches!(r.cmd, parser::COM_QUERY | parser::COM_STMT_PREPARE)
                     && q.len() < MAX_QUERY
                 {
-                    parser::push_lossy(q, &p[..p.len().min(MAX_QUERY - q.len())]);
-                    parser::truncate(q, MAX_QUERY);
+                    text::push_capped(q, p, MAX_QUERY, Replace::PerByte);
                 }
             }
             if len < MAX_PAYLOAD {
@@ -332,8 +332,7 @@ impl MysqlParser {
         match cmd {
             parser::COM_QUERY | parser::COM_STMT_PREPARE => {
                 let body = &p[1..];
-                let mut q = parser::lossy(&body[..body.len().min(MAX_QUERY)]);
-                parser::truncate(&mut q, MAX_QUERY);
+                let q = text::lossy_capped(body, MAX_QUERY, Replace::PerByte);
                 method = if cmd == parser::COM_QUERY {
                     parser::first_word(&q)
                 } else {
@@ -998,7 +997,7 @@ fn add_header(t: &mut String, started: &mut bool, name: &[u8]) {
         t.push(',');
     }
     *started = true;
-    let name = parser::lossy(&name[..name.len().min(MAX_NAME)]);
+    let name = text::lossy(&name[..name.len().min(MAX_NAME)], Replace::PerByte);
     csv::push_field(t, &name, false);
 }
 
@@ -1025,7 +1024,7 @@ fn add_value(line: &mut String, row_len: &mut usize, fields: &mut usize, v: &[u8
         line.push(',');
     }
     *fields += 1;
-    let text = parser::lossy(v);
+    let text = text::lossy(v, Replace::PerByte);
     csv::push_field(line, &text, true);
 }
 
@@ -1140,9 +1139,7 @@ fn render_params(p: &[u8], st: &mut Statement) -> Option<String> {
             out.push_str("...");
             break;
         }
-        if out.len() > MAX_PARAMS {
-            parser::truncate(&mut out, MAX_PARAMS);
-            out.push_str("...");
+        if text::cap(&mut out, MAX_PARAMS, text::ELLIPSIS) {
             break;
         }
     }

@@ -63,6 +63,7 @@ use parser::{Formats, Probe};
 use transaction::{Kind, NOTE_SKIPPED, PgExchange, Req, Resp, Settings};
 
 use super::pairing::{Limits, Pairing};
+use super::text::{self, Replace, lossy};
 use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
 use crate::config::Config;
 use crate::event::{ConnInfo, NOTE_UNMATCHED_REQUEST};
@@ -195,10 +196,6 @@ pub struct PgsqlParser {
     copy_in: u64,
 }
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 impl PgsqlParser {
     pub fn new(settings: Arc<Settings>, timeout: Duration) -> PgsqlParser {
         let max = settings.max_statements;
@@ -264,7 +261,7 @@ impl PgsqlParser {
         match ty {
             b'Q' => {
                 self.flush_staged_req(ctx);
-                let text = lossy(parser::Rd::new(body).cstr_or_rest());
+                let text = lossy(parser::Rd::new(body).cstr_or_rest(), Replace::PerSequence);
                 let (pre_bytes, pre_loss) = self
                     .building
                     .take()
@@ -294,7 +291,7 @@ impl PgsqlParser {
             }
             b'P' => {
                 let (name, query) = parser::parse_msg(body);
-                let query: Arc<str> = Arc::from(lossy(&query));
+                let query: Arc<str> = Arc::from(lossy(&query, Replace::PerSequence));
                 let n = self.statements.insert(name, query.clone(), query.len());
                 self.count_evictions(n, "statement", ctx);
                 let b = self.building(ts, ty);
@@ -566,7 +563,7 @@ impl PgsqlParser {
                 if s.send_response && r.lines.len() < s.max_rows {
                     let line = body.strip_suffix(b"\n").unwrap_or(body);
                     let mut l = String::new();
-                    parser::push_capped(&mut l, line, s.max_row_length);
+                    text::push_capped(&mut l, line, s.max_row_length, Replace::PerSequence);
                     l.push('\n');
                     r.lines.push(l);
                 }
@@ -575,7 +572,7 @@ impl PgsqlParser {
             b'C' => {
                 let tag = parser::Rd::new(body).cstr_or_rest();
                 r.tag_rows = parser::tag_rows(tag);
-                r.tag = Some(lossy(tag));
+                r.tag = Some(lossy(tag, Replace::PerSequence));
                 true
             }
             b'E' => {
