@@ -236,6 +236,14 @@ pub fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+/// `s` as a quoted JSON string, for JSON assembled without a [`JsonWriter`].
+pub fn quoted(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    write_escaped(&mut out, s.as_bytes());
+    // Escapes are ASCII put between whole characters: the bytes stay UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// Appends an IP address as a quoted JSON string without going through `fmt`
 /// for IPv4 (the common case).
 pub fn write_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
@@ -310,5 +318,14 @@ mod tests {
         write_ip(&mut ips, "10.0.255.1".parse().unwrap());
         write_ip(&mut ips, "fd00::2".parse().unwrap());
         assert_eq!(ips, b"\"10.0.255.1\"\"fd00::2\"");
+    }
+
+    #[test]
+    fn quoted_strings_for_hand_made_json() {
+        assert_eq!(quoted("gw1"), "\"gw1\"");
+        assert_eq!(
+            quoted("a\"\\\u{8}\u{c}\u{7f}\u{e9}"),
+            "\"a\\\"\\\\\\u0008\\u000c\\u007f\u{e9}\""
+        );
     }
 }
