@@ -19,6 +19,7 @@ pub mod pgsql;
 pub mod redis;
 #[cfg(test)]
 pub mod testing;
+pub mod text;
 pub mod thrift;
 
 use std::sync::Arc;

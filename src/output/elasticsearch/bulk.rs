@@ -9,6 +9,9 @@ use serde::Deserialize;
 use crate::output::queue::EventHour;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::event::json::write_escaped;
+use crate::protos::text;
+
 /// The index an event goes to, from its `@timestamp` (UTC).
 ///
 /// `index: packetbeat` (Packetbeat 1.x) means daily indices `packetbeat-YYYY.MM.DD`;
@@ -82,7 +85,8 @@ impl IndexName {
     }
 
     /// The index name for an event whose timestamp starts with `ts`
-    /// (`YYYY-MM-DDTHH...`).
+    /// (`YYYY-MM-DDTHH...`). Control characters of the configured name are left
+    /// out.
     pub fn for_timestamp(&self, ts: &[u8; 13]) -> String {
         let mut out = String::with_capacity(32);
         for p in &self.parts {
@@ -106,6 +110,7 @@ impl IndexName {
                 }
             }
         }
+        out.retain(|c| c >= ' ');
         out
     }
 }
@@ -271,14 +276,14 @@ impl Batch {
     pub fn body(&self, items: &[Item], doc_type: Option<&str>, out: &mut Vec<u8>) {
         out.clear();
         for it in items {
-            out.extend_from_slice(b"{\"create\":{\"_index\":\"");
+            out.extend_from_slice(b"{\"create\":{\"_index\":");
             let name = self
                 .indices
                 .get(it.index as usize)
                 .map(String::as_str)
                 .unwrap_or("wirebeat");
-            json_escape_into(name, out);
-            out.extend_from_slice(b"\",\"_id\":\"");
+            write_escaped(out, name.as_bytes());
+            out.extend_from_slice(b",\"_id\":\"");
             push_id(it.id, out);
             out.push(b'"');
             if let Some(t) = doc_type {
@@ -298,20 +303,6 @@ pub fn push_id(id: u64, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for i in (0..16).rev() {
         out.push(HEX[((id >> (i * 4)) & 0xf) as usize]);
-    }
-}
-
-fn json_escape_into(s: &str, out: &mut Vec<u8>) {
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            c if (c as u32) < 0x20 => {}
-            c => {
-                let mut b = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-            }
-        }
     }
 }
 
@@ -656,33 +647,13 @@ struct Text<'a>(Cow<'a, str>);
 
 impl<'a> Text<'a> {
     fn borrowed(v: &'a str) -> Text<'a> {
-        if v.len() <= MAX_ERROR_TEXT {
-            Text(Cow::Borrowed(v))
-        } else {
-            Text::owned(v)
-        }
+        Text(text::capped(v, MAX_ERROR_TEXT, text::ELLIPSIS))
     }
     fn owned(v: &str) -> Text<'a> {
-        let c = cut(v);
-        let mut s = String::with_capacity(c.len() + 3);
-        s.push_str(c);
-        if c.len() < v.len() {
-            s.push_str("...");
-        }
-        Text(Cow::Owned(s))
+        Text(Cow::Owned(
+            text::capped(v, MAX_ERROR_TEXT, text::ELLIPSIS).into_owned(),
+        ))
     }
-}
-
-/// `v` up to [`MAX_ERROR_TEXT`] bytes, on a character boundary.
-fn cut(v: &str) -> &str {
-    if v.len() <= MAX_ERROR_TEXT {
-        return v;
-    }
-    let mut end = MAX_ERROR_TEXT;
-    while !v.is_char_boundary(end) {
-        end -= 1;
-    }
-    &v[..end]
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
@@ -792,6 +763,30 @@ mod tests {
         );
         b.body(&b.items[..1], Some("doc"), &mut body);
         assert!(body.starts_with(b"{\"create\":{\"_index\":\"packetbeat-2026.11.24\",\"_id\":\"0000000000000001\",\"_type\":\"doc\"}}\n"));
+    }
+
+    #[test]
+    fn index_names_are_escaped_in_the_action_line() {
+        // Quotes and backslashes escaped, control characters left out, the rest
+        // (DEL included) a valid JSON string of the name.
+        let idx = IndexName::parse("a\"b\\c\u{1}\u{1f}\t\u{7f}\u{e9}-%{+yyyy\u{2}}").unwrap();
+        let mut b = Batch::default();
+        b.push(
+            br#"{"@timestamp":"2026-11-24T23:26:38.865Z"}"#,
+            None,
+            &idx,
+            &now_hour(),
+            1,
+        );
+        let mut body = Vec::new();
+        b.body(&b.items, None, &mut body);
+        let action = body.split(|&c| c == b'\n').next().unwrap();
+        assert_eq!(
+            std::str::from_utf8(action).unwrap(),
+            "{\"create\":{\"_index\":\"a\\\"b\\\\c\\u007f\u{e9}-2026\",\"_id\":\"0000000000000001\"}}"
+        );
+        let v: serde_json::Value = serde_json::from_slice(action).unwrap();
+        assert_eq!(v["create"]["_index"], "a\"b\\c\u{7f}\u{e9}-2026");
     }
 
     fn fail(kind: &str, reason: &str) -> Outcome<'static> {

@@ -5,6 +5,7 @@ use super::transaction::{self, MAX_PARAMS, Settings, Statement};
 use super::{MAX_NAME, RState, RespState, error_packet, parser};
 use crate::event::{JsonWriter, ProtoFields};
 use crate::protos::csv;
+use crate::protos::text::{self, Replace};
 
 /// Protocol fields of one MySQL transaction with a response.
 #[derive(Debug, Default)]
@@ -45,7 +46,7 @@ pub(super) fn add_header(t: &mut String, started: &mut bool, name: &[u8]) {
         t.push(',');
     }
     *started = true;
-    let name = parser::lossy(&name[..name.len().min(MAX_NAME)]);
+    let name = text::lossy(&name[..name.len().min(MAX_NAME)], Replace::PerByte);
     csv::push_field(t, &name, false);
 }
 
@@ -78,7 +79,7 @@ pub(super) fn add_value(
         line.push(',');
     }
     *fields += 1;
-    let text = parser::lossy(v);
+    let text = text::lossy(v, Replace::PerByte);
     csv::push_field(line, &text, true);
 }
 
@@ -193,9 +194,7 @@ pub(super) fn render_params(p: &[u8], st: &mut Statement) -> Option<String> {
             out.push_str("...");
             break;
         }
-        if out.len() > MAX_PARAMS {
-            parser::truncate(&mut out, MAX_PARAMS);
-            out.push_str("...");
+        if text::cap(&mut out, MAX_PARAMS, text::ELLIPSIS) {
             break;
         }
     }

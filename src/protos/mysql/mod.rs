@@ -54,6 +54,7 @@ use transaction::{MAX_QUERY, MysqlExchange, Request, Response, Settings, Stateme
 
 use super::framing::{Framing, Skip};
 use super::pairing::{Limits, Pairing};
+use super::text::{self, Replace};
 use super::{Ctx, Dir, Parser, Progress, Protocol};
 use crate::config::Config;
 use crate::time::Ts;
@@ -246,8 +247,7 @@ impl MysqlParser {
                     && matches!(r.cmd, parser::COM_QUERY | parser::COM_STMT_PREPARE)
                     && q.len() < MAX_QUERY
                 {
-                    parser::push_lossy(q, &p[..p.len().min(MAX_QUERY - q.len())]);
-                    parser::truncate(q, MAX_QUERY);
+                    text::push_capped(q, p, MAX_QUERY, Replace::PerByte);
                 }
             }
             if len < MAX_PAYLOAD {
@@ -298,8 +298,7 @@ impl MysqlParser {
         match cmd {
             parser::COM_QUERY | parser::COM_STMT_PREPARE => {
                 let body = &p[1..];
-                let mut q = parser::lossy(&body[..body.len().min(MAX_QUERY)]);
-                parser::truncate(&mut q, MAX_QUERY);
+                let q = text::lossy_capped(body, MAX_QUERY, Replace::PerByte);
                 method = if cmd == parser::COM_QUERY {
                     parser::first_word(&q)
                 } else {

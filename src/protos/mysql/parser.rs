@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use super::SMALL;
 use crate::protos::Dir;
+use crate::protos::text::{self, Replace};
 
 /// Payload length that means "the payload continues in the next packet".
 pub const MAX_PAYLOAD: usize = 0xFF_FFFF;
@@ -215,44 +216,6 @@ pub fn first_word(q: &str) -> String {
         .collect()
 }
 
-/// Appends `b` as text, each byte of an invalid UTF-8 sequence becoming U+FFFD (as
-/// Packetbeat's strings come out of its JSON encoder).
-pub fn push_lossy(out: &mut String, b: &[u8]) {
-    let mut rest = b;
-    while !rest.is_empty() {
-        match std::str::from_utf8(rest) {
-            Ok(s) => {
-                out.push_str(s);
-                return;
-            }
-            Err(e) => {
-                let good = e.valid_up_to();
-                out.push_str(std::str::from_utf8(&rest[..good]).unwrap_or_default());
-                out.push('\u{FFFD}');
-                rest = &rest[good + 1..];
-            }
-        }
-    }
-}
-
-/// Text of `b` (see [`push_lossy`]).
-pub fn lossy(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len());
-    push_lossy(&mut s, b);
-    s
-}
-
-/// Cuts `s` to at most `max` bytes on a character boundary.
-pub fn truncate(s: &mut String, max: usize) {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-}
-
 /// Largest rendering of one binary value.
 const MAX_VALUE: usize = 256;
 
@@ -392,7 +355,7 @@ pub fn push_text(out: &mut String, s: &[u8], quote: bool) {
 /// Appends text from the traffic, at most `max` bytes of it.
 pub fn push_text_max(out: &mut String, s: &[u8], quote: bool, max: usize) {
     let cut = &s[..s.len().min(max)];
-    let text = lossy(cut);
+    let text = text::lossy(cut, Replace::PerByte);
     if quote {
         out.push('\'');
         out.push_str(&text.replace('\'', "''"));
@@ -582,8 +545,6 @@ mod tests {
         assert_eq!(first_word(" \t "), "");
         assert_eq!(trim_query("\n SELECT 1 ;\r\n\u{b}"), "SELECT 1 ;\r\n\u{b}");
         assert_eq!(trim_query("\t\n SELECT 1 \r\n"), "SELECT 1");
-        assert_eq!(lossy(b"a\xE2\x82b\xFF"), "a\u{FFFD}\u{FFFD}b\u{FFFD}");
-        assert_eq!(lossy("h\u{e9}".as_bytes()), "h\u{e9}");
         let mut p = vec![0xFF, 0x7A, 0x04, b'#'];
         p.extend_from_slice(b"42S02Table 'test.nope' doesn't exist");
         assert_eq!(

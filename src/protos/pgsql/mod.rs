@@ -64,6 +64,7 @@ use transaction::{Kind, NOTE_SKIPPED, PgExchange, Request, Response, Settings};
 
 use super::framing::Skip;
 use super::pairing::{Limits, Pairing};
+use super::text::{self, Replace, lossy};
 use super::{Ctx, Dir, Parser, Progress, Protocol};
 use crate::config::Config;
 use crate::event::NOTE_UNMATCHED_REQUEST;
@@ -164,10 +165,6 @@ pub struct PgsqlParser {
     copy_in: u64,
 }
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 impl PgsqlParser {
     pub fn new(settings: Arc<Settings>, limits: Limits) -> PgsqlParser {
         let max = settings.max_statements;
@@ -228,7 +225,7 @@ impl PgsqlParser {
         match ty {
             b'Q' => {
                 self.flush_staged_req(ctx);
-                let text = lossy(parser::Rd::new(body).cstr_or_rest());
+                let text = lossy(parser::Rd::new(body).cstr_or_rest(), Replace::PerSequence);
                 let (pre_bytes, pre_loss) = self
                     .building
                     .take()
@@ -258,7 +255,7 @@ impl PgsqlParser {
             }
             b'P' => {
                 let (name, query) = parser::parse_msg(body);
-                let query: Arc<str> = Arc::from(lossy(&query));
+                let query: Arc<str> = Arc::from(lossy(&query, Replace::PerSequence));
                 let n = self.statements.insert(name, query.clone(), query.len());
                 self.count_evictions(n, "statement", ctx);
                 let b = self.building(ts, ty);
@@ -530,7 +527,7 @@ impl PgsqlParser {
                 if s.send_response && r.lines.len() < s.max_rows {
                     let line = body.strip_suffix(b"\n").unwrap_or(body);
                     let mut l = String::new();
-                    parser::push_capped(&mut l, line, s.max_row_length);
+                    text::push_capped(&mut l, line, s.max_row_length, Replace::PerSequence);
                     l.push('\n');
                     r.lines.push(l);
                 }
@@ -539,7 +536,7 @@ impl PgsqlParser {
             b'C' => {
                 let tag = parser::Rd::new(body).cstr_or_rest();
                 r.tag_rows = parser::tag_rows(tag);
-                r.tag = Some(lossy(tag));
+                r.tag = Some(lossy(tag, Replace::PerSequence));
                 true
             }
             b'E' => {

@@ -5,6 +5,7 @@ use super::fields::RedisFields;
 use super::parser::Message;
 use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
 use crate::protos::pairing::{self, Exchange, start_ts};
+use crate::protos::text::{Replace, lossy};
 use crate::time::Ts;
 
 /// Commands made of a container and a subcommand, named with both words as Packetbeat
@@ -26,15 +27,11 @@ const SUBSCRIBE_FAMILY: &[&str] = &[
     "SUNSUBSCRIBE",
 ];
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// The method, upper-cased: `CONFIG GET` for a container and a word-like subcommand,
 /// else the command alone; and the index of the first argument after it.
 fn method_of(m: &Message) -> (String, usize) {
     let cmd = m.arg(0).to_ascii_uppercase();
-    let cmd = lossy(&cmd);
+    let cmd = lossy(&cmd, Replace::PerSequence);
     let sub = m.arg(1);
     let wordlike = !sub.is_empty()
         && sub.len() <= 32
@@ -44,7 +41,7 @@ fn method_of(m: &Message) -> (String, usize) {
     if wordlike && CONTAINERS.contains(&cmd.as_str()) {
         let mut method = cmd;
         method.push(' ');
-        method.push_str(&lossy(&sub.to_ascii_uppercase()));
+        method.push_str(&lossy(&sub.to_ascii_uppercase(), Replace::PerSequence));
         (method, 2)
     } else {
         (cmd, 1)
