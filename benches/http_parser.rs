@@ -7,7 +7,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wirebeat::config::Config;
 use wirebeat::protos::testing::{Harness, XorShift, test_conn};
-use wirebeat::protos::{Dir, http};
+use wirebeat::protos::{Dir, factory};
 
 const MSS: usize = 1448;
 
@@ -102,7 +102,7 @@ fn bench(c: &mut Criterion) {
     let mut cfg = Config::default();
     cfg.protocols.http.send_headers = vec!["user-agent".into(), "host".into()];
     cfg.protocols.http.real_ip_header = Some("x-forwarded-for".into());
-    let factory = http::factory(&cfg).expect("http enabled");
+    let factory = factory("http", &cfg).expect("http enabled");
 
     let mut g = c.benchmark_group("http_parser");
     g.throughput(Throughput::Bytes(total as u64));

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wirebeat::config::Config;
 use wirebeat::protos::testing::{Harness, test_conn};
-use wirebeat::protos::{Dir, Parser, mysql};
+use wirebeat::protos::{Dir, Parser, factory};
 
 const MSS: usize = 1448;
 
@@ -168,7 +168,7 @@ fn run(h: &mut Harness<Box<dyn Parser>>, p: Box<dyn Parser>, s: &[(Dir, Vec<u8>)
 
 fn bench(c: &mut Criterion) {
     let cfg = Config::default();
-    let factory = mysql::factory(&cfg).expect("mysql enabled");
+    let factory = factory("mysql", &cfg).expect("mysql enabled");
     let conn = test_conn(3306);
     let s = session();
     let bytes: usize = s.iter().map(|(_, b)| b.len()).sum();

@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wirebeat::config::Config;
-use wirebeat::protos::pgsql;
+use wirebeat::protos::factory;
 use wirebeat::protos::testing::{Harness, conversations, fixture, test_conn};
 
 const FIXTURES: &[&str] = &[
@@ -29,7 +29,7 @@ fn bench(c: &mut Criterion) {
         .flat_map(|n| conversations(&fixture(&format!("pgsql/{n}.pcap")), 5432))
         .collect();
     let total: usize = conns.iter().flat_map(|c| c.iter().map(|s| s.1.len())).sum();
-    let factory = pgsql::factory(&Config::default()).expect("pgsql enabled");
+    let factory = factory("pgsql", &Config::default()).expect("pgsql enabled");
 
     let mut g = c.benchmark_group("pgsql_parser");
     g.throughput(Throughput::Bytes(total as u64));

@@ -6,7 +6,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wirebeat::config::Config;
 use wirebeat::protos::testing::{Harness, test_conn};
-use wirebeat::protos::{Dir, redis};
+use wirebeat::protos::{Dir, factory};
 
 fn resp(args: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
@@ -37,7 +37,7 @@ fn conversation() -> (Vec<u8>, Vec<u8>) {
 
 fn bench(c: &mut Criterion) {
     let cfg = Config::default();
-    let factory = redis::factory(&cfg).expect("redis enabled");
+    let factory = factory("redis", &cfg).expect("redis enabled");
     let conn = test_conn(6379);
     let (req, rep) = conversation();
     let mut g = c.benchmark_group("redis");

@@ -9,7 +9,7 @@ use std::path::Path;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wirebeat::config::Config;
 use wirebeat::protos::testing::{Harness, conversations, fixture, test_conn};
-use wirebeat::protos::{Dir, Parser, thrift};
+use wirebeat::protos::{Dir, Parser, factory};
 
 const MSS: usize = 1448;
 /// Copies of the conversation per connection.
@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
             let f = root.join("scripts/fixtures/thrift/calc.thrift");
             cfg.protocols.thrift.idl_files = vec![f.to_string_lossy().into_owned()];
         }
-        let factory = thrift::factory(&cfg).expect("thrift enabled");
+        let factory = factory("thrift", &cfg).expect("thrift enabled");
         let mut h = Harness::from_factory(factory.as_ref(), conn.clone());
         let p = factory.new_parser(&conn);
         assert_eq!(run(&mut h, p, &calls, &replies), 12 * REPEAT);

@@ -423,6 +423,27 @@ fn to_yaml_round_trip() {
          redis: {host: r, password: s, datatype: channel}\n  file: {path: /tmp/y, enabled: false}\n  console: {pretty: true}\n\
          pipeline: {workers: 3, when_full: drop_newest, defrag_timeout: 1h30m, tcp_max_closed_flows: 0, tcp_closed_timeout: 2500ms}\n\
          logging: {level: debug, selectors: [http, tcp], to_stderr: true}\nshipper: {name: \"n: x\", tags: [\"a b\", \"#c\"]}\n",
+        // Every section away from its defaults, folded and nested settings included.
+        "interfaces: {device: [eth0, eth1], type: pfring, snaplen: 1500, buffer_size_mb: 2, with_vlans: true, \
+         auto_promisc_mode: true, internal_networks: [private]}\n\
+         protocols:\n  http: {ports: [81], strip_authorization: true, decode_body: false, max_message_size: 77, \
+         send_all_headers: true, split_cookie: true, hide_keywords: [pass], redact_headers: [X-Token], \
+         include_body_for: [text/html], include_request_body_for: [a], include_response_body_for: [b]}\n  \
+         mysql: {ports: [3306], max_rows: 3, max_row_length: 9, statement_timeout: 5m, send_request: true}\n  \
+         pgsql: {max_statements: 9, send_response: true, transaction_timeout: 2s}\n  redis: {queue_max_bytes: 5, queue_max_messages: 6}\n  \
+         thrift: {protocol_type: compact, idl_files: a.thrift, string_max_size: 1, collection_max_size: 2, \
+         capture_reply: false, obfuscate_strings: true, drop_after_n_struct_fields: 3}\n  dns: {enabled: false}\n  memcache: {ports: [11212]}\n\
+         output:\n  elasticsearch: {protocol: https, path: /es, index: i, bulk_max_size: 5, bulk_max_bytes: 4096, max_retries: -1, \
+         backoff: {init: 2s, max: 9s}, timeout: 3s, compression_level: 5, max_response_bytes: 2048, save_topology: true, \
+         tls: {certificate_authorities: [/ca.pem]}, template: {enabled: false, name: t, pattern: \"t-*\", path: /t.json, overwrite: true}}\n  \
+         redis: {hosts: [\"r:1\"], index: idx, db: 2, db_topology: 3, timeout: 4s, reconnect_interval: 2s, save_topology: true, \
+         backoff: {max: 7s}, bulk_max_size: 3, bulk_max_bytes: 100, max_retries: -1, max_reply_bytes: 4096}\n  \
+         file: {filename: f, rotate_every_kb: 5, number_of_files: 2}\n\
+         pipeline: {readers: 2, pin: false, batch_packets: 3, worker_queue: 4, output_queue: 5, output_queue_events: 6, \
+         output_queue_bytes: 8192, max_flows: 7, tcp_max_ooo_bytes: 8, tcp_max_ooo_segments: 9, tcp_max_ooo_total_bytes: 10, \
+         defrag_max_datagrams: 11, defrag_max_bytes: 12}\n\
+         logging: {level: warn, metrics_interval: 5s, metrics: {enabled: false}}\n\
+         shipper: {ignore_outgoing: true, refresh_topology_freq: 3s, topology_expire: 4s}\nhttp: {enabled: true, host: h, port: 1}\n",
     ];
     for text in texts {
         let original = load(text).config;
@@ -522,4 +543,20 @@ fn closed_connection_settings() {
     let y = load("").config.to_yaml();
     assert!(y.contains("tcp_max_closed_flows: 65536"), "{y}");
     assert!(y.contains("tcp_closed_timeout: \"15s\""), "{y}");
+}
+
+#[test]
+fn every_parsed_protocol_bounds_its_pairing_queue() {
+    let text = "protocols:\n  mysql:\n    queue_max_messages: 5\n  thrift:\n    queue_max_bytes: 4096\n  memcache:\n    queue_max_messages: 5\n";
+    let l = load_e(text, &["protocols.http.queue_max_bytes=123456789"]).expect("loads");
+    let p = &l.config.protocols;
+    assert_eq!(p.mysql.common.queue_max_messages, 5);
+    assert_eq!(p.mysql.common.queue_max_bytes, 16 << 20);
+    assert_eq!(p.pgsql.common.queue_max_messages, 1024);
+    assert_eq!(p.thrift.common.queue_max_bytes, 4096);
+    assert_eq!(p.http.common.queue_max_bytes, 123456789);
+    assert_eq!(p.redis.common.queue_max_messages, 20000);
+    // Every protocol section has the bounds (memcache and dns will pair too).
+    assert_eq!(p.memcache.queue_max_messages, 5);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }

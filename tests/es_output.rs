@@ -834,7 +834,7 @@ fn queue_and_elasticsearch_settings() {
     let c = l.config;
     assert_eq!(c.pipeline.output_queue_events, 1000);
     assert_eq!(c.pipeline.output_queue_bytes, 1 << 20);
-    assert_eq!(c.pipeline.when_full, "drop_newest");
+    assert_eq!(c.pipeline.when_full, WhenFull::DropNewest);
     let es = c.output.elasticsearch.as_ref().unwrap();
     assert_eq!(es.hosts, vec!["es1:9201"]);
     assert_eq!(es.max_retries, RETRY_FOREVER);

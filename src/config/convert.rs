@@ -17,6 +17,8 @@ struct Source {
 pub struct Ctx {
     sources: Vec<Source>,
     pub warnings: Vec<String>,
+    /// Ports given in the protocol sections read so far.
+    pub claims: Vec<PortClaim>,
 }
 
 impl Ctx {
@@ -27,6 +29,7 @@ impl Ctx {
                 show_pos: true,
             }],
             warnings: Vec::new(),
+            claims: Vec::new(),
         }
     }
 
@@ -69,7 +72,7 @@ fn join(path: &str, name: &str) -> String {
 /// The entries of one mapping, consumed as they are converted; whatever is left
 /// at the end is reported as unknown.
 pub struct Fields {
-    path: String,
+    pub path: String,
     entries: Vec<(Key, Node)>,
 }
 
@@ -175,7 +178,7 @@ impl Fields {
     }
 
     /// A string restricted to `allowed` values (null = unset).
-    fn choice(
+    pub fn choice(
         &mut self,
         ctx: &Ctx,
         name: &str,
@@ -378,154 +381,33 @@ fn to_ports(n: &Node, path: &str, ctx: &Ctx) -> Result<Vec<(u16, Pos)>, ConfigEr
     }
 }
 
-const COMMON_UNSUPPORTED: &[&str] = &[
-    "fields",
-    "fields_under_root",
-    "tags",
-    "processors",
-    "keep_null",
-    "index",
-    "interface",
-    "pipeline",
-];
-
-fn common(
-    f: &mut Fields,
-    ctx: &mut Ctx,
-    protocol: &'static str,
+/// `ports` of a protocol section, remembered with their positions in
+/// [`Ctx::claims`] for the check that no port belongs to two protocols.
+pub(super) fn proto_ports(
     c: &mut ProtoCommon,
-    claims: &mut Vec<PortClaim>,
+    f: &mut Fields,
+    ctx: &mut Ctx,
 ) -> Result<(), ConfigError> {
-    f.bool(ctx, "enabled", &mut c.enabled)?;
-    if let Some((n, path)) = f.take_set("ports") {
-        let ports = to_ports(&n, &path, ctx)?;
-        c.ports = ports.iter().map(|(p, _)| *p).collect();
-        claims.retain(|cl| cl.protocol != protocol);
-        claims.extend(ports.into_iter().map(|(port, pos)| PortClaim {
-            protocol,
-            port,
-            pos: Some(pos),
-            path: path.clone(),
-        }));
+    let Some((n, path)) = f.take_set("ports") else {
+        return Ok(());
+    };
+    let ports = to_ports(&n, &path, ctx)?;
+    c.ports = ports.iter().map(|(p, _)| *p).collect();
+    let section = f.path.as_str();
+    if let Some(protocol) = PROTOCOL_NAMES
+        .iter()
+        .copied()
+        .find(|p| section.strip_prefix("protocols.") == Some(*p))
+    {
+        ctx.claims.retain(|cl| cl.protocol != protocol);
+        ctx.claims
+            .extend(ports.into_iter().map(|(port, pos)| PortClaim {
+                protocol,
+                port,
+                pos: Some(pos),
+                path: path.clone(),
+            }));
     }
-    f.bool(ctx, "send_request", &mut c.send_request)?;
-    f.bool(ctx, "send_response", &mut c.send_response)?;
-    f.duration(ctx, "transaction_timeout", &mut c.transaction_timeout)?;
-    f.unsupported(ctx, COMMON_UNSUPPORTED);
-    Ok(())
-}
-
-const MAX_USIZE: i128 = usize::MAX as i128;
-const MAX_U32: i128 = u32::MAX as i128;
-
-fn http(
-    f: &mut Fields,
-    ctx: &mut Ctx,
-    h: &mut HttpConfig,
-    claims: &mut Vec<PortClaim>,
-) -> Result<(), ConfigError> {
-    common(f, ctx, "http", &mut h.common, claims)?;
-    f.strings(ctx, "send_headers", &mut h.send_headers)?;
-    f.bool(ctx, "send_all_headers", &mut h.send_all_headers)?;
-    f.bool(ctx, "split_cookie", &mut h.split_cookie)?;
-    f.opt_string(ctx, "real_ip_header", &mut h.real_ip_header)?;
-    f.strings(ctx, "hide_keywords", &mut h.hide_keywords)?;
-    // `strip_authorization` is the pre-1.0 name of `redact_authorization`.
-    f.bool(ctx, "strip_authorization", &mut h.redact_authorization)?;
-    f.bool(ctx, "redact_authorization", &mut h.redact_authorization)?;
-    f.strings(ctx, "redact_headers", &mut h.redact_headers)?;
-    f.strings(ctx, "include_body_for", &mut h.include_body_for)?;
-    f.strings(
-        ctx,
-        "include_request_body_for",
-        &mut h.include_request_body_for,
-    )?;
-    f.strings(
-        ctx,
-        "include_response_body_for",
-        &mut h.include_response_body_for,
-    )?;
-    f.bool(ctx, "decode_body", &mut h.decode_body)?;
-    f.int(
-        ctx,
-        "max_message_size",
-        &mut h.max_message_size,
-        0,
-        MAX_USIZE,
-    )?;
-    Ok(())
-}
-
-fn sql(
-    f: &mut Fields,
-    ctx: &mut Ctx,
-    protocol: &'static str,
-    s: &mut SqlConfig,
-    claims: &mut Vec<PortClaim>,
-) -> Result<(), ConfigError> {
-    common(f, ctx, protocol, &mut s.common, claims)?;
-    f.int(ctx, "max_rows", &mut s.max_rows, 0, MAX_USIZE)?;
-    f.int(ctx, "max_row_length", &mut s.max_row_length, 0, MAX_USIZE)?;
-    f.duration(ctx, "statement_timeout", &mut s.statement_timeout)?;
-    f.int(ctx, "max_statements", &mut s.max_statements, 0, MAX_USIZE)?;
-    Ok(())
-}
-
-fn redis_proto(
-    f: &mut Fields,
-    ctx: &mut Ctx,
-    r: &mut RedisConfig,
-    claims: &mut Vec<PortClaim>,
-) -> Result<(), ConfigError> {
-    common(f, ctx, "redis", &mut r.common, claims)?;
-    f.int(ctx, "queue_max_bytes", &mut r.queue_max_bytes, 0, MAX_USIZE)?;
-    f.int(
-        ctx,
-        "queue_max_messages",
-        &mut r.queue_max_messages,
-        0,
-        MAX_USIZE,
-    )?;
-    Ok(())
-}
-
-fn thrift(
-    f: &mut Fields,
-    ctx: &mut Ctx,
-    t: &mut ThriftConfig,
-    claims: &mut Vec<PortClaim>,
-) -> Result<(), ConfigError> {
-    common(f, ctx, "thrift", &mut t.common, claims)?;
-    f.choice(
-        ctx,
-        "transport_type",
-        &["socket", "framed"],
-        &mut t.transport_type,
-    )?;
-    f.choice(
-        ctx,
-        "protocol_type",
-        &["binary", "compact"],
-        &mut t.protocol_type,
-    )?;
-    f.strings(ctx, "idl_files", &mut t.idl_files)?;
-    f.int(ctx, "string_max_size", &mut t.string_max_size, 0, MAX_USIZE)?;
-    f.int(
-        ctx,
-        "collection_max_size",
-        &mut t.collection_max_size,
-        0,
-        MAX_USIZE,
-    )?;
-    f.bool(ctx, "capture_reply", &mut t.capture_reply)?;
-    f.bool(ctx, "obfuscate_strings", &mut t.obfuscate_strings)?;
-    f.int(
-        ctx,
-        "drop_after_n_struct_fields",
-        &mut t.drop_after_n_struct_fields,
-        0,
-        MAX_USIZE,
-    )?;
     Ok(())
 }
 
@@ -553,7 +435,6 @@ fn protocols(
     ctx: &mut Ctx,
 ) -> Result<ProtocolsConfig, ConfigError> {
     let mut pc = ProtocolsConfig::default();
-    let mut claims: Vec<PortClaim> = Vec::new();
     if restrict {
         for name in PROTOCOL_NAMES {
             if let Some(c) = pc.common_mut(name) {
@@ -562,53 +443,19 @@ fn protocols(
         }
     }
     let Some(node) = node else {
-        check_ports(&pc, claims, ctx)?;
+        check_ports(&pc, Vec::new(), ctx)?;
         return Ok(pc);
     };
     let mut all = Fields::of(node, "protocols", ctx)?;
     for (key, value) in all.drain() {
         let path = join("protocols", &key.name);
         let mut f = Fields::of(value, &path, ctx)?;
-        match key.name.as_str() {
-            "http" => {
-                pc.http.common.enabled = true;
-                http(&mut f, ctx, &mut pc.http, &mut claims)?
-            }
-            "mysql" => {
-                pc.mysql.common.enabled = true;
-                sql(&mut f, ctx, "mysql", &mut pc.mysql, &mut claims)?
-            }
-            "pgsql" => {
-                pc.pgsql.common.enabled = true;
-                sql(&mut f, ctx, "pgsql", &mut pc.pgsql, &mut claims)?
-            }
-            "redis" => {
-                pc.redis.common.enabled = true;
-                redis_proto(&mut f, ctx, &mut pc.redis, &mut claims)?
-            }
-            "thrift" => {
-                pc.thrift.common.enabled = true;
-                thrift(&mut f, ctx, &mut pc.thrift, &mut claims)?
-            }
-            "memcache" => {
-                pc.memcache.enabled = true;
-                common(&mut f, ctx, "memcache", &mut pc.memcache, &mut claims)?;
-                f.unsupported(
-                    ctx,
-                    &[
-                        "parseunknown",
-                        "maxvalues",
-                        "maxbytespervalue",
-                        "udptransactiontimeout",
-                    ],
-                );
-            }
-            "dns" => {
-                pc.dns.enabled = true;
-                common(&mut f, ctx, "dns", &mut pc.dns, &mut claims)?;
-                f.unsupported(ctx, &["include_authorities", "include_additionals"]);
-            }
-            other if OTHER_PROTOCOLS.contains(&other) => {
+        if let Some(c) = pc.common_mut(&key.name) {
+            c.enabled = true;
+        }
+        let unsupported = match pc.read_section(&key.name, &mut f, ctx) {
+            Some(read) => read?,
+            None if OTHER_PROTOCOLS.contains(&key.name.as_str()) => {
                 ctx.warn(
                     key.pos,
                     &path,
@@ -616,13 +463,16 @@ fn protocols(
                 );
                 continue;
             }
-            _ => {
+            None => {
                 ctx.warn(key.pos, &path, "unknown protocol, ignored");
                 continue;
             }
-        }
+        };
+        f.unsupported(ctx, ProtoCommon::UNSUPPORTED);
+        f.unsupported(ctx, unsupported);
         f.finish(ctx);
     }
+    let claims = std::mem::take(&mut ctx.claims);
     check_ports(&pc, claims, ctx)?;
     Ok(pc)
 }
@@ -661,32 +511,28 @@ fn check_ports(pc: &ProtocolsConfig, claims: Vec<PortClaim>, ctx: &Ctx) -> Resul
     Ok(())
 }
 
-fn shipper(node: Node, ctx: &mut Ctx, s: &mut ShipperConfig) -> Result<(), ConfigError> {
-    let mut f = Fields::of(node, "shipper", ctx)?;
-    f.string(ctx, "name", &mut s.name)?;
-    f.strings(ctx, "tags", &mut s.tags)?;
-    f.bool(ctx, "ignore_outgoing", &mut s.ignore_outgoing)?;
-    f.duration(ctx, "refresh_topology_freq", &mut s.refresh_topology_freq)?;
-    f.duration(ctx, "topology_expire", &mut s.topology_expire)?;
-    f.unsupported(
-        ctx,
-        &["queue_size", "bulk_queue_size", "max_procs", "geoip"],
-    );
-    f.finish(ctx);
-    Ok(())
-}
-
-fn interface(node: Node, path: &str, ctx: &mut Ctx) -> Result<InterfaceConfig, ConfigError> {
-    let mut ic = InterfaceConfig::default();
-    let mut f = Fields::of(node, path, ctx)?;
-    // `device: eth0`, `device: any`, or several devices as a list (kept
-    // comma-separated: `device: [eth0, eth1]` is `device: eth0,eth1`).
+/// `device: eth0`, `device: any`, or several devices as a list (kept
+/// comma-separated: `device: [eth0, eth1]` is `device: eth0,eth1`).
+pub(super) fn device(
+    ic: &mut InterfaceConfig,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     if let Some((n, p)) = f.take_set("device") {
         ic.device = match n.value {
             Value::Seq(_) => to_strings(&n, &p, ctx)?.join(","),
             _ => to_string(&n, &p, ctx)?,
         };
     }
+    Ok(())
+}
+
+/// `type`: af_packet (also `afpacket`), pcap or pf_ring (also `pfring`).
+pub(super) fn capture_type(
+    ic: &mut InterfaceConfig,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     if let Some((n, p)) = f.take_set("type") {
         let name = to_string(&n, &p, ctx)?;
         ic.kind = match name.as_str() {
@@ -702,29 +548,12 @@ fn interface(node: Node, path: &str, ctx: &mut Ctx) -> Result<InterfaceConfig, C
             }
         };
     }
-    f.int(ctx, "snaplen", &mut ic.snaplen, 1, 262_144)?;
-    f.int(ctx, "buffer_size_mb", &mut ic.buffer_size_mb, 1, 65_536)?;
-    f.bool(ctx, "with_vlans", &mut ic.with_vlans)?;
-    f.opt_string(ctx, "bpf_filter", &mut ic.bpf_filter)?;
-    if ic
-        .bpf_filter
-        .as_deref()
-        .is_some_and(|s| s.trim().is_empty())
-    {
-        ic.bpf_filter = None;
-    }
-    f.bool(ctx, "auto_promisc_mode", &mut ic.auto_promisc_mode)?;
-    f.strings(ctx, "internal_networks", &mut ic.internal_networks)?;
-    f.unsupported(
-        ctx,
-        &[
-            "fanout_group",
-            "metrics_interval",
-            "poll_default_route",
-            "ignore_outgoing",
-        ],
-    );
-    f.finish(ctx);
+    Ok(())
+}
+
+fn interface(node: Node, path: &str, ctx: &mut Ctx) -> Result<InterfaceConfig, ConfigError> {
+    let mut ic = InterfaceConfig::default();
+    ic.read_section(node, path, ctx)?;
     Ok(ic)
 }
 
@@ -819,22 +648,11 @@ fn template(
     ctx: &mut Ctx,
     t: &mut TemplateConfig,
 ) -> Result<(), ConfigError> {
-    let mut f = Fields::of(node, path, ctx)?;
-    f.bool(ctx, "enabled", &mut t.enabled)?;
-    f.string(ctx, "name", &mut t.name)?;
-    f.string(ctx, "pattern", &mut t.pattern)?;
-    f.opt_string(ctx, "path", &mut t.path)?;
-    f.bool(ctx, "overwrite", &mut t.overwrite)?;
-    f.unsupported(
-        ctx,
-        &["fields", "settings", "append_fields", "json", "type"],
-    );
-    f.finish(ctx);
-    Ok(())
+    t.read_section(node, path, ctx)
 }
 
-/// Folds the 1.x `host`/`port` pair into `hosts`.
-fn fold_host_port(
+/// `hosts`, with the 1.x `host`/`port` pair folded in.
+pub(super) fn fold_host_port(
     f: &mut Fields,
     ctx: &mut Ctx,
     default_port: u16,
@@ -870,27 +688,12 @@ fn fold_host_port(
     Ok(())
 }
 
-fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, ConfigError> {
-    let path = "output.elasticsearch";
-    let mut es = ElasticsearchOutput::default();
-    let mut f = Fields::of(node, path, ctx)?;
-    f.bool(ctx, "enabled", &mut es.enabled)?;
-    fold_host_port(&mut f, ctx, 9200, &mut es.hosts)?;
-    f.opt_string(ctx, "protocol", &mut es.protocol)?;
-    f.opt_string(ctx, "path", &mut es.path)?;
-    f.opt_string(ctx, "username", &mut es.username)?;
-    f.opt_string(ctx, "password", &mut es.password)?;
-    f.opt_string(ctx, "api_key", &mut es.api_key)?;
-    f.string(ctx, "index", &mut es.index)?;
-    f.int(ctx, "bulk_max_size", &mut es.bulk_max_size, 1, MAX_USIZE)?;
-    f.int(
-        ctx,
-        "bulk_max_bytes",
-        &mut es.bulk_max_bytes,
-        1024,
-        MAX_USIZE,
-    )?;
-    f.duration(ctx, "flush_interval", &mut es.flush_interval)?;
+/// `max_retries`, -1 = [`RETRY_FOREVER`].
+pub(super) fn es_max_retries(
+    es: &mut ElasticsearchOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     let mut retries: i64 = if es.max_retries == RETRY_FOREVER {
         -1
     } else {
@@ -898,6 +701,15 @@ fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, Confi
     };
     f.int(ctx, "max_retries", &mut retries, -1, MAX_U32 - 1)?;
     es.max_retries = u32::try_from(retries).unwrap_or(RETRY_FOREVER);
+    Ok(())
+}
+
+/// `backoff.init` and `backoff.max` (never below `init`).
+pub(super) fn es_backoff(
+    es: &mut ElasticsearchOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     if let Some((n, p)) = f.take_set("backoff") {
         let mut b = Fields::of(n, &p, ctx)?;
         b.duration(ctx, "init", &mut es.backoff_init)?;
@@ -905,274 +717,96 @@ fn elasticsearch(node: Node, ctx: &mut Ctx) -> Result<ElasticsearchOutput, Confi
         b.finish(ctx);
         es.backoff_max = es.backoff_max.max(es.backoff_init);
     }
-    f.duration(ctx, "timeout", &mut es.timeout)?;
-    f.int(ctx, "compression_level", &mut es.compression_level, 0, 9)?;
-    f.int(
-        ctx,
-        "max_response_bytes",
-        &mut es.max_response_bytes,
-        1024,
-        MAX_USIZE,
-    )?;
-    f.bool(ctx, "save_topology", &mut es.save_topology)?;
+    Ok(())
+}
+
+/// `tls:` (1.x) and `ssl:` (5.x+).
+pub(super) fn es_tls(
+    es: &mut ElasticsearchOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     for name in ["tls", "ssl"] {
         if let Some((n, p)) = f.take_set(name) {
-            tls(n, &p, ctx, &mut es)?;
+            tls(n, &p, ctx, es)?;
         }
     }
+    Ok(())
+}
+
+pub(super) fn es_template(
+    es: &mut ElasticsearchOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     if let Some((n, p)) = f.take_set("template") {
         template(n, &p, ctx, &mut es.template)?;
     }
-    f.unsupported(
-        ctx,
-        &[
-            "worker",
-            "workers",
-            "proxy_url",
-            "loadbalance",
-            "headers",
-            "parameters",
-            "pipeline",
-            "pipelines",
-            "topology_expire",
-            "max_bulk_size",
-            "escape_html",
-            "allow_older_versions",
-            "indices",
-            "kerberos",
-            "non_indexable_policy",
-            "preset",
-            "idle_connection_timeout",
-            "codec",
-        ],
-    );
-    f.finish(ctx);
-    Ok(es)
+    Ok(())
 }
 
-fn redis_output(node: Node, ctx: &mut Ctx) -> Result<RedisOutput, ConfigError> {
-    let path = "output.redis";
-    let mut r = RedisOutput::default();
-    let mut f = Fields::of(node, path, ctx)?;
-    f.bool(ctx, "enabled", &mut r.enabled)?;
-    fold_host_port(&mut f, ctx, 6379, &mut r.hosts)?;
-    // 1.x called the list name `index`; `key` wins when both are given.
+/// 1.x called the list name `index`; `key` wins when both are given.
+pub(super) fn redis_key(
+    r: &mut RedisOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     f.string(ctx, "index", &mut r.key)?;
-    f.string(ctx, "key", &mut r.key)?;
-    f.int(ctx, "db", &mut r.db, 0, MAX_U32)?;
-    f.int(ctx, "db_topology", &mut r.db_topology, 0, MAX_U32)?;
-    f.opt_string(ctx, "password", &mut r.password)?;
-    let mut datatype = Some(r.datatype.clone());
-    f.choice(ctx, "datatype", &["list", "channel"], &mut datatype)?;
-    r.datatype = datatype.unwrap_or_else(|| "list".into());
-    f.duration(ctx, "timeout", &mut r.timeout)?;
-    f.duration(ctx, "reconnect_interval", &mut r.reconnect_interval)?;
-    f.bool(ctx, "save_topology", &mut r.save_topology)?;
-    f.int(ctx, "bulk_max_size", &mut r.bulk_max_size, 1, MAX_USIZE)?;
-    f.int(ctx, "bulk_max_bytes", &mut r.bulk_max_bytes, 1, MAX_USIZE)?;
-    f.int(ctx, "max_retries", &mut r.max_retries, -1, MAX_U32)?;
-    f.int(
-        ctx,
-        "max_reply_bytes",
-        &mut r.max_reply_bytes,
-        1024,
-        MAX_USIZE,
-    )?;
+    f.string(ctx, "key", &mut r.key)
+}
+
+/// `backoff.init` is `reconnect_interval`; `backoff.max` caps its doubling.
+pub(super) fn redis_backoff(
+    r: &mut RedisOutput,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     if let Some((n, p)) = f.take_set("backoff") {
         let mut b = Fields::of(n, &p, ctx)?;
         b.duration(ctx, "init", &mut r.reconnect_interval)?;
         b.duration(ctx, "max", &mut r.backoff_max)?;
         b.finish(ctx);
     }
-    f.unsupported(
-        ctx,
-        &[
-            "host_topology",
-            "password_topology",
-            "loadbalance",
-            "worker",
-            "workers",
-            "ssl",
-            "tls",
-            "proxy_url",
-            "codec",
-            "topology_expire",
-        ],
-    );
-    f.finish(ctx);
-    Ok(r)
-}
-
-fn file_output(node: Node, ctx: &mut Ctx) -> Result<FileOutput, ConfigError> {
-    let mut o = FileOutput::default();
-    let mut f = Fields::of(node, "output.file", ctx)?;
-    f.bool(ctx, "enabled", &mut o.enabled)?;
-    f.string(ctx, "path", &mut o.path)?;
-    f.string(ctx, "filename", &mut o.filename)?;
-    f.int(
-        ctx,
-        "rotate_every_kb",
-        &mut o.rotate_every_kb,
-        1,
-        u64::MAX as i128,
-    )?;
-    f.int(ctx, "number_of_files", &mut o.number_of_files, 1, 1024)?;
-    f.unsupported(ctx, &["permissions", "codec", "rotate_on_startup"]);
-    f.finish(ctx);
-    Ok(o)
-}
-
-fn console_output(node: Node, ctx: &mut Ctx) -> Result<ConsoleOutput, ConfigError> {
-    let mut o = ConsoleOutput::default();
-    let mut f = Fields::of(node, "output.console", ctx)?;
-    f.bool(ctx, "enabled", &mut o.enabled)?;
-    f.bool(ctx, "pretty", &mut o.pretty)?;
-    f.unsupported(ctx, &["codec", "bulk_max_size"]);
-    f.finish(ctx);
-    Ok(o)
+    Ok(())
 }
 
 fn outputs(node: Node, ctx: &mut Ctx) -> Result<OutputsConfig, ConfigError> {
     let mut o = OutputsConfig::default();
     let mut f = Fields::of(node, "output", ctx)?;
     if let Some(n) = f.take("elasticsearch") {
-        o.elasticsearch = Some(elasticsearch(n, ctx)?);
+        let es = o.elasticsearch.insert(ElasticsearchOutput::default());
+        es.read_section(n, "output.elasticsearch", ctx)?;
     }
     if let Some(n) = f.take("redis") {
-        o.redis = Some(redis_output(n, ctx)?);
+        let r = o.redis.insert(RedisOutput::default());
+        r.read_section(n, "output.redis", ctx)?;
     }
     if let Some(n) = f.take("file") {
-        o.file = Some(file_output(n, ctx)?);
+        let file = o.file.insert(FileOutput::default());
+        file.read_section(n, "output.file", ctx)?;
     }
     if let Some(n) = f.take("console") {
-        o.console = Some(console_output(n, ctx)?);
+        let console = o.console.insert(ConsoleOutput::default());
+        console.read_section(n, "output.console", ctx)?;
     }
     f.unsupported(ctx, &["logstash", "kafka", "discard"]);
     f.finish(ctx);
     Ok(o)
 }
 
-fn pipeline(node: Node, ctx: &mut Ctx, p: &mut PipelineConfig) -> Result<(), ConfigError> {
-    let mut f = Fields::of(node, "pipeline", ctx)?;
-    f.int(ctx, "readers", &mut p.readers, 0, 1024)?;
-    f.int(ctx, "workers", &mut p.workers, 0, 1024)?;
-    f.bool(ctx, "pin", &mut p.pin)?;
-    f.int(ctx, "batch_packets", &mut p.batch_packets, 1, 1 << 20)?;
-    f.int(ctx, "worker_queue", &mut p.worker_queue, 1, 1 << 20)?;
-    f.int(ctx, "output_queue", &mut p.output_queue, 1, 1 << 20)?;
-    f.int(
-        ctx,
-        "output_queue_events",
-        &mut p.output_queue_events,
-        1,
-        1 << 30,
-    )?;
-    f.int(
-        ctx,
-        "output_queue_bytes",
-        &mut p.output_queue_bytes,
-        4096,
-        MAX_USIZE,
-    )?;
-    let mut when_full = Some(p.when_full.clone());
-    f.choice(ctx, "when_full", &["block", "drop_newest"], &mut when_full)?;
-    p.when_full = when_full.unwrap_or_else(|| "block".into());
-    f.int(ctx, "max_flows", &mut p.max_flows, 1, MAX_USIZE)?;
-    f.int(
-        ctx,
-        "tcp_max_closed_flows",
-        &mut p.tcp_max_closed_flows,
-        0,
-        MAX_USIZE,
-    )?;
-    f.duration(ctx, "tcp_closed_timeout", &mut p.tcp_closed_timeout)?;
-    f.int(
-        ctx,
-        "tcp_max_ooo_bytes",
-        &mut p.tcp_max_ooo_bytes,
-        0,
-        MAX_USIZE,
-    )?;
-    f.int(
-        ctx,
-        "tcp_max_ooo_segments",
-        &mut p.tcp_max_ooo_segments,
-        0,
-        MAX_USIZE,
-    )?;
-    f.int(
-        ctx,
-        "tcp_max_ooo_total_bytes",
-        &mut p.tcp_max_ooo_total_bytes,
-        0,
-        MAX_USIZE,
-    )?;
-    f.int(
-        ctx,
-        "defrag_max_datagrams",
-        &mut p.defrag_max_datagrams,
-        0,
-        MAX_USIZE,
-    )?;
-    f.int(
-        ctx,
-        "defrag_max_bytes",
-        &mut p.defrag_max_bytes,
-        0,
-        MAX_USIZE,
-    )?;
-    f.duration(ctx, "defrag_timeout", &mut p.defrag_timeout)?;
-    f.finish(ctx);
-    Ok(())
-}
-
-const LOG_LEVELS: &[&str] = &[
-    "critical", "error", "warning", "warn", "info", "debug", "trace",
-];
-
-fn logging(node: Node, ctx: &mut Ctx, l: &mut LoggingConfig) -> Result<(), ConfigError> {
-    let mut f = Fields::of(node, "logging", ctx)?;
-    let mut level = Some(l.level.clone());
-    f.choice(ctx, "level", LOG_LEVELS, &mut level)?;
-    l.level = level.unwrap_or_else(|| "info".into());
-    f.strings(ctx, "selectors", &mut l.selectors)?;
-    f.bool(ctx, "to_stderr", &mut l.to_stderr)?;
-    f.duration(ctx, "metrics_interval", &mut l.metrics_interval)?;
+/// Beats 5+: `logging.metrics.period` and `logging.metrics.enabled`.
+pub(super) fn log_metrics(
+    l: &mut LoggingConfig,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
     if let Some((n, p)) = f.take_set("metrics") {
-        // Beats 5+: `logging.metrics.period`.
         let mut m = Fields::of(n, &p, ctx)?;
         m.duration(ctx, "period", &mut l.metrics_interval)?;
         m.bool(ctx, "enabled", &mut l.metrics_enabled)?;
         m.unsupported(ctx, &["namespaces"]);
         m.finish(ctx);
     }
-    f.unsupported(
-        ctx,
-        &[
-            "to_syslog",
-            "to_files",
-            "files",
-            "json",
-            "to_eventlog",
-            "ecs",
-            "event_data",
-        ],
-    );
-    f.finish(ctx);
-    Ok(())
-}
-
-/// Beats' monitoring endpoint: `http.enabled`, `http.host`, `http.port`.
-fn http_endpoint(node: Node, ctx: &mut Ctx, h: &mut HttpEndpointConfig) -> Result<(), ConfigError> {
-    let mut f = Fields::of(node, "http", ctx)?;
-    f.bool(ctx, "enabled", &mut h.enabled)?;
-    f.string(ctx, "host", &mut h.host)?;
-    f.int(ctx, "port", &mut h.port, 0, 65535)?;
-    f.unsupported(
-        ctx,
-        &["named_pipe.user", "named_pipe.security_descriptor", "pprof"],
-    );
-    f.finish(ctx);
     Ok(())
 }
 
@@ -1188,9 +822,7 @@ fn queue(node: Node, ctx: &mut Ctx, p: &mut PipelineConfig) -> Result<(), Config
         m.unsupported(ctx, &["flush"]);
         m.finish(ctx);
     }
-    let mut when_full = Some(p.when_full.clone());
-    f.choice(ctx, "when_full", &["block", "drop_newest"], &mut when_full)?;
-    p.when_full = when_full.unwrap_or_else(|| "block".into());
+    f.pick(ctx, "when_full", &mut p.when_full)?;
     f.unsupported(ctx, &["disk", "spool"]);
     f.finish(ctx);
     Ok(())
@@ -1226,7 +858,7 @@ pub fn build(root: Node, restrict_protocols: bool, ctx: &mut Ctx) -> Result<Conf
     let mut cfg = Config::default();
     let mut f = Fields::of(root, "", ctx)?;
     if let Some(n) = f.take("shipper") {
-        shipper(n, ctx, &mut cfg.shipper)?;
+        cfg.shipper.read_section(n, "shipper", ctx)?;
     }
     cfg.interfaces = interfaces(f.take("interfaces").filter(|n| !n.is_null()), ctx)?;
     cfg.protocols = protocols(f.take("protocols"), restrict_protocols, ctx)?;
@@ -1234,16 +866,17 @@ pub fn build(root: Node, restrict_protocols: bool, ctx: &mut Ctx) -> Result<Conf
         cfg.output = outputs(n, ctx)?;
     }
     if let Some(n) = f.take("pipeline") {
-        pipeline(n, ctx, &mut cfg.pipeline)?;
+        cfg.pipeline.read_section(n, "pipeline", ctx)?;
     }
     if let Some(n) = f.take("logging") {
-        logging(n, ctx, &mut cfg.logging)?;
+        cfg.logging.read_section(n, "logging", ctx)?;
     }
     if let Some(n) = f.take("setup") {
         setup(n, ctx, &mut cfg.output)?;
     }
     if let Some(n) = f.take("http") {
-        http_endpoint(n, ctx, &mut cfg.http)?;
+        // Beats' monitoring endpoint: `http.enabled`, `http.host`, `http.port`.
+        cfg.http.read_section(n, "http", ctx)?;
     }
     if let Some(n) = f.take("queue") {
         queue(n, ctx, &mut cfg.pipeline)?;

@@ -1,12 +1,18 @@
 //! Configuration: the canonical settings tree (Packetbeat 1.x layout), its defaults,
 //! and loading from YAML with the other accepted layouts mapped onto it.
 //!
-//! The typed structs below are what the rest of wirebeat reads. Loading, layout
-//! mapping, `-E` overrides, validation and export live in the submodules.
+//! The typed structs below are what the rest of wirebeat reads. Each section is
+//! declared once in a settings table (`settings!` and `protocols!` in
+//! `settings.rs`): key, type, default and doc per setting, from which the
+//! struct, its default, the typed conversion and the export are generated.
+//! Loading, layout mapping, `-E` overrides, validation and export live in the
+//! submodules.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[macro_use]
+mod settings;
 mod convert;
 mod duration;
 mod error;
@@ -16,6 +22,7 @@ mod tree;
 
 pub use duration::{format_duration, parse_duration};
 pub use error::ConfigError;
+pub use settings::Choice;
 pub use tree::MAX_INPUT_BYTES;
 
 /// Every setting wirebeat reads.
@@ -31,26 +38,19 @@ pub struct Config {
     pub http: HttpEndpointConfig,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct ShipperConfig {
-    /// Default: the host name.
-    pub name: String,
-    pub tags: Vec<String>,
-    pub ignore_outgoing: bool,
-    pub refresh_topology_freq: Duration,
-    pub topology_expire: Duration,
-}
+const MAX_USIZE: i128 = usize::MAX as i128;
+const MAX_U32: i128 = u32::MAX as i128;
 
-impl Default for ShipperConfig {
-    fn default() -> Self {
-        ShipperConfig {
-            name: hostname(),
-            tags: Vec::new(),
-            ignore_outgoing: false,
-            refresh_topology_freq: Duration::from_secs(10),
-            topology_expire: Duration::from_secs(15),
-        }
+settings! {
+    pub struct ShipperConfig {
+        /// Default: the host name.
+        name: String = hostname() => text;
+        tags: Vec<String> = Vec::new() => texts;
+        ignore_outgoing: bool = false => bool;
+        refresh_topology_freq: Duration = Duration::from_secs(10) => duration;
+        topology_expire: Duration = Duration::from_secs(15) => duration;
     }
+    unsupported ["queue_size", "bulk_queue_size", "max_procs", "geoip"]
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -61,19 +61,38 @@ pub enum CaptureType {
     PfRing,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct InterfaceConfig {
-    /// A device name, `any`, or several names separated by commas (see
-    /// [`InterfaceConfig::devices`]).
-    pub device: String,
-    pub kind: CaptureType,
-    pub snaplen: u32,
-    pub buffer_size_mb: u32,
-    pub with_vlans: bool,
-    pub bpf_filter: Option<String>,
-    pub auto_promisc_mode: bool,
-    /// CIDRs (or `loopback`, `private`) inside the perimeter, for `network.direction`.
-    pub internal_networks: Vec<String>,
+impl CaptureType {
+    /// The configuration name (`type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureType::AfPacket => "af_packet",
+            CaptureType::Pcap => "pcap",
+            CaptureType::PfRing => "pf_ring",
+        }
+    }
+}
+
+settings! {
+    pub struct InterfaceConfig {
+        /// A device name, `any`, or several names separated by commas (see
+        /// [`InterfaceConfig::devices`]).
+        device: String = "any".into() => custom(convert::device, export::device);
+        /// `type`.
+        kind: CaptureType = CaptureType::AfPacket => custom(convert::capture_type, export::capture_type);
+        snaplen: u32 = 65535 => int(1, 262_144);
+        buffer_size_mb: u32 = 30 => int(1, 65_536);
+        with_vlans: bool = false => bool;
+        bpf_filter: Option<String> = None => nonblank_text;
+        auto_promisc_mode: bool = false => bool;
+        /// CIDRs (or `loopback`, `private`) inside the perimeter, for `network.direction`.
+        internal_networks: Vec<String> = Vec::new() => texts;
+    }
+    unsupported [
+        "fanout_group",
+        "metrics_interval",
+        "poll_default_route",
+        "ignore_outgoing",
+    ]
 }
 
 impl InterfaceConfig {
@@ -87,177 +106,166 @@ impl InterfaceConfig {
     }
 }
 
-impl Default for InterfaceConfig {
-    fn default() -> Self {
-        InterfaceConfig {
-            device: "any".into(),
-            kind: CaptureType::AfPacket,
-            snaplen: 65535,
-            buffer_size_mb: 30,
-            with_vlans: false,
-            bpf_filter: None,
-            auto_promisc_mode: false,
-            internal_networks: Vec::new(),
-        }
+settings! {
+    /// Options every protocol has.
+    pub struct ProtoCommon {
+        enabled: bool = true => bool;
+        ports: Vec<u16> = Vec::new() => custom(convert::proto_ports, export::proto_ports);
+        send_request: bool = false => bool;
+        send_response: bool = false => bool;
+        transaction_timeout: Duration = Duration::from_secs(10) => duration;
+        /// Memory the requests waiting for their response on one connection may hold
+        /// (for HTTP, at least twice `max_message_size`).
+        queue_max_bytes: usize = 4 << 20 => int(0, MAX_USIZE);
+        /// Requests waiting for their response on one connection: the oldest is
+        /// published unmatched when a new one would exceed either bound.
+        queue_max_messages: usize = 1024 => int(0, MAX_USIZE);
     }
-}
-
-/// Options every protocol has.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ProtoCommon {
-    pub enabled: bool,
-    pub ports: Vec<u16>,
-    pub send_request: bool,
-    pub send_response: bool,
-    pub transaction_timeout: Duration,
+    unsupported [
+        "fields",
+        "fields_under_root",
+        "tags",
+        "processors",
+        "keep_null",
+        "index",
+        "interface",
+        "pipeline",
+    ]
 }
 
 impl ProtoCommon {
     pub fn with_ports(ports: &[u16]) -> ProtoCommon {
         ProtoCommon {
-            enabled: true,
             ports: ports.to_vec(),
-            send_request: false,
-            send_response: false,
-            transaction_timeout: Duration::from_secs(10),
+            ..ProtoCommon::default()
+        }
+    }
+
+    /// The same with other pairing queue bounds.
+    pub fn with_queue(self, queue_max_messages: usize, queue_max_bytes: usize) -> ProtoCommon {
+        ProtoCommon {
+            queue_max_messages,
+            queue_max_bytes,
+            ..self
         }
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct HttpConfig {
-    pub common: ProtoCommon,
-    pub send_headers: Vec<String>,
-    pub send_all_headers: bool,
-    pub split_cookie: bool,
-    pub real_ip_header: Option<String>,
-    pub hide_keywords: Vec<String>,
-    pub redact_authorization: bool,
-    pub redact_headers: Vec<String>,
-    pub include_body_for: Vec<String>,
-    pub include_request_body_for: Vec<String>,
-    pub include_response_body_for: Vec<String>,
-    pub decode_body: bool,
-    pub max_message_size: usize,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig {
-            common: ProtoCommon::with_ports(&[80, 8080, 8000, 5000, 8002]),
-            send_headers: Vec::new(),
-            send_all_headers: false,
-            split_cookie: false,
-            real_ip_header: None,
-            hide_keywords: Vec::new(),
-            redact_authorization: false,
-            redact_headers: Vec::new(),
-            include_body_for: Vec::new(),
-            include_request_body_for: Vec::new(),
-            include_response_body_for: Vec::new(),
-            decode_body: true,
-            max_message_size: 10 * 1024 * 1024,
-        }
+settings! {
+    pub struct HttpConfig {
+        common: ProtoCommon = ProtoCommon::with_ports(&[80, 8080, 8000, 5000, 8002]) => flatten;
+        send_headers: Vec<String> = Vec::new() => texts;
+        send_all_headers: bool = false => bool;
+        split_cookie: bool = false => bool;
+        real_ip_header: Option<String> = None => opt_text;
+        hide_keywords: Vec<String> = Vec::new() => texts;
+        /// `strip_authorization` is the pre-1.0 name.
+        redact_authorization: bool = false => bool_or("strip_authorization");
+        redact_headers: Vec<String> = Vec::new() => texts;
+        include_body_for: Vec<String> = Vec::new() => texts;
+        include_request_body_for: Vec<String> = Vec::new() => texts;
+        include_response_body_for: Vec<String> = Vec::new() => texts;
+        decode_body: bool = true => bool;
+        max_message_size: usize = 10 * 1024 * 1024 => int(0, MAX_USIZE);
     }
+    unsupported []
 }
 
-/// MySQL and PostgreSQL.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SqlConfig {
-    pub common: ProtoCommon,
-    pub max_rows: usize,
-    pub max_row_length: usize,
-    /// MySQL prepared-statement cache lifetime.
-    pub statement_timeout: Duration,
-    /// PostgreSQL prepared statements (and, separately, portals) remembered per
-    /// connection.
-    pub max_statements: usize,
+settings! {
+    /// MySQL and PostgreSQL.
+    pub struct SqlConfig {
+        common: ProtoCommon = ProtoCommon::with_ports(&[]) => flatten;
+        max_rows: usize = 10 => int(0, MAX_USIZE);
+        max_row_length: usize = 1024 => int(0, MAX_USIZE);
+        /// MySQL prepared-statement cache lifetime.
+        statement_timeout: Duration = Duration::from_secs(3600) => duration;
+        /// PostgreSQL prepared statements (and, separately, portals) remembered per
+        /// connection.
+        max_statements: usize = 1024 => int(0, MAX_USIZE);
+    }
+    unsupported []
 }
 
 impl SqlConfig {
     fn with_ports(ports: &[u16]) -> SqlConfig {
         SqlConfig {
-            common: ProtoCommon::with_ports(ports),
-            max_rows: 10,
-            max_row_length: 1024,
-            statement_timeout: Duration::from_secs(3600),
-            max_statements: 1024,
+            common: ProtoCommon::with_ports(ports).with_queue(1024, 16 << 20),
+            ..SqlConfig::default()
         }
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct RedisConfig {
-    pub common: ProtoCommon,
-    pub queue_max_bytes: usize,
-    pub queue_max_messages: usize,
+settings! {
+    pub struct RedisConfig {
+        common: ProtoCommon = ProtoCommon::with_ports(&[6379]).with_queue(20000, 1024 * 1024) => flatten;
+    }
+    unsupported []
 }
 
-impl Default for RedisConfig {
-    fn default() -> Self {
-        RedisConfig {
-            common: ProtoCommon::with_ports(&[6379]),
-            queue_max_bytes: 1024 * 1024,
-            queue_max_messages: 20000,
-        }
+settings! {
+    pub struct ThriftConfig {
+        common: ProtoCommon = ProtoCommon::with_ports(&[9090]) => flatten;
+        /// `socket` or `framed`; `None` = detect.
+        transport_type: Option<String> = None => opt_one_of(&["socket", "framed"]);
+        /// `binary` or `compact`; `None` = detect.
+        protocol_type: Option<String> = None => opt_one_of(&["binary", "compact"]);
+        idl_files: Vec<String> = Vec::new() => texts;
+        string_max_size: usize = 200 => int(0, MAX_USIZE);
+        collection_max_size: usize = 15 => int(0, MAX_USIZE);
+        capture_reply: bool = true => bool;
+        obfuscate_strings: bool = false => bool;
+        drop_after_n_struct_fields: usize = 500 => int(0, MAX_USIZE);
+    }
+    unsupported []
+}
+
+protocols! {
+    pub struct ProtocolsConfig {
+        http: HttpConfig = HttpConfig::default(), unsupported [];
+        mysql: SqlConfig = SqlConfig::with_ports(&[3306, 3307]), unsupported [];
+        pgsql: SqlConfig = SqlConfig::with_ports(&[5432]), unsupported [];
+        redis: RedisConfig = RedisConfig::default(), unsupported [];
+        thrift: ThriftConfig = ThriftConfig::default(), unsupported [];
+        memcache: ProtoCommon = ProtoCommon::with_ports(&[11211]), unsupported [
+            "parseunknown",
+            "maxvalues",
+            "maxbytespervalue",
+            "udptransactiontimeout",
+        ];
+        dns: ProtoCommon = ProtoCommon::with_ports(&[53]),
+            unsupported ["include_authorities", "include_additionals"];
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct ThriftConfig {
-    pub common: ProtoCommon,
-    /// `socket` or `framed`; `None` = detect.
-    pub transport_type: Option<String>,
-    /// `binary` or `compact`; `None` = detect.
-    pub protocol_type: Option<String>,
-    pub idl_files: Vec<String>,
-    pub string_max_size: usize,
-    pub collection_max_size: usize,
-    pub capture_reply: bool,
-    pub obfuscate_strings: bool,
-    pub drop_after_n_struct_fields: usize,
+/// A protocol's settings, with the options every protocol has.
+trait HasCommon {
+    fn common(&self) -> &ProtoCommon;
+    fn common_mut(&mut self) -> &mut ProtoCommon;
 }
 
-impl Default for ThriftConfig {
-    fn default() -> Self {
-        ThriftConfig {
-            common: ProtoCommon::with_ports(&[9090]),
-            transport_type: None,
-            protocol_type: None,
-            idl_files: Vec::new(),
-            string_max_size: 200,
-            collection_max_size: 15,
-            capture_reply: true,
-            obfuscate_strings: false,
-            drop_after_n_struct_fields: 500,
-        }
+impl HasCommon for ProtoCommon {
+    fn common(&self) -> &ProtoCommon {
+        self
+    }
+    fn common_mut(&mut self) -> &mut ProtoCommon {
+        self
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct ProtocolsConfig {
-    pub http: HttpConfig,
-    pub mysql: SqlConfig,
-    pub pgsql: SqlConfig,
-    pub redis: RedisConfig,
-    pub thrift: ThriftConfig,
-    pub memcache: ProtoCommon,
-    pub dns: ProtoCommon,
+macro_rules! has_common {
+    ($($ty:ty),*) => {
+        $(impl HasCommon for $ty {
+            fn common(&self) -> &ProtoCommon {
+                &self.common
+            }
+            fn common_mut(&mut self) -> &mut ProtoCommon {
+                &mut self.common
+            }
+        })*
+    };
 }
 
-impl Default for ProtocolsConfig {
-    fn default() -> Self {
-        ProtocolsConfig {
-            http: HttpConfig::default(),
-            mysql: SqlConfig::with_ports(&[3306, 3307]),
-            pgsql: SqlConfig::with_ports(&[5432]),
-            redis: RedisConfig::default(),
-            thrift: ThriftConfig::default(),
-            memcache: ProtoCommon::with_ports(&[11211]),
-            dns: ProtoCommon::with_ports(&[53]),
-        }
-    }
-}
+has_common!(HttpConfig, SqlConfig, RedisConfig, ThriftConfig);
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OutputsConfig {
@@ -267,319 +275,247 @@ pub struct OutputsConfig {
     pub console: Option<ConsoleOutput>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct ElasticsearchOutput {
-    pub enabled: bool,
-    /// `host:port` or URLs; the 1.x `host`/`port` pair is folded in here.
-    pub hosts: Vec<String>,
-    pub protocol: Option<String>,
-    pub path: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub api_key: Option<String>,
-    pub index: String,
-    /// Events per bulk request.
-    pub bulk_max_size: usize,
-    /// Bytes of events per bulk request (before compression).
-    pub bulk_max_bytes: usize,
-    pub flush_interval: Duration,
-    /// Attempts after the first for a failed request or item; [`RETRY_FOREVER`]
-    /// (`max_retries: -1`) never gives up.
-    pub max_retries: u32,
-    /// Exponential backoff between retries (Beats `backoff.init` / `backoff.max`).
-    pub backoff_init: Duration,
-    pub backoff_max: Duration,
-    pub timeout: Duration,
-    pub compression_level: u32,
-    /// Largest response body read from the cluster (wirebeat); a larger one fails
-    /// the request, which is sent again.
-    pub max_response_bytes: usize,
-    pub tls_certificate_authorities: Vec<String>,
-    pub tls_verify: bool,
-    pub save_topology: bool,
-    /// Index template (1.x `output.elasticsearch.template`, 6.x+ `setup.template`).
-    pub template: TemplateConfig,
+settings! {
+    pub struct ElasticsearchOutput {
+        enabled: bool = true => bool;
+        /// `host:port` or URLs; the 1.x `host`/`port` pair is folded in here.
+        hosts: Vec<String> = vec!["localhost:9200".into()] => hosts(9200);
+        protocol: Option<String> = None => opt_text;
+        path: Option<String> = None => opt_text;
+        username: Option<String> = None => opt_text;
+        password: Option<String> = None => secret;
+        api_key: Option<String> = None => secret;
+        index: String = "packetbeat".into() => text;
+        /// Events per bulk request.
+        bulk_max_size: usize = 2048 => int(1, MAX_USIZE);
+        /// Bytes of events per bulk request (before compression).
+        bulk_max_bytes: usize = 8 * 1024 * 1024 => int(1024, MAX_USIZE);
+        flush_interval: Duration = Duration::from_secs(1) => duration;
+        /// Attempts after the first for a failed request or item; [`RETRY_FOREVER`]
+        /// (`max_retries: -1`) never gives up.
+        max_retries: u32 = 3 => custom(convert::es_max_retries, export::es_max_retries);
+        /// Exponential backoff between retries (Beats `backoff.init` / `backoff.max`).
+        backoff_init: Duration = Duration::from_secs(1)
+            => custom(convert::es_backoff, export::es_backoff);
+        /// Read and exported with `backoff_init`.
+        backoff_max: Duration = Duration::from_secs(60) => skip;
+        timeout: Duration = Duration::from_secs(90) => duration;
+        compression_level: u32 = 0 => int(0, 9);
+        /// Largest response body read from the cluster (wirebeat); a larger one fails
+        /// the request, which is sent again.
+        max_response_bytes: usize = 64 * 1024 * 1024 => int(1024, MAX_USIZE);
+        save_topology: bool = false => bool;
+        /// `tls.certificate_authorities` (1.x; `ssl.` in 5.x+).
+        tls_certificate_authorities: Vec<String> = Vec::new()
+            => custom(convert::es_tls, export::es_tls);
+        /// Read and exported with `tls_certificate_authorities`.
+        tls_verify: bool = true => skip;
+        /// Index template (1.x `output.elasticsearch.template`, 6.x+ `setup.template`).
+        template: TemplateConfig = TemplateConfig::default()
+            => custom(convert::es_template, export::es_template);
+    }
+    unsupported [
+        "worker",
+        "workers",
+        "proxy_url",
+        "loadbalance",
+        "headers",
+        "parameters",
+        "pipeline",
+        "pipelines",
+        "topology_expire",
+        "max_bulk_size",
+        "escape_html",
+        "allow_older_versions",
+        "indices",
+        "kerberos",
+        "non_indexable_policy",
+        "preset",
+        "idle_connection_timeout",
+        "codec",
+    ]
 }
 
 /// `max_retries: -1`: retry until the destination accepts (or the run stops).
 pub const RETRY_FOREVER: u32 = u32::MAX;
 
-/// Index template settings of the Elasticsearch output.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TemplateConfig {
-    /// Load the template when it is absent.
-    pub enabled: bool,
-    pub name: String,
-    /// Index pattern the template applies to.
-    pub pattern: String,
-    /// A template JSON file to load instead of the built-in one.
-    pub path: Option<String>,
-    /// Replace an existing template.
-    pub overwrite: bool,
+settings! {
+    /// Index template settings of the Elasticsearch output.
+    pub struct TemplateConfig {
+        /// Load the template when it is absent.
+        enabled: bool = true => bool;
+        name: String = "packetbeat".into() => text;
+        /// Index pattern the template applies to.
+        pattern: String = "packetbeat-*".into() => text;
+        /// A template JSON file to load instead of the built-in one.
+        path: Option<String> = None => opt_text;
+        /// Replace an existing template.
+        overwrite: bool = false => bool;
+    }
+    unsupported ["fields", "settings", "append_fields", "json", "type"]
 }
 
-impl Default for TemplateConfig {
-    fn default() -> Self {
-        TemplateConfig {
-            enabled: true,
-            name: "packetbeat".into(),
-            pattern: "packetbeat-*".into(),
-            path: None,
-            overwrite: false,
-        }
+choice! {
+    /// How the Redis output sends events: `RPUSH` to a list or `PUBLISH` to a
+    /// channel.
+    pub enum RedisDatatype {
+        #[default]
+        List = "list",
+        Channel = "channel",
     }
 }
 
-impl Default for ElasticsearchOutput {
-    fn default() -> Self {
-        ElasticsearchOutput {
-            enabled: true,
-            hosts: vec!["localhost:9200".into()],
-            protocol: None,
-            path: None,
-            username: None,
-            password: None,
-            api_key: None,
-            index: "packetbeat".into(),
-            bulk_max_size: 2048,
-            bulk_max_bytes: 8 * 1024 * 1024,
-            flush_interval: Duration::from_secs(1),
-            max_retries: 3,
-            backoff_init: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(60),
-            timeout: Duration::from_secs(90),
-            compression_level: 0,
-            max_response_bytes: 64 * 1024 * 1024,
-            tls_certificate_authorities: Vec::new(),
-            tls_verify: true,
-            save_topology: false,
-            template: TemplateConfig::default(),
-        }
+settings! {
+    pub struct RedisOutput {
+        enabled: bool = true => bool;
+        /// `host:port` entries; the 1.x `host`/`port` pair is folded in here.
+        hosts: Vec<String> = vec!["localhost:6379".into()] => hosts(6379);
+        /// List or channel name (1.x: `index`).
+        key: String = "packetbeat".into() => custom(convert::redis_key, export::redis_key);
+        db: u32 = 0 => int(0, MAX_U32);
+        db_topology: u32 = 1 => int(0, MAX_U32);
+        password: Option<String> = None => secret;
+        datatype: RedisDatatype = RedisDatatype::List => choice;
+        timeout: Duration = Duration::from_secs(5) => duration;
+        reconnect_interval: Duration = Duration::from_secs(1) => duration;
+        save_topology: bool = false => bool;
+        /// Events per `RPUSH` (5.x `bulk_max_size`).
+        bulk_max_size: usize = 2048 => int(1, MAX_USIZE);
+        /// Bytes of events per `RPUSH` (wirebeat); a larger single event goes alone.
+        bulk_max_bytes: usize = 16 * 1024 * 1024 => int(1, MAX_USIZE);
+        /// Attempts after the first before a batch is given up and counted as failed;
+        /// negative = retry until it is written.
+        max_retries: i64 = 3 => int(-1, MAX_U32);
+        /// Largest reply accepted from the server, and the most topology data read per
+        /// refresh (wirebeat).
+        max_reply_bytes: usize = 1024 * 1024 => int(1024, MAX_USIZE);
+        /// Longest wait between reconnection attempts; the wait starts at
+        /// `reconnect_interval` and doubles up to this (5.x `backoff.max`;
+        /// `backoff.init` is `reconnect_interval`).
+        backoff_max: Duration = Duration::from_secs(60)
+            => custom(convert::redis_backoff, export::redis_backoff);
+    }
+    unsupported [
+        "host_topology",
+        "password_topology",
+        "loadbalance",
+        "worker",
+        "workers",
+        "ssl",
+        "tls",
+        "proxy_url",
+        "codec",
+        "topology_expire",
+    ]
+}
+
+settings! {
+    pub struct FileOutput {
+        enabled: bool = true => bool;
+        path: String = "/tmp/wirebeat".into() => text;
+        filename: String = "wirebeat".into() => text;
+        rotate_every_kb: u64 = 10240 => int(1, u64::MAX as i128);
+        number_of_files: u32 = 7 => int(1, 1024);
+    }
+    unsupported ["permissions", "codec", "rotate_on_startup"]
+}
+
+settings! {
+    pub struct ConsoleOutput {
+        enabled: bool = true => bool;
+        pretty: bool = false => bool;
+    }
+    unsupported ["codec", "bulk_max_size"]
+}
+
+choice! {
+    /// What a full queue does with new data: wait for room (backpressure), or drop
+    /// it and count.
+    pub enum WhenFull {
+        #[default]
+        Block = "block",
+        DropNewest = "drop_newest",
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct RedisOutput {
-    pub enabled: bool,
-    /// `host:port` entries; the 1.x `host`/`port` pair is folded in here.
-    pub hosts: Vec<String>,
-    /// List or channel name (1.x: `index`).
-    pub key: String,
-    pub db: u32,
-    pub db_topology: u32,
-    pub password: Option<String>,
-    /// `list` or `channel`.
-    pub datatype: String,
-    pub timeout: Duration,
-    pub reconnect_interval: Duration,
-    pub save_topology: bool,
-    /// Longest wait between reconnection attempts; the wait starts at
-    /// `reconnect_interval` and doubles up to this (5.x `backoff.max`).
-    pub backoff_max: Duration,
-    /// Events per `RPUSH` (5.x `bulk_max_size`).
-    pub bulk_max_size: usize,
-    /// Bytes of events per `RPUSH` (wirebeat); a larger single event goes alone.
-    pub bulk_max_bytes: usize,
-    /// Attempts after the first before a batch is given up and counted as failed;
-    /// negative = retry until it is written.
-    pub max_retries: i64,
-    /// Largest reply accepted from the server, and the most topology data read per
-    /// refresh (wirebeat).
-    pub max_reply_bytes: usize,
-}
-
-impl Default for RedisOutput {
-    fn default() -> Self {
-        RedisOutput {
-            enabled: true,
-            hosts: vec!["localhost:6379".into()],
-            key: "packetbeat".into(),
-            db: 0,
-            db_topology: 1,
-            password: None,
-            datatype: "list".into(),
-            timeout: Duration::from_secs(5),
-            reconnect_interval: Duration::from_secs(1),
-            save_topology: false,
-            backoff_max: Duration::from_secs(60),
-            bulk_max_size: 2048,
-            bulk_max_bytes: 16 * 1024 * 1024,
-            max_retries: 3,
-            max_reply_bytes: 1024 * 1024,
-        }
+settings! {
+    /// wirebeat additions (`pipeline:`): threads, queues and memory bounds.
+    pub struct PipelineConfig {
+        /// Capture reader threads; 0 = derived from the core count.
+        readers: usize = 0 => int(0, 1024);
+        /// Worker threads; 0 = derived from the core count.
+        workers: usize = 0 => int(0, 1024);
+        /// Pin workers to cores.
+        pin: bool = true => bool;
+        /// Packets per batch handed from a reader to a worker.
+        batch_packets: usize = 512 => int(1, 1 << 20);
+        /// Batches queued per worker channel.
+        worker_queue: usize = 8 => int(1, 1 << 20);
+        /// Encoded event chunks (about 256 KiB each) queued towards each output.
+        output_queue: usize = 64 => int(1, 1 << 20);
+        /// Events queued towards each output (Beats: `queue.mem.events`).
+        output_queue_events: usize = 65_536 => int(1, 1 << 30);
+        /// Bytes of encoded events queued towards each output (`queue.mem.bytes`).
+        output_queue_bytes: usize = 64 * 1024 * 1024 => int(4096, MAX_USIZE);
+        /// `block` (backpressure) or `drop_newest` (counted).
+        when_full: WhenFull = WhenFull::Block => choice;
+        /// Connections tracked per worker.
+        max_flows: usize = 131_072 => int(1, MAX_USIZE);
+        /// Closed connections remembered per worker so that their late segments open
+        /// no new flow (0: none).
+        tcp_max_closed_flows: usize = 65_536 => int(0, MAX_USIZE);
+        /// How long a closed connection is remembered (packet time).
+        tcp_closed_timeout: Duration = Duration::from_secs(15) => duration;
+        /// Out-of-order bytes buffered per TCP stream direction.
+        tcp_max_ooo_bytes: usize = 256 * 1024 => int(0, MAX_USIZE);
+        /// Out-of-order segments buffered per TCP stream direction.
+        tcp_max_ooo_segments: usize = 256 => int(0, MAX_USIZE);
+        /// Out-of-order bytes buffered per worker across all streams.
+        tcp_max_ooo_total_bytes: usize = 32 * 1024 * 1024 => int(0, MAX_USIZE);
+        /// IP datagrams being reassembled at once.
+        defrag_max_datagrams: usize = 1024 => int(0, MAX_USIZE);
+        /// Bytes held by IP fragment reassembly.
+        defrag_max_bytes: usize = 8 * 1024 * 1024 => int(0, MAX_USIZE);
+        /// Incomplete datagrams are dropped after this long (packet time).
+        defrag_timeout: Duration = Duration::from_secs(30) => duration;
     }
+    unsupported []
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct FileOutput {
-    pub enabled: bool,
-    pub path: String,
-    pub filename: String,
-    pub rotate_every_kb: u64,
-    pub number_of_files: u32,
-}
-
-impl Default for FileOutput {
-    fn default() -> Self {
-        FileOutput {
-            enabled: true,
-            path: "/tmp/wirebeat".into(),
-            filename: "wirebeat".into(),
-            rotate_every_kb: 10240,
-            number_of_files: 7,
-        }
+settings! {
+    /// The optional local metrics endpoint (Beats' `http.enabled/host/port`).
+    pub struct HttpEndpointConfig {
+        enabled: bool = false => bool;
+        host: String = "localhost".into() => text;
+        port: u16 = 5066 => int(0, 65535);
     }
+    unsupported ["named_pipe.user", "named_pipe.security_descriptor", "pprof"]
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConsoleOutput {
-    pub enabled: bool,
-    pub pretty: bool,
-}
+/// Accepted `logging.level` names.
+const LOG_LEVELS: &[&str] = &[
+    "critical", "error", "warning", "warn", "info", "debug", "trace",
+];
 
-impl Default for ConsoleOutput {
-    fn default() -> Self {
-        ConsoleOutput {
-            enabled: true,
-            pretty: false,
-        }
+settings! {
+    pub struct LoggingConfig {
+        level: String = "info".into() => one_of(LOG_LEVELS);
+        selectors: Vec<String> = Vec::new() => texts;
+        to_stderr: bool = false => bool;
+        /// Also `logging.metrics.period` (Beats 5+).
+        metrics_interval: Duration = Duration::from_secs(30) => duration;
+        /// `logging.metrics.enabled`: the periodic counters report.
+        metrics_enabled: bool = true => custom(convert::log_metrics, export::log_metrics);
     }
-}
-
-/// wirebeat additions (`pipeline:`): threads, queues and memory bounds.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PipelineConfig {
-    /// Capture reader threads; 0 = derived from the core count.
-    pub readers: usize,
-    /// Worker threads; 0 = derived from the core count.
-    pub workers: usize,
-    /// Pin workers to cores.
-    pub pin: bool,
-    /// Packets per batch handed from a reader to a worker.
-    pub batch_packets: usize,
-    /// Batches queued per worker channel.
-    pub worker_queue: usize,
-    /// Encoded event chunks (about 256 KiB each) queued towards each output.
-    pub output_queue: usize,
-    /// Events queued towards each output (Beats: `queue.mem.events`).
-    pub output_queue_events: usize,
-    /// Bytes of encoded events queued towards each output (`queue.mem.bytes`).
-    pub output_queue_bytes: usize,
-    /// `block` (backpressure) or `drop_newest` (counted).
-    pub when_full: String,
-    /// Connections tracked per worker.
-    pub max_flows: usize,
-    /// Closed connections remembered per worker so that their late segments open
-    /// no new flow (0: none).
-    pub tcp_max_closed_flows: usize,
-    /// How long a closed connection is remembered (packet time).
-    pub tcp_closed_timeout: Duration,
-    /// Out-of-order bytes buffered per TCP stream direction.
-    pub tcp_max_ooo_bytes: usize,
-    /// Out-of-order segments buffered per TCP stream direction.
-    pub tcp_max_ooo_segments: usize,
-    /// Out-of-order bytes buffered per worker across all streams.
-    pub tcp_max_ooo_total_bytes: usize,
-    /// IP datagrams being reassembled at once.
-    pub defrag_max_datagrams: usize,
-    /// Bytes held by IP fragment reassembly.
-    pub defrag_max_bytes: usize,
-    /// Incomplete datagrams are dropped after this long (packet time).
-    pub defrag_timeout: Duration,
-}
-
-impl Default for PipelineConfig {
-    fn default() -> Self {
-        PipelineConfig {
-            readers: 0,
-            workers: 0,
-            pin: true,
-            batch_packets: 512,
-            worker_queue: 8,
-            output_queue: 64,
-            output_queue_events: 65_536,
-            output_queue_bytes: 64 * 1024 * 1024,
-            when_full: "block".into(),
-            max_flows: 131_072,
-            tcp_max_closed_flows: 65_536,
-            tcp_closed_timeout: Duration::from_secs(15),
-            tcp_max_ooo_bytes: 256 * 1024,
-            tcp_max_ooo_segments: 256,
-            tcp_max_ooo_total_bytes: 32 * 1024 * 1024,
-            defrag_max_datagrams: 1024,
-            defrag_max_bytes: 8 * 1024 * 1024,
-            defrag_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-/// The optional local metrics endpoint (Beats' `http.enabled/host/port`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct HttpEndpointConfig {
-    pub enabled: bool,
-    pub host: String,
-    pub port: u16,
-}
-
-impl Default for HttpEndpointConfig {
-    fn default() -> Self {
-        HttpEndpointConfig {
-            enabled: false,
-            host: "localhost".into(),
-            port: 5066,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct LoggingConfig {
-    pub level: String,
-    pub selectors: Vec<String>,
-    pub to_stderr: bool,
-    pub metrics_interval: Duration,
-    /// `logging.metrics.enabled`: the periodic counters report.
-    pub metrics_enabled: bool,
-}
-
-impl Default for LoggingConfig {
-    fn default() -> Self {
-        LoggingConfig {
-            level: "info".into(),
-            selectors: Vec::new(),
-            to_stderr: false,
-            metrics_interval: Duration::from_secs(30),
-            metrics_enabled: true,
-        }
-    }
-}
-
-impl ProtocolsConfig {
-    /// The common options of a protocol by its configuration name.
-    pub fn common(&self, name: &str) -> Option<&ProtoCommon> {
-        Some(match name {
-            "http" => &self.http.common,
-            "mysql" => &self.mysql.common,
-            "pgsql" => &self.pgsql.common,
-            "redis" => &self.redis.common,
-            "thrift" => &self.thrift.common,
-            "memcache" => &self.memcache,
-            "dns" => &self.dns,
-            _ => return None,
-        })
-    }
-
-    pub fn common_mut(&mut self, name: &str) -> Option<&mut ProtoCommon> {
-        Some(match name {
-            "http" => &mut self.http.common,
-            "mysql" => &mut self.mysql.common,
-            "pgsql" => &mut self.pgsql.common,
-            "redis" => &mut self.redis.common,
-            "thrift" => &mut self.thrift.common,
-            "memcache" => &mut self.memcache,
-            "dns" => &mut self.dns,
-            _ => return None,
-        })
-    }
+    unsupported [
+        "to_syslog",
+        "to_files",
+        "files",
+        "json",
+        "to_eventlog",
+        "ecs",
+        "event_data",
+    ]
 }
 
 /// A loaded configuration.
@@ -794,6 +730,44 @@ mod tests {
             e.to_string()
                 .contains("port 80 is claimed by both http and redis"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn choices_parse_in_one_place() {
+        for (name, want) in [
+            ("block", WhenFull::Block),
+            ("drop_newest", WhenFull::DropNewest),
+        ] {
+            let c = load(&format!("pipeline.when_full: {name}\n"), &[])
+                .expect("ok")
+                .config;
+            assert_eq!(c.pipeline.when_full, want);
+            assert_eq!(want.as_str(), name);
+        }
+        let c = load("output.redis.datatype: channel\n", &[])
+            .expect("ok")
+            .config;
+        let r = c.output.redis.expect("redis");
+        assert_eq!(r.datatype, RedisDatatype::Channel);
+        // Null is the default, as for every choice.
+        let c = load(
+            "pipeline.when_full: drop_newest\nqueue.when_full: null\n",
+            &[],
+        )
+        .expect("ok")
+        .config;
+        assert_eq!(c.pipeline.when_full, WhenFull::Block);
+        let e = load("pipeline:\n  when_full: drop\n", &[]).expect_err("bad");
+        assert_eq!(
+            e.to_string(),
+            "t.yml:2:14: pipeline.when_full: expected one of block, drop_newest, found \"drop\""
+        );
+        let e = load("", &["output.redis.datatype=set"]).expect_err("bad");
+        assert_eq!(
+            e.to_string(),
+            "-E 'output.redis.datatype=set': output.redis.datatype: \
+             expected one of list, channel, found \"set\""
         );
     }
 }

@@ -190,34 +190,64 @@ fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f
 }
 
-/// True when any byte of `s` must be escaped. Checks 16 bytes at a time without
-/// early exit so the compiler can vectorise it; most strings need no escaping.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The bytes of the 8 in `w` (little-endian) that [`needs_escape`]: the high bit of
+/// the first of them is set, and no bit below it. (A byte `< n` sets its high bit
+/// in `(w - n*ONES) & !w`; a byte equal to `c` is a zero byte of `w ^ c*ONES`. A
+/// borrow only runs from a flagged byte upwards, so bits above the first flagged
+/// byte may be wrong, never those below.)
 #[inline]
-fn any_escape(s: &[u8]) -> bool {
-    let mut chunks = s.chunks_exact(16);
-    for c in &mut chunks {
-        if c.iter().fold(false, |acc, &b| acc | needs_escape(b)) {
-            return true;
-        }
-    }
-    chunks.remainder().iter().any(|&b| needs_escape(b))
+fn escape_mask(w: u64) -> u64 {
+    let below = |v: u64, n: u64| v.wrapping_sub(n * ONES) & !v;
+    let ctrl = below(w, 0x20);
+    let quote = below(w ^ (b'"' as u64 * ONES), 1);
+    let backslash = below(w ^ (b'\\' as u64 * ONES), 1);
+    let del = below(w ^ (0x7f * ONES), 1);
+    (ctrl | quote | backslash | del) & HIGH
 }
 
-/// Appends `s` (valid UTF-8) as a quoted JSON string.
+/// Index of the first byte of `s[from..]` that must be escaped (`s.len()` when
+/// none), read 8 bytes at a time: most strings need no escaping.
+#[inline]
+fn next_escape(s: &[u8], from: usize) -> usize {
+    let mut i = from;
+    let mut words = s[from..].chunks_exact(8);
+    for c in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let m = escape_mask(u64::from_le_bytes(w));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    for &b in words.remainder() {
+        if needs_escape(b) {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// True when any byte of `s` must be escaped.
+#[inline]
+fn any_escape(s: &[u8]) -> bool {
+    next_escape(s, 0) < s.len()
+}
+
+/// Appends `s` (valid UTF-8) as a quoted JSON string: `"` and `\` escaped, LF, CR
+/// and TAB as `\n`, `\r`, `\t`, the other control characters and DEL as `\u00XX`.
 pub fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
-    if !any_escape(s) {
-        out.extend_from_slice(s);
-        out.push(b'"');
-        return;
-    }
     let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
-        if !needs_escape(b) {
-            continue;
-        }
+    loop {
+        let i = next_escape(s, start);
         out.extend_from_slice(&s[start..i]);
+        let Some(&b) = s.get(i) else { break };
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -232,8 +262,15 @@ pub fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
         }
         start = i + 1;
     }
-    out.extend_from_slice(&s[start..]);
     out.push(b'"');
+}
+
+/// `s` as a quoted JSON string, for JSON assembled without a [`JsonWriter`].
+pub fn quoted(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    write_escaped(&mut out, s.as_bytes());
+    // Escapes are ASCII put between whole characters: the bytes stay UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Appends an IP address as a quoted JSON string without going through `fmt`
@@ -310,5 +347,72 @@ mod tests {
         write_ip(&mut ips, "10.0.255.1".parse().unwrap());
         write_ip(&mut ips, "fd00::2".parse().unwrap());
         assert_eq!(ips, b"\"10.0.255.1\"\"fd00::2\"");
+    }
+
+    /// The escaper written byte by byte, to check the word-at-a-time one against.
+    fn escaped_bytewise(s: &[u8]) -> Vec<u8> {
+        const SHORT: [(u8, u8); 5] = [
+            (b'"', b'"'),
+            (b'\\', b'\\'),
+            (b'\n', b'n'),
+            (b'\r', b'r'),
+            (b'\t', b't'),
+        ];
+        let mut out = vec![b'"'];
+        for &b in s {
+            if let Some(&(_, e)) = SHORT.iter().find(|(c, _)| *c == b) {
+                out.extend([b'\\', e]);
+            } else if b < 0x20 || b == 0x7f {
+                out.extend(format!("\\u{b:04x}").bytes());
+            } else {
+                out.push(b);
+            }
+        }
+        out.push(b'"');
+        out
+    }
+
+    #[test]
+    fn word_at_a_time_scan_matches_the_bytewise_escaper() {
+        // Every byte value at every offset of a plain string longer than two words.
+        for b in 0..=255u8 {
+            for at in 0..19 {
+                let mut s = vec![b'a'; 19];
+                s[at] = b;
+                let mut out = Vec::new();
+                write_escaped(&mut out, &s);
+                assert_eq!(out, escaped_bytewise(&s), "byte {b:#x} at {at}");
+                assert_eq!(next_escape(&s, 0), if needs_escape(b) { at } else { 19 });
+            }
+        }
+        // Every pair of bytes next to the escaped ones, at every two offsets: a
+        // flagged byte's borrow must not hide or invent another one.
+        let near: &[u8] = &[
+            0x00, 0x01, 0x0a, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7e, 0x7f, 0x80,
+            0xa2, 0xdc, 0xff,
+        ];
+        for &x in near {
+            for &y in near {
+                for i in 0..19 {
+                    for j in i + 1..19 {
+                        let mut s = vec![b'a'; 19];
+                        s[i] = x;
+                        s[j] = y;
+                        let mut out = vec![b'x'];
+                        write_escaped(&mut out, &s);
+                        assert_eq!(out[1..], escaped_bytewise(&s), "{s:x?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quoted_strings_for_hand_made_json() {
+        assert_eq!(quoted("gw1"), "\"gw1\"");
+        assert_eq!(
+            quoted("a\"\\\u{8}\u{c}\u{7f}\u{e9}"),
+            "\"a\\\"\\\\\\u0008\\u000c\\u007f\u{e9}\""
+        );
     }
 }

@@ -199,11 +199,7 @@ impl Feed<'_> {
         let Some(parser) = self.parser.as_mut() else {
             return;
         };
-        let mut ctx = Ctx {
-            ts: self.ts,
-            out: self.out,
-            counters,
-        };
+        let mut ctx = Ctx::new(self.ts, self.out, counters);
         let r = self.app.deliver(
             parser.as_mut(),
             self.dir,
@@ -352,11 +348,7 @@ impl FlowTable {
             ..
         } = f;
         if let Some(pr) = parser.as_mut().filter(|_| check_expiry) {
-            let mut ctx = Ctx {
-                ts: p.ts,
-                out: &mut self.scratch,
-                counters,
-            };
+            let mut ctx = Ctx::new(p.ts, &mut self.scratch, counters);
             pr.expire(p.ts, &mut ctx);
         }
         let [s0, s1] = streams;
@@ -486,11 +478,7 @@ impl FlowTable {
             st.reasm.discard(&mut self.total_ooo);
         }
         if let Some(pr) = parser.as_mut() {
-            let mut ctx = Ctx {
-                ts,
-                out: &mut self.scratch,
-                counters,
-            };
+            let mut ctx = Ctx::new(ts, &mut self.scratch, counters);
             pr.close(&mut ctx);
         }
         for tx in self.scratch.drain(..) {

@@ -37,12 +37,20 @@ impl Exchange for LineEx {
 
 struct LineParser {
     pairing: Pairing<Line>,
-    first_ts: [Option<Ts>; 2],
     lossy: [bool; 2],
+    /// Returned `Progress::Stop`: the engine must never call again.
+    stopped: bool,
+}
+
+impl LineParser {
+    fn check_running(&self) {
+        assert!(!self.stopped, "parser called after it stopped");
+    }
 }
 
 impl Parser for LineParser {
     fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
+        self.check_running();
         let mut consumed = 0;
         while let Some(nl) = data[consumed..].iter().position(|&b| b == b'\n') {
             let line = &data[consumed..consumed + nl];
@@ -50,9 +58,10 @@ impl Parser for LineParser {
                 return Progress::Error;
             }
             if line == b"UPGRADE" {
+                self.stopped = true;
                 return Progress::Stop;
             }
-            let ts = self.first_ts[dir.idx()].take().unwrap_or(ctx.ts);
+            let ts = ctx.start_ts(consumed);
             let mut text = String::from_utf8_lossy(line).into_owned();
             if std::mem::take(&mut self.lossy[dir.idx()]) {
                 text.insert_str(0, "[lossy]");
@@ -64,17 +73,20 @@ impl Parser for LineParser {
             }
             consumed += nl + 1;
         }
-        if consumed < data.len() && self.first_ts[dir.idx()].is_none() {
-            self.first_ts[dir.idx()] = Some(ctx.ts);
-        }
         Progress::Consumed { consumed, need: 0 }
     }
 
     fn gap(&mut self, dir: Dir, _len: u64, _ctx: &mut Ctx<'_>) {
+        self.check_running();
         self.lossy[dir.idx()] = true;
     }
 
+    fn fin(&mut self, _dir: Dir, _ctx: &mut Ctx<'_>) {
+        self.check_running();
+    }
+
     fn expire(&mut self, now: Ts, ctx: &mut Ctx<'_>) {
+        self.check_running();
         self.pairing.expire(&LineEx, now, ctx);
     }
 
@@ -103,8 +115,8 @@ impl ProtocolFactory for LineFactory {
                 timeout: Duration::from_secs(10),
                 ..Limits::default()
             }),
-            first_ts: [None, None],
             lossy: [false, false],
+            stopped: false,
         })
     }
 }
@@ -257,7 +269,13 @@ fn parse_error_stop_and_buffer_bound() {
     sim.pkt(3, true, 62, 0, TCP_ACK, &[b'x'; 50]);
     assert_eq!(sim.counters.tcp_buffer_overflows, 1);
     sim.pkt(4, true, 112, 0, TCP_ACK, b"UPGRADE\n");
+    // After Stop the parser is never called again: not for data, a hole, a FIN nor
+    // expiry (LineParser panics if it is).
     sim.pkt(5, true, 120, 0, TCP_ACK, b"ignored\n");
+    sim.pkt(6, false, 1, 128, TCP_ACK, b"late answer\n");
+    sim.pkt(7, true, 200, 0, TCP_ACK, b"after a hole\n");
+    sim.pkt(1_000, false, 13, 228, TCP_ACK, b"x\n");
+    sim.pkt(1_001, true, 228, 0, TCP_ACK | TCP_FIN, b"");
     assert_eq!(sim.counters.parser_stopped, 1);
     sim.table.flush_all(&mut sim.out, &mut sim.counters);
     let q: Vec<_> = sim.queries().into_iter().map(|x| x.0).collect();
@@ -546,5 +564,30 @@ fn tuple_reuse_churn_keeps_the_expiry_queue_bounded() {
         sim.table.closed.queued() <= 2048,
         "{}",
         sim.table.closed.queued()
+    );
+}
+
+#[test]
+fn a_message_held_over_several_packets_starts_at_its_first_byte() {
+    let mut sim = Sim::new();
+    // "one" arrives over three packets; "two" starts in the third, after "one" ended.
+    sim.pkt(10, true, 1, 0, TCP_ACK, b"o");
+    sim.pkt(20, true, 2, 0, TCP_ACK, b"n");
+    sim.pkt(30, true, 3, 0, TCP_ACK, b"e\ntw");
+    sim.pkt(40, true, 7, 0, TCP_ACK, b"o\n");
+    // A line held when a hole swallows it: the line after the hole starts when the
+    // hole is given up (the server's ACK at 80 ms), as that is when it is delivered.
+    sim.pkt(50, true, 9, 0, TCP_ACK, b"thr");
+    sim.pkt(70, true, 20, 0, TCP_ACK, b"four\n");
+    sim.pkt(80, false, 1, 25, TCP_ACK, b"1\n2\n3\n");
+    sim.table.flush_all(&mut sim.out, &mut sim.counters);
+    let got: Vec<_> = sim
+        .out
+        .iter()
+        .map(|(_, t)| (t.query.clone(), t.start.0 / 1_000_000))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(s("one"), 10), (s("two"), 30), (s("[lossy]four"), 80)]
     );
 }

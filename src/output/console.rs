@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::Output;
+use super::{Chunk, Delivery, Output};
 
 pub struct Console {
     out: Box<dyn Write + Send>,
@@ -27,11 +27,12 @@ impl Output for Console {
         "console"
     }
 
-    fn write_batch(&mut self, ndjson: &[u8]) -> io::Result<()> {
+    fn write_batch(&mut self, chunk: &Chunk) -> io::Result<Delivery> {
         if !self.pretty {
-            return self.out.write_all(ndjson);
+            self.out.write_all(&chunk.data)?;
+            return Ok(Delivery::written(chunk));
         }
-        for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        for (line, _) in chunk.events() {
             match serde_json::from_slice::<serde_json::Value>(line) {
                 Ok(v) => {
                     serde_json::to_writer_pretty(&mut self.out, &v)?;
@@ -43,16 +44,17 @@ impl Output for Console {
                 }
             }
         }
-        Ok(())
+        Ok(Delivery::written(chunk))
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+    fn flush(&mut self) -> io::Result<Delivery> {
+        self.out.flush()?;
+        Ok(Delivery::default())
     }
 
     /// Live capture trickles events: write them out while idle rather than at exit.
-    fn tick(&mut self) -> io::Result<()> {
-        self.out.flush()
+    fn tick(&mut self) -> io::Result<Delivery> {
+        self.flush()
     }
 }
 
@@ -77,7 +79,12 @@ mod tests {
     fn pretty_reindents_each_event() {
         let s = Shared::default();
         let mut c = Console::to_writer(Box::new(s.clone()), true);
-        c.write_batch(b"{\"a\":1}\n{\"b\":{\"c\":2}}\n").unwrap();
+        let chunk = Chunk::from_ndjson(b"{\"a\":1}\n{\"b\":{\"c\":2}}\n".to_vec(), 2);
+        let d = c.write_batch(&chunk).unwrap();
+        assert_eq!(
+            (d.published, d.requests, d.bytes),
+            (2, 1, chunk.data.len() as u64)
+        );
         let text = String::from_utf8(s.0.lock().unwrap().clone()).unwrap();
         assert_eq!(
             text,

@@ -6,7 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
-use super::Output;
+use super::{Chunk, Delivery, Output};
 use crate::config::FileOutput;
 
 pub struct RotatingFile {
@@ -70,30 +70,32 @@ impl Output for RotatingFile {
         "file"
     }
 
-    fn write_batch(&mut self, ndjson: &[u8]) -> io::Result<()> {
+    fn write_batch(&mut self, chunk: &Chunk) -> io::Result<Delivery> {
+        let ndjson = chunk.data.as_slice();
         if self.size + ndjson.len() as u64 <= self.max_bytes {
             self.file.write_all(ndjson)?;
             self.size += ndjson.len() as u64;
-            return Ok(());
+            return Ok(Delivery::written(chunk));
         }
         // Rotate on event boundaries so no line is split across files.
-        for line in ndjson.split_inclusive(|&b| b == b'\n') {
+        for line in chunk.raw_lines() {
             if self.size > 0 && self.size + line.len() as u64 > self.max_bytes {
                 self.rotate()?;
             }
             self.file.write_all(line)?;
             self.size += line.len() as u64;
         }
-        Ok(())
+        Ok(Delivery::written(chunk))
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+    fn flush(&mut self) -> io::Result<Delivery> {
+        self.file.flush()?;
+        Ok(Delivery::default())
     }
 
     /// Live capture trickles events: write them out while idle rather than at exit.
-    fn tick(&mut self) -> io::Result<()> {
-        self.file.flush()
+    fn tick(&mut self) -> io::Result<Delivery> {
+        self.flush()
     }
 }
 
@@ -114,10 +116,12 @@ mod tests {
         };
         let mut f = RotatingFile::new(&cfg).unwrap();
         let line = format!("{{\"x\":\"{}\"}}\n", "a".repeat(300));
-        for _ in 0..12 {
-            f.write_batch(line.as_bytes()).unwrap();
+        // Two events per chunk: rotation cuts chunks between their lines.
+        for _ in 0..6 {
+            let chunk = Chunk::from_ndjson(line.repeat(2).into_bytes(), 2);
+            assert_eq!(f.write_batch(&chunk).unwrap(), Delivery::written(&chunk));
         }
-        f.flush().unwrap();
+        assert_eq!(f.flush().unwrap(), Delivery::default());
         let mut names: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -8,6 +8,7 @@ pub mod elasticsearch;
 pub mod file;
 pub mod queue;
 pub mod redis;
+pub mod retry;
 
 use std::io;
 use std::sync::Arc;
@@ -17,29 +18,87 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::stats::{OutputStats, Registry};
-pub use queue::{Limits, Publisher, WhenFull};
+pub use queue::{Chunk, Limits, Publisher, WhenFull};
 
-/// A destination for encoded events.
+/// A destination for encoded events. Every call says what happened to the
+/// events it delivered (a [`Delivery`]); the writer thread counts that in the
+/// output's [`OutputStats`], the same way for every output.
 pub trait Output: Send {
     fn name(&self) -> &'static str;
-    /// Writes a batch of NDJSON lines (each ending in `\n`).
-    fn write_batch(&mut self, ndjson: &[u8]) -> io::Result<()>;
-    fn flush(&mut self) -> io::Result<()>;
+    /// Writes (or gathers, for an output that sends in batches of its own) the
+    /// events of `chunk`. The delivery is of what this call sent, which may
+    /// include events gathered by earlier calls. An error stops the output: its
+    /// events are counted as failed from then on.
+    fn write_batch(&mut self, chunk: &Chunk) -> io::Result<Delivery>;
+    /// Sends what is gathered; called when the run ends.
+    fn flush(&mut self) -> io::Result<Delivery>;
     /// Called by the writer thread when idle, at least every 100 ms, so that
     /// time-based flushes, retries and reconnects happen without new events.
-    fn tick(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-    /// True when the output counts `events_published`, `events_failed`,
-    /// `batches` and `bytes` in its [`OutputStats`] itself (it acknowledges
-    /// events later than `write_batch`, or only some of them). Otherwise the writer
-    /// counts a batch as published when `write_batch` returns `Ok`.
-    fn counts_itself(&self) -> bool {
-        false
+    fn tick(&mut self) -> io::Result<Delivery> {
+        Ok(Delivery::default())
     }
     /// The run's stop flag (SIGINT/SIGTERM): an output that retries without end
     /// gives up when it is set.
     fn set_stop(&mut self, _stop: Arc<AtomicBool>) {}
+}
+
+/// What happened to the events an [`Output`] call delivered, in the terms of
+/// [`OutputStats`].
+#[must_use]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Events acknowledged by the destination (written, indexed, pushed).
+    pub published: u64,
+    /// Events given up on: rejected for good, or out of retries.
+    pub failed: u64,
+    /// Events sent again after a retryable failure (once per resend).
+    pub retried: u64,
+    /// Requests or writes sent, and those that failed as a whole.
+    pub requests: u64,
+    pub request_errors: u64,
+    /// Responses that said nothing reliable about the events sent.
+    pub bad_responses: u64,
+    /// Bytes written to the destination (before compression).
+    pub bytes: u64,
+}
+
+impl Delivery {
+    /// A chunk written in full with one write.
+    pub fn written(chunk: &Chunk) -> Delivery {
+        Delivery {
+            published: chunk.events,
+            requests: 1,
+            bytes: chunk.data.len() as u64,
+            ..Delivery::default()
+        }
+    }
+
+    fn count(&self, stats: &OutputStats) {
+        let add = |c: &std::sync::atomic::AtomicU64, n: u64| {
+            if n > 0 {
+                OutputStats::add(c, n);
+            }
+        };
+        add(&stats.events_published, self.published);
+        add(&stats.events_failed, self.failed);
+        add(&stats.events_retried, self.retried);
+        add(&stats.batches, self.requests);
+        add(&stats.batch_errors, self.request_errors);
+        add(&stats.bad_responses, self.bad_responses);
+        add(&stats.bytes, self.bytes);
+    }
+}
+
+impl std::ops::AddAssign for Delivery {
+    fn add_assign(&mut self, o: Delivery) {
+        self.published += o.published;
+        self.failed += o.failed;
+        self.retried += o.retried;
+        self.requests += o.requests;
+        self.request_errors += o.request_errors;
+        self.bad_responses += o.bad_responses;
+        self.bytes += o.bytes;
+    }
 }
 
 /// Checks the output settings without opening anything (for `test config`).
@@ -74,10 +133,7 @@ pub fn from_config(cfg: &Config, registry: &Registry) -> Result<Vec<Box<dyn Outp
         ));
     }
     if let Some(r) = o.redis.as_ref().filter(|r| r.enabled) {
-        outs.push(Box::new(redis::RedisOutput::new(
-            r,
-            registry.output("redis"),
-        )?));
+        outs.push(Box::new(redis::RedisOutput::new(r)?));
     }
     if let Some(f) = o.file.as_ref().filter(|f| f.enabled) {
         outs.push(Box::new(
@@ -185,16 +241,20 @@ impl Writers {
     }
 }
 
-/// Drains one output's queue. After an output error, chunks are still taken (and
-/// counted as failed) so that workers never wait on a dead output.
+/// Drains one output's queue and counts what the output delivered. After an
+/// output error, chunks are still taken (and counted as failed) so that workers
+/// never wait on a dead output.
 fn writer_loop(
     q: queue::Queue,
     mut out: Box<dyn Output>,
     stats: Arc<OutputStats>,
 ) -> Option<String> {
-    let own = out.counts_itself();
     let name = out.name();
     let mut error: Option<String> = None;
+    let fail = |e: io::Error, error: &mut Option<String>| {
+        tracing::error!(target: "output", "output {name}: {e}; its events are dropped from now on");
+        *error = Some(format!("output {name}: {e}"));
+    };
     let mut last_tick = Instant::now();
     loop {
         match q.pop_timeout(TICK) {
@@ -203,20 +263,12 @@ fn writer_loop(
                     OutputStats::add(&stats.events_failed, c.events);
                     continue;
                 }
-                match out.write_batch(&c.data) {
-                    Ok(()) if !own => {
-                        OutputStats::add(&stats.events_published, c.events);
-                        OutputStats::add(&stats.batches, 1);
-                        OutputStats::add(&stats.bytes, c.data.len() as u64);
-                    }
-                    Ok(()) => {}
+                match out.write_batch(&c) {
+                    Ok(d) => d.count(&stats),
                     Err(e) => {
                         OutputStats::add(&stats.batch_errors, 1);
-                        if !own {
-                            OutputStats::add(&stats.events_failed, c.events);
-                        }
-                        tracing::error!(target: "output", "output {name}: {e}; its events are dropped from now on");
-                        error = Some(format!("output {name}: {e}"));
+                        OutputStats::add(&stats.events_failed, c.events);
+                        fail(e, &mut error);
                     }
                 }
             }
@@ -225,14 +277,17 @@ fn writer_loop(
         }
         if error.is_none() && last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
-            if let Err(e) = out.tick() {
-                tracing::error!(target: "output", "output {name}: {e}; its events are dropped from now on");
-                error = Some(format!("output {name}: {e}"));
+            match out.tick() {
+                Ok(d) => d.count(&stats),
+                Err(e) => fail(e, &mut error),
             }
         }
     }
-    if let Err(e) = out.flush() {
-        error.get_or_insert(format!("output {name}: {e}"));
+    match out.flush() {
+        Ok(d) => d.count(&stats),
+        Err(e) => {
+            error.get_or_insert(format!("output {name}: {e}"));
+        }
     }
     error
 }
@@ -246,16 +301,77 @@ mod tests {
         fn name(&self) -> &'static str {
             "failing"
         }
-        fn write_batch(&mut self, _: &[u8]) -> io::Result<()> {
+        fn write_batch(&mut self, c: &Chunk) -> io::Result<Delivery> {
             self.0 += 1;
             if self.0 > 1 {
                 return Err(io::Error::other("disk full"));
             }
-            Ok(())
+            Ok(Delivery::written(c))
         }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
+        fn flush(&mut self) -> io::Result<Delivery> {
+            Ok(Delivery::default())
         }
+    }
+
+    /// Gathers events and sends them when flushed: one event in three is
+    /// rejected, and every event is sent twice before it goes through.
+    #[derive(Default)]
+    struct Gathering(u64);
+    impl Output for Gathering {
+        fn name(&self) -> &'static str {
+            "gathering"
+        }
+        fn write_batch(&mut self, c: &Chunk) -> io::Result<Delivery> {
+            self.0 += c.events().count() as u64;
+            Ok(Delivery::default())
+        }
+        fn flush(&mut self) -> io::Result<Delivery> {
+            let n = std::mem::take(&mut self.0);
+            Ok(Delivery {
+                published: n - n / 3,
+                failed: n / 3,
+                retried: n,
+                requests: 2,
+                request_errors: 1,
+                bad_responses: 1,
+                bytes: 7 * n,
+            })
+        }
+    }
+
+    #[test]
+    fn the_writer_counts_what_each_call_delivered() {
+        let registry = Registry::new();
+        let limits = Limits {
+            chunks: 4,
+            events: 100,
+            bytes: 1 << 20,
+            when_full: WhenFull::Block,
+        };
+        let outs: Vec<Box<dyn Output>> = vec![Box::new(Gathering::default())];
+        let (p, w) = start(outs, limits, &registry, Arc::new(AtomicBool::new(false))).unwrap();
+        for _ in 0..10 {
+            p.publish(b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n".to_vec(), 3);
+        }
+        drop(p);
+        let r = w.finish();
+        assert_eq!((r.published, r.dropped, r.error), (20, 10, None));
+        let counters: Vec<(&str, u64)> = registry.output("gathering").entries();
+        assert_eq!(
+            counters,
+            [
+                ("events_queued", 30),
+                ("events_published", 20),
+                ("events_dropped_full", 0),
+                ("events_failed", 10),
+                ("events_retried", 30),
+                ("batches", 2),
+                ("batch_errors", 1),
+                ("bad_responses", 1),
+                ("bytes", 210),
+                ("queue_events", 0),
+            ]
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The queue in front of one output's writer thread, bounded in chunks, events and
 //! bytes. Workers publish NDJSON chunks (shared between outputs as `Arc<Vec<u8>>`,
-//! never copied); when a queue is full a worker either waits (`block`: backpressure reaches the
+//! never copied) that say where each event ends and the hour of its `@timestamp`,
+//! so outputs neither split the bytes again nor read the time back from the text;
+//! when a queue is full a worker either waits (`block`: backpressure reaches the
 //! workers, then the reader, then the capture ring) or the chunk is dropped for that
 //! output and counted (`drop_newest`).
 
@@ -10,24 +12,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::stats::OutputStats;
+use crate::time::Ts;
 
-/// What to do with a chunk that does not fit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WhenFull {
-    Block,
-    DropNewest,
-}
-
-impl WhenFull {
-    /// `block` or `drop_newest` (anything else is `block`).
-    pub fn parse(s: &str) -> WhenFull {
-        if s == "drop_newest" {
-            WhenFull::DropNewest
-        } else {
-            WhenFull::Block
-        }
-    }
-}
+/// What to do with a chunk that does not fit (`pipeline.when_full`).
+pub use crate::config::WhenFull;
 
 /// Bounds of one queue. A single chunk larger than a bound is still accepted
 /// when the queue is empty, so that progress is always possible.
@@ -45,16 +33,149 @@ impl Limits {
             chunks: p.output_queue.max(1),
             events: p.output_queue_events.max(1) as u64,
             bytes: p.output_queue_bytes.max(1) as u64,
-            when_full: WhenFull::parse(&p.when_full),
+            when_full: p.when_full,
         }
     }
 }
 
-/// Encoded events: whole NDJSON lines and how many there are.
+/// The hour of an event's `@timestamp` (UTC), in hours since the Unix epoch:
+/// what the Elasticsearch output names its indices after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventHour(pub u32);
+
+const NANOS_PER_HOUR: u64 = 3_600_000_000_000;
+
+impl EventHour {
+    /// The hour of `ts`, the instant the encoder writes as `@timestamp`.
+    pub fn of(ts: Ts) -> EventHour {
+        // u64 nanoseconds span fewer than 2^23 hours.
+        EventHour((ts.0 / NANOS_PER_HOUR) as u32)
+    }
+
+    /// `YYYY-MM-DDTHH`: how the event's `@timestamp` starts.
+    pub fn text(self) -> [u8; 13] {
+        let mut buf = Vec::with_capacity(24);
+        Ts(u64::from(self.0).saturating_mul(NANOS_PER_HOUR)).write_rfc3339_millis(&mut buf);
+        let mut out = *b"1970-01-01T00";
+        if let Some(head) = buf.get(..13) {
+            out.copy_from_slice(head);
+        }
+        out
+    }
+}
+
+/// Where one event of a chunk ends (one past its `\n`), and its hour when the
+/// publisher knows it (`None`: outputs read it from the line if they need it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub end: usize,
+    pub hour: Option<EventHour>,
+}
+
+/// Encoded events: whole NDJSON lines, how many there are, and where each ends.
 #[derive(Clone, Debug)]
 pub struct Chunk {
     pub data: Arc<Vec<u8>>,
     pub events: u64,
+    pub lines: Arc<Vec<Line>>,
+}
+
+impl Chunk {
+    /// A chunk of `events` from NDJSON bytes whose hours are not known: the
+    /// lines are found by their `\n`.
+    pub fn from_ndjson(data: Vec<u8>, events: u64) -> Chunk {
+        let mut lines = Vec::new();
+        let mut start = 0;
+        for i in memchr::memchr_iter(b'\n', &data) {
+            lines.push(Line {
+                end: i + 1,
+                hour: None,
+            });
+            start = i + 1;
+        }
+        if start < data.len() {
+            lines.push(Line {
+                end: data.len(),
+                hour: None,
+            });
+        }
+        Chunk {
+            data: Arc::new(data),
+            events,
+            lines: Arc::new(lines),
+        }
+    }
+
+    /// Every line as written, with its `\n` (the last one may lack it).
+    pub fn raw_lines(&self) -> impl Iterator<Item = &[u8]> {
+        let data = self.data.as_slice();
+        let mut start = 0;
+        self.lines.iter().map(move |l| {
+            let end = l.end.min(data.len());
+            let line = &data[start.min(end)..end];
+            start = end;
+            line
+        })
+    }
+
+    /// Every event: its JSON without the `\n`, and its hour when known. Empty
+    /// lines are skipped.
+    pub fn events(&self) -> impl Iterator<Item = (&[u8], Option<EventHour>)> {
+        self.raw_lines()
+            .zip(self.lines.iter())
+            .filter_map(|(line, l)| {
+                let json = line.strip_suffix(b"\n").unwrap_or(line);
+                (!json.is_empty()).then_some((json, l.hour))
+            })
+    }
+}
+
+/// Where a worker encodes events: the NDJSON bytes and where each event ends.
+#[derive(Debug, Default)]
+pub struct ChunkBuf {
+    data: Vec<u8>,
+    lines: Vec<Line>,
+}
+
+impl ChunkBuf {
+    /// Room for about `bytes` of events.
+    pub fn with_capacity(bytes: usize) -> ChunkBuf {
+        ChunkBuf {
+            data: Vec::with_capacity(bytes),
+            lines: Vec::with_capacity(bytes / 256),
+        }
+    }
+
+    /// The bytes to append the next event's JSON to.
+    pub fn data(&mut self) -> &mut Vec<u8> {
+        &mut self.data
+    }
+
+    /// Ends the event just appended (writes its `\n`).
+    pub fn end_event(&mut self, hour: EventHour) {
+        self.data.push(b'\n');
+        self.lines.push(Line {
+            end: self.data.len(),
+            hour: Some(hour),
+        });
+    }
+
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    fn into_chunk(self) -> Chunk {
+        Chunk {
+            events: self.lines.len() as u64,
+            data: Arc::new(self.data),
+            lines: Arc::new(self.lines),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -205,10 +326,18 @@ impl Publisher {
         if data.is_empty() || self.queues.is_empty() {
             return;
         }
-        let chunk = Chunk {
-            data: Arc::new(data),
-            events,
-        };
+        self.push(Chunk::from_ndjson(data, events));
+    }
+
+    /// Hands the events encoded in `buf` to every output.
+    pub fn publish_buf(&self, buf: ChunkBuf) {
+        if buf.is_empty() || self.queues.is_empty() {
+            return;
+        }
+        self.push(buf.into_chunk());
+    }
+
+    fn push(&self, chunk: Chunk) {
         for q in self.queues.iter() {
             q.push(chunk.clone());
         }
@@ -227,10 +356,50 @@ mod tests {
     use std::time::Instant;
 
     fn chunk(events: u64, bytes: usize) -> Chunk {
-        Chunk {
-            data: Arc::new(vec![b'x'; bytes]),
-            events,
+        Chunk::from_ndjson(vec![b'x'; bytes], events)
+    }
+
+    #[test]
+    fn chunks_know_their_lines() {
+        let c = Chunk::from_ndjson(b"{\"a\":1}\n\n{\"b\":2}\nlast".to_vec(), 3);
+        let raw: Vec<&[u8]> = c.raw_lines().collect();
+        assert_eq!(raw, [&b"{\"a\":1}\n"[..], b"\n", b"{\"b\":2}\n", b"last"]);
+        let ev: Vec<&[u8]> = c
+            .events()
+            .map(|(l, h)| {
+                assert_eq!(h, None);
+                l
+            })
+            .collect();
+        assert_eq!(ev, [&b"{\"a\":1}"[..], b"{\"b\":2}", b"last"]);
+        assert_eq!(Chunk::from_ndjson(Vec::new(), 0).events().count(), 0);
+
+        let ts = Ts::from_secs_nanos(1_764_633_599, 999_999_999); // 2025-12-01T23:59:59.999
+        let mut b = ChunkBuf::with_capacity(64);
+        b.data().extend_from_slice(b"{\"x\":1}");
+        b.end_event(EventHour::of(ts));
+        b.data().extend_from_slice(b"{\"x\":2}");
+        b.end_event(EventHour::of(Ts(ts.0 + 1)));
+        let c = b.into_chunk();
+        assert_eq!(c.events, 2);
+        assert_eq!(&c.data[..], b"{\"x\":1}\n{\"x\":2}\n");
+        let hours: Vec<[u8; 13]> = c.events().map(|(_, h)| h.unwrap().text()).collect();
+        assert_eq!(hours, [*b"2025-12-01T23", *b"2025-12-02T00"]);
+    }
+
+    #[test]
+    fn event_hours_match_the_encoded_timestamp() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let ts = Ts(seed);
+            let mut text = Vec::new();
+            ts.write_rfc3339_millis(&mut text);
+            assert_eq!(&EventHour::of(ts).text()[..], &text[..13], "{ts:?}");
         }
+        assert_eq!(&EventHour::of(Ts(u64::MAX)).text()[..4], b"2554");
     }
 
     fn limits(events: u64, bytes: u64, when_full: WhenFull) -> Limits {

@@ -81,7 +81,7 @@ pub(super) fn run_readers(
     registry: &Arc<Registry>,
     cores: Vec<core_affinity::CoreId>,
 ) -> Result<(Counters, Option<String>), PipelineError> {
-    let drop_when_full = cfg.pipeline.when_full == "drop_newest";
+    let drop_when_full = cfg.pipeline.when_full == crate::config::WhenFull::DropNewest;
     let mut handles = Vec::with_capacity(sources.len());
     for (i, src) in sources.into_iter().enumerate() {
         let reader = Reader::new(

@@ -4,6 +4,7 @@
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::output::Publisher;
+use crate::output::queue::{ChunkBuf, EventHour};
 
 use super::WorkerMsg;
 use crate::config::Config;
@@ -24,31 +25,29 @@ pub struct Worker {
     counters: Counters,
 }
 
-/// Encodes transactions into an NDJSON buffer (or only counts them with `-N`).
+/// Encodes transactions into an NDJSON chunk, with where each event ends and
+/// its hour (or only counts them with `-N`).
 pub struct EncodingSink {
     encoder: EventEncoder,
-    buf: Vec<u8>,
+    buf: ChunkBuf,
     out: Publisher,
     publish: bool,
     published: u64,
     /// Response times of the transactions emitted since the last merge.
     latencies: Latencies,
     ignored_outgoing: u64,
-    /// Events in `buf`.
-    buffered: u64,
 }
 
 impl EncodingSink {
     pub fn new(encoder: EventEncoder, out: Publisher, publish: bool) -> EncodingSink {
         EncodingSink {
             encoder,
-            buf: Vec::with_capacity(OUT_CHUNK + 4096),
+            buf: ChunkBuf::with_capacity(OUT_CHUNK + 4096),
             out,
             publish,
             published: 0,
             latencies: Latencies::default(),
             ignored_outgoing: 0,
-            buffered: 0,
         }
     }
 
@@ -56,9 +55,9 @@ impl EncodingSink {
         if self.buf.is_empty() {
             return;
         }
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(OUT_CHUNK + 4096));
+        let full = std::mem::replace(&mut self.buf, ChunkBuf::with_capacity(OUT_CHUNK + 4096));
         // Waits for room when an output's queue is full (`when_full: block`).
-        self.out.publish(full, std::mem::take(&mut self.buffered));
+        self.out.publish_buf(full);
     }
 }
 
@@ -75,9 +74,9 @@ impl EventSink for EncodingSink {
         if !self.publish {
             return;
         }
-        self.encoder.encode(conn, &tx, &mut self.buf);
-        self.buf.push(b'\n');
-        self.buffered += 1;
+        self.encoder.encode(conn, &tx, self.buf.data());
+        // The encoder writes `tx.start` as the event's `@timestamp`.
+        self.buf.end_event(EventHour::of(tx.start));
         if self.buf.len() >= OUT_CHUNK {
             self.ship();
         }

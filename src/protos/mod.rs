@@ -1,7 +1,9 @@
 //! Application protocols. Each protocol is one folder with the same split:
 //! `parser.rs` (wire format, incremental), `pairing` through the shared
 //! [`pairing::Pairing`] helper, and `fields.rs` (event fields). A protocol plugs in by
-//! implementing [`Parser`] and [`ProtocolFactory`] and adding one line to [`REGISTRY`].
+//! implementing [`Parser`], a `protocol(cfg)` function that builds its [`Protocol`]
+//! factory from the settings every protocol shares (ports, transaction timeout,
+//! pairing queue bounds) plus its own, and one line in [`REGISTRY`].
 //!
 //! Streaming contract (after Suricata's "consumed, needed"): the TCP engine owns the
 //! buffering. It hands a parser in-order bytes of one direction; the parser returns how
@@ -9,6 +11,7 @@
 //! engine keeps the unconsumed tail (bounded) and calls again once enough has arrived.
 
 pub mod csv;
+pub mod framing;
 pub mod http;
 pub mod mysql;
 pub mod pairing;
@@ -17,14 +20,16 @@ pub mod redis;
 pub mod stream;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod text;
 pub mod thrift;
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, ProtoCommon};
 use crate::event::{ConnInfo, Transaction, Transport};
 use crate::stats::Counters;
 use crate::time::Ts;
+use pairing::Limits;
 pub use stream::{AppBuffer, Chunk};
 
 /// Direction of a byte stream within a connection.
@@ -75,12 +80,36 @@ impl Progress {
 pub struct Ctx<'a> {
     /// Timestamp of the packet that carried the data (or of the event: gap, expiry).
     pub ts: Ts,
+    /// Start time of the data passed in, kept by the engine with the bytes it holds:
+    /// in `parse`, when the first byte of `data` became the first unconsumed byte of
+    /// its direction (the packet that carried it, or the call that left it
+    /// unconsumed after consuming what came before it); in `gap`, the same for the
+    /// first of the held bytes that were lost. Equal to `ts` when nothing was held.
+    /// A parser takes a message's start time from here ([`Ctx::start_ts`]) instead
+    /// of remembering it across calls.
+    pub msg_ts: Ts,
     /// Completed transactions go here.
     pub out: &'a mut Vec<Transaction>,
     pub counters: &'a mut Counters,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A context at packet time `ts` with nothing held.
+    pub fn new(ts: Ts, out: &'a mut Vec<Transaction>, counters: &'a mut Counters) -> Ctx<'a> {
+        Ctx {
+            ts,
+            msg_ts: ts,
+            out,
+            counters,
+        }
+    }
+
+    /// Start time of a message that begins `off` bytes into the data passed to
+    /// `parse`: the held start time at offset 0, the packet's time further on.
+    pub fn start_ts(&self, off: usize) -> Ts {
+        if off == 0 { self.msg_ts } else { self.ts }
+    }
+
     pub fn emit(&mut self, tx: Transaction) {
         self.out.push(tx);
     }
@@ -145,6 +174,76 @@ pub trait ProtocolFactory: Send + Sync {
     fn new_parser(&self, conn: &ConnInfo) -> Box<dyn Parser>;
 }
 
+/// Builds a protocol's parser for one connection from the protocol's settings and
+/// its pairing limits.
+pub type NewParser<S> = fn(&S, Limits, &ConnInfo) -> Box<dyn Parser>;
+
+/// The factory of every TCP protocol: the settings all protocols share (ports,
+/// transaction timeout, pairing queue bounds, the engine's buffer bound), the
+/// protocol's own settings and its parser constructor.
+pub struct Protocol<S> {
+    pub name: &'static str,
+    pub ports: Vec<u16>,
+    /// Pairing queue bounds; `timeout` (the transaction timeout) is also the idle
+    /// time after which a connection is expired.
+    pub limits: Limits,
+    /// See [`ProtocolFactory::max_buffer`].
+    pub max_buffer: usize,
+    pub settings: S,
+    pub new_parser: NewParser<S>,
+}
+
+impl<S: Send + Sync + 'static> Protocol<S> {
+    /// The factory of protocol `name` configured by `c`; `None` when it is disabled
+    /// (`settings` is then never built).
+    pub fn from_config(
+        name: &'static str,
+        c: &ProtoCommon,
+        max_buffer: usize,
+        settings: impl FnOnce() -> S,
+        new_parser: NewParser<S>,
+    ) -> Option<Protocol<S>> {
+        c.enabled.then(|| Protocol {
+            name,
+            ports: c.ports.clone(),
+            limits: Limits {
+                max_messages: c.queue_max_messages,
+                max_bytes: c.queue_max_bytes,
+                timeout: c.transaction_timeout,
+            },
+            max_buffer,
+            settings: settings(),
+            new_parser,
+        })
+    }
+
+    pub fn shared(self) -> Arc<dyn ProtocolFactory> {
+        Arc::new(self)
+    }
+}
+
+impl<S: Send + Sync> ProtocolFactory for Protocol<S> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    fn connection_timeout(&self) -> std::time::Duration {
+        self.limits.timeout
+    }
+
+    fn max_buffer(&self) -> usize {
+        self.max_buffer
+    }
+
+    fn new_parser(&self, conn: &ConnInfo) -> Box<dyn Parser> {
+        (self.new_parser)(&self.settings, self.limits, conn)
+    }
+}
+
 /// Constructor of a protocol's factory from the configuration; `None` when the
 /// protocol is disabled.
 pub type FactoryCtor = fn(&Config) -> Option<Arc<dyn ProtocolFactory>>;
@@ -152,14 +251,108 @@ pub type FactoryCtor = fn(&Config) -> Option<Arc<dyn ProtocolFactory>>;
 /// Every protocol wirebeat knows. Adding a protocol is adding a line here.
 pub const REGISTRY: &[(&str, FactoryCtor)] = &[
     // One protocol per line.
-    ("http", http::factory),
-    ("mysql", mysql::factory),
-    ("pgsql", pgsql::factory),
-    ("redis", redis::factory),
-    ("thrift", thrift::factory),
+    ("http", |c| http::protocol(c).map(Protocol::shared)),
+    ("mysql", |c| mysql::protocol(c).map(Protocol::shared)),
+    ("pgsql", |c| pgsql::protocol(c).map(Protocol::shared)),
+    ("redis", |c| redis::protocol(c).map(Protocol::shared)),
+    ("thrift", |c| thrift::protocol(c).map(Protocol::shared)),
 ];
 
 /// Factories of every enabled protocol.
 pub fn enabled(cfg: &Config) -> Vec<Arc<dyn ProtocolFactory>> {
     REGISTRY.iter().filter_map(|(_, ctor)| ctor(cfg)).collect()
+}
+
+/// The factory of protocol `name` when it is known and enabled.
+pub fn factory(name: &str, cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+    let (_, ctor) = REGISTRY.iter().find(|(n, _)| *n == name)?;
+    ctor(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn commons(cfg: &mut Config) -> [&mut ProtoCommon; 5] {
+        let p = &mut cfg.protocols;
+        [
+            &mut p.http.common,
+            &mut p.mysql.common,
+            &mut p.pgsql.common,
+            &mut p.redis.common,
+            &mut p.thrift.common,
+        ]
+    }
+
+    fn limits(cfg: &Config) -> [Limits; 5] {
+        [
+            http::protocol(cfg).expect("http").limits,
+            mysql::protocol(cfg).expect("mysql").limits,
+            pgsql::protocol(cfg).expect("pgsql").limits,
+            redis::protocol(cfg).expect("redis").limits,
+            thrift::protocol(cfg).expect("thrift").limits,
+        ]
+    }
+
+    #[test]
+    fn pairing_limits_come_from_configuration() {
+        let mut cfg = Config::default();
+        for (i, c) in commons(&mut cfg).into_iter().enumerate() {
+            c.queue_max_messages = 7 + i;
+            c.queue_max_bytes = (64 << 20) + i;
+            c.transaction_timeout = Duration::from_secs(3 + i as u64);
+        }
+        for (i, l) in limits(&cfg).into_iter().enumerate() {
+            assert_eq!(l.max_messages, 7 + i);
+            assert_eq!(l.max_bytes, (64 << 20) + i);
+            assert_eq!(l.timeout, Duration::from_secs(3 + i as u64));
+        }
+        for (name, _) in REGISTRY {
+            let f = factory(name, &cfg).expect("enabled");
+            assert_eq!(f.name(), *name);
+            let i = REGISTRY.iter().position(|(n, _)| n == name).unwrap_or(0);
+            assert_eq!(f.connection_timeout(), Duration::from_secs(3 + i as u64));
+        }
+        assert!(factory("gopher", &cfg).is_none());
+    }
+
+    #[test]
+    fn default_pairing_limits() {
+        let cfg = Config::default();
+        let got: Vec<_> = limits(&cfg)
+            .iter()
+            .map(|l| (l.max_messages, l.max_bytes))
+            .collect();
+        // HTTP: twice the default max_message_size (10 MiB).
+        let expected = vec![
+            (1024, 20 << 20),
+            (1024, 16 << 20),
+            (1024, 16 << 20),
+            (20000, 1 << 20),
+            (1024, 4 << 20),
+        ];
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn http_queue_holds_twice_the_largest_message() {
+        let mut cfg = Config::default();
+        cfg.protocols.http.max_message_size = 1 << 20;
+        let l = http::protocol(&cfg).expect("http").limits;
+        assert_eq!(l.max_bytes, 4 << 20, "the configured floor");
+        cfg.protocols.http.common.queue_max_bytes = 1;
+        let l = http::protocol(&cfg).expect("http").limits;
+        assert_eq!(l.max_bytes, 2 << 20);
+    }
+
+    #[test]
+    fn a_disabled_protocol_has_no_factory() {
+        let mut cfg = Config::default();
+        for c in commons(&mut cfg) {
+            c.enabled = false;
+        }
+        assert!(enabled(&cfg).is_empty());
+    }
 }

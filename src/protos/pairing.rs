@@ -374,11 +374,7 @@ mod tests {
     fn fifo_unmatched_timeout_and_eviction() {
         let mut out = Vec::new();
         let mut counters = Counters::default();
-        let mut ctx = Ctx {
-            ts: Ts(0),
-            out: &mut out,
-            counters: &mut counters,
-        };
+        let mut ctx = Ctx::new(Ts(0), &mut out, &mut counters);
         let limits = Limits {
             max_messages: 2,
             max_bytes: usize::MAX,
@@ -422,11 +418,7 @@ mod tests {
     }
 
     fn ctx<'a>(out: &'a mut Vec<Transaction>, counters: &'a mut Counters, ts: u64) -> Ctx<'a> {
-        Ctx {
-            ts: Ts(ts),
-            out,
-            counters,
-        }
+        Ctx::new(Ts(ts), out, counters)
     }
 
     fn limits(timeout_ns: u64) -> Limits {
@@ -596,11 +588,7 @@ mod tests {
     fn request_only_and_skipping_unanswered_requests() {
         let mut out = Vec::new();
         let mut counters = Counters::default();
-        let mut ctx = Ctx {
-            ts: Ts(0),
-            out: &mut out,
-            counters: &mut counters,
-        };
+        let mut ctx = Ctx::new(Ts(0), &mut out, &mut counters);
         let mut p = Pairing::new(Limits::default());
         request_only(&Ex, Msg(Ts(1), "oneway", 0), &mut ctx);
         for (ts, m) in [(2, "a"), (3, "b"), (4, "c")] {
@@ -637,11 +625,7 @@ mod tests {
     fn silent_requests_keep_their_place_and_are_never_published() {
         let mut out = Vec::new();
         let mut counters = Counters::default();
-        let mut ctx = Ctx {
-            ts: Ts(0),
-            out: &mut out,
-            counters: &mut counters,
-        };
+        let mut ctx = Ctx::new(Ts(0), &mut out, &mut counters);
         let limits = Limits {
             max_messages: 8,
             max_bytes: usize::MAX,

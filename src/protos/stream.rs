@@ -5,6 +5,7 @@
 
 use super::{Ctx, Dir, Parser, Progress};
 use crate::event::ConnInfo;
+use crate::time::Ts;
 
 /// What TCP reassembly hands to the parser side of one direction, in stream order.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,6 +23,10 @@ pub struct AppBuffer {
     buf: Vec<u8>,
     /// Do not call the parser again before `buf` holds this many bytes.
     wait_for: usize,
+    /// When the first byte of `buf` became the first unconsumed byte: the packet
+    /// that carried it, or the call that consumed what came before it. Handed to
+    /// the parser as [`Ctx::msg_ts`], so a message's start time survives calls.
+    since: Ts,
 }
 
 impl AppBuffer {
@@ -36,7 +41,8 @@ impl AppBuffer {
     ///
     /// - data: parsed straight from the chunk when nothing is held, else appended
     ///   to the held tail, which is parsed once it reaches what the parser needs;
-    /// - a gap: the held tail is lost with the hole, so `gap` gets both lengths;
+    /// - a gap: the held tail is lost with the hole, so `gap` gets both lengths
+    ///   (and the tail's start time as `ctx.msg_ts`);
     /// - a FIN: a held tail can never complete, so it is reported as a gap first;
     /// - a tail over `max_buffer` is dropped, counted and reported as a gap;
     /// - `Progress::Error` drops the tail and is counted.
@@ -52,25 +58,31 @@ impl AppBuffer {
         let progress = match chunk {
             Chunk::Gap(n) => {
                 tracing::debug!(target: "tcp", "{conn}: {dir:?}: {n} bytes lost in capture");
+                ctx.msg_ts = self.start(ctx.ts);
                 let held = self.take_all();
                 parser.gap(dir, n + held, ctx);
+                ctx.msg_ts = ctx.ts;
                 return None;
             }
             Chunk::Fin => {
-                let held = self.take_all();
-                if held > 0 {
+                if !self.buf.is_empty() {
+                    ctx.msg_ts = self.since;
+                    let held = self.take_all();
                     parser.gap(dir, held, ctx);
+                    ctx.msg_ts = ctx.ts;
                 }
                 parser.fin(dir, ctx);
                 return None;
             }
             Chunk::Data(d) if self.buf.is_empty() => {
+                ctx.msg_ts = ctx.ts;
                 let pr = parser.parse(dir, d, ctx);
                 if let Progress::Consumed { consumed, need } = pr {
                     let rest = &d[consumed.min(d.len())..];
                     if !rest.is_empty() {
                         self.buf.extend_from_slice(rest);
                         self.wait_for = rest.len().saturating_add(need);
+                        self.since = ctx.ts;
                     }
                 }
                 pr
@@ -80,10 +92,15 @@ impl AppBuffer {
                 if self.buf.len() < self.wait_for && self.buf.len() <= max_buffer {
                     return None;
                 }
+                ctx.msg_ts = self.since;
                 let pr = parser.parse(dir, &self.buf, ctx);
+                ctx.msg_ts = ctx.ts;
                 if let Progress::Consumed { consumed, need } = pr {
                     self.buf.drain(..consumed.min(self.buf.len()));
                     self.wait_for = self.buf.len().saturating_add(need);
+                    if consumed > 0 {
+                        self.since = ctx.ts;
+                    }
                 }
                 pr
             }
@@ -92,8 +109,10 @@ impl AppBuffer {
             Progress::Consumed { .. } => {
                 if self.buf.len() > max_buffer {
                     ctx.counters.tcp_buffer_overflows += 1;
+                    ctx.msg_ts = self.since;
                     let n = self.take_all();
                     parser.gap(dir, n, ctx);
+                    ctx.msg_ts = ctx.ts;
                 }
             }
             Progress::Error => {
@@ -112,6 +131,11 @@ impl AppBuffer {
             self.buf.shrink_to(max_buffer);
         }
         Some(progress)
+    }
+
+    /// Start time of the held tail, `now` when nothing is held.
+    fn start(&self, now: Ts) -> Ts {
+        if self.buf.is_empty() { now } else { self.since }
     }
 
     /// Drops the held tail; returns its length.

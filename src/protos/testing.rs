@@ -146,11 +146,7 @@ impl<P: Parser> Harness<P> {
 
     /// Calls the parser directly with a context at packet time `ts` (ns).
     pub fn call<R>(&mut self, ts: u64, f: impl FnOnce(&mut P, &mut Ctx<'_>) -> R) -> R {
-        let mut ctx = Ctx {
-            ts: Ts(ts),
-            out: &mut self.out,
-            counters: &mut self.counters,
-        };
+        let mut ctx = Ctx::new(Ts(ts), &mut self.out, &mut self.counters);
         f(&mut self.p, &mut ctx)
     }
 
@@ -159,11 +155,7 @@ impl<P: Parser> Harness<P> {
             return Some(Progress::Stop);
         }
         let before = self.counters.parse_errors + self.counters.tcp_buffer_overflows;
-        let mut ctx = Ctx {
-            ts: Ts(ts),
-            out: &mut self.out,
-            counters: &mut self.counters,
-        };
+        let mut ctx = Ctx::new(Ts(ts), &mut self.out, &mut self.counters);
         let r = self.bufs[dir.idx()].deliver(
             &mut self.p,
             dir,
@@ -215,8 +207,11 @@ impl<P: Parser> Harness<P> {
         self.deliver(dir, Chunk::Fin, ts);
     }
 
+    /// Periodic expiry; like the engine, never after the parser stopped.
     pub fn expire(&mut self, ts: u64) {
-        self.call(ts, |p, ctx| p.expire(Ts(ts), ctx));
+        if !self.stopped {
+            self.call(ts, |p, ctx| p.expire(Ts(ts), ctx));
+        }
     }
 
     /// Connection end.

@@ -10,6 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{Registry, Snapshot};
+use crate::event::json::quoted;
 
 /// Longest request head read.
 const MAX_REQUEST: usize = 8 * 1024;
@@ -93,7 +94,7 @@ fn handle(mut s: TcpStream, registry: &Registry, name: &str, started: Instant) -
         "/" => {
             let body = format!(
                 "{{\"beat\":\"wirebeat\",\"name\":{},\"version\":\"{}\",\"uptime_ms\":{}}}\n",
-                json_str(name),
+                quoted(name),
                 env!("CARGO_PKG_VERSION"),
                 started.elapsed().as_millis()
             );
@@ -132,10 +133,6 @@ fn respond(s: &mut TcpStream, status: u16, ctype: &str, body: &str) -> io::Resul
     s.flush()
 }
 
-fn json_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
-
 /// `{"uptime_ms":..,"counters":{..},"outputs":{name:{..}},"response_times_us":{proto:{count,p50,p90,p99,max}}}`
 pub fn stats_json(snap: &Snapshot, uptime: Duration) -> String {
     let mut o = String::with_capacity(2048);
@@ -145,7 +142,7 @@ pub fn stats_json(snap: &Snapshot, uptime: Duration) -> String {
     }
     o.push_str("},\"outputs\":{");
     for (i, (name, stats)) in snap.outputs.iter().enumerate() {
-        let _ = write!(o, "{}{}:{{", if i > 0 { "," } else { "" }, json_str(name));
+        let _ = write!(o, "{}{}:{{", if i > 0 { "," } else { "" }, quoted(name));
         for (j, (k, v)) in stats.iter().enumerate() {
             let _ = write!(o, "{}\"{k}\":{v}", if j > 0 { "," } else { "" });
         }

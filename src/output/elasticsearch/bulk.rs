@@ -5,7 +5,12 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use serde::Deserialize;
+
+use crate::output::queue::EventHour;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::event::json::write_escaped;
+use crate::protos::text;
 
 /// The index an event goes to, from its `@timestamp` (UTC).
 ///
@@ -80,7 +85,8 @@ impl IndexName {
     }
 
     /// The index name for an event whose timestamp starts with `ts`
-    /// (`YYYY-MM-DDTHH...`).
+    /// (`YYYY-MM-DDTHH...`). Control characters of the configured name are left
+    /// out.
     pub fn for_timestamp(&self, ts: &[u8; 13]) -> String {
         let mut out = String::with_capacity(32);
         for p in &self.parts {
@@ -104,6 +110,7 @@ impl IndexName {
                 }
             }
         }
+        out.retain(|c| c >= ' ');
         out
     }
 }
@@ -189,25 +196,42 @@ pub struct Batch {
     pub docs: Vec<u8>,
     pub items: Vec<Item>,
     pub indices: Vec<String>,
-    last_hour: Option<([u8; 13], u32)>,
+    /// The index of the last event whose hour came with it, and of the last one
+    /// whose hour was read from its text: consecutive events mostly share it.
+    last_known: Option<(EventHour, u32)>,
+    last_read: Option<([u8; 13], u32)>,
 }
 
 impl Batch {
-    pub fn push(&mut self, line: &[u8], index: &IndexName, now: &[u8; 13], id: u64) {
-        let hour = event_hour(line, now);
-        let idx = match self.last_hour {
-            Some((h, i)) if h == hour => i,
-            _ => {
-                let name = index.for_timestamp(&hour);
-                let i = match self.indices.iter().position(|n| *n == name) {
-                    Some(i) => i as u32,
-                    None => {
-                        self.indices.push(name);
-                        (self.indices.len() - 1) as u32
+    /// Adds an event. Its index comes from `hour` when the publisher knew it,
+    /// else from the `@timestamp` at the start of `line` (or `now`).
+    pub fn push(
+        &mut self,
+        line: &[u8],
+        hour: Option<EventHour>,
+        index: &IndexName,
+        now: &[u8; 13],
+        id: u64,
+    ) {
+        let idx = match hour {
+            Some(h) => match self.last_known {
+                Some((k, i)) if k == h => i,
+                _ => {
+                    let i = self.index_of(index, &h.text());
+                    self.last_known = Some((h, i));
+                    i
+                }
+            },
+            None => {
+                let text = event_hour(line, now);
+                match self.last_read {
+                    Some((k, i)) if k == text => i,
+                    _ => {
+                        let i = self.index_of(index, &text);
+                        self.last_read = Some((text, i));
+                        i
                     }
-                };
-                self.last_hour = Some((hour, i));
-                i
+                }
             }
         };
         let start = self.docs.len();
@@ -217,6 +241,18 @@ impl Batch {
             index: idx,
             id,
         });
+    }
+
+    /// The position in `indices` of the index for events of hour `text`.
+    fn index_of(&mut self, index: &IndexName, text: &[u8; 13]) -> u32 {
+        let name = index.for_timestamp(text);
+        match self.indices.iter().position(|n| *n == name) {
+            Some(i) => i as u32,
+            None => {
+                self.indices.push(name);
+                (self.indices.len() - 1) as u32
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -231,7 +267,8 @@ impl Batch {
         self.docs.clear();
         self.items.clear();
         self.indices.clear();
-        self.last_hour = None;
+        self.last_known = None;
+        self.last_read = None;
     }
 
     /// The NDJSON request body for `items` (all of this batch's, or the subset
@@ -239,14 +276,14 @@ impl Batch {
     pub fn body(&self, items: &[Item], doc_type: Option<&str>, out: &mut Vec<u8>) {
         out.clear();
         for it in items {
-            out.extend_from_slice(b"{\"create\":{\"_index\":\"");
+            out.extend_from_slice(b"{\"create\":{\"_index\":");
             let name = self
                 .indices
                 .get(it.index as usize)
                 .map(String::as_str)
                 .unwrap_or("wirebeat");
-            json_escape_into(name, out);
-            out.extend_from_slice(b"\",\"_id\":\"");
+            write_escaped(out, name.as_bytes());
+            out.extend_from_slice(b",\"_id\":\"");
             push_id(it.id, out);
             out.push(b'"');
             if let Some(t) = doc_type {
@@ -266,20 +303,6 @@ pub fn push_id(id: u64, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for i in (0..16).rev() {
         out.push(HEX[((id >> (i * 4)) & 0xf) as usize]);
-    }
-}
-
-fn json_escape_into(s: &str, out: &mut Vec<u8>) {
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            c if (c as u32) < 0x20 => {}
-            c => {
-                let mut b = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-            }
-        }
     }
 }
 
@@ -624,33 +647,13 @@ struct Text<'a>(Cow<'a, str>);
 
 impl<'a> Text<'a> {
     fn borrowed(v: &'a str) -> Text<'a> {
-        if v.len() <= MAX_ERROR_TEXT {
-            Text(Cow::Borrowed(v))
-        } else {
-            Text::owned(v)
-        }
+        Text(text::capped(v, MAX_ERROR_TEXT, text::ELLIPSIS))
     }
     fn owned(v: &str) -> Text<'a> {
-        let c = cut(v);
-        let mut s = String::with_capacity(c.len() + 3);
-        s.push_str(c);
-        if c.len() < v.len() {
-            s.push_str("...");
-        }
-        Text(Cow::Owned(s))
+        Text(Cow::Owned(
+            text::capped(v, MAX_ERROR_TEXT, text::ELLIPSIS).into_owned(),
+        ))
     }
-}
-
-/// `v` up to [`MAX_ERROR_TEXT`] bytes, on a character boundary.
-fn cut(v: &str) -> &str {
-    if v.len() <= MAX_ERROR_TEXT {
-        return v;
-    }
-    let mut end = MAX_ERROR_TEXT;
-    while !v.is_char_boundary(end) {
-        end -= 1;
-    }
-    &v[..end]
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
@@ -731,18 +734,28 @@ mod tests {
         let mut b = Batch::default();
         b.push(
             br#"{"@timestamp":"2026-11-24T23:26:38.865Z"}"#,
+            None,
             &idx,
             &now,
             1,
         );
+        // An hour that comes with the event is used as is.
+        let midnight = crate::time::Ts::from_secs_nanos(1_795_564_800, 0);
         b.push(
             br#"{"@timestamp":"2026-11-25T00:00:00.000Z"}"#,
+            Some(EventHour::of(midnight)),
             &idx,
             &now,
             2,
         );
+        b.push(br#"{"a":1}"#, Some(EventHour::of(midnight)), &idx, &now, 3);
+        assert_eq!(
+            b.indices,
+            ["packetbeat-2026.11.24", "packetbeat-2026.11.25"]
+        );
+        assert_eq!(b.items[2].index, 1);
         let mut body = Vec::new();
-        b.body(&b.items[1..], None, &mut body);
+        b.body(&b.items[1..2], None, &mut body);
         assert_eq!(
             String::from_utf8(body.clone()).unwrap(),
             "{\"create\":{\"_index\":\"packetbeat-2026.11.25\",\"_id\":\"0000000000000002\"}}\n\
@@ -750,6 +763,30 @@ mod tests {
         );
         b.body(&b.items[..1], Some("doc"), &mut body);
         assert!(body.starts_with(b"{\"create\":{\"_index\":\"packetbeat-2026.11.24\",\"_id\":\"0000000000000001\",\"_type\":\"doc\"}}\n"));
+    }
+
+    #[test]
+    fn index_names_are_escaped_in_the_action_line() {
+        // Quotes and backslashes escaped, control characters left out, the rest
+        // (DEL included) a valid JSON string of the name.
+        let idx = IndexName::parse("a\"b\\c\u{1}\u{1f}\t\u{7f}\u{e9}-%{+yyyy\u{2}}").unwrap();
+        let mut b = Batch::default();
+        b.push(
+            br#"{"@timestamp":"2026-11-24T23:26:38.865Z"}"#,
+            None,
+            &idx,
+            &now_hour(),
+            1,
+        );
+        let mut body = Vec::new();
+        b.body(&b.items, None, &mut body);
+        let action = body.split(|&c| c == b'\n').next().unwrap();
+        assert_eq!(
+            std::str::from_utf8(action).unwrap(),
+            "{\"create\":{\"_index\":\"a\\\"b\\\\c\\u007f\u{e9}-2026\",\"_id\":\"0000000000000001\"}}"
+        );
+        let v: serde_json::Value = serde_json::from_slice(action).unwrap();
+        assert_eq!(v["create"]["_index"], "a\"b\\c\u{7f}\u{e9}-2026");
     }
 
     fn fail(kind: &str, reason: &str) -> Outcome<'static> {

@@ -8,6 +8,7 @@ use ureq::Agent;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 use crate::config::ElasticsearchOutput;
+use crate::output::retry::Backoff;
 
 /// A response: status and body.
 #[derive(Debug)]
@@ -31,8 +32,8 @@ pub struct Client {
     next: usize,
     auth: Option<String>,
     gzip: Option<u32>,
-    backoff_init: Duration,
-    backoff_max: Duration,
+    /// How long a failed host is skipped: grows with its consecutive failures.
+    backoff: Backoff,
     /// `max_response_bytes`: bulk responses list every item, so this bounds them.
     max_response: u64,
     gz_buf: Vec<u8>,
@@ -155,8 +156,7 @@ impl Client {
             next: 0,
             auth,
             gzip: (cfg.compression_level > 0).then_some(cfg.compression_level.min(9)),
-            backoff_init: cfg.backoff_init,
-            backoff_max: cfg.backoff_max,
+            backoff: Backoff::new(cfg.backoff_init, cfg.backoff_max),
             max_response: cfg.max_response_bytes as u64,
             gz_buf: Vec::new(),
         })
@@ -189,8 +189,8 @@ impl Client {
             return;
         }
         h.failures = h.failures.saturating_add(1);
-        let d = backoff(self.backoff_init, self.backoff_max, h.failures);
-        h.down_until = Some(Instant::now() + d);
+        let d = self.backoff.delay(u64::from(h.failures));
+        h.down_until = Some(crate::output::retry::deadline(d));
         if h.failures.is_power_of_two() {
             tracing::warn!(target: "elasticsearch", "{}: backing off for {d:?} after {} failure(s)", h.base, h.failures);
         }
@@ -300,22 +300,6 @@ impl Client {
     }
 }
 
-/// Delay before attempt `n` (1-based): `init` doubled each time, capped at `max`.
-pub fn backoff(init: Duration, max: Duration, n: u32) -> Duration {
-    let f = 1u32 << n.saturating_sub(1).min(20);
-    init.saturating_mul(f).min(max)
-}
-
-/// `d` scaled by a random factor in [0.5, 1.0) so that many shippers do not retry
-/// in lockstep.
-pub fn jitter(d: Duration, seed: &mut u64) -> Duration {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    let frac = 0.5 + (*seed % 1000) as f64 / 2000.0;
-    d.mul_f64(frac)
-}
-
 fn base64_encode(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(b)
@@ -359,19 +343,6 @@ mod tests {
         assert!(base_url("ftp://x", None, None).is_err());
         assert!(base_url("user@x", None, None).is_err());
         assert!(base_url(" ", None, None).is_err());
-    }
-
-    #[test]
-    fn backoff_grows_and_caps() {
-        let (i, m) = (Duration::from_millis(100), Duration::from_secs(1));
-        assert_eq!(backoff(i, m, 1), i);
-        assert_eq!(backoff(i, m, 3), Duration::from_millis(400));
-        assert_eq!(backoff(i, m, 50), m);
-        let mut seed = 42;
-        for _ in 0..100 {
-            let j = jitter(m, &mut seed);
-            assert!(j >= m / 2 && j < m, "{j:?}");
-        }
     }
 
     #[test]

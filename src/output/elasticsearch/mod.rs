@@ -22,15 +22,15 @@ pub mod topology;
 use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 use self::bulk::{Batch, IndexName, Item, Outcome};
-use self::client::{Client, backoff, jitter};
+use self::client::Client;
 use self::template::Version;
-use super::Output;
+use super::retry::{Backoff, GiveUp, MaxRetries, Retry};
+use super::{Chunk, Delivery, Output};
 use crate::config::{ElasticsearchOutput, RETRY_FOREVER};
-use crate::stats::OutputStats;
 
 pub use self::topology::topology_store;
 
@@ -47,7 +47,6 @@ const MAX_LOGGED_REASONS: usize = 64;
 pub struct Elasticsearch {
     cfg: ElasticsearchOutput,
     client: Client,
-    stats: Arc<OutputStats>,
     index: IndexName,
     batch: Batch,
     batch_started: Option<Instant>,
@@ -57,8 +56,7 @@ pub struct Elasticsearch {
     /// Document ids: a random base per process plus a sequence number.
     id_base: u64,
     seq: u64,
-    seed: u64,
-    stop: Arc<AtomicBool>,
+    retry: Retry,
     logged: HashSet<String>,
 }
 
@@ -71,17 +69,23 @@ pub enum TemplateAction {
 }
 
 impl Elasticsearch {
+    /// The writer thread counts what the output delivers in the registry's
+    /// `elasticsearch` stats; `_stats` (those stats) is not needed here.
     pub fn new(
         cfg: &ElasticsearchOutput,
-        stats: Arc<OutputStats>,
+        _stats: Arc<crate::stats::OutputStats>,
     ) -> Result<Elasticsearch, String> {
         let index = IndexName::parse(&cfg.index)?;
         let client = Client::new(cfg)?;
         let seed = random_seed();
+        let retry = Retry::new(
+            Backoff::new(cfg.backoff_init, cfg.backoff_max),
+            max_retries(cfg),
+        )
+        .with_jitter(seed);
         Ok(Elasticsearch {
             cfg: cfg.clone(),
             client,
-            stats,
             index,
             batch: Batch::default(),
             batch_started: None,
@@ -89,8 +93,7 @@ impl Elasticsearch {
             version: None,
             id_base: seed.rotate_left(17),
             seq: 0,
-            seed: seed | 1,
-            stop: Arc::new(AtomicBool::new(false)),
+            retry,
             logged: HashSet::new(),
         })
     }
@@ -117,26 +120,23 @@ impl Elasticsearch {
         Ok(v)
     }
 
-    fn add(counter: &std::sync::atomic::AtomicU64, n: usize) {
-        OutputStats::add(counter, n as u64);
-    }
-
-    /// One bulk request for `items`; returns the items to send again.
-    fn try_send(&mut self, items: &[Item]) -> Result<Vec<Item>, String> {
+    /// One bulk request for `items`, counted in `done`; returns the items to send
+    /// again.
+    fn try_send(&mut self, items: &[Item], done: &mut Delivery) -> Result<Vec<Item>, String> {
         let v = match self.version {
             Some(v) => v,
             None => self.connect()?,
         };
         let doc_type = (v.0 < 7).then_some("doc");
         self.batch.body(items, doc_type, &mut self.body);
-        Self::add(&self.stats.batches, 1);
-        Self::add(&self.stats.bytes, self.body.len());
+        done.requests += 1;
+        done.bytes += self.body.len() as u64;
         let rep = self
             .client
             .request("POST", "/_bulk", Some((&self.body, "application/x-ndjson")))
             .map_err(|e| {
                 if e.kind() == io::ErrorKind::InvalidData {
-                    Self::add(&self.stats.bad_responses, 1);
+                    done.bad_responses += 1;
                 }
                 format!("{e}; the whole request is sent again")
             })?;
@@ -152,7 +152,7 @@ impl Elasticsearch {
             s => {
                 // The request itself is refused (too large, malformed): sending it
                 // again cannot help.
-                Self::add(&self.stats.events_failed, items.len());
+                done.failed += items.len() as u64;
                 self.log_once(&format!("status-{s}"), || {
                     format!(
                         "bulk request refused with status {s}: {}",
@@ -167,7 +167,7 @@ impl Elasticsearch {
         // item, so all of them are sent again (those already indexed then answer
         // 409 and count once).
         let outcomes = bulk::outcomes(&rep.body, items.len()).map_err(|e| {
-            Self::add(&self.stats.bad_responses, 1);
+            done.bad_responses += 1;
             format!(
                 "{e}; the whole request is sent again (response starts with: {})",
                 excerpt(&rep.body)
@@ -176,10 +176,10 @@ impl Elasticsearch {
         let mut retry = Vec::new();
         for (it, o) in items.iter().zip(outcomes) {
             match o {
-                Outcome::Ok | Outcome::Duplicate => Self::add(&self.stats.events_published, 1),
+                Outcome::Ok | Outcome::Duplicate => done.published += 1,
                 Outcome::Retry => retry.push(it.clone()),
                 Outcome::Fail(kind, reason) => {
-                    Self::add(&self.stats.events_failed, 1);
+                    done.failed += 1;
                     self.log_once(&kind, || {
                         format!("event rejected by Elasticsearch ({kind}): {reason}; further rejections of this type are only counted")
                     });
@@ -200,61 +200,58 @@ impl Elasticsearch {
 
     /// Sends the pending batch, retrying what failed; blocks until every event is
     /// acknowledged, rejected, or given up on.
-    fn send_batch(&mut self) {
+    fn send_batch(&mut self) -> Delivery {
+        let mut done = Delivery::default();
         if self.batch.is_empty() {
-            return;
+            return done;
         }
         let mut pending: Vec<Item> = std::mem::take(&mut self.batch.items);
-        let mut attempt = 0u32;
+        let mut failures = 0u64;
         loop {
-            if attempt > 0 {
-                Self::add(&self.stats.events_retried, pending.len());
+            if failures > 0 {
+                done.retried += pending.len() as u64;
             }
-            match self.try_send(&pending) {
+            match self.try_send(&pending, &mut done) {
                 Ok(retry) => pending = retry,
                 Err(e) => {
-                    Self::add(&self.stats.batch_errors, 1);
-                    if attempt == 0 || attempt.is_power_of_two() {
-                        tracing::warn!(target: "elasticsearch", "{e} (attempt {})", attempt + 1);
+                    done.request_errors += 1;
+                    if failures == 0 || failures.is_power_of_two() {
+                        tracing::warn!(target: "elasticsearch", "{e} (attempt {})", failures + 1);
                     }
                 }
             }
             if pending.is_empty() {
                 break;
             }
-            attempt = attempt.saturating_add(1);
-            let forever = self.cfg.max_retries == RETRY_FOREVER;
-            let stopping = forever && self.stop.load(Ordering::Relaxed);
-            if (!forever && attempt > self.cfg.max_retries) || stopping {
-                Self::add(&self.stats.events_failed, pending.len());
+            failures += 1;
+            if let Err(why) = self.retry.check(failures) {
+                done.failed += pending.len() as u64;
                 tracing::error!(
                     target: "elasticsearch",
-                    "giving up on {} event(s) after {attempt} attempt(s){}",
+                    "giving up on {} event(s) after {failures} attempt(s){}",
                     pending.len(),
-                    if stopping { " (stopping)" } else { " (max_retries)" }
+                    match why {
+                        GiveUp::Stopping => " (stopping)",
+                        GiveUp::MaxRetries => " (max_retries)",
+                    }
                 );
                 break;
             }
-            let d = jitter(
-                backoff(self.cfg.backoff_init, self.cfg.backoff_max, attempt),
-                &mut self.seed,
-            );
-            self.sleep(d, forever);
+            let d = self.retry.delay(failures);
+            self.retry.sleep(d);
         }
         self.batch.clear();
         self.batch_started = None;
+        done
     }
+}
 
-    /// Sleeps `d`; a run that stops cuts short the wait of endless retries.
-    fn sleep(&self, d: Duration, forever: bool) {
-        let until = Instant::now() + d;
-        loop {
-            let now = Instant::now();
-            if now >= until || (forever && self.stop.load(Ordering::Relaxed)) {
-                return;
-            }
-            std::thread::sleep((until - now).min(Duration::from_millis(50)));
-        }
+/// `max_retries` of the Elasticsearch settings ([`RETRY_FOREVER`] for `-1`).
+fn max_retries(cfg: &ElasticsearchOutput) -> MaxRetries {
+    if cfg.max_retries == RETRY_FOREVER {
+        MaxRetries::Forever
+    } else {
+        MaxRetries::Bounded(u64::from(cfg.max_retries))
     }
 }
 
@@ -263,43 +260,40 @@ impl Output for Elasticsearch {
         "elasticsearch"
     }
 
-    fn write_batch(&mut self, ndjson: &[u8]) -> io::Result<()> {
+    /// Gathers the events into bulk requests, sending each as soon as it is full.
+    fn write_batch(&mut self, chunk: &Chunk) -> io::Result<Delivery> {
         let now = bulk::now_hour();
         let max_events = self.cfg.bulk_max_size.max(1);
         let max_bytes = self.cfg.bulk_max_bytes.max(1);
-        for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let mut done = Delivery::default();
+        for (line, hour) in chunk.events() {
             self.seq += 1;
             let id = self.id_base.wrapping_add(self.seq);
-            self.batch.push(line, &self.index, &now, id);
+            self.batch.push(line, hour, &self.index, &now, id);
             self.batch_started.get_or_insert_with(Instant::now);
             if self.batch.len() >= max_events || self.batch.docs.len() >= max_bytes {
-                self.send_batch();
+                done += self.send_batch();
             }
         }
-        Ok(())
+        Ok(done)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.send_batch();
-        Ok(())
+    fn flush(&mut self) -> io::Result<Delivery> {
+        Ok(self.send_batch())
     }
 
-    fn tick(&mut self) -> io::Result<()> {
+    fn tick(&mut self) -> io::Result<Delivery> {
         if self
             .batch_started
             .is_some_and(|t| t.elapsed() >= self.cfg.flush_interval)
         {
-            self.send_batch();
+            return Ok(self.send_batch());
         }
-        Ok(())
-    }
-
-    fn counts_itself(&self) -> bool {
-        true
+        Ok(Delivery::default())
     }
 
     fn set_stop(&mut self, stop: Arc<AtomicBool>) {
-        self.stop = stop;
+        self.retry.set_stop(stop);
     }
 }
 

@@ -24,12 +24,12 @@ pub mod topology;
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::config;
-use crate::output::Output;
-use crate::stats::OutputStats;
+use crate::output::retry::{self, Backoff, MaxRetries, Retry};
+use crate::output::{Chunk, Delivery, Output};
 
 use resp::{Conn, Reply, ServerError, encode_bulk, encode_header};
 
@@ -104,11 +104,12 @@ pub struct RedisOutput {
     channel: bool,
     bulk_max_size: usize,
     bulk_max_bytes: usize,
-    max_retries: i64,
-    reconnect_interval: Duration,
-    backoff_max: Duration,
-    /// The wait before the next attempt after a failure.
-    backoff: Duration,
+    /// Waits start at `reconnect_interval` and double up to `backoff.max`,
+    /// without jitter; `max_retries` negative retries until written, or until a
+    /// stop signal.
+    retry: Retry,
+    /// Failures since the last batch that went through: the next wait.
+    failures: u64,
     /// When the next connection attempt may happen.
     next_attempt: Instant,
     conn: Option<Conn>,
@@ -116,22 +117,14 @@ pub struct RedisOutput {
     down_since: Option<Instant>,
     /// Encoded commands of the chunk being sent.
     buf: Vec<u8>,
-    stats: Arc<OutputStats>,
-    /// The run's stop flag: with `max_retries` negative (retry until written), a
-    /// signal ends the retrying.
-    stop: Arc<AtomicBool>,
 }
 
 impl RedisOutput {
-    pub fn new(cfg: &config::RedisOutput, stats: Arc<OutputStats>) -> Result<RedisOutput, String> {
+    pub fn new(cfg: &config::RedisOutput) -> Result<RedisOutput, String> {
         if cfg.key.is_empty() {
             return Err("output.redis.key is empty".into());
         }
-        let channel = match cfg.datatype.as_str() {
-            "list" => false,
-            "channel" => true,
-            other => return Err(format!("output.redis.datatype: unknown {other:?}")),
-        };
+        let channel = cfg.datatype == config::RedisDatatype::Channel;
         let mut out = RedisOutput {
             endpoint: Endpoint::new(cfg)?,
             db: cfg.db,
@@ -139,16 +132,18 @@ impl RedisOutput {
             channel,
             bulk_max_size: cfg.bulk_max_size.max(1),
             bulk_max_bytes: cfg.bulk_max_bytes.max(1),
-            max_retries: cfg.max_retries,
-            reconnect_interval: cfg.reconnect_interval,
-            backoff_max: cfg.backoff_max.max(cfg.reconnect_interval),
-            backoff: cfg.reconnect_interval,
+            retry: Retry::new(
+                Backoff::new(
+                    cfg.reconnect_interval,
+                    cfg.backoff_max.max(cfg.reconnect_interval),
+                ),
+                MaxRetries::from_setting(cfg.max_retries),
+            ),
+            failures: 0,
             next_attempt: Instant::now(),
             conn: None,
             down_since: None,
             buf: Vec::new(),
-            stats,
-            stop: Arc::new(AtomicBool::new(false)),
         };
         // Connect early so that a wrong address shows at startup; a server that is
         // down is not fatal, the output keeps trying.
@@ -175,43 +170,26 @@ impl RedisOutput {
         }
     }
 
-    /// Records a failure: the next attempt waits the current backoff, which grows.
+    /// Records a failure: the next attempt waits the backoff, which grows with
+    /// each failure until a batch goes through.
     fn mark_down(&mut self, why: &str) {
         if self.down_since.is_none() {
             self.down_since = Some(Instant::now());
         }
-        tracing::warn!(target: "output", "redis: {why}; next attempt in {:?}", self.backoff);
-        // Durations come from the configuration and may be absurdly large: never
-        // overflow (a next attempt beyond the clock's range is "in a century").
-        let now = Instant::now();
-        self.next_attempt = now
-            .checked_add(self.backoff)
-            .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
-            .unwrap_or(now);
-        self.backoff = self.backoff.saturating_mul(2).min(self.backoff_max);
+        self.failures = self.failures.saturating_add(1);
+        let wait = self.retry.delay(self.failures);
+        tracing::warn!(target: "output", "redis: {why}; next attempt in {wait:?}");
+        self.next_attempt = retry::deadline(wait);
     }
 
-    fn retries_left(&self, attempts: u64) -> bool {
-        if self.max_retries < 0 {
-            return !self.stop.load(Ordering::Relaxed);
-        }
-        attempts <= self.max_retries as u64
-    }
-
-    /// Waits until `next_attempt`, in short steps so that a stop signal ends an
-    /// endless retry promptly.
+    /// Waits until `next_attempt` (a stop signal ends an endless retry's wait).
     fn wait_for_next_attempt(&self) {
-        loop {
-            let wait = self.next_attempt.saturating_duration_since(Instant::now());
-            if wait.is_zero() || (self.max_retries < 0 && self.stop.load(Ordering::Relaxed)) {
-                return;
-            }
-            std::thread::sleep(wait.min(Duration::from_millis(100)));
-        }
+        self.retry.sleep_until(self.next_attempt);
     }
 
-    /// Delivers `lines` (one event each), retrying as configured.
-    fn deliver(&mut self, lines: &[&[u8]]) {
+    /// Delivers `lines` (one event each), retrying as configured; counts what
+    /// happened in `d`.
+    fn deliver(&mut self, lines: &[&[u8]], d: &mut Delivery) {
         let mut done = 0usize;
         let mut attempts = 0u64;
         while done < lines.len() {
@@ -219,23 +197,22 @@ impl RedisOutput {
                 self.wait_for_next_attempt();
                 if !self.try_connect() {
                     attempts += 1;
-                    if !self.retries_left(attempts) {
+                    if self.retry.check(attempts).is_err() {
                         break;
                     }
-                    OutputStats::add(&self.stats.events_retried, (lines.len() - done) as u64);
+                    d.retried += (lines.len() - done) as u64;
                     continue;
                 }
             }
-            let (acked, result) = self.send_chunk(&lines[done..]);
+            let (acked, result) = self.send_chunk(&lines[done..], d);
             done += acked;
-            OutputStats::add(&self.stats.batches, 1);
+            d.requests += 1;
+            d.published += acked as u64;
             let Err(err) = result else {
-                OutputStats::add(&self.stats.events_published, acked as u64);
-                self.backoff = self.reconnect_interval;
+                self.failures = 0;
                 return;
             };
-            OutputStats::add(&self.stats.events_published, acked as u64);
-            OutputStats::add(&self.stats.batch_errors, 1);
+            d.request_errors += 1;
             let left = lines.len() - done;
             match err {
                 SendError::Server(e) if !e.is_transient() => {
@@ -255,20 +232,21 @@ impl RedisOutput {
                 }
             }
             attempts += 1;
-            if !self.retries_left(attempts) {
+            if self.retry.check(attempts).is_err() {
                 break;
             }
-            OutputStats::add(&self.stats.events_retried, left as u64);
+            d.retried += left as u64;
         }
         let left = lines.len() - done;
         if left > 0 {
-            OutputStats::add(&self.stats.events_failed, left as u64);
-            tracing::error!(target: "output", "redis: gave up on {left} events after {attempts} failed attempts (output.redis.max_retries = {})", self.max_retries);
+            d.failed += left as u64;
+            tracing::error!(target: "output", "redis: gave up on {left} events after {attempts} failed attempts (output.redis.max_retries = {})", self.retry.max_retries);
         }
     }
 
-    /// Sends `lines` on the open connection; returns how many were acknowledged.
-    fn send_chunk(&mut self, lines: &[&[u8]]) -> (usize, Result<(), SendError>) {
+    /// Sends `lines` on the open connection; returns how many were acknowledged
+    /// (the bytes of a command that went through are counted in `d`).
+    fn send_chunk(&mut self, lines: &[&[u8]], d: &mut Delivery) -> (usize, Result<(), SendError>) {
         self.buf.clear();
         if self.channel {
             for l in lines {
@@ -342,7 +320,7 @@ impl RedisOutput {
                 }
             }
         }
-        OutputStats::add(&self.stats.bytes, self.buf.len() as u64);
+        d.bytes += self.buf.len() as u64;
         if self.buf.capacity() > 2 * self.bulk_max_bytes.max(1 << 20) {
             self.buf = Vec::new();
         }
@@ -355,44 +333,42 @@ impl Output for RedisOutput {
         "redis"
     }
 
-    fn write_batch(&mut self, ndjson: &[u8]) -> io::Result<()> {
-        let mut chunk: Vec<&[u8]> = Vec::new();
+    /// One `RPUSH` (or one pipeline of `PUBLISH`es) per at most `bulk_max_size`
+    /// events and `bulk_max_bytes` bytes of the chunk.
+    fn write_batch(&mut self, chunk: &Chunk) -> io::Result<Delivery> {
+        let mut d = Delivery::default();
+        let mut part: Vec<&[u8]> = Vec::new();
         let mut bytes = 0usize;
-        for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            if !chunk.is_empty()
-                && (chunk.len() >= self.bulk_max_size || bytes + line.len() > self.bulk_max_bytes)
+        for (line, _) in chunk.events() {
+            if !part.is_empty()
+                && (part.len() >= self.bulk_max_size || bytes + line.len() > self.bulk_max_bytes)
             {
-                self.deliver(&chunk);
-                chunk.clear();
+                self.deliver(&part, &mut d);
+                part.clear();
                 bytes = 0;
             }
             bytes += line.len();
-            chunk.push(line);
+            part.push(line);
         }
-        if !chunk.is_empty() {
-            self.deliver(&chunk);
+        if !part.is_empty() {
+            self.deliver(&part, &mut d);
         }
-        Ok(())
+        Ok(d)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
-    /// This output counts published, failed and retried events, batches and bytes.
-    fn counts_itself(&self) -> bool {
-        true
+    fn flush(&mut self) -> io::Result<Delivery> {
+        Ok(Delivery::default())
     }
 
     fn set_stop(&mut self, stop: Arc<AtomicBool>) {
-        self.stop = stop;
+        self.retry.set_stop(stop);
     }
 
-    fn tick(&mut self) -> io::Result<()> {
+    fn tick(&mut self) -> io::Result<Delivery> {
         if self.conn.is_none() && Instant::now() >= self.next_attempt {
             self.try_connect();
         }
-        Ok(())
+        Ok(Delivery::default())
     }
 }
 
@@ -464,6 +440,11 @@ mod tests {
         }
     }
 
+    fn write(o: &mut RedisOutput, ndjson: &[u8]) -> Delivery {
+        o.write_batch(&Chunk::from_ndjson(ndjson.to_vec(), 0))
+            .unwrap()
+    }
+
     fn quit(addr: &str) {
         let mut c = Conn::open(addr, Duration::from_secs(2), None, 0, 1024).unwrap();
         let _ = c.call(&[b"QUIT"]);
@@ -478,13 +459,12 @@ mod tests {
                 b"+OK\r\n".to_vec()
             })
         });
-        let stats = Arc::new(OutputStats::default());
+        let mut total = Delivery::default();
         let mut c = cfg(&addr);
         c.bulk_max_size = 2;
         c.key = "k".into();
-        let mut o = RedisOutput::new(&c, Arc::clone(&stats)).unwrap();
-        o.write_batch(b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n\n")
-            .unwrap();
+        let mut o = RedisOutput::new(&c).unwrap();
+        total += write(&mut o, b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n\n");
         drop(o);
         quit(&addr);
         let seen = h.join().unwrap();
@@ -495,8 +475,8 @@ mod tests {
             [b"k".to_vec(), b"{\"a\":1}".to_vec(), b"{\"a\":2}".to_vec()]
         );
         assert_eq!(pushes[1][1..], [b"k".to_vec(), b"{\"a\":3}".to_vec()]);
-        assert_eq!(stats.events_published.load(Ordering::Relaxed), 3);
-        assert_eq!(stats.batches.load(Ordering::Relaxed), 2);
+        assert_eq!(total.published, 3);
+        assert_eq!(total.requests, 2);
     }
 
     #[test]
@@ -511,16 +491,16 @@ mod tests {
                 Some(b"+OK\r\n".to_vec())
             }
         });
-        let stats = Arc::new(OutputStats::default());
-        let mut o = RedisOutput::new(&cfg(&addr), Arc::clone(&stats)).unwrap();
-        o.write_batch(b"{}\n").unwrap();
+        let mut total = Delivery::default();
+        let mut o = RedisOutput::new(&cfg(&addr)).unwrap();
+        total += write(&mut o, b"{}\n");
         drop(o);
         quit(&addr);
         let seen = h.join().unwrap();
         assert_eq!(seen.iter().filter(|a| a[0] == b"RPUSH").count(), 2);
-        assert_eq!(stats.events_published.load(Ordering::Relaxed), 1);
-        assert_eq!(stats.events_retried.load(Ordering::Relaxed), 1);
-        assert_eq!(stats.events_failed.load(Ordering::Relaxed), 0);
+        assert_eq!(total.published, 1);
+        assert_eq!(total.retried, 1);
+        assert_eq!(total.failed, 0);
     }
 
     #[test]
@@ -532,28 +512,28 @@ mod tests {
                 b"+OK\r\n".to_vec()
             })
         });
-        let stats = Arc::new(OutputStats::default());
-        let mut o = RedisOutput::new(&cfg(&addr), Arc::clone(&stats)).unwrap();
-        o.write_batch(b"{}\n{}\n").unwrap();
+        let mut total = Delivery::default();
+        let mut o = RedisOutput::new(&cfg(&addr)).unwrap();
+        total += write(&mut o, b"{}\n{}\n");
         drop(o);
         quit(&addr);
         h.join().unwrap();
-        assert_eq!(stats.events_failed.load(Ordering::Relaxed), 2);
-        assert_eq!(stats.events_retried.load(Ordering::Relaxed), 0);
+        assert_eq!(total.failed, 2);
+        assert_eq!(total.retried, 0);
 
         // Nobody listens: 1 + max_retries attempts, then failed.
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let stats = Arc::new(OutputStats::default());
+        let mut total = Delivery::default();
         let mut c = cfg(&format!("127.0.0.1:{port}"));
         c.max_retries = 2;
-        let mut o = RedisOutput::new(&c, Arc::clone(&stats)).unwrap();
-        o.write_batch(b"{}\n{}\n{}\n").unwrap();
-        assert_eq!(stats.events_failed.load(Ordering::Relaxed), 3);
-        assert_eq!(stats.events_retried.load(Ordering::Relaxed), 6);
-        assert_eq!(stats.events_published.load(Ordering::Relaxed), 0);
+        let mut o = RedisOutput::new(&c).unwrap();
+        total += write(&mut o, b"{}\n{}\n{}\n");
+        assert_eq!(total.failed, 3);
+        assert_eq!(total.retried, 6);
+        assert_eq!(total.published, 0);
     }
 
     #[test]
@@ -568,11 +548,11 @@ mod tests {
                 Some(b"+OK\r\n".to_vec())
             }
         });
-        let stats = Arc::new(OutputStats::default());
+        let mut total = Delivery::default();
         let mut c = cfg(&addr);
-        c.datatype = "channel".into();
-        let mut o = RedisOutput::new(&c, Arc::clone(&stats)).unwrap();
-        o.write_batch(b"1\n2\n3\n").unwrap();
+        c.datatype = config::RedisDatatype::Channel;
+        let mut o = RedisOutput::new(&c).unwrap();
+        total += write(&mut o, b"1\n2\n3\n");
         drop(o);
         quit(&addr);
         let seen = h.join().unwrap();
@@ -583,7 +563,7 @@ mod tests {
             .collect();
         // 1, 2 (no reply; the server hangs up without reading 3), then 2 and 3 again.
         assert_eq!(pubs, [b"1", b"2", b"2", b"3"].map(|b| b.as_slice()));
-        assert_eq!(stats.events_published.load(Ordering::Relaxed), 3);
+        assert_eq!(total.published, 3);
     }
 
     #[test]
@@ -599,16 +579,16 @@ mod tests {
                 b"+OK\r\n".to_vec()
             })
         });
-        let stats = Arc::new(OutputStats::default());
+        let mut total = Delivery::default();
         let mut c = cfg(&addr);
-        c.datatype = "channel".into();
-        let mut o = RedisOutput::new(&c, Arc::clone(&stats)).unwrap();
-        o.write_batch(b"1\nbad1\nbad2\n").unwrap();
-        assert_eq!(stats.events_published.load(Ordering::Relaxed), 1);
-        assert_eq!(stats.events_failed.load(Ordering::Relaxed), 2);
-        o.write_batch(b"2\n").unwrap();
-        assert_eq!(stats.events_published.load(Ordering::Relaxed), 2);
-        assert_eq!(stats.events_failed.load(Ordering::Relaxed), 2);
+        c.datatype = config::RedisDatatype::Channel;
+        let mut o = RedisOutput::new(&c).unwrap();
+        total += write(&mut o, b"1\nbad1\nbad2\n");
+        assert_eq!(total.published, 1);
+        assert_eq!(total.failed, 2);
+        total += write(&mut o, b"2\n");
+        assert_eq!(total.published, 2);
+        assert_eq!(total.failed, 2);
         drop(o);
         quit(&addr);
         h.join().unwrap();
@@ -620,12 +600,13 @@ mod tests {
         c.reconnect_interval = Duration::from_secs(u64::MAX / 2);
         c.backoff_max = Duration::from_secs(u64::MAX);
         c.max_retries = 0;
-        let mut o = RedisOutput::new(&c, Arc::default()).unwrap();
+        let mut o = RedisOutput::new(&c).unwrap();
         for _ in 0..4 {
             o.mark_down("test");
         }
-        assert!(o.backoff >= c.reconnect_interval);
-        o.tick().unwrap();
+        assert!(o.retry.delay(o.failures) >= c.reconnect_interval);
+        assert!(o.next_attempt > Instant::now());
+        assert_eq!(o.tick().unwrap(), Delivery::default());
     }
 
     #[test]
@@ -635,8 +616,8 @@ mod tests {
         c.max_retries = -1;
         c.reconnect_interval = Duration::from_secs(3600);
         c.backoff_max = Duration::from_secs(3600);
-        let stats: Arc<OutputStats> = Arc::default();
-        let mut o = RedisOutput::new(&c, Arc::clone(&stats)).unwrap();
+        let mut total = Delivery::default();
+        let mut o = RedisOutput::new(&c).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         o.set_stop(Arc::clone(&stop));
         let setter = {
@@ -647,12 +628,11 @@ mod tests {
             })
         };
         let t = Instant::now();
-        o.write_batch(b"{\"a\":1}\n{\"a\":2}\n").unwrap();
+        total += write(&mut o, b"{\"a\":1}\n{\"a\":2}\n");
         setter.join().unwrap();
         assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
-        assert_eq!(stats.events_failed.load(Ordering::Relaxed), 2);
-        assert_eq!(stats.events_published.load(Ordering::Relaxed), 0);
-        assert!(o.counts_itself());
+        assert_eq!(total.failed, 2);
+        assert_eq!(total.published, 0);
     }
 
     #[test]
@@ -675,7 +655,7 @@ mod tests {
              backoff: {init: 100ms, max: 5s}\n  max_retries: -1\n  bulk_max_size: 10\n",
         );
         assert_eq!(addresses(&r).unwrap(), ["a:6379", "b:7000"]);
-        assert_eq!(r.datatype, "channel");
+        assert_eq!(r.datatype, config::RedisDatatype::Channel);
         assert_eq!(r.reconnect_interval, Duration::from_millis(100));
         assert_eq!(r.backoff_max, Duration::from_secs(5));
         assert_eq!((r.max_retries, r.bulk_max_size), (-1, 10));
@@ -692,9 +672,9 @@ mod tests {
     fn bad_settings_are_refused() {
         let mut c = cfg("127.0.0.1:1");
         c.key = String::new();
-        assert!(RedisOutput::new(&c, Arc::default()).is_err());
+        assert!(RedisOutput::new(&c).is_err());
         let mut c = cfg("rediss://x");
         c.max_retries = 0;
-        assert!(RedisOutput::new(&c, Arc::default()).is_err());
+        assert!(RedisOutput::new(&c).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP/1.x: `parser.rs` frames messages on the wire, `transaction.rs` holds the
-//! messages and the pairing exchange, `fields.rs` writes the event fields. This file
-//! wires them into the engine's [`Parser`] contract.
+//! messages and the pairing exchange, `content.rs` reads what they carry (header
+//! values, target and parameters, gzip/deflate bodies), `fields.rs` writes the event
+//! fields. This file wires them into the engine's [`Parser`] contract.
 //!
 //! Requests flow `ToServer`, responses `ToClient`. Bodies are consumed as they stream;
 //! only heads (bounded by [`parser::MAX_HEAD`]) and short framing lines are ever left
@@ -11,6 +12,7 @@
 //! large POST) pairs with it; the request's bytes still count the rest of its body,
 //! and the transaction is published when both have ended.
 
+pub mod content;
 pub mod fields;
 pub mod parser;
 pub mod transaction;
@@ -19,55 +21,29 @@ pub mod transaction;
 mod tests;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use parser::{Framing, GapEffect, Step, Wire};
 use transaction::{HttpExchange, Msg, Settings};
 
 use super::pairing::{Limits, Pairing};
-use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use super::{Ctx, Dir, Parser, Progress, Protocol};
 use crate::config::Config;
 use crate::event::ConnInfo;
 use crate::time::Ts;
 
-pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+/// HTTP as configured; `None` when disabled.
+pub fn protocol(cfg: &Config) -> Option<Protocol<Arc<Settings>>> {
     let c = &cfg.protocols.http;
-    if !c.common.enabled {
-        return None;
-    }
-    Some(Arc::new(HttpFactory {
-        settings: Arc::new(Settings::from_config(c)),
-        ports: c.common.ports.clone(),
-        timeout: c.common.transaction_timeout,
-    }))
-}
-
-pub struct HttpFactory {
-    settings: Arc<Settings>,
-    ports: Vec<u16>,
-    timeout: Duration,
-}
-
-impl ProtocolFactory for HttpFactory {
-    fn name(&self) -> &'static str {
-        "http"
-    }
-
-    fn ports(&self) -> &[u16] {
-        &self.ports
-    }
-
-    fn connection_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    fn max_buffer(&self) -> usize {
-        64 * 1024
-    }
-
-    fn new_parser(&self, conn: &ConnInfo) -> Box<dyn Parser> {
-        Box::new(HttpParser::new(self.settings.clone(), conn, self.timeout))
-    }
+    let mut p = Protocol::from_config(
+        "http",
+        &c.common,
+        64 * 1024,
+        || Arc::new(Settings::from_config(c)),
+        |s, limits, conn| Box::new(HttpParser::new(s.clone(), conn, limits)),
+    )?;
+    // A request and a response of the largest size always fit.
+    p.limits.max_bytes = p.limits.max_bytes.max(c.max_message_size.saturating_mul(2));
+    Some(p)
 }
 
 /// One direction's state: framing plus the message in progress.
@@ -76,8 +52,6 @@ struct Side {
     wire: Wire,
     /// The response in progress. The request in progress is the pairing's open one.
     msg: Option<Msg>,
-    /// Timestamp of the first byte of a head still being received.
-    head_ts: Option<Ts>,
     /// Bytes of interim (1xx) responses, counted into the final response.
     interim_bytes: u64,
 }
@@ -87,7 +61,6 @@ impl Side {
         Side {
             wire: Wire::new(requests),
             msg: None,
-            head_ts: None,
             interim_bytes: 0,
         }
     }
@@ -104,25 +77,18 @@ pub struct HttpParser {
     ex: HttpExchange,
     pairing: Pairing<Msg>,
     sides: [Side; 2],
-    stopped: bool,
 }
 
 impl HttpParser {
-    pub fn new(settings: Arc<Settings>, conn: &ConnInfo, timeout: Duration) -> HttpParser {
-        let max = settings.max_message_size;
+    pub fn new(settings: Arc<Settings>, conn: &ConnInfo, limits: Limits) -> HttpParser {
         HttpParser {
-            pairing: Pairing::new(Limits {
-                max_messages: 1024,
-                max_bytes: max.saturating_mul(2).max(4 << 20),
-                timeout,
-            }),
+            pairing: Pairing::new(limits),
             ex: HttpExchange {
                 settings,
                 server_ip: conn.server_ip,
                 server_port: conn.server_port,
             },
             sides: [Side::new(true), Side::new(false)],
-            stopped: false,
         }
     }
 
@@ -227,40 +193,32 @@ impl HttpParser {
     /// published as it is.
     fn fail(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
         tracing::debug!(target: "http", "{dir:?}: malformed message; publishing what is known and resynchronising");
-        let side = &mut self.sides[dir.idx()];
-        side.wire.reset();
-        side.head_ts = None;
+        self.sides[dir.idx()].wire.reset();
         self.finish(dir, ctx);
     }
 }
 
 impl Parser for HttpParser {
     fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
-        if self.stopped {
-            return Progress::Stop;
-        }
         let max = self.ex.settings.max_message_size;
         let mut off = 0;
         loop {
             let side = &mut self.sides[dir.idx()];
             match side.wire.step(&data[off..]) {
                 Step::Need(need) => {
-                    if side.wire.in_head() && off < data.len() && side.head_ts.is_none() {
-                        side.head_ts = Some(ctx.ts);
-                    }
                     return Progress::Consumed {
                         consumed: off,
                         need,
                     };
                 }
                 Step::Skip(n) => {
-                    // Skipped bytes are never part of a head: a head starts after them.
-                    side.head_ts = None;
                     off += n;
                 }
                 Step::Head(h) => {
+                    // The engine holds a head until it is complete: it knows when
+                    // its first byte arrived.
+                    let ts = ctx.start_ts(off);
                     off += h.len();
-                    let ts = side.head_ts.take().unwrap_or(ctx.ts);
                     match self.on_head(dir, h, ts, ctx) {
                         Ok(()) => {}
                         Err(HeadError::Malformed) => {
@@ -269,7 +227,6 @@ impl Parser for HttpParser {
                         }
                         Err(HeadError::Stop) => {
                             tracing::debug!(target: "http", "protocol switch or tunnel: no longer parsed as HTTP");
-                            self.stopped = true;
                             return Progress::Stop;
                         }
                     }
@@ -302,7 +259,6 @@ impl Parser for HttpParser {
                     return Progress::Error;
                 }
                 Step::NotHttp => {
-                    self.stopped = true;
                     return Progress::Stop;
                 }
             }
@@ -310,11 +266,7 @@ impl Parser for HttpParser {
     }
 
     fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
-        if self.stopped {
-            return;
-        }
         let side = &mut self.sides[dir.idx()];
-        side.head_ts = None;
         match side.wire.gap(len) {
             GapEffect::Body { lost, complete } => {
                 if let Some(m) = self.msg_mut(dir) {
@@ -352,7 +304,6 @@ impl Parser for HttpParser {
     fn close(&mut self, ctx: &mut Ctx<'_>) {
         for dir in [Dir::ToServer, Dir::ToClient] {
             let side = &mut self.sides[dir.idx()];
-            side.head_ts = None;
             if side.wire.in_message() {
                 side.wire.finish();
                 self.finish(dir, ctx);

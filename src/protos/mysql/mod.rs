@@ -1,7 +1,9 @@
 //! MySQL client/server protocol (as spoken by MariaDB and MySQL 5.7/8):
-//! `parser.rs` reads the wire format, `transaction.rs` holds requests, responses, the
-//! prepared-statement cache and the pairing exchange, `fields.rs` writes `mysql.*`.
-//! This file is the per-connection state machine behind the engine's [`Parser`].
+//! `parser.rs` reads the wire format (and guesses message starts mid-stream),
+//! `transaction.rs` holds requests, responses, the prepared-statement cache and the
+//! pairing exchange, `fields.rs` writes `mysql.*` and renders the `response` text and
+//! the bound parameters. This file is the per-connection state machine behind the
+//! engine's [`Parser`].
 //!
 //! Requests flow `ToServer`, responses `ToClient`. Every packet carries its length in
 //! a 4-byte header, so the parser asks the engine for exactly what it needs. Packets
@@ -44,23 +46,26 @@ pub mod transaction;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
+use fields::{add_header, end_header, render_params, rows_packet};
 use parser::{Expect, MAX_PAYLOAD};
-use transaction::{
-    MAX_PARAMS, MAX_QUERY, MysqlExchange, Request, Response, Settings, Statement, Statements,
-};
+use transaction::{MAX_QUERY, MysqlExchange, Request, Response, Settings, Statement, Statements};
 
+use super::framing::{Framing, Skip};
 use super::pairing::{Limits, Pairing};
-use super::{Ctx, Dir, Parser, Progress, ProtocolFactory, csv};
+use super::text::{self, Replace};
+use super::{Ctx, Dir, Parser, Progress, Protocol};
 use crate::config::Config;
-use crate::event::ConnInfo;
 use crate::time::Ts;
 
 /// Packets up to this size are handled whole; of larger ones, this prefix.
 pub const SMALL: usize = 64 * 1024;
+/// Packets are held whole up to [`SMALL`] bytes, else by their first [`SMALL`].
+const FRAMING: Framing = Framing {
+    whole: SMALL,
+    prefix: SMALL,
+};
 /// Bytes kept back while looking for packet boundaries after a gap in rows.
 const RESYNC_KEEP: usize = 8 * 1024;
 /// Column types remembered for decoding binary rows (MySQL allows 4096 columns).
@@ -78,44 +83,16 @@ fn warn_once(flag: &AtomicBool, what: &str) {
     }
 }
 
-pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+/// MySQL as configured; `None` when disabled.
+pub fn protocol(cfg: &Config) -> Option<Protocol<Settings>> {
     let c = &cfg.protocols.mysql;
-    if !c.common.enabled {
-        return None;
-    }
-    Some(Arc::new(MysqlFactory {
-        settings: Settings::from_config(c),
-        ports: c.common.ports.clone(),
-        timeout: c.common.transaction_timeout,
-    }))
-}
-
-pub struct MysqlFactory {
-    settings: Settings,
-    ports: Vec<u16>,
-    timeout: Duration,
-}
-
-impl ProtocolFactory for MysqlFactory {
-    fn name(&self) -> &'static str {
-        "mysql"
-    }
-
-    fn ports(&self) -> &[u16] {
-        &self.ports
-    }
-
-    fn connection_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    fn max_buffer(&self) -> usize {
-        SMALL + RESYNC_KEEP + 4
-    }
-
-    fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
-        Box::new(MysqlParser::new(self.settings.clone(), self.timeout))
-    }
+    Protocol::from_config(
+        "mysql",
+        &c.common,
+        SMALL + RESYNC_KEEP + 4,
+        || Settings::from_config(c),
+        |s, limits, _| Box::new(MysqlParser::new(s.clone(), limits)),
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,13 +146,9 @@ struct RespState {
 #[derive(Debug, Default)]
 struct Side {
     /// Payload bytes of a large packet still streaming past.
-    skip: usize,
+    skip: Skip,
     /// The last packet had the maximum length: the next one continues its payload.
     cont: bool,
-    /// Bytes left unconsumed for the engine at the end of the last call.
-    held: usize,
-    /// Timestamp of the first held byte.
-    first_ts: Option<Ts>,
     /// Looking for a message start at segment boundaries.
     resync: bool,
     /// Looking for a chain of row packets after a gap inside a result set.
@@ -201,7 +174,6 @@ pub struct MysqlParser {
     req_done: bool,
     resp: Option<RespState>,
     stmts: Statements,
-    stopped: bool,
 }
 
 enum Handled {
@@ -214,14 +186,10 @@ enum Handled {
 }
 
 impl MysqlParser {
-    pub fn new(settings: Settings, timeout: Duration) -> MysqlParser {
+    pub fn new(settings: Settings, limits: Limits) -> MysqlParser {
         MysqlParser {
             ex: MysqlExchange { settings },
-            pairing: Pairing::new(Limits {
-                max_messages: 1024,
-                max_bytes: 16 << 20,
-                timeout,
-            }),
+            pairing: Pairing::new(limits),
             phase: Phase::Unknown,
             server_caps: 0,
             compress: false,
@@ -239,7 +207,6 @@ impl MysqlParser {
             req_done: false,
             resp: None,
             stmts: Statements::default(),
-            stopped: false,
         }
     }
 
@@ -280,8 +247,7 @@ impl MysqlParser {
                     && matches!(r.cmd, parser::COM_QUERY | parser::COM_STMT_PREPARE)
                     && q.len() < MAX_QUERY
                 {
-                    parser::push_lossy(q, &p[..p.len().min(MAX_QUERY - q.len())]);
-                    parser::truncate(q, MAX_QUERY);
+                    text::push_capped(q, p, MAX_QUERY, Replace::PerByte);
                 }
             }
             if len < MAX_PAYLOAD {
@@ -332,8 +298,7 @@ impl MysqlParser {
         match cmd {
             parser::COM_QUERY | parser::COM_STMT_PREPARE => {
                 let body = &p[1..];
-                let mut q = parser::lossy(&body[..body.len().min(MAX_QUERY)]);
-                parser::truncate(&mut q, MAX_QUERY);
+                let q = text::lossy_capped(body, MAX_QUERY, Replace::PerByte);
                 method = if cmd == parser::COM_QUERY {
                     parser::first_word(&q)
                 } else {
@@ -670,89 +635,6 @@ impl MysqlParser {
         self.pairing.response(&self.ex, r, ctx);
     }
 
-    // ------------------------------------------------------------ framing
-
-    /// Whether `d` starts with something that can only be the compressed protocol
-    /// (a 7-byte header whose payload is one uncompressed packet) or TLS.
-    fn foreign(d: &[u8]) -> bool {
-        if d.len() >= 3 && matches!(d[0], 0x14..=0x17) && d[1] == 3 && d[2] <= 4 {
-            return true;
-        }
-        if d.len() >= 11 {
-            let outer = d[0] as usize | (d[1] as usize) << 8 | (d[2] as usize) << 16;
-            let inner = d[7] as usize | (d[8] as usize) << 8 | (d[9] as usize) << 16;
-            return d[4..7] == [0, 0, 0] && outer >= 4 && inner + 4 == outer;
-        }
-        false
-    }
-
-    /// Whether a packet at the start of `d` is a plausible start of a message in `dir`.
-    fn plausible_start(dir: Dir, d: &[u8]) -> bool {
-        let Some((len, seq)) = parser::header(d) else {
-            return false;
-        };
-        let p = &d[4..d.len().min(4 + len)];
-        let Some(&first) = p.first() else {
-            return false;
-        };
-        match dir {
-            Dir::ToServer => {
-                seq == 0
-                    && parser::command(first).is_some()
-                    && match first {
-                        parser::COM_QUERY | parser::COM_STMT_PREPARE | parser::COM_INIT_DB => {
-                            len >= 2 && parser::looks_textual(&p[1..])
-                        }
-                        parser::COM_STMT_EXECUTE => len >= 10,
-                        _ => len <= 64,
-                    }
-            }
-            Dir::ToClient => {
-                if seq != 1 {
-                    return false;
-                }
-                match first {
-                    0x00 => (7..SMALL).contains(&len),
-                    0xFF => len >= 9 && p.get(3) == Some(&b'#'),
-                    0xFE => len == 5,
-                    1..=0xFA => len == 1 || len == 2,
-                    0xFC => len == 3,
-                    _ => false,
-                }
-            }
-        }
-    }
-
-    /// After a gap inside rows: the offset in `d` where a chain of row packets with
-    /// consecutive sequence ids starts, if one is seen.
-    fn find_row_chain(d: &[u8]) -> Option<usize> {
-        'pos: for start in 0..d.len().saturating_sub(4) {
-            let mut at = start;
-            let mut prev: Option<u8> = None;
-            let mut k = 0;
-            while let Some((len, seq)) = parser::header(&d[at..]) {
-                if len == 0 || len > SMALL || prev.is_some_and(|p| p.wrapping_add(1) != seq) {
-                    continue 'pos;
-                }
-                let end = at + 4 + len;
-                if end > d.len() {
-                    break;
-                }
-                k += 1;
-                let first = d[at + 4];
-                if first == 0xFE && len < 9 && end == d.len() {
-                    return Some(start);
-                }
-                if k >= 3 {
-                    return Some(start);
-                }
-                prev = Some(seq);
-                at = end;
-            }
-        }
-        None
-    }
-
     fn handle(
         &mut self,
         dir: Dir,
@@ -811,17 +693,16 @@ impl MysqlParser {
             let avail = data.len() - off;
             let d = &data[off..];
             let side = &mut self.sides[dir.idx()];
-            if side.skip > 0 {
-                let n = side.skip.min(avail);
+            if side.skip.active() {
+                let n = side.skip.pass(avail);
                 if n == 0 {
                     return Progress::Consumed {
                         consumed: off,
                         need: 0,
                     };
                 }
-                side.skip -= n;
                 off += n;
-                if side.skip == 0 {
+                if !side.skip.active() {
                     let len = self.sides[dir.idx()].cur_len;
                     self.after_packet(dir, len, ctx);
                 }
@@ -834,7 +715,7 @@ impl MysqlParser {
                 };
             }
             if side.row_resync {
-                match Self::find_row_chain(d) {
+                match parser::find_row_chain(d) {
                     Some(at) => {
                         side.row_resync = false;
                         off += at;
@@ -862,14 +743,14 @@ impl MysqlParser {
                         need: 5 - avail,
                     };
                 }
-                if Self::foreign(d) {
+                if parser::foreign(d) {
                     warn_once(
                         &WARNED_COMPRESS,
                         "MySQL compressed protocol or TLS seen mid-connection",
                     );
                     return Progress::Stop;
                 }
-                if !greeting && !Self::plausible_start(dir, d) {
+                if !greeting && !parser::plausible_start(dir, d) {
                     // Look again at the start of the next segment.
                     return Progress::all(data);
                 }
@@ -877,26 +758,22 @@ impl MysqlParser {
             }
             let side = &mut self.sides[dir.idx()];
             let Some((len, seq)) = parser::header(d) else {
-                if side.first_ts.is_none() {
-                    side.first_ts = Some(ctx.ts);
-                }
                 return Progress::Consumed {
                     consumed: off,
                     need: 4 - avail,
                 };
             };
-            let take = len.min(SMALL);
+            let (take, skip) = FRAMING.split(len as u64);
             if avail < 4 + take {
-                if side.first_ts.is_none() {
-                    side.first_ts = Some(ctx.ts);
-                }
                 return Progress::Consumed {
                     consumed: off,
                     need: 4 + take - avail,
                 };
             }
-            let ts = side.first_ts.take().unwrap_or(ctx.ts);
-            side.skip = len - take;
+            // The engine held the packet until its first `take` bytes arrived: it
+            // knows when the first one did.
+            let ts = ctx.start_ts(off);
+            side.skip.start(skip);
             side.cur_len = len;
             let p = &d[4..4 + take];
             let mut handled = self.handle(dir, p, len, seq, ts, ctx);
@@ -906,10 +783,7 @@ impl MysqlParser {
             }
             match handled {
                 Handled::Ok | Handled::Again => {}
-                Handled::Stop => {
-                    self.stopped = true;
-                    return Progress::Stop;
-                }
+                Handled::Stop => return Progress::Stop,
                 Handled::Error => {
                     tracing::debug!(target: "mysql", "{dir:?}: unexpected packet; resynchronising");
                     self.reset_dir(dir, ctx);
@@ -927,9 +801,8 @@ impl MysqlParser {
     /// published with the loss note, a partial request too.
     fn reset_dir(&mut self, dir: Dir, ctx: &mut Ctx<'_>) {
         let side = &mut self.sides[dir.idx()];
-        side.skip = 0;
+        side.skip.clear();
         side.cont = false;
-        side.first_ts = None;
         side.row_resync = false;
         side.resync = true;
         match dir {
@@ -987,198 +860,18 @@ fn error_packet(rs: &mut RespState, p: &[u8]) {
     rs.r.error = Some((code, msg));
     rs.done = true;
 }
-
-/// Appends a column name to the header record of the current result set (Go CSV,
-/// LF written as `\n`, as Packetbeat's `response` has it; names are not cut).
-fn add_header(t: &mut String, started: &mut bool, name: &[u8]) {
-    if t.len() >= transaction::MAX_RESPONSE_TEXT {
-        return;
-    }
-    if *started {
-        t.push(',');
-    }
-    *started = true;
-    let name = parser::lossy(&name[..name.len().min(MAX_NAME)]);
-    csv::push_field(t, &name, false);
-}
-
-/// Ends the header record once the column definitions are through.
-fn end_header(rs: &mut RespState) {
-    if let Some(t) = &mut rs.r.text
-        && rs.header
-    {
-        t.push('\n');
-        rs.header = false;
-    }
-}
-
-/// Appends one value to a row record, Packetbeat's way: values are cut so that
-/// their bytes (before escaping) add up to at most `max_row_length`, and those past
-/// it are left out; LF and CR become `\n` and `\r`, then Go CSV quoting.
-fn add_value(line: &mut String, row_len: &mut usize, fields: &mut usize, v: &[u8], max: usize) {
-    if *row_len >= max {
-        return;
-    }
-    let v = &v[..v.len().min(max - *row_len)];
-    *row_len += v.len();
-    if *fields > 0 {
-        line.push(',');
-    }
-    *fields += 1;
-    let text = parser::lossy(v);
-    csv::push_field(line, &text, true);
-}
-
-/// A row, or the end of the result set. With `send_response` the row becomes a
-/// `response` record as Packetbeat writes it: at most `max_rows` of them (but at
-/// least one, as Packetbeat checks after adding), none that starts past the first
-/// 100 KB of the response, each cut by [`add_value`].
-fn rows_packet(rs: &mut RespState, p: &[u8], len: usize, s: &Settings) {
-    let first = p.first().copied().unwrap_or(0);
-    if first == 0xFE && len < MAX_PAYLOAD {
-        let status = if len <= 5 {
-            parser::eof_status(p)
-        } else {
-            parser::parse_ok(p).unwrap_or_default().status
-        };
-        if status & parser::SERVER_MORE_RESULTS_EXISTS != 0 {
-            rs.state = RState::Start;
-        } else {
-            rs.done = true;
-        }
-        return;
-    }
-    if first == 0xFF {
-        error_packet(rs, p);
-        return;
-    }
-    rs.r.num_rows += 1;
-    let Some(t) = &mut rs.r.text else {
-        return;
-    };
-    // Packetbeat keeps the first row even with `max_rows: 0` (it checks after
-    // adding), and no row that starts past the first 100 KB of the response.
-    let shown = rs.rows_shown < s.max_rows.max(1) && !rs.text_cut;
-    if rs.r.bytes > transaction::MAX_PAYLOAD_TEXT as u64 {
-        rs.text_cut = true;
-    }
-    if !shown || t.len() >= transaction::MAX_RESPONSE_TEXT {
-        return;
-    }
-    rs.rows_shown += 1;
-    let max = s.max_row_length;
-    let (mut row_len, mut fields) = (0, 0);
-    let mut line = String::new();
-    if rs.binary {
-        let cols = rs.types.len();
-        let nb = (cols + 9) / 8;
-        let mut i = 1 + nb;
-        let mut v = String::new();
-        for (k, &(ty, unsigned)) in rs.types.iter().enumerate() {
-            if row_len >= max {
-                break;
-            }
-            let bit = k + 2;
-            let null = p
-                .get(1 + bit / 8)
-                .is_some_and(|b| b & (1 << (bit % 8)) != 0);
-            v.clear();
-            if null {
-                v.push_str("NULL");
-            } else if parser::binary_value_max(p, &mut i, ty, unsigned, false, max, &mut v)
-                .is_none()
-            {
-                break;
-            }
-            add_value(&mut line, &mut row_len, &mut fields, v.as_bytes(), max);
-        }
-    } else {
-        let mut i = 0;
-        for _ in 0..rs.columns {
-            if row_len >= max {
-                break;
-            }
-            match parser::lenenc_str(p, &mut i) {
-                Some(Some(v)) => add_value(&mut line, &mut row_len, &mut fields, v, max),
-                Some(None) => add_value(&mut line, &mut row_len, &mut fields, b"NULL", max),
-                None => break,
-            }
-        }
-    }
-    t.push_str(&line);
-    t.push('\n');
-}
-
-/// The bound values of a COM_STMT_EXECUTE, Packetbeat-style: `1, 'bob', NULL`.
-fn render_params(p: &[u8], st: &mut Statement) -> Option<String> {
-    let n = st.num_params as usize;
-    if n == 0 {
-        return None;
-    }
-    let mut i = 10;
-    let nb = n.div_ceil(8);
-    let bitmap = p.get(i..i + nb)?;
-    i += nb;
-    let bound = *p.get(i)?;
-    i += 1;
-    if bound == 1 {
-        let types = p.get(i..i + 2 * n)?;
-        st.types = types.chunks(2).map(|c| (c[0], c[1] & 0x80 != 0)).collect();
-        i += 2 * n;
-    }
-    if st.types.len() != n {
-        return None;
-    }
-    let mut out = String::new();
-    for (k, &(ty, unsigned)) in st.types.iter().enumerate() {
-        if k > 0 {
-            out.push_str(", ");
-        }
-        if bitmap[k / 8] & (1 << (k % 8)) != 0 {
-            out.push_str("NULL");
-        } else if parser::binary_value(p, &mut i, ty, unsigned, true, &mut out).is_none() {
-            out.push_str("...");
-            break;
-        }
-        if out.len() > MAX_PARAMS {
-            parser::truncate(&mut out, MAX_PARAMS);
-            out.push_str("...");
-            break;
-        }
-    }
-    Some(out)
-}
-
 impl Parser for MysqlParser {
     fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
-        if self.stopped {
-            return Progress::Stop;
-        }
-        let r = self.parse_inner(dir, data, ctx);
-        let side = &mut self.sides[dir.idx()];
-        side.held = match r {
-            Progress::Consumed { consumed, .. } => data.len().saturating_sub(consumed),
-            _ => 0,
-        };
-        if side.held == 0 {
-            side.first_ts = None;
-        }
-        r
+        self.parse_inner(dir, data, ctx)
     }
 
     fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
-        if self.stopped {
-            return;
-        }
         let side = &mut self.sides[dir.idx()];
-        // `len` already includes the bytes the engine held unconsumed (`held`).
+        // `len` already includes the bytes the engine held unconsumed.
         let lost = len;
-        side.held = 0;
-        side.first_ts = None;
-        if side.skip > 0 && lost <= side.skip as u64 {
+        if side.skip.active() && side.skip.lose(lost) {
             // The hole is inside a packet whose end is known: still in step.
-            side.skip -= lost as usize;
-            let done = side.skip == 0;
+            let done = !side.skip.active();
             let cur = side.cur_len;
             self.add_skipped(dir, 0, true);
             if done {
@@ -1189,8 +882,8 @@ impl Parser for MysqlParser {
         // The rest of the packet being passed was counted with its header.
         let lost = usize::try_from(lost)
             .unwrap_or(usize::MAX)
-            .saturating_sub(side.skip);
-        side.skip = 0;
+            .saturating_sub(usize::try_from(side.skip.remaining()).unwrap_or(usize::MAX));
+        side.skip.clear();
         side.cont = false;
         match dir {
             Dir::ToServer => {

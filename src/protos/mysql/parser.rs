@@ -2,8 +2,13 @@
 //! generic OK / ERR / EOF packets, column definitions, the handshake fields wirebeat
 //! reads, and the binary values of prepared statements. Every function works on one
 //! complete packet payload (or its prefix) and never panics on malformed input.
+//! Also the guesses that find a message start in the middle of a stream.
 
 use std::fmt::Write as _;
+
+use super::SMALL;
+use crate::protos::Dir;
+use crate::protos::text::{self, Replace};
 
 /// Payload length that means "the payload continues in the next packet".
 pub const MAX_PAYLOAD: usize = 0xFF_FFFF;
@@ -211,44 +216,6 @@ pub fn first_word(q: &str) -> String {
         .collect()
 }
 
-/// Appends `b` as text, each byte of an invalid UTF-8 sequence becoming U+FFFD (as
-/// Packetbeat's strings come out of its JSON encoder).
-pub fn push_lossy(out: &mut String, b: &[u8]) {
-    let mut rest = b;
-    while !rest.is_empty() {
-        match std::str::from_utf8(rest) {
-            Ok(s) => {
-                out.push_str(s);
-                return;
-            }
-            Err(e) => {
-                let good = e.valid_up_to();
-                out.push_str(std::str::from_utf8(&rest[..good]).unwrap_or_default());
-                out.push('\u{FFFD}');
-                rest = &rest[good + 1..];
-            }
-        }
-    }
-}
-
-/// Text of `b` (see [`push_lossy`]).
-pub fn lossy(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len());
-    push_lossy(&mut s, b);
-    s
-}
-
-/// Cuts `s` to at most `max` bytes on a character boundary.
-pub fn truncate(s: &mut String, max: usize) {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-}
-
 /// Largest rendering of one binary value.
 const MAX_VALUE: usize = 256;
 
@@ -388,7 +355,7 @@ pub fn push_text(out: &mut String, s: &[u8], quote: bool) {
 /// Appends text from the traffic, at most `max` bytes of it.
 pub fn push_text_max(out: &mut String, s: &[u8], quote: bool, max: usize) {
     let cut = &s[..s.len().min(max)];
-    let text = lossy(cut);
+    let text = text::lossy(cut, Replace::PerByte);
     if quote {
         out.push('\'');
         out.push_str(&text.replace('\'', "''"));
@@ -465,6 +432,89 @@ pub fn command(cmd: u8) -> Option<(&'static str, Expect)> {
     })
 }
 
+// ------------------------------------------------ resynchronisation guesses
+
+/// Whether `d` starts with something that can only be the compressed protocol
+/// (a 7-byte header whose payload is one uncompressed packet) or TLS.
+pub fn foreign(d: &[u8]) -> bool {
+    if d.len() >= 3 && matches!(d[0], 0x14..=0x17) && d[1] == 3 && d[2] <= 4 {
+        return true;
+    }
+    if d.len() >= 11 {
+        let outer = d[0] as usize | (d[1] as usize) << 8 | (d[2] as usize) << 16;
+        let inner = d[7] as usize | (d[8] as usize) << 8 | (d[9] as usize) << 16;
+        return d[4..7] == [0, 0, 0] && outer >= 4 && inner + 4 == outer;
+    }
+    false
+}
+
+/// Whether a packet at the start of `d` is a plausible start of a message in `dir`.
+pub fn plausible_start(dir: Dir, d: &[u8]) -> bool {
+    let Some((len, seq)) = header(d) else {
+        return false;
+    };
+    let p = &d[4..d.len().min(4 + len)];
+    let Some(&first) = p.first() else {
+        return false;
+    };
+    match dir {
+        Dir::ToServer => {
+            seq == 0
+                && command(first).is_some()
+                && match first {
+                    COM_QUERY | COM_STMT_PREPARE | COM_INIT_DB => {
+                        len >= 2 && looks_textual(&p[1..])
+                    }
+                    COM_STMT_EXECUTE => len >= 10,
+                    _ => len <= 64,
+                }
+        }
+        Dir::ToClient => {
+            if seq != 1 {
+                return false;
+            }
+            match first {
+                0x00 => (7..SMALL).contains(&len),
+                0xFF => len >= 9 && p.get(3) == Some(&b'#'),
+                0xFE => len == 5,
+                1..=0xFA => len == 1 || len == 2,
+                0xFC => len == 3,
+                _ => false,
+            }
+        }
+    }
+}
+
+/// After a gap inside rows: the offset in `d` where a chain of row packets with
+/// consecutive sequence ids starts, if one is seen.
+pub fn find_row_chain(d: &[u8]) -> Option<usize> {
+    'pos: for start in 0..d.len().saturating_sub(4) {
+        let mut at = start;
+        let mut prev: Option<u8> = None;
+        let mut k = 0;
+        while let Some((len, seq)) = header(&d[at..]) {
+            if len == 0 || len > SMALL || prev.is_some_and(|p| p.wrapping_add(1) != seq) {
+                continue 'pos;
+            }
+            let end = at + 4 + len;
+            if end > d.len() {
+                break;
+            }
+            k += 1;
+            let first = d[at + 4];
+            if first == 0xFE && len < 9 && end == d.len() {
+                return Some(start);
+            }
+            if k >= 3 {
+                return Some(start);
+            }
+            prev = Some(seq);
+            at = end;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,8 +545,6 @@ mod tests {
         assert_eq!(first_word(" \t "), "");
         assert_eq!(trim_query("\n SELECT 1 ;\r\n\u{b}"), "SELECT 1 ;\r\n\u{b}");
         assert_eq!(trim_query("\t\n SELECT 1 \r\n"), "SELECT 1");
-        assert_eq!(lossy(b"a\xE2\x82b\xFF"), "a\u{FFFD}\u{FFFD}b\u{FFFD}");
-        assert_eq!(lossy("h\u{e9}".as_bytes()), "h\u{e9}");
         let mut p = vec![0xFF, 0x7A, 0x04, b'#'];
         p.extend_from_slice(b"42S02Table 'test.nope' doesn't exist");
         assert_eq!(

@@ -2,6 +2,8 @@
 //! contract by a small harness that buffers unconsumed bytes the way the TCP engine
 //! does.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use super::*;
@@ -10,6 +12,7 @@ use crate::event::{
     AgentInfo, ConnInfo, EventEncoder, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_REQUEST,
     NOTE_UNMATCHED_RESPONSE, Status,
 };
+use crate::protos::ProtocolFactory;
 use crate::protos::testing::{Harness, harness_newtype, test_conn};
 
 const C: Dir = Dir::ToServer;
@@ -36,11 +39,8 @@ impl H {
     fn new(c: SqlConfig) -> H {
         let mut cfg = Config::default();
         cfg.protocols.mysql = c;
-        let f = factory(&cfg).expect("enabled");
-        let p = MysqlParser::new(
-            Settings::from_config(&cfg.protocols.mysql),
-            f.connection_timeout(),
-        );
+        let f = protocol(&cfg).expect("enabled");
+        let p = MysqlParser::new(f.settings.clone(), f.limits);
         H(Harness::new(p, f.max_buffer(), conn()))
     }
 
@@ -178,12 +178,12 @@ fn result_set(rows: usize, deprecate: bool, last_status: u16) -> Vec<u8> {
 #[test]
 fn factory_and_settings() {
     let mut c = Config::default();
-    let f = factory(&c).unwrap();
+    let f = protocol(&c).unwrap();
     assert_eq!(f.name(), "mysql");
     assert_eq!(f.ports(), &[3306, 3307]);
     assert!(f.max_buffer() >= SMALL + 4);
     c.protocols.mysql.common.enabled = false;
-    assert!(factory(&c).is_none());
+    assert!(protocol(&c).is_none());
 }
 
 #[test]

@@ -9,6 +9,7 @@ use super::parser::{Expect, trim_query};
 use crate::config::SqlConfig;
 use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
 use crate::protos::pairing::{Exchange, Message, start_ts};
+use crate::protos::text::{self, Replace};
 use crate::time::Ts;
 
 /// Longest statement text kept for `query` / `request`.
@@ -120,9 +121,13 @@ impl Response {
         if self.paths >= MAX_PATHS {
             return;
         }
-        let mut p = super::parser::lossy(&schema[..schema.len().min(MAX_PATH_NAME)]);
+        let mut p = text::lossy(&schema[..schema.len().min(MAX_PATH_NAME)], Replace::PerByte);
         p.push('.');
-        super::parser::push_lossy(&mut p, &table[..table.len().min(MAX_PATH_NAME)]);
+        text::push_lossy(
+            &mut p,
+            &table[..table.len().min(MAX_PATH_NAME)],
+            Replace::PerByte,
+        );
         if self.path.is_empty() {
             self.path = p;
         } else if !self.path.contains(&p) {

@@ -60,12 +60,14 @@ use std::time::Duration;
 
 use cache::Lru;
 use parser::{Formats, Probe};
-use transaction::{Kind, NOTE_SKIPPED, PgExchange, Req, Resp, Settings};
+use transaction::{Kind, NOTE_SKIPPED, PgExchange, Request, Response, Settings};
 
+use super::framing::Skip;
 use super::pairing::{Limits, Pairing};
-use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use super::text::{self, Replace, lossy};
+use super::{Ctx, Dir, Parser, Progress, Protocol};
 use crate::config::Config;
-use crate::event::{ConnInfo, NOTE_UNMATCHED_REQUEST};
+use crate::event::NOTE_UNMATCHED_REQUEST;
 use crate::time::Ts;
 
 /// Total size of the statement texts (and of the portals' parameters) remembered
@@ -80,44 +82,16 @@ const MAX_PARAMS: usize = 16 * 1024;
 /// Bytes of unparseable data scanned for a message start per call.
 const RESYNC_SCAN: usize = 1 << 20;
 
-pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+/// PostgreSQL as configured; `None` when disabled.
+pub fn protocol(cfg: &Config) -> Option<Protocol<Arc<Settings>>> {
     let c = &cfg.protocols.pgsql;
-    if !c.common.enabled {
-        return None;
-    }
-    Some(Arc::new(PgsqlFactory {
-        settings: Arc::new(Settings::from_config(c)),
-        ports: c.common.ports.clone(),
-        timeout: c.common.transaction_timeout,
-    }))
-}
-
-pub struct PgsqlFactory {
-    settings: Arc<Settings>,
-    ports: Vec<u16>,
-    timeout: Duration,
-}
-
-impl ProtocolFactory for PgsqlFactory {
-    fn name(&self) -> &'static str {
-        "pgsql"
-    }
-
-    fn ports(&self) -> &[u16] {
-        &self.ports
-    }
-
-    fn connection_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    fn max_buffer(&self) -> usize {
-        128 * 1024
-    }
-
-    fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
-        Box::new(PgsqlParser::new(self.settings.clone(), self.timeout))
-    }
+    Protocol::from_config(
+        "pgsql",
+        &c.common,
+        128 * 1024,
+        || Arc::new(Settings::from_config(c)),
+        |s, limits, _| Box::new(PgsqlParser::new(s.clone(), limits)),
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,18 +107,15 @@ enum Mode {
 #[derive(Debug)]
 struct Side {
     mode: Mode,
-    /// First-byte time of a message still being received.
-    msg_ts: Option<Ts>,
     /// Bytes of a large message still to skip.
-    skip: u64,
+    skip: Skip,
 }
 
 impl Side {
     fn new() -> Side {
         Side {
             mode: Mode::Start,
-            msg_ts: None,
-            skip: 0,
+            skip: Skip::default(),
         }
     }
 }
@@ -169,10 +140,9 @@ struct Building {
 
 pub struct PgsqlParser {
     ex: PgExchange,
-    pairing: Pairing<Req, Resp>,
+    pairing: Pairing<Request, Response>,
     timeout: Duration,
     sides: [Side; 2],
-    stopped: bool,
     /// Frontend: the next message may be an untyped startup-phase message.
     expect_startup: bool,
     /// The client sent a StartupMessage: the backend is in the startup phase until
@@ -184,34 +154,25 @@ pub struct PgsqlParser {
     portals: Lru<Portal>,
     building: Option<Building>,
     /// Complete request that may still take a Sync or Flush.
-    staged_req: Option<Req>,
+    staged_req: Option<Request>,
     /// Response being received.
-    cur: Option<Resp>,
+    cur: Option<Response>,
     /// Complete response that may still take notices and ReadyForQuery.
-    staged_resp: Option<Resp>,
+    staged_resp: Option<Response>,
     batch: u64,
     last_paired_batch: Option<u64>,
     aborted_batch: Option<u64>,
     copy_in: u64,
 }
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 impl PgsqlParser {
-    pub fn new(settings: Arc<Settings>, timeout: Duration) -> PgsqlParser {
+    pub fn new(settings: Arc<Settings>, limits: Limits) -> PgsqlParser {
         let max = settings.max_statements;
         PgsqlParser {
             ex: PgExchange { settings },
-            pairing: Pairing::new(Limits {
-                max_messages: 1024,
-                max_bytes: 16 << 20,
-                timeout,
-            }),
-            timeout,
+            pairing: Pairing::new(limits),
+            timeout: limits.timeout,
             sides: [Side::new(), Side::new()],
-            stopped: false,
             expect_startup: true,
             startup: false,
             enc_pending: None,
@@ -236,7 +197,7 @@ impl PgsqlParser {
         }
     }
 
-    fn stage_req(&mut self, r: Req, ctx: &mut Ctx<'_>) {
+    fn stage_req(&mut self, r: Request, ctx: &mut Ctx<'_>) {
         self.flush_staged_req(ctx);
         self.staged_req = Some(r);
     }
@@ -264,7 +225,7 @@ impl PgsqlParser {
         match ty {
             b'Q' => {
                 self.flush_staged_req(ctx);
-                let text = lossy(parser::Rd::new(body).cstr_or_rest());
+                let text = lossy(parser::Rd::new(body).cstr_or_rest(), Replace::PerSequence);
                 let (pre_bytes, pre_loss) = self
                     .building
                     .take()
@@ -272,7 +233,7 @@ impl PgsqlParser {
                 let batch = self.next_batch();
                 let ranges = parser::split_statements(&text, MAX_SPLIT);
                 let push = |me: &mut Self, q: &str, first: bool, ctx: &mut Ctx<'_>| {
-                    let req = Req {
+                    let req = Request {
                         ts,
                         kind: Kind::Simple,
                         batch,
@@ -294,7 +255,7 @@ impl PgsqlParser {
             }
             b'P' => {
                 let (name, query) = parser::parse_msg(body);
-                let query: Arc<str> = Arc::from(lossy(&query));
+                let query: Arc<str> = Arc::from(lossy(&query, Replace::PerSequence));
                 let n = self.statements.insert(name, query.clone(), query.len());
                 self.count_evictions(n, "statement", ctx);
                 let b = self.building(ts, ty);
@@ -344,7 +305,7 @@ impl PgsqlParser {
                     .as_deref()
                     .and_then(parser::first_word)
                     .or_else(|| Some("EXECUTE".to_string()));
-                let req = Req {
+                let req = Request {
                     ts: bts,
                     kind: Kind::Execute,
                     batch: self.batch,
@@ -365,7 +326,7 @@ impl PgsqlParser {
                         b'D' => "DESCRIBE",
                         _ => "CLOSE",
                     };
-                    let req = Req {
+                    let req = Request {
                         ts: b.ts,
                         kind: Kind::Prepare,
                         batch: self.batch,
@@ -392,7 +353,7 @@ impl PgsqlParser {
             b'd' | b'c' | b'f' => self.copy_in += total,
             b'F' => {
                 self.flush_staged_req(ctx);
-                let req = Req {
+                let req = Request {
                     ts,
                     kind: Kind::Function,
                     batch: self.next_batch(),
@@ -466,16 +427,16 @@ impl PgsqlParser {
             NOTE_UNMATCHED_REQUEST
         };
         while self.pairing.front().is_some_and(|r| r.batch == b) {
-            let resp = Resp {
+            let resp = Response {
                 skipped: Some(note),
-                ..Resp::new(ts)
+                ..Response::new(ts)
             };
             self.pairing.response(&self.ex, resp, ctx);
         }
     }
 
-    fn cur(&mut self, ts: Ts) -> &mut Resp {
-        self.cur.get_or_insert_with(|| Resp::new(ts))
+    fn cur(&mut self, ts: Ts) -> &mut Response {
+        self.cur.get_or_insert_with(|| Response::new(ts))
     }
 
     fn backend(&mut self, ty: u8, body: &[u8], total: usize, ts: Ts, ctx: &mut Ctx<'_>) {
@@ -507,7 +468,7 @@ impl PgsqlParser {
             if self.cur.is_some() || self.front_kind() == Some(Kind::Prepare) {
                 // The answer of a Prepare-only pipeline, or a response whose end was
                 // lost: ReadyForQuery ends it.
-                let r = self.cur.take().unwrap_or_else(|| Resp::new(ts));
+                let r = self.cur.take().unwrap_or_else(|| Response::new(ts));
                 self.staged_resp = Some(r);
                 self.flush_staged_resp(ctx);
             }
@@ -523,7 +484,7 @@ impl PgsqlParser {
         let s = self.ex.settings.clone();
         let front = self.pairing.front();
         let front_kind = front.map(|q| q.kind);
-        let r = self.cur.get_or_insert_with(|| Resp::new(ts));
+        let r = self.cur.get_or_insert_with(|| Response::new(ts));
         r.bytes += total;
         let terminal = match ty {
             b'T' => {
@@ -566,7 +527,7 @@ impl PgsqlParser {
                 if s.send_response && r.lines.len() < s.max_rows {
                     let line = body.strip_suffix(b"\n").unwrap_or(body);
                     let mut l = String::new();
-                    parser::push_capped(&mut l, line, s.max_row_length);
+                    text::push_capped(&mut l, line, s.max_row_length, Replace::PerSequence);
                     l.push('\n');
                     r.lines.push(l);
                 }
@@ -575,7 +536,7 @@ impl PgsqlParser {
             b'C' => {
                 let tag = parser::Rd::new(body).cstr_or_rest();
                 r.tag_rows = parser::tag_rows(tag);
-                r.tag = Some(lossy(tag));
+                r.tag = Some(lossy(tag, Replace::PerSequence));
                 true
             }
             b'E' => {
@@ -597,8 +558,7 @@ impl PgsqlParser {
     fn lose_sync(&mut self, dir: Dir) {
         let side = &mut self.sides[dir.idx()];
         side.mode = Mode::Resync;
-        side.skip = 0;
-        side.msg_ts = None;
+        side.skip.clear();
         match dir {
             Dir::ToServer => {
                 if let Some(b) = &mut self.building {
@@ -655,11 +615,9 @@ impl PgsqlParser {
         let mut off = 0;
         loop {
             let side = &mut self.sides[dir.idx()];
-            if side.skip > 0 {
-                let n = side.skip.min((data.len() - off) as u64);
-                side.skip -= n;
-                off += n as usize;
-                if side.skip > 0 {
+            if side.skip.active() {
+                off += side.skip.pass(data.len() - off);
+                if side.skip.active() {
                     return Progress::Consumed {
                         consumed: off,
                         need: 0,
@@ -711,7 +669,6 @@ impl PgsqlParser {
                 self.enc_pending = None;
                 if rest[0] == want {
                     tracing::debug!(target: "pgsql", "encryption accepted by the server: no longer parsed");
-                    self.stopped = true;
                     return Progress::Stop;
                 }
                 if rest[0] == b'N' {
@@ -721,7 +678,6 @@ impl PgsqlParser {
             }
             if dir == Dir::ToServer && self.expect_startup && rest[0] == 0 {
                 if rest.len() < 8 {
-                    self.sides[dir.idx()].msg_ts.get_or_insert(ctx.ts);
                     return Progress::Consumed {
                         consumed: off,
                         need: 8 - rest.len(),
@@ -733,19 +689,16 @@ impl PgsqlParser {
                     return Progress::Error;
                 }
                 if rest.len() < len {
-                    self.sides[dir.idx()].msg_ts.get_or_insert(ctx.ts);
                     return Progress::Consumed {
                         consumed: off,
                         need: len - rest.len(),
                     };
                 }
-                self.sides[dir.idx()].msg_ts = None;
                 self.startup_message(&rest[4..len]);
                 off += len;
                 continue;
             }
             let Some((ty, total)) = parser::header(rest) else {
-                self.sides[dir.idx()].msg_ts.get_or_insert(ctx.ts);
                 return Progress::Consumed {
                     consumed: off,
                     need: 5 - rest.len(),
@@ -759,21 +712,18 @@ impl PgsqlParser {
             if dir == Dir::ToServer {
                 self.expect_startup = false;
             }
-            let (take, skip) = if total <= parser::WHOLE_LIMIT {
-                (total, 0)
-            } else {
-                (5 + parser::PREFIX, total - 5 - parser::PREFIX)
-            };
+            let (take, skip) = parser::FRAMING.split(total as u64);
             if rest.len() < take {
-                self.sides[dir.idx()].msg_ts.get_or_insert(ctx.ts);
                 return Progress::Consumed {
                     consumed: off,
                     need: take - rest.len(),
                 };
             }
-            let ts = self.sides[dir.idx()].msg_ts.take().unwrap_or(ctx.ts);
+            // The engine held the message until it was complete: it knows when its
+            // first byte arrived.
+            let ts = ctx.start_ts(off);
             off += take;
-            self.sides[dir.idx()].skip = skip as u64;
+            self.sides[dir.idx()].skip.start(skip);
             match dir {
                 Dir::ToServer => self.frontend(ty, &rest[5..take], total, ts, ctx),
                 Dir::ToClient => self.backend(ty, &rest[5..take], total, ts, ctx),
@@ -784,9 +734,6 @@ impl PgsqlParser {
 
 impl Parser for PgsqlParser {
     fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
-        if self.stopped {
-            return Progress::Stop;
-        }
         if dir == Dir::ToClient {
             // Backend activity: the request before it is complete.
             self.flush_staged_req(ctx);
@@ -795,14 +742,9 @@ impl Parser for PgsqlParser {
     }
 
     fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
-        if self.stopped {
-            return;
-        }
         let side = &mut self.sides[dir.idx()];
-        side.msg_ts = None;
-        if side.skip >= len && side.mode == Mode::Synced {
+        if side.mode == Mode::Synced && side.skip.lose(len) {
             // Inside a large message being skipped: still at a known position.
-            side.skip -= len;
             match dir {
                 Dir::ToServer => {
                     if let Some(r) = &mut self.staged_req {
@@ -826,7 +768,7 @@ impl Parser for PgsqlParser {
                 if self.building.is_none() && !was_start {
                     self.flush_staged_req(ctx);
                     // Request bytes were lost: whatever answers them pairs with this.
-                    let req = Req {
+                    let req = Request {
                         ts: ctx.ts,
                         kind: Kind::Lost,
                         batch: self.next_batch(),
@@ -854,9 +796,6 @@ impl Parser for PgsqlParser {
     }
 
     fn expire(&mut self, now: Ts, ctx: &mut Ctx<'_>) {
-        if self.stopped {
-            return;
-        }
         if self
             .staged_req
             .as_ref()
@@ -877,7 +816,7 @@ impl Parser for PgsqlParser {
         self.flush_staged_req(ctx);
         if let Some(b) = self.building.take() {
             // Extended-protocol messages never ended by Execute or Sync.
-            let req = Req {
+            let req = Request {
                 ts: b.ts,
                 kind: Kind::Prepare,
                 batch: self.batch,

@@ -7,6 +7,9 @@
 
 use memchr::memchr;
 
+use crate::protos::framing::Framing;
+use crate::protos::text::{Replace, lossy, push_capped};
+
 /// Largest message length field accepted (PostgreSQL's own limit is 1 GiB).
 pub const MAX_LEN: usize = 1 << 30;
 /// Messages up to this size (type byte and length included) are parsed whole; larger
@@ -15,6 +18,12 @@ pub const MAX_LEN: usize = 1 << 30;
 pub const WHOLE_LIMIT: usize = 64 * 1024;
 /// Body bytes of a large message that are parsed.
 pub const PREFIX: usize = 32 * 1024;
+/// Messages are held whole up to [`WHOLE_LIMIT`], else by their header and first
+/// [`PREFIX`] body bytes.
+pub const FRAMING: Framing = Framing {
+    whole: WHOLE_LIMIT,
+    prefix: 5 + PREFIX,
+};
 /// Largest message accepted as a resynchronisation point.
 pub const RESYNC_MAX: usize = 16 * 1024;
 /// Startup-phase messages (no type byte): StartupMessage and its kin are short.
@@ -322,7 +331,7 @@ pub fn error_fields(body: &[u8]) -> ErrorFields {
         if code == 0 {
             break;
         }
-        let v = String::from_utf8_lossy(r.cstr_or_rest()).into_owned();
+        let v = lossy(r.cstr_or_rest(), Replace::PerSequence);
         match code {
             b'V' => e.severity = v,
             b'S' => localized = v,
@@ -358,33 +367,12 @@ pub fn row_description(body: &[u8]) -> (u64, Vec<String>) {
     let mut names = Vec::new();
     for _ in 0..n {
         let Some(name) = r.cstr() else { break };
-        names.push(String::from_utf8_lossy(name).into_owned());
+        names.push(lossy(name, Replace::PerSequence));
         if r.skip(18).is_none() {
             break;
         }
     }
     (n, names)
-}
-
-/// Appends `b` to `out` as text, stopping at `max` bytes of `out` (on a character
-/// boundary). Returns false once the limit is reached.
-pub fn push_capped(out: &mut String, b: &[u8], max: usize) -> bool {
-    if out.len() >= max {
-        return false;
-    }
-    let room = max - out.len();
-    let take = &b[..b.len().min(room)];
-    let s = String::from_utf8_lossy(take);
-    if s.len() <= room {
-        out.push_str(&s);
-    } else {
-        let mut end = room;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.push_str(&s[..end]);
-    }
-    b.len() <= room
 }
 
 /// Format code (0 text, 1 binary) of each result column: from a RowDescription, or
@@ -515,12 +503,12 @@ pub fn bind_msg(body: &[u8], max_value: usize, max_total: usize) -> (Vec<u8>, Ve
     };
     let np = r.i16().unwrap_or(0).max(0) as usize;
     for i in 0..np {
-        if i > 0 && !push_capped(&mut params, b", ", max_total) {
+        if i > 0 && !push_capped(&mut params, b", ", max_total, Replace::PerSequence) {
             break;
         }
         let Some(len) = r.i32() else { break };
         if len < 0 {
-            push_capped(&mut params, b"NULL", max_total);
+            push_capped(&mut params, b"NULL", max_total, Replace::PerSequence);
             continue;
         }
         let (v, whole) = match r.bytes(len as usize) {
@@ -535,9 +523,9 @@ pub fn bind_msg(body: &[u8], max_value: usize, max_total: usize) -> (Vec<u8>, Ve
                 hex.push(char::from(HEX[(b >> 4) as usize]));
                 hex.push(char::from(HEX[(b & 15) as usize]));
             }
-            push_capped(&mut params, hex.as_bytes(), max_total);
+            push_capped(&mut params, hex.as_bytes(), max_total, Replace::PerSequence);
         } else {
-            push_capped(&mut params, v, max_total);
+            push_capped(&mut params, v, max_total, Replace::PerSequence);
         }
         if !whole {
             break;

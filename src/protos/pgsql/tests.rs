@@ -5,10 +5,12 @@ use serde_json::Value;
 
 use super::*;
 use crate::config::SqlConfig;
+use crate::event::ConnInfo;
 use crate::event::{
     AgentInfo, EventEncoder, NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_RESPONSE,
     Status, Transaction,
 };
+use crate::protos::ProtocolFactory;
 use crate::protos::testing::{Harness, harness_newtype, test_conn};
 
 const C: Dir = Dir::ToServer;
@@ -28,7 +30,7 @@ impl H {
     fn new(cfg: SqlConfig) -> H {
         let mut c = Config::default();
         c.protocols.pgsql = cfg;
-        let f = factory(&c).expect("enabled");
+        let f = protocol(&c).expect("enabled");
         H(Harness::new(f.new_parser(&conn()), f.max_buffer(), conn()))
     }
 
@@ -238,12 +240,12 @@ fn factory_respects_enabled_and_ports() {
     let mut c = Config::default();
     assert!(c.protocols.pgsql.common.ports.contains(&5432));
     c.protocols.pgsql.common.ports = vec![6543];
-    let f = factory(&c).unwrap();
+    let f = protocol(&c).unwrap();
     assert_eq!(f.name(), "pgsql");
     assert_eq!(f.ports(), &[6543]);
     assert!(f.max_buffer() > parser::WHOLE_LIMIT + parser::PREFIX);
     c.protocols.pgsql.common.enabled = false;
-    assert!(factory(&c).is_none());
+    assert!(protocol(&c).is_none());
     assert!(crate::protos::REGISTRY.iter().any(|(n, _)| *n == "pgsql"));
 }
 

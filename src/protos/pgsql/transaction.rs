@@ -53,7 +53,7 @@ pub enum Kind {
 }
 
 #[derive(Debug)]
-pub struct Req {
+pub struct Request {
     pub ts: Ts,
     pub kind: Kind,
     /// Simple Query, or Sync-terminated pipeline, the request belongs to.
@@ -67,20 +67,20 @@ pub struct Req {
     pub loss: bool,
 }
 
-impl Message for Req {
+impl Message for Request {
     fn ts(&self) -> Ts {
         self.ts
     }
 
     fn mem_size(&self) -> usize {
-        std::mem::size_of::<Req>()
+        std::mem::size_of::<Request>()
             + self.query.as_ref().map_or(0, |q| q.len())
             + self.params.as_ref().map_or(0, |p| p.len())
     }
 }
 
 #[derive(Debug, Default)]
-pub struct Resp {
+pub struct Response {
     pub ts: Ts,
     pub bytes: u64,
     /// COPY FROM STDIN data the client sent, counted into the request.
@@ -102,21 +102,21 @@ pub struct Resp {
     pub formats: Arc<Formats>,
 }
 
-impl Message for Resp {
+impl Message for Response {
     fn ts(&self) -> Ts {
         self.ts
     }
 
     fn mem_size(&self) -> usize {
-        std::mem::size_of::<Resp>()
+        std::mem::size_of::<Response>()
             + self.header.as_ref().map_or(0, |h| h.len())
             + self.lines.iter().map(|l| l.len() + 24).sum::<usize>()
     }
 }
 
-impl Resp {
-    pub fn new(ts: Ts) -> Resp {
-        Resp {
+impl Response {
+    pub fn new(ts: Ts) -> Response {
+        Response {
             ts,
             ..Default::default()
         }
@@ -146,10 +146,10 @@ pub struct PgExchange {
 }
 
 impl Exchange for PgExchange {
-    type Request = Req;
-    type Response = Resp;
+    type Request = Request;
+    type Response = Response;
 
-    fn transaction(&self, req: Option<Req>, resp: Option<Resp>) -> Transaction {
+    fn transaction(&self, req: Option<Request>, resp: Option<Response>) -> Transaction {
         let start = start_ts(req.as_ref(), resp.as_ref());
         let mut tx = Transaction::new("pgsql", start);
         let mut f = PgsqlFields::default();

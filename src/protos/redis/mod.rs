@@ -28,70 +28,27 @@ pub mod transaction;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use parser::{Event, Reader};
-use transaction::{PubSub, RedisExchange, Req, Resp};
+use transaction::{PubSub, RedisExchange, Request, Response};
 
 use super::pairing::{Limits, Pairing};
-use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use super::{Ctx, Dir, Parser, Progress, Protocol};
 use crate::config::Config;
-use crate::event::ConnInfo;
 
-pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+/// Redis as configured; `None` when disabled.
+pub fn protocol(cfg: &Config) -> Option<Protocol<RedisExchange>> {
     let c = &cfg.protocols.redis;
-    if !c.common.enabled {
-        return None;
-    }
-    Some(Arc::new(RedisFactory {
-        ports: c.common.ports.clone(),
-        timeout: c.common.transaction_timeout,
-        limits: Limits {
-            max_messages: c.queue_max_messages,
-            max_bytes: c.queue_max_bytes,
-            timeout: c.common.transaction_timeout,
-        },
-        send_request: c.common.send_request,
-        send_response: c.common.send_response,
-    }))
-}
-
-pub struct RedisFactory {
-    ports: Vec<u16>,
-    timeout: Duration,
-    limits: Limits,
-    send_request: bool,
-    send_response: bool,
-}
-
-impl ProtocolFactory for RedisFactory {
-    fn name(&self) -> &'static str {
-        "redis"
-    }
-
-    fn ports(&self) -> &[u16] {
-        &self.ports
-    }
-
-    fn connection_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    fn max_buffer(&self) -> usize {
+    Protocol::from_config(
+        "redis",
+        &c.common,
         // The parser consumes everything it is given; nothing waits in the engine.
-        16 * 1024
-    }
-
-    fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
-        Box::new(RedisParser::new(
-            self.limits,
-            RedisExchange {
-                send_request: self.send_request,
-                send_response: self.send_response,
-            },
-        ))
-    }
+        16 * 1024,
+        || RedisExchange {
+            send_request: c.common.send_request,
+            send_response: c.common.send_response,
+        },
+        |ex, limits, _| Box::new(RedisParser::new(limits, *ex)),
+    )
 }
 
 /// TLS handshake record type: a client starting TLS on a Redis port.
@@ -99,7 +56,7 @@ const TLS_HANDSHAKE: u8 = 0x16;
 
 pub struct RedisParser {
     ex: RedisExchange,
-    pairing: Pairing<Req, Resp>,
+    pairing: Pairing<Request, Response>,
     readers: [Reader; 2],
     /// Confirmations of an earlier (un)subscribe still to skip.
     extra_confirmations: u64,
@@ -127,7 +84,7 @@ impl RedisParser {
     fn on_message(&mut self, dir: Dir, m: parser::Message, ctx: &mut Ctx<'_>) {
         match dir {
             Dir::ToServer => {
-                let Some(req) = Req::from_message(m) else {
+                let Some(req) = Request::from_message(m) else {
                     return;
                 };
                 if req.subscribes() {
@@ -138,11 +95,11 @@ impl RedisParser {
                 }
                 self.pairing.request(&self.ex, req, ctx);
             }
-            Dir::ToClient => self.on_reply(Resp::from_message(m), ctx),
+            Dir::ToClient => self.on_reply(Response::from_message(m), ctx),
         }
     }
 
-    fn on_reply(&mut self, resp: Resp, ctx: &mut Ctx<'_>) {
+    fn on_reply(&mut self, resp: Response, ctx: &mut Ctx<'_>) {
         let front = self.pairing.front();
         let front_subscribes = front.is_some_and(|r| r.confirmations.is_some());
         // Outside pub/sub, an array that merely looks like a confirmation (a list

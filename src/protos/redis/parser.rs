@@ -17,6 +17,7 @@
 //! string, blob error, attribute (metadata before a reply, left out of the rendering)
 //! and push (out-of-band data, flagged on the message).
 
+use crate::protos::text::{Capped, ELLIPSIS};
 use crate::time::Ts;
 
 /// Cap of a reply's rendering and of a request's command line.
@@ -35,67 +36,6 @@ pub const MAX_LINE: u64 = 1024 * 1024;
 const MAX_HEADER: usize = 32;
 /// Largest element count of an aggregate.
 const MAX_AGGREGATE: i64 = 1 << 32;
-/// Marker appended to text cut at its cap.
-pub const ELLIPSIS: &str = "...";
-
-/// Text kept up to a cap; what does not fit is dropped and marked.
-#[derive(Clone, Debug, Default)]
-pub struct Capped {
-    buf: Vec<u8>,
-    cut: bool,
-}
-
-impl Capped {
-    pub fn push(&mut self, b: &[u8], cap: usize) {
-        if self.cut || b.is_empty() {
-            return;
-        }
-        let room = cap.saturating_sub(self.buf.len());
-        if b.len() <= room {
-            self.buf.extend_from_slice(b);
-        } else {
-            self.buf.extend_from_slice(&b[..room]);
-            self.cut = true;
-        }
-    }
-
-    pub fn mark_cut(&mut self) {
-        self.cut = true;
-    }
-
-    pub fn is_cut(&self) -> bool {
-        self.cut
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.buf.capacity()
-    }
-
-    /// The text (invalid UTF-8 replaced), with [`ELLIPSIS`] when it was cut. A
-    /// character split by the cut is dropped rather than replaced.
-    pub fn into_string(self) -> String {
-        let mut buf = self.buf;
-        if self.cut
-            && let Err(e) = std::str::from_utf8(&buf)
-            && e.error_len().is_none()
-        {
-            buf.truncate(e.valid_up_to());
-        }
-        let mut s = match String::from_utf8(buf) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        };
-        if self.cut {
-            s.push_str(ELLIPSIS);
-        }
-        s
-    }
-}
-
 /// One complete request or reply.
 #[derive(Debug, Default)]
 pub struct Message {

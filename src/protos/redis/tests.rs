@@ -5,10 +5,12 @@ use serde_json::Value;
 
 use super::*;
 use crate::config::RedisConfig;
+use crate::event::ConnInfo;
 use crate::event::{
     AgentInfo, EventEncoder, NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_REQUEST,
     NOTE_UNMATCHED_RESPONSE, Status, Transaction,
 };
+use crate::protos::ProtocolFactory;
 use crate::protos::testing::{Harness, harness_newtype, test_conn};
 use crate::time::Ts;
 
@@ -33,7 +35,7 @@ impl H {
     fn with(cfg: RedisConfig) -> H {
         let mut c = Config::default();
         c.protocols.redis = cfg;
-        let f = factory(&c).expect("enabled");
+        let f = protocol(&c).expect("enabled");
         H(Harness::new(f.new_parser(&conn()), f.max_buffer(), conn()))
     }
 
@@ -115,11 +117,11 @@ fn summary(h: &H) -> Vec<(String, String, String, &'static str)> {
 #[test]
 fn factory_respects_enabled_ports_and_limits() {
     let mut c = Config::default();
-    let f = factory(&c).expect("enabled by default");
+    let f = protocol(&c).expect("enabled by default");
     assert_eq!(f.name(), "redis");
     assert_eq!(f.ports(), &[6379]);
     c.protocols.redis.common.enabled = false;
-    assert!(factory(&c).is_none());
+    assert!(protocol(&c).is_none());
     assert!(crate::protos::REGISTRY.iter().any(|(n, _)| *n == "redis"));
 }
 
@@ -534,10 +536,8 @@ fn pipelining_a_thousand_commands() {
 
 #[test]
 fn queue_bounds_evict_and_count() {
-    let cfg = RedisConfig {
-        queue_max_messages: 10,
-        ..RedisConfig::default()
-    };
+    let mut cfg = RedisConfig::default();
+    cfg.common.queue_max_messages = 10;
     let mut h = H::with(cfg);
     for i in 0..15 {
         h.feed(C, &cmd(&["GET", &format!("k{i}")]));
@@ -552,10 +552,8 @@ fn queue_bounds_evict_and_count() {
     assert_eq!(h.out[5].status, Status::Ok);
 
     // A byte bound: each queued request is a few hundred bytes of memory.
-    let cfg = RedisConfig {
-        queue_max_bytes: 2048,
-        ..RedisConfig::default()
-    };
+    let mut cfg = RedisConfig::default();
+    cfg.common.queue_max_bytes = 2048;
     let mut h = H::with(cfg);
     for i in 0..100 {
         h.feed(C, &cmd(&["GET", &format!("k{i}")]));

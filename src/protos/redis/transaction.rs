@@ -5,6 +5,7 @@ use super::fields::RedisFields;
 use super::parser::Message;
 use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
 use crate::protos::pairing::{self, Exchange, start_ts};
+use crate::protos::text::{Replace, lossy};
 use crate::time::Ts;
 
 /// Commands made of a container and a subcommand, named with both words as Packetbeat
@@ -26,15 +27,11 @@ const SUBSCRIBE_FAMILY: &[&str] = &[
     "SUNSUBSCRIBE",
 ];
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// The method, upper-cased: `CONFIG GET` for a container and a word-like subcommand,
 /// else the command alone; and the index of the first argument after it.
 fn method_of(m: &Message) -> (String, usize) {
     let cmd = m.arg(0).to_ascii_uppercase();
-    let cmd = lossy(&cmd);
+    let cmd = lossy(&cmd, Replace::PerSequence);
     let sub = m.arg(1);
     let wordlike = !sub.is_empty()
         && sub.len() <= 32
@@ -44,7 +41,7 @@ fn method_of(m: &Message) -> (String, usize) {
     if wordlike && CONTAINERS.contains(&cmd.as_str()) {
         let mut method = cmd;
         method.push(' ');
-        method.push_str(&lossy(&sub.to_ascii_uppercase()));
+        method.push_str(&lossy(&sub.to_ascii_uppercase(), Replace::PerSequence));
         (method, 2)
     } else {
         (cmd, 1)
@@ -63,7 +60,7 @@ fn resource_of(m: &Message, first_arg: usize) -> Option<String> {
 
 /// A complete request waiting for its reply.
 #[derive(Debug)]
-pub struct Req {
+pub struct Request {
     pub ts: Ts,
     pub bytes: u64,
     pub method: String,
@@ -75,9 +72,9 @@ pub struct Req {
     pub confirmations: Option<u64>,
 }
 
-impl Req {
+impl Request {
     /// `None` for an empty command (an empty inline line, `*0`).
-    pub fn from_message(m: Message) -> Option<Req> {
+    pub fn from_message(m: Message) -> Option<Request> {
         if m.nargs == 0 {
             return None;
         }
@@ -91,7 +88,7 @@ impl Req {
         if trimmed.len() != query.len() {
             query = trimmed.to_string();
         }
-        Some(Req {
+        Some(Request {
             ts: m.ts,
             bytes: m.bytes,
             method,
@@ -110,13 +107,13 @@ impl Req {
     }
 }
 
-impl pairing::Message for Req {
+impl pairing::Message for Request {
     fn ts(&self) -> Ts {
         self.ts
     }
 
     fn mem_size(&self) -> usize {
-        std::mem::size_of::<Req>()
+        std::mem::size_of::<Request>()
             + self.method.capacity()
             + self.query.capacity()
             + self.resource.as_ref().map_or(0, |r| r.capacity())
@@ -168,7 +165,7 @@ pub enum PubSub {
 
 /// A complete reply.
 #[derive(Debug)]
-pub struct Resp {
+pub struct Response {
     pub ts: Ts,
     pub bytes: u64,
     pub text: String,
@@ -179,15 +176,15 @@ pub struct Resp {
     pub pubsub: PubSub,
 }
 
-impl Resp {
-    pub fn from_message(m: Message) -> Resp {
+impl Response {
+    pub fn from_message(m: Message) -> Response {
         let push = m.kind == b'>';
         let pubsub = if push || m.kind == b'*' {
             classify(&m)
         } else {
             PubSub::None
         };
-        Resp {
+        Response {
             ts: m.ts,
             bytes: m.bytes,
             error: m.error,
@@ -218,27 +215,27 @@ fn classify(m: &Message) -> PubSub {
     }
 }
 
-impl pairing::Message for Resp {
+impl pairing::Message for Response {
     fn ts(&self) -> Ts {
         self.ts
     }
 
     fn mem_size(&self) -> usize {
-        std::mem::size_of::<Resp>() + self.text.capacity()
+        std::mem::size_of::<Response>() + self.text.capacity()
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct RedisExchange {
     pub send_request: bool,
     pub send_response: bool,
 }
 
 impl Exchange for RedisExchange {
-    type Request = Req;
-    type Response = Resp;
+    type Request = Request;
+    type Response = Response;
 
-    fn transaction(&self, req: Option<Req>, resp: Option<Resp>) -> Transaction {
+    fn transaction(&self, req: Option<Request>, resp: Option<Response>) -> Transaction {
         let mut tx = Transaction::new("redis", start_ts(req.as_ref(), resp.as_ref()));
         if let Some(req) = req {
             tx.request_bytes = req.bytes;

@@ -1,10 +1,10 @@
-//! Thrift RPC: `wire.rs` decodes and renders messages (binary and compact protocols,
+//! Thrift RPC: `parser.rs` decodes and renders messages (binary and compact protocols,
 //! unframed and framed transports, recognised from the bytes unless configured),
 //! `idl.rs` reads IDL files for argument, exception and service names,
 //! `transaction.rs` holds messages and pairing, `fields.rs` writes `thrift.*`.
 //!
 //! Calls flow `ToServer`, replies `ToClient`. A framed message is waited for by its
-//! length; an unframed one is scanned incrementally ([`wire::Scanner`]) until its end
+//! length; an unframed one is scanned incrementally ([`parser::Scanner`]) until its end
 //! is found, then rendered once. Oneway calls (message type ONEWAY, or a CALL of a
 //! function the IDL declares oneway) are published as soon as they are complete, with
 //! no response and `destination.bytes` 0. Calls pair with replies in order, but a
@@ -17,62 +17,33 @@
 
 pub mod fields;
 pub mod idl;
+pub mod parser;
 pub mod transaction;
-pub mod wire;
 
 #[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use parser::{CALL, Format, Header, ONEWAY, Scanner, Stop, Transport};
 use transaction::{MAX_MESSAGE, Msg, Settings, ThriftExchange};
-use wire::{CALL, Format, Header, ONEWAY, Scanner, Stop, Transport};
 
+use super::framing::{Framing, Skip};
 use super::pairing::{self, Limits, Pairing};
-use super::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use super::{Ctx, Dir, Parser, Progress, Protocol};
 use crate::config::Config;
-use crate::event::ConnInfo;
 use crate::time::Ts;
 
-pub fn factory(cfg: &Config) -> Option<Arc<dyn ProtocolFactory>> {
+/// Thrift as configured; `None` when disabled.
+pub fn protocol(cfg: &Config) -> Option<Protocol<Arc<Settings>>> {
     let c = &cfg.protocols.thrift;
-    if !c.common.enabled {
-        return None;
-    }
-    Some(Arc::new(ThriftFactory {
-        settings: Arc::new(Settings::from_config(c)),
-        ports: c.common.ports.clone(),
-        timeout: c.common.transaction_timeout,
-    }))
-}
-
-pub struct ThriftFactory {
-    settings: Arc<Settings>,
-    ports: Vec<u16>,
-    timeout: Duration,
-}
-
-impl ProtocolFactory for ThriftFactory {
-    fn name(&self) -> &'static str {
-        "thrift"
-    }
-
-    fn ports(&self) -> &[u16] {
-        &self.ports
-    }
-
-    fn connection_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    fn max_buffer(&self) -> usize {
-        MAX_MESSAGE
-    }
-
-    fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
-        Box::new(ThriftParser::new(self.settings.clone(), self.timeout))
-    }
+    Protocol::from_config(
+        "thrift",
+        &c.common,
+        MAX_MESSAGE,
+        || Arc::new(Settings::from_config(c)),
+        |s, limits, _| Box::new(ThriftParser::new(s.clone(), limits)),
+    )
 }
 
 /// One direction's message in progress.
@@ -81,10 +52,8 @@ struct Side {
     format: Option<Format>,
     header: Option<Header>,
     scanner: Option<Scanner>,
-    /// Timestamp of the message's first byte.
-    ts: Option<Ts>,
     /// Bytes of an oversized frame still to pass over.
-    skip: u64,
+    skip: Skip,
 }
 
 impl Side {
@@ -94,6 +63,12 @@ impl Side {
         self.skip = skip;
     }
 }
+
+/// Frames up to [`MAX_MESSAGE`] bytes are held whole; larger ones are skipped.
+const FRAMING: Framing = Framing {
+    whole: MAX_MESSAGE,
+    prefix: 0,
+};
 
 /// What one attempt at the message at the start of the buffer gave.
 enum Step {
@@ -116,27 +91,23 @@ pub struct ThriftParser {
 }
 
 impl ThriftParser {
-    pub fn new(settings: Arc<Settings>, timeout: Duration) -> ThriftParser {
+    pub fn new(settings: Arc<Settings>, limits: Limits) -> ThriftParser {
         ThriftParser {
-            pairing: Pairing::new(Limits {
-                max_messages: 1024,
-                max_bytes: 4 << 20,
-                timeout,
-            }),
+            pairing: Pairing::new(limits),
             ex: ThriftExchange { settings },
             sides: [Side::default(), Side::default()],
         }
     }
 
-    /// Tries to complete the message at the start of `b`.
+    /// Tries to complete the message at the start of `b`, whose first byte arrived
+    /// at `ts`.
     fn step(&mut self, dir: Dir, b: &[u8], ts: Ts) -> Step {
         let s = &*self.ex.settings;
         let side = &mut self.sides[dir.idx()];
-        let ts = *side.ts.get_or_insert(ts);
         let need = |n: usize| Step::Need(n.saturating_sub(b.len()).max(1));
         let format = match side.format {
             Some(f) => f,
-            None => match wire::detect(b, s.forced) {
+            None => match parser::detect(b, s.forced) {
                 Ok(f) => *side.format.insert(f),
                 Err(Stop::Need(n)) => return need(n),
                 Err(Stop::Bad) => return Step::Bad,
@@ -149,16 +120,17 @@ impl ThriftParser {
                     return need(4);
                 };
                 let len = u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as u64 + 4;
-                if len > MAX_MESSAGE as u64 {
+                let (take, skip) = FRAMING.split(len);
+                if skip > 0 {
                     tracing::debug!(target: "thrift", "{dir:?}: {len}-byte frame exceeds {MAX_MESSAGE} bytes; skipped");
-                    return Step::Skip(len);
+                    return Step::Skip(skip);
                 }
-                Some(len as usize)
+                Some(take)
             }
             Transport::Socket => None,
         };
         if side.header.is_none() {
-            match wire::header(&b[prefix.min(b.len())..], format.protocol) {
+            match parser::header(&b[prefix.min(b.len())..], format.protocol) {
                 Ok(h) => side.header = Some(h),
                 Err(Stop::Need(n)) => return need(prefix + n),
                 Err(Stop::Bad) => return Step::Bad,
@@ -198,7 +170,7 @@ impl ThriftParser {
         let msg = if is_reply && !s.capture_reply {
             s.message(ts, header, None, end as u64, false)
         } else {
-            match wire::render_body(&b[..end], body_at, format.protocol, &s.bounds, &s.style) {
+            match parser::render_body(&b[..end], body_at, format.protocol, &s.bounds, &s.style) {
                 Ok((body, _)) => s.message(ts, header, Some(&body), end as u64, false),
                 Err(_) => return dropped("malformed, too deep or too many fields"),
             }
@@ -237,13 +209,13 @@ impl Parser for ThriftParser {
                 };
             }
             let side = &mut self.sides[dir.idx()];
-            if side.skip > 0 {
-                let n = side.skip.min(rest.len() as u64);
-                side.skip -= n;
-                off += n as usize;
+            if side.skip.active() {
+                off += side.skip.pass(rest.len());
                 continue;
             }
-            match self.step(dir, rest, ctx.ts) {
+            // A message starts here; when it began in bytes the engine held, the
+            // engine knows when they arrived.
+            match self.step(dir, rest, ctx.start_ts(off)) {
                 Step::Need(need) => {
                     return Progress::Consumed {
                         consumed: off,
@@ -259,7 +231,7 @@ impl Parser for ThriftParser {
                     ctx.counters.parse_errors += 1;
                     let side = &mut self.sides[dir.idx()];
                     *side = Side::default();
-                    side.skip = len;
+                    side.skip.start(len);
                 }
                 Step::Dropped(msg, frame_end) => {
                     self.sides[dir.idx()] = Side::default();
@@ -273,7 +245,7 @@ impl Parser for ThriftParser {
                     if rest.len() >= end {
                         off += end;
                     } else {
-                        self.sides[dir.idx()].skip = (end - rest.len()) as u64;
+                        self.sides[dir.idx()].skip.start((end - rest.len()) as u64);
                         off = data.len();
                     }
                 }
@@ -287,15 +259,18 @@ impl Parser for ThriftParser {
     }
 
     fn gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
-        let side = std::mem::take(&mut self.sides[dir.idx()]);
+        let mut side = std::mem::take(&mut self.sides[dir.idx()]);
         // The rest of an oversized frame may still be passed over exactly.
-        if side.skip > len {
-            self.sides[dir.idx()].skip = side.skip - len;
+        if side.skip.active() && side.skip.lose(len) {
+            self.sides[dir.idx()].skip = side.skip;
             return;
         }
-        let (Some(header), Some(ts)) = (side.header, side.ts) else {
+        // A message whose header is known was held by the engine, which knows when
+        // its first byte arrived.
+        let Some(header) = side.header else {
             return;
         };
+        let ts = ctx.msg_ts;
         // The message's name is known: publish what is known, with the loss note.
         tracing::debug!(target: "thrift", "{dir:?}: {len} bytes lost inside `{}`", header.name);
         let s = &*self.ex.settings;

@@ -3,14 +3,16 @@
 //! with messages built by a small encoder of both protocols.
 
 use super::*;
+
 use crate::config::ThriftConfig;
 use crate::event::{
     ConnInfo, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_REQUEST, NOTE_UNMATCHED_RESPONSE, Status,
     Transaction,
 };
+use crate::protos::ProtocolFactory;
 use crate::protos::testing::{Harness, test_conn};
 use fields::ThriftFields;
-use wire::{EXCEPTION, Protocol, REPLY};
+use parser::{EXCEPTION, Protocol, REPLY};
 
 const C: Dir = Dir::ToServer;
 const S: Dir = Dir::ToClient;
@@ -274,7 +276,7 @@ impl H {
     fn new(cfg: ThriftConfig) -> H {
         let mut c = Config::default();
         c.protocols.thrift = cfg;
-        let f = factory(&c).expect("enabled");
+        let f = protocol(&c).expect("enabled");
         H {
             h: Harness::new(f.new_parser(&conn()), f.max_buffer(), conn()),
             ts: 1_000_000_000,
@@ -963,13 +965,13 @@ fn wire_format_details() {
         "(-5: 1, 1000: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, ...])"
     );
     let mut o = String::new();
-    wire::format_double(f64::INFINITY, &mut o);
-    wire::format_double(1e21, &mut o);
+    parser::format_double(f64::INFINITY, &mut o);
+    parser::format_double(1e21, &mut o);
     assert_eq!(o, "+Inf1000000000000000000000");
     assert_eq!(
-        wire::detect(b"\x00\x00\x00\x05\x80\x01", wire::Forced::default()),
-        Ok(wire::Format {
-            transport: wire::Transport::Framed,
+        parser::detect(b"\x00\x00\x00\x05\x80\x01", parser::Forced::default()),
+        Ok(parser::Format {
+            transport: parser::Transport::Framed,
             protocol: Protocol::Binary
         })
     );

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::fields::ThriftFields;
 use super::idl::Idl;
-use super::wire::{
+use super::parser::{
     self, Body, Bounds, CALL, EXCEPTION, Forced, ONEWAY, Protocol, REPLY, Style, Transport,
 };
 use crate::config::ThriftConfig;
@@ -115,7 +115,7 @@ impl Settings {
     pub fn message(
         &self,
         ts: Ts,
-        header: &wire::Header,
+        header: &parser::Header,
         body: Option<&Body>,
         bytes: u64,
         loss: bool,

@@ -12,6 +12,8 @@
 
 use std::fmt::Write as _;
 
+use crate::protos::text;
+
 /// Deepest nesting of structs and collections followed.
 pub const MAX_DEPTH: usize = 64;
 /// Longest method name accepted.
@@ -883,19 +885,11 @@ pub fn format_string(s: &[u8], style: &Style, o: &mut String) {
     }
     let cut = s.len() > style.string_max_size;
     match std::str::from_utf8(s) {
-        Ok(text) => {
-            let mut end = if cut {
-                style.string_max_size
-            } else {
-                text.len()
-            };
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
+        Ok(t) => {
             o.push('"');
-            quote_into(&text[..end], o);
+            quote_into(text::cut(t, style.string_max_size), o);
             if cut {
-                o.push_str("...");
+                o.push_str(text::ELLIPSIS);
             }
             o.push('"');
         }
@@ -905,7 +899,7 @@ pub fn format_string(s: &[u8], style: &Style, o: &mut String) {
                 let _ = write!(o, "{c:02x}");
             }
             if cut {
-                o.push_str("...");
+                o.push_str(text::ELLIPSIS);
             }
         }
     }
