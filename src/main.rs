@@ -402,15 +402,8 @@ fn run_live(
     }
     let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1);
     let readers = live::readers_per_device(cfg, cores);
-    let ports: Vec<u16> = {
-        let mut p: Vec<u16> = wirebeat::protos::enabled(cfg)
-            .iter()
-            .flat_map(|f| f.ports().to_vec())
-            .collect();
-        p.sort_unstable();
-        p.dedup();
-        p
-    };
+    // The ports the readers and flow tables track (the same map, built the same way).
+    let ports = wirebeat::flow::PortMap::new(wirebeat::protos::enabled(cfg)).ports();
     let protocols: Vec<&str> = wirebeat::protos::REGISTRY.iter().map(|(n, _)| *n).collect();
     let sources = match live::open_sources(cfg, readers, &ports, &protocols) {
         Ok(s) => s,

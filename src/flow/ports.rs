@@ -1,7 +1,8 @@
 //! Port → protocol: which enabled protocol a TCP port belongs to. Built once from the
 //! enabled protocols and shared (cheaply cloned) by the readers, which keep only the
 //! packets of a tracked port, and by every worker's flow table, which picks the
-//! parser of a new connection with the same lookup.
+//! parser of a new connection with the same lookup; live capture builds its kernel
+//! filter from the same ports.
 
 use std::sync::Arc;
 
@@ -56,6 +57,13 @@ impl PortMap {
         self.slots[sport as usize] != 0 || self.slots[dport as usize] != 0
     }
 
+    /// Every tracked port, ascending (for the capture filter).
+    pub fn ports(&self) -> Vec<u16> {
+        (0..=u16::MAX)
+            .filter(|&p| self.slots[p as usize] != 0)
+            .collect()
+    }
+
     /// Every enabled protocol, in configuration order.
     pub fn protocols(&self) -> &[Arc<dyn ProtocolFactory>] {
         &self.protos
@@ -83,6 +91,9 @@ mod tests {
         assert!(m.get(1).is_none());
         assert!(m.wants(1, 6379) && m.wants(6379, 1));
         assert!(!m.wants(1, 2));
+        let ports = m.ports();
+        assert!(ports.windows(2).all(|w| w[0] < w[1]));
+        assert!(ports.contains(&80) && ports.contains(&6379) && !ports.contains(&1));
         assert_eq!(m.protocols().len(), crate::protos::enabled(&cfg).len());
     }
 }
