@@ -20,5 +20,6 @@ pub mod output;
 pub mod pipeline;
 pub mod protos;
 pub mod stats;
+pub mod text;
 pub mod time;
 pub mod topology;

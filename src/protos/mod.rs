@@ -20,7 +20,7 @@ pub mod redis;
 pub mod stream;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
-pub mod text;
+
 pub mod thrift;
 
 use std::sync::Arc;

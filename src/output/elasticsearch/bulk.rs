@@ -10,7 +10,7 @@ use crate::output::queue::EventHour;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::event::json::write_escaped;
-use crate::protos::text;
+use crate::text;
 
 /// The index an event goes to, from its `@timestamp` (UTC).
 ///

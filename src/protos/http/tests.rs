@@ -1,6 +1,7 @@
 //! Behaviour tests of the HTTP parser, driven through the engine's [`Parser`] contract
 //! by a small harness that buffers unconsumed bytes the way the TCP engine does.
 
+use crate::protos::testing::XorShift;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -1122,16 +1123,6 @@ fn resync_scan_is_bounded_and_linear() {
     h.feed(C, GET, 4);
     h.feed(S, OK, 5);
     assert_eq!(h.out.last().unwrap().path.as_deref(), Some("/index.html"));
-}
-
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use super::transaction::{self, MAX_PARAMS, Settings, Statement};
 use super::{MAX_NAME, RState, RespState, error_packet, parser};
 use crate::event::{JsonWriter, ProtoFields};
 use crate::protos::csv;
-use crate::protos::text::{self, Replace};
+use crate::text::{self, Replace};
 
 /// Protocol fields of one MySQL transaction with a response.
 #[derive(Debug, Default)]

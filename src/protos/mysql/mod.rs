@@ -54,9 +54,9 @@ use transaction::{MAX_QUERY, MysqlExchange, Request, Response, Settings, Stateme
 
 use super::framing::{Framing, Skip};
 use super::pairing::{Limits, Pairing};
-use super::text::{self, Replace};
 use super::{Ctx, Dir, Parser, Progress, Protocol};
 use crate::config::Config;
+use crate::text::{self, Replace};
 use crate::time::Ts;
 
 /// Packets up to this size are handled whole; of larger ones, this prefix.

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::SMALL;
 use crate::protos::Dir;
-use crate::protos::text::{self, Replace};
+use crate::text::{self, Replace};
 
 /// Payload length that means "the payload continues in the next packet".
 pub const MAX_PAYLOAD: usize = 0xFF_FFFF;

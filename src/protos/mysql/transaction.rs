@@ -9,7 +9,7 @@ use super::parser::{Expect, trim_query};
 use crate::config::SqlConfig;
 use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
 use crate::protos::pairing::{Exchange, Message, start_ts};
-use crate::protos::text::{self, Replace};
+use crate::text::{self, Replace};
 use crate::time::Ts;
 
 /// Longest statement text kept for `query` / `request`.

@@ -64,10 +64,10 @@ use transaction::{Kind, NOTE_SKIPPED, PgExchange, Request, Response, Settings};
 
 use super::framing::Skip;
 use super::pairing::{Limits, Pairing};
-use super::text::{self, Replace, lossy};
 use super::{Ctx, Dir, Parser, Progress, Protocol};
 use crate::config::Config;
 use crate::event::NOTE_UNMATCHED_REQUEST;
+use crate::text::{self, Replace, lossy};
 use crate::time::Ts;
 
 /// Total size of the statement texts (and of the portals' parameters) remembered

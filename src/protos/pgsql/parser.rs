@@ -8,7 +8,7 @@
 use memchr::memchr;
 
 use crate::protos::framing::Framing;
-use crate::protos::text::{Replace, lossy, push_capped};
+use crate::text::{Replace, lossy, push_capped};
 
 /// Largest message length field accepted (PostgreSQL's own limit is 1 GiB).
 pub const MAX_LEN: usize = 1 << 30;

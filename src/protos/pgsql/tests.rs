@@ -1,6 +1,7 @@
 //! Behaviour tests of the PostgreSQL parser, driven through the engine's [`Parser`]
 //! contract by a harness that buffers unconsumed bytes the way the TCP engine does.
 
+use crate::protos::testing::XorShift;
 use serde_json::Value;
 
 use super::*;
@@ -853,16 +854,6 @@ fn garbage_is_rejected_without_events() {
     h.feed(S, b"HTTP/1.1 200 OK\r\n\r\n", 2);
     h.close();
     assert!(h.out.is_empty());
-}
-
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 #[test]

@@ -17,7 +17,7 @@
 //! string, blob error, attribute (metadata before a reply, left out of the rendering)
 //! and push (out-of-band data, flagged on the message).
 
-use crate::protos::text::{Capped, ELLIPSIS};
+use crate::text::{Capped, ELLIPSIS};
 use crate::time::Ts;
 
 /// Cap of a reply's rendering and of a request's command line.

@@ -1,6 +1,7 @@
 //! Behaviour tests of the Redis parser, driven through the engine's [`Parser`] contract
 //! by a small harness that buffers unconsumed bytes the way the TCP engine does.
 
+use crate::protos::testing::XorShift;
 use serde_json::Value;
 
 use super::*;
@@ -843,19 +844,6 @@ fn close_publishes_messages_in_flight() {
     assert_eq!(h.out.len(), 1);
     assert_eq!(h.out[0].notes, vec![NOTE_LOSS_RESPONSE.to_string()]);
     assert_eq!(h.out[0].status, Status::Ok);
-}
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
 }
 
 #[test]

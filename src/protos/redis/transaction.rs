@@ -5,7 +5,7 @@ use super::fields::RedisFields;
 use super::parser::Message;
 use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
 use crate::protos::pairing::{self, Exchange, start_ts};
-use crate::protos::text::{Replace, lossy};
+use crate::text::{Replace, lossy};
 use crate::time::Ts;
 
 /// Commands made of a container and a subcommand, named with both words as Packetbeat

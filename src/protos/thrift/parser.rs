@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use crate::protos::text;
+use crate::text;
 
 /// Deepest nesting of structs and collections followed.
 pub const MAX_DEPTH: usize = 64;
