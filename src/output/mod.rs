@@ -40,6 +40,31 @@ pub trait Output: Send {
     /// The run's stop flag (SIGINT/SIGTERM): an output that retries without end
     /// gives up when it is set.
     fn set_stop(&mut self, _stop: Arc<AtomicBool>) {}
+    /// Where an output that blocks while it retries reports what it delivered
+    /// so far (each failed attempt, as it happens), so that the stats show an
+    /// outage while it lasts; what it reported is not in the [`Delivery`] it
+    /// then returns.
+    fn set_progress(&mut self, _progress: DeliveryProgress) {}
+}
+
+/// A narrow handle on an output's [`OutputStats`]: the only thing it can do is
+/// count a [`Delivery`] before the call that made it returns. Without stats
+/// (the default), nothing is reported early and the delivery stays with the
+/// call's result.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryProgress(Option<Arc<OutputStats>>);
+
+impl DeliveryProgress {
+    pub fn new(stats: Arc<OutputStats>) -> DeliveryProgress {
+        DeliveryProgress(Some(stats))
+    }
+
+    /// Counts `d` now and empties it, so that it is never counted twice.
+    pub fn report(&self, d: &mut Delivery) {
+        if let Some(stats) = &self.0 {
+            std::mem::take(d).count(stats);
+        }
+    }
 }
 
 /// What happened to the events an [`Output`] call delivered, in the terms of
@@ -189,6 +214,7 @@ pub fn start(
         let stats = registry.output(name);
         let q = queue::Queue::new(limits, Arc::clone(&stats));
         out.set_stop(Arc::clone(&stop));
+        out.set_progress(DeliveryProgress::new(Arc::clone(&stats)));
         let (q2, s2) = (q.clone(), Arc::clone(&stats));
         let h = thread::Builder::new()
             .name(format!("wirebeat-out-{name}"))
