@@ -1022,7 +1022,11 @@ fn endless_retries_show_in_the_stats_while_they_happen() {
         "retries not counted live: {:?}",
         stats.entries()
     );
-    assert_eq!(g(&stats.events_published), 0, "the cluster accepted nothing");
+    assert_eq!(
+        g(&stats.events_published),
+        0,
+        "the cluster accepted nothing"
+    );
     assert!(g(&stats.batches) >= 5, "{:?}", stats.entries());
     assert!(g(&stats.bytes) > 0, "{:?}", stats.entries());
     // The cluster recovers.
@@ -1033,7 +1037,11 @@ fn endless_retries_show_in_the_stats_while_they_happen() {
     assert_eq!(stored_ns(&es), (0..10).collect::<Vec<_>>());
     let requests = es.state().bulk_requests;
     assert_eq!(g(&stats.batches), requests);
-    assert_eq!(g(&stats.batch_errors), requests - 1, "one request went through");
+    assert_eq!(
+        g(&stats.batch_errors),
+        requests - 1,
+        "one request went through"
+    );
     assert_eq!(g(&stats.events_retried), 10 * (requests - 1));
     assert_eq!(g(&stats.events_published), 10);
     assert_eq!(g(&stats.events_failed), 0);
@@ -1055,8 +1063,7 @@ fn a_stop_during_endless_retries_keeps_the_live_counts() {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let (publisher, writers) =
-        wirebeat::output::start(vec![Box::new(out)], limits, &registry, Arc::clone(&stop))
-            .unwrap();
+        wirebeat::output::start(vec![Box::new(out)], limits, &registry, Arc::clone(&stop)).unwrap();
     for i in 0..10 {
         publisher.publish(line(i), 1);
     }
