@@ -400,6 +400,66 @@ mod tests {
         );
     }
 
+    /// Reports a failed attempt of each chunk while the call runs, then
+    /// returns the rest.
+    #[derive(Default)]
+    struct Reporting(DeliveryProgress);
+    impl Output for Reporting {
+        fn name(&self) -> &'static str {
+            "reporting"
+        }
+        fn write_batch(&mut self, c: &Chunk) -> io::Result<Delivery> {
+            let mut d = Delivery {
+                requests: 1,
+                request_errors: 1,
+                retried: c.events,
+                ..Delivery::default()
+            };
+            self.0.report(&mut d);
+            assert_eq!(d, Delivery::default(), "reported deliveries are emptied");
+            d += Delivery::written(c);
+            Ok(d)
+        }
+        fn flush(&mut self) -> io::Result<Delivery> {
+            Ok(Delivery::default())
+        }
+        fn set_progress(&mut self, progress: DeliveryProgress) {
+            self.0 = progress;
+        }
+    }
+
+    #[test]
+    fn progress_reported_early_is_counted_once() {
+        let registry = Registry::new();
+        let limits = Limits {
+            chunks: 4,
+            events: 100,
+            bytes: 1 << 20,
+            when_full: WhenFull::Block,
+        };
+        let outs: Vec<Box<dyn Output>> = vec![Box::new(Reporting::default())];
+        let (p, w) = start(outs, limits, &registry, Arc::new(AtomicBool::new(false))).unwrap();
+        for _ in 0..10 {
+            p.publish(b"{\"a\":1}\n{\"a\":2}\n".to_vec(), 2);
+        }
+        drop(p);
+        let r = w.finish();
+        assert_eq!((r.published, r.dropped, r.error), (20, 0, None));
+        let s = registry.output("reporting");
+        let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        assert_eq!(
+            (g(&s.batches), g(&s.batch_errors), g(&s.events_retried)),
+            (20, 10, 20)
+        );
+        // Without stats to report to, nothing is taken from the delivery.
+        let mut d = Delivery {
+            retried: 3,
+            ..Delivery::default()
+        };
+        DeliveryProgress::default().report(&mut d);
+        assert_eq!(d.retried, 3);
+    }
+
     #[test]
     fn a_failed_output_keeps_draining_and_counts() {
         let registry = Registry::new();
