@@ -979,3 +979,110 @@ fn https_with_a_ca_file_and_the_verification_switch() {
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
 }
+
+/// Polls `f` every 10 ms for at most `limit`.
+fn eventually(limit: Duration, f: impl Fn() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// A cluster that answers 503 while a batch is retried without end: the
+/// output's stats show the failed requests and the resent events while it
+/// happens, not only when the batch finally goes through; after recovery the
+/// totals are exact (every failed request and resend counted once).
+#[test]
+fn endless_retries_show_in_the_stats_while_they_happen() {
+    let es = FakeEs::start("8.11.1");
+    es.script(std::iter::repeat_n(Step::Status(503), 100_000));
+    let registry = Registry::new();
+    let out = Elasticsearch::new(&es_cfg(&es), registry.output("elasticsearch")).unwrap();
+    let limits = Limits {
+        chunks: 100,
+        events: 1000,
+        bytes: 1 << 20,
+        when_full: WhenFull::Block,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (publisher, writers) =
+        wirebeat::output::start(vec![Box::new(out)], limits, &registry, stop).unwrap();
+    for i in 0..10 {
+        publisher.publish(line(i), 1);
+    }
+    let stats = registry.output("elasticsearch");
+    let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    assert!(
+        eventually(Duration::from_secs(60), || g(&stats.batch_errors) >= 5
+            && g(&stats.events_retried) >= 40),
+        "retries not counted live: {:?}",
+        stats.entries()
+    );
+    assert_eq!(
+        g(&stats.events_published),
+        0,
+        "the cluster accepted nothing"
+    );
+    assert!(g(&stats.batches) >= 5, "{:?}", stats.entries());
+    assert!(g(&stats.bytes) > 0, "{:?}", stats.entries());
+    // The cluster recovers.
+    es.state().script.clear();
+    drop(publisher);
+    let report = writers.finish();
+    assert_eq!((report.published, report.dropped), (10, 0), "{report:?}");
+    assert_eq!(stored_ns(&es), (0..10).collect::<Vec<_>>());
+    let requests = es.state().bulk_requests;
+    assert_eq!(g(&stats.batches), requests);
+    assert_eq!(
+        g(&stats.batch_errors),
+        requests - 1,
+        "one request went through"
+    );
+    assert_eq!(g(&stats.events_retried), 10 * (requests - 1));
+    assert_eq!(g(&stats.events_published), 10);
+    assert_eq!(g(&stats.events_failed), 0);
+}
+
+/// A stop signal during endless retries gives the batch up: what was counted
+/// live stays, and the events are counted failed exactly once.
+#[test]
+fn a_stop_during_endless_retries_keeps_the_live_counts() {
+    let es = FakeEs::start("8.11.1");
+    es.script(std::iter::repeat_n(Step::Status(503), 100_000));
+    let registry = Registry::new();
+    let out = Elasticsearch::new(&es_cfg(&es), registry.output("elasticsearch")).unwrap();
+    let limits = Limits {
+        chunks: 100,
+        events: 1000,
+        bytes: 1 << 20,
+        when_full: WhenFull::Block,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (publisher, writers) =
+        wirebeat::output::start(vec![Box::new(out)], limits, &registry, Arc::clone(&stop)).unwrap();
+    for i in 0..10 {
+        publisher.publish(line(i), 1);
+    }
+    let stats = registry.output("elasticsearch");
+    let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    assert!(
+        eventually(Duration::from_secs(60), || g(&stats.batch_errors) >= 3),
+        "retries not counted live: {:?}",
+        stats.entries()
+    );
+    let live = g(&stats.batch_errors);
+    stop.store(true, Ordering::Relaxed);
+    drop(publisher);
+    let report = writers.finish();
+    assert_eq!((report.published, report.dropped), (0, 10), "{report:?}");
+    let requests = es.state().bulk_requests;
+    assert!(g(&stats.batch_errors) >= live);
+    assert_eq!(g(&stats.batches), requests);
+    assert_eq!(g(&stats.batch_errors), requests, "every request failed");
+    assert_eq!(g(&stats.events_retried), 10 * (requests - 1));
+    assert_eq!(g(&stats.events_failed), 10);
+}

@@ -458,3 +458,118 @@ fn ignore_outgoing_drops_what_a_peer_reports() {
     assert_eq!(r.counter("ignored_outgoing"), 3, "{}", r.stderr);
     assert_eq!(r.counter("transactions"), 3, "{}", r.stderr);
 }
+
+/// A Redis writer retrying without end (fast waits) at 127.0.0.1:`port`.
+fn endless_writer(
+    port: u16,
+) -> (
+    std::sync::Arc<wirebeat::stats::Registry>,
+    wirebeat::output::Publisher,
+    wirebeat::output::Writers,
+) {
+    use wirebeat::output::{Limits, WhenFull};
+    let cfg = wirebeat::config::RedisOutput {
+        enabled: true,
+        hosts: vec![format!("127.0.0.1:{port}")],
+        reconnect_interval: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(40),
+        max_retries: -1,
+        ..Default::default()
+    };
+    let out = wirebeat::output::redis::RedisOutput::new(&cfg).unwrap();
+    let registry = wirebeat::stats::Registry::new();
+    let limits = Limits {
+        chunks: 100,
+        events: 1000,
+        bytes: 1 << 20,
+        when_full: WhenFull::Block,
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (p, w) = wirebeat::output::start(vec![Box::new(out)], limits, &registry, stop).unwrap();
+    (registry, p, w)
+}
+
+fn event(i: usize) -> Vec<u8> {
+    format!("{{\"n\":{i}}}\n").into_bytes()
+}
+
+/// Polls the redis output's counter `name` until `f` holds (at most 60 s).
+fn poll(registry: &wirebeat::stats::Registry, name: &str, f: impl Fn(u64) -> bool) -> u64 {
+    let t0 = Instant::now();
+    let stats = registry.output("redis");
+    let value = || {
+        stats
+            .entries()
+            .into_iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("no counter {name}"))
+    };
+    while t0.elapsed() < Duration::from_secs(60) {
+        let v = value();
+        if f(v) {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{name} never got there: {:?}", stats.entries());
+}
+
+/// While the server is down and a batch is retried without end, the output's
+/// stats show the resent events as it happens, not only once the server is
+/// back; the totals after recovery are exact.
+#[test]
+fn endless_retries_show_in_the_stats_while_the_server_is_down() {
+    if !redis_server::available("endless_retries_show_in_the_stats_while_the_server_is_down") {
+        return;
+    }
+    let port = redis_server::free_port();
+    let (registry, publisher, writers) = endless_writer(port);
+    for i in 0..10 {
+        publisher.publish(event(i), 1);
+    }
+    let live = poll(&registry, "events_retried", |v| v >= 5);
+    assert_eq!(poll(&registry, "events_published", |_| true), 0);
+    let server = RedisServer::start_on(port, &[]);
+    drop(publisher);
+    let report = writers.finish();
+    assert_eq!((report.published, report.dropped), (10, 0), "{report:?}");
+    assert_eq!(server.list(None, 0, "packetbeat").len(), 10);
+    let c: HashMap<&str, u64> = registry.output("redis").entries().into_iter().collect();
+    // Connection attempts that fail resend the event; no command failed.
+    assert!(c["events_retried"] >= live, "{c:?}");
+    assert_eq!(
+        (c["batches"], c["batch_errors"], c["events_failed"]),
+        (10, 0, 0),
+        "{c:?}"
+    );
+}
+
+/// A server that dies under a running writer: the failed command and the
+/// resends show in the stats before the server is back, and after recovery
+/// the totals are exact (one failed command, counted once).
+#[test]
+fn a_lost_server_shows_in_the_stats_while_it_is_retried() {
+    if !redis_server::available("a_lost_server_shows_in_the_stats_while_it_is_retried") {
+        return;
+    }
+    let mut server = RedisServer::start(&[]);
+    let (registry, publisher, writers) = endless_writer(server.port);
+    publisher.publish(event(0), 1);
+    poll(&registry, "events_published", |v| v == 1);
+    server.kill();
+    publisher.publish(event(1), 1);
+    poll(&registry, "batch_errors", |v| v == 1);
+    poll(&registry, "events_retried", |v| v >= 3);
+    assert_eq!(poll(&registry, "events_published", |_| true), 1);
+    server.restart();
+    drop(publisher);
+    let report = writers.finish();
+    assert_eq!((report.published, report.dropped), (2, 0), "{report:?}");
+    let c: HashMap<&str, u64> = registry.output("redis").entries().into_iter().collect();
+    assert_eq!(
+        (c["batches"], c["batch_errors"], c["events_failed"]),
+        (3, 1, 0),
+        "{c:?}"
+    );
+}

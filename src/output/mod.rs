@@ -40,6 +40,31 @@ pub trait Output: Send {
     /// The run's stop flag (SIGINT/SIGTERM): an output that retries without end
     /// gives up when it is set.
     fn set_stop(&mut self, _stop: Arc<AtomicBool>) {}
+    /// Where an output that blocks while it retries reports what it delivered
+    /// so far (each failed attempt, as it happens), so that the stats show an
+    /// outage while it lasts; what it reported is not in the [`Delivery`] it
+    /// then returns.
+    fn set_progress(&mut self, _progress: DeliveryProgress) {}
+}
+
+/// A narrow handle on an output's [`OutputStats`]: the only thing it can do is
+/// count a [`Delivery`] before the call that made it returns. Without stats
+/// (the default), nothing is reported early and the delivery stays with the
+/// call's result.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryProgress(Option<Arc<OutputStats>>);
+
+impl DeliveryProgress {
+    pub fn new(stats: Arc<OutputStats>) -> DeliveryProgress {
+        DeliveryProgress(Some(stats))
+    }
+
+    /// Counts `d` now and empties it, so that it is never counted twice.
+    pub fn report(&self, d: &mut Delivery) {
+        if let Some(stats) = &self.0 {
+            std::mem::take(d).count(stats);
+        }
+    }
 }
 
 /// What happened to the events an [`Output`] call delivered, in the terms of
@@ -189,6 +214,7 @@ pub fn start(
         let stats = registry.output(name);
         let q = queue::Queue::new(limits, Arc::clone(&stats));
         out.set_stop(Arc::clone(&stop));
+        out.set_progress(DeliveryProgress::new(Arc::clone(&stats)));
         let (q2, s2) = (q.clone(), Arc::clone(&stats));
         let h = thread::Builder::new()
             .name(format!("wirebeat-out-{name}"))
@@ -372,6 +398,66 @@ mod tests {
                 ("queue_events", 0),
             ]
         );
+    }
+
+    /// Reports a failed attempt of each chunk while the call runs, then
+    /// returns the rest.
+    #[derive(Default)]
+    struct Reporting(DeliveryProgress);
+    impl Output for Reporting {
+        fn name(&self) -> &'static str {
+            "reporting"
+        }
+        fn write_batch(&mut self, c: &Chunk) -> io::Result<Delivery> {
+            let mut d = Delivery {
+                requests: 1,
+                request_errors: 1,
+                retried: c.events,
+                ..Delivery::default()
+            };
+            self.0.report(&mut d);
+            assert_eq!(d, Delivery::default(), "reported deliveries are emptied");
+            d += Delivery::written(c);
+            Ok(d)
+        }
+        fn flush(&mut self) -> io::Result<Delivery> {
+            Ok(Delivery::default())
+        }
+        fn set_progress(&mut self, progress: DeliveryProgress) {
+            self.0 = progress;
+        }
+    }
+
+    #[test]
+    fn progress_reported_early_is_counted_once() {
+        let registry = Registry::new();
+        let limits = Limits {
+            chunks: 4,
+            events: 100,
+            bytes: 1 << 20,
+            when_full: WhenFull::Block,
+        };
+        let outs: Vec<Box<dyn Output>> = vec![Box::new(Reporting::default())];
+        let (p, w) = start(outs, limits, &registry, Arc::new(AtomicBool::new(false))).unwrap();
+        for _ in 0..10 {
+            p.publish(b"{\"a\":1}\n{\"a\":2}\n".to_vec(), 2);
+        }
+        drop(p);
+        let r = w.finish();
+        assert_eq!((r.published, r.dropped, r.error), (20, 0, None));
+        let s = registry.output("reporting");
+        let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        assert_eq!(
+            (g(&s.batches), g(&s.batch_errors), g(&s.events_retried)),
+            (20, 10, 20)
+        );
+        // Without stats to report to, nothing is taken from the delivery.
+        let mut d = Delivery {
+            retried: 3,
+            ..Delivery::default()
+        };
+        DeliveryProgress::default().report(&mut d);
+        assert_eq!(d.retried, 3);
     }
 
     #[test]

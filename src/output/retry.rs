@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::{Delivery, DeliveryProgress};
+
 /// Attempts after the first before events are given up (Beats `max_retries`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MaxRetries {
@@ -107,6 +109,7 @@ pub struct Retry {
     pub max_retries: MaxRetries,
     jitter: Option<Jitter>,
     stop: Arc<AtomicBool>,
+    progress: DeliveryProgress,
 }
 
 impl Retry {
@@ -116,6 +119,7 @@ impl Retry {
             max_retries,
             jitter: None,
             stop: Arc::new(AtomicBool::new(false)),
+            progress: DeliveryProgress::default(),
         }
     }
 
@@ -127,6 +131,19 @@ impl Retry {
 
     pub fn set_stop(&mut self, stop: Arc<AtomicBool>) {
         self.stop = stop;
+    }
+
+    pub fn set_progress(&mut self, progress: DeliveryProgress) {
+        self.progress = progress;
+    }
+
+    /// After a failed attempt, before waiting: counts `so_far` (what the
+    /// attempts until now delivered, failed and retried) in the output's stats
+    /// right away and empties it, so that an outage shows while it is retried.
+    /// The caller keeps counting into `so_far`; what it returns in the end is
+    /// only what was not reported here.
+    pub fn report(&self, so_far: &mut Delivery) {
+        self.progress.report(so_far);
     }
 
     /// The wait before the next attempt after `failures` consecutive failures.

@@ -29,7 +29,7 @@ use self::bulk::{Batch, IndexName, Item, Outcome};
 use self::client::Client;
 use self::template::Version;
 use super::retry::{Backoff, GiveUp, MaxRetries, Retry};
-use super::{Chunk, Delivery, Output};
+use super::{Chunk, Delivery, DeliveryProgress, Output};
 use crate::config::{ElasticsearchOutput, RETRY_FOREVER};
 
 pub use self::topology::topology_store;
@@ -199,7 +199,9 @@ impl Elasticsearch {
     }
 
     /// Sends the pending batch, retrying what failed; blocks until every event is
-    /// acknowledged, rejected, or given up on.
+    /// acknowledged, rejected, or given up on. Each failed attempt is reported
+    /// to the output's stats as it happens ([`Retry::report`]); the delivery
+    /// returned holds the rest.
     fn send_batch(&mut self) -> Delivery {
         let mut done = Delivery::default();
         if self.batch.is_empty() {
@@ -208,9 +210,6 @@ impl Elasticsearch {
         let mut pending: Vec<Item> = std::mem::take(&mut self.batch.items);
         let mut failures = 0u64;
         loop {
-            if failures > 0 {
-                done.retried += pending.len() as u64;
-            }
             match self.try_send(&pending, &mut done) {
                 Ok(retry) => pending = retry,
                 Err(e) => {
@@ -237,6 +236,10 @@ impl Elasticsearch {
                 );
                 break;
             }
+            // Counted as it happens, so that the stats show the outage while
+            // the events wait for their next attempt.
+            done.retried += pending.len() as u64;
+            self.retry.report(&mut done);
             let d = self.retry.delay(failures);
             self.retry.sleep(d);
         }
@@ -294,6 +297,10 @@ impl Output for Elasticsearch {
 
     fn set_stop(&mut self, stop: Arc<AtomicBool>) {
         self.retry.set_stop(stop);
+    }
+
+    fn set_progress(&mut self, progress: DeliveryProgress) {
+        self.retry.set_progress(progress);
     }
 }
 

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use crate::config;
 use crate::output::retry::{self, Backoff, MaxRetries, Retry};
-use crate::output::{Chunk, Delivery, Output};
+use crate::output::{Chunk, Delivery, DeliveryProgress, Output};
 
 use resp::{Conn, Reply, ServerError, encode_bulk, encode_header};
 
@@ -188,7 +188,8 @@ impl RedisOutput {
     }
 
     /// Delivers `lines` (one event each), retrying as configured; counts what
-    /// happened in `d`.
+    /// happened in `d`, which each failed attempt reports to the output's stats
+    /// as it happens ([`Retry::report`]), leaving in `d` only the rest.
     fn deliver(&mut self, lines: &[&[u8]], d: &mut Delivery) {
         let mut done = 0usize;
         let mut attempts = 0u64;
@@ -201,6 +202,7 @@ impl RedisOutput {
                         break;
                     }
                     d.retried += (lines.len() - done) as u64;
+                    self.retry.report(d);
                     continue;
                 }
             }
@@ -214,6 +216,7 @@ impl RedisOutput {
             };
             d.request_errors += 1;
             let left = lines.len() - done;
+            let mut wait = false;
             match err {
                 SendError::Server(e) if !e.is_transient() => {
                     tracing::error!(target: "output", "redis: {} events refused ({e}); they are dropped", left);
@@ -221,7 +224,7 @@ impl RedisOutput {
                 }
                 SendError::Server(e) => {
                     self.mark_down(&e.to_string());
-                    self.wait_for_next_attempt();
+                    wait = true;
                 }
                 SendError::Io { err, ambiguous } => {
                     self.conn = None;
@@ -236,6 +239,13 @@ impl RedisOutput {
                 break;
             }
             d.retried += left as u64;
+            // Counted as it happens, so that the stats show the outage while
+            // the events wait for their next attempt.
+            self.retry.report(d);
+            if wait {
+                // The connection is still open: the loop does not wait for it.
+                self.wait_for_next_attempt();
+            }
         }
         let left = lines.len() - done;
         if left > 0 {
@@ -362,6 +372,10 @@ impl Output for RedisOutput {
 
     fn set_stop(&mut self, stop: Arc<AtomicBool>) {
         self.retry.set_stop(stop);
+    }
+
+    fn set_progress(&mut self, progress: DeliveryProgress) {
+        self.retry.set_progress(progress);
     }
 
     fn tick(&mut self) -> io::Result<Delivery> {
