@@ -1,13 +1,14 @@
 //! The per-connection Thrift state: each direction's framing and message in progress,
 //! and the pairing queue, behind the engine's [`Parser`] contract.
 
+use std::sync::Arc;
+
 use super::parser::{self, CALL, Format, Header, ONEWAY, Scanner, Stop, Transport};
 use super::transaction::{MAX_MESSAGE, Msg, Request, Response, Settings, ThriftExchange};
 use crate::protos::framing::{Framing, Skip};
 use crate::protos::pairing::{self, Limits, Pairing};
 use crate::protos::{Ctx, Dir, Parser, Progress};
 use crate::time::Ts;
-use std::sync::Arc;
 
 /// One direction's message in progress.
 #[derive(Debug, Default)]
