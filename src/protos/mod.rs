@@ -1,9 +1,12 @@
-//! Application protocols. Each protocol is one folder with the same split:
-//! `parser.rs` (wire format, incremental), `pairing` through the shared
-//! [`pairing::Pairing`] helper, and `fields.rs` (event fields). A protocol plugs in by
-//! implementing [`Parser`], a `protocol(cfg)` function that builds its [`Protocol`]
-//! factory from the settings every protocol shares (ports, transaction timeout,
-//! pairing queue bounds) plus its own, and one line in [`REGISTRY`].
+//! Application protocols. Each protocol is one folder with the same files:
+//! `parser.rs` (wire format, incremental), `transaction.rs` (the `Request` and
+//! `Response` waiting in the shared [`pairing::Pairing`] helper, and the
+//! [`pairing::Exchange`] that turns them into a transaction), `state.rs` (the
+//! per-connection state machine: the [`Parser`] impl), `fields.rs` (event fields),
+//! and `mod.rs` as glue only (module declarations, docs, re-exports and the
+//! `protocol(cfg)` function that builds its [`Protocol`] factory from the settings
+//! every protocol shares, ports, transaction timeout, pairing queue bounds, plus its
+//! own). A protocol plugs in with that folder and one line in [`REGISTRY`].
 //!
 //! Streaming contract (after Suricata's "consumed, needed"): the TCP engine owns the
 //! buffering. It hands a parser in-order bytes of one direction; the parser returns how

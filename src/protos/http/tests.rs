@@ -14,8 +14,9 @@ use crate::event::{
     AgentInfo, ConnInfo, EventEncoder, NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE,
     NOTE_UNMATCHED_REQUEST, NOTE_UNMATCHED_RESPONSE, Status, Transaction, Transport,
 };
-use crate::protos::ProtocolFactory;
 use crate::protos::testing::{Harness, harness_newtype, test_conn};
+use crate::protos::{Dir, Parser, Progress, ProtocolFactory};
+use crate::time::Ts;
 
 const C: Dir = Dir::ToServer;
 const S: Dir = Dir::ToClient;

@@ -168,6 +168,12 @@ pub struct Msg {
     pub body_info: BodyInfo,
 }
 
+/// A request as it waits for its response. Both directions share one shape (a
+/// request fills `method`/`path`, a response `code`/`phrase`), so both name [`Msg`].
+pub type Request = Msg;
+/// A response as it waits to pair with its request.
+pub type Response = Msg;
+
 impl Message for Msg {
     fn ts(&self) -> Ts {
         self.ts
@@ -380,7 +386,7 @@ impl HttpExchange {
     }
 
     /// `url.*` of a request; `query` is the re-encoded parameters.
-    fn url(&self, req: &Msg, query: Option<&str>) -> UrlFields {
+    fn url(&self, req: &Request, query: Option<&str>) -> UrlFields {
         let (domain, port) = match req.host.as_deref() {
             Some(h) if !h.is_empty() => split_host(h),
             _ => (self.server_ip.to_string(), None),
@@ -423,10 +429,10 @@ impl HttpExchange {
 }
 
 impl Exchange for HttpExchange {
-    type Request = Msg;
-    type Response = Msg;
+    type Request = Request;
+    type Response = Response;
 
-    fn transaction(&self, req: Option<Msg>, resp: Option<Msg>) -> Transaction {
+    fn transaction(&self, req: Option<Request>, resp: Option<Response>) -> Transaction {
         let start = start_ts(req.as_ref(), resp.as_ref());
         let mut tx = Transaction::new("http", start);
         let mut f = HttpFields {

@@ -1,8 +1,9 @@
 //! MySQL event fields: `mysql.*` (Packetbeat 8 names).
 
+use super::parser;
 use super::parser::MAX_PAYLOAD;
+use super::state::{MAX_NAME, RState, RespState, error_packet};
 use super::transaction::{self, MAX_PARAMS, Settings, Statement};
-use super::{MAX_NAME, RState, RespState, error_packet, parser};
 use crate::event::{JsonWriter, ProtoFields};
 use crate::protos::csv;
 use crate::text::{self, Replace};

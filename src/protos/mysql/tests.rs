@@ -12,8 +12,10 @@ use crate::event::{
     AgentInfo, ConnInfo, EventEncoder, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_REQUEST,
     NOTE_UNMATCHED_RESPONSE, Status,
 };
-use crate::protos::ProtocolFactory;
 use crate::protos::testing::{Harness, harness_newtype, test_conn};
+use crate::protos::{Dir, Parser, Progress, ProtocolFactory};
+use crate::time::Ts;
+use parser::MAX_PAYLOAD;
 
 const C: Dir = Dir::ToServer;
 const S: Dir = Dir::ToClient;

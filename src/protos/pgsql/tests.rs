@@ -11,8 +11,10 @@ use crate::event::{
     AgentInfo, EventEncoder, NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_RESPONSE,
     Status, Transaction,
 };
-use crate::protos::ProtocolFactory;
 use crate::protos::testing::{Harness, harness_newtype, test_conn};
+use crate::protos::{Dir, Parser, Progress, ProtocolFactory};
+use crate::time::Ts;
+use transaction::NOTE_SKIPPED;
 
 const C: Dir = Dir::ToServer;
 const S: Dir = Dir::ToClient;

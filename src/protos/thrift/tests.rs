@@ -9,10 +9,11 @@ use crate::event::{
     ConnInfo, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_REQUEST, NOTE_UNMATCHED_RESPONSE, Status,
     Transaction,
 };
-use crate::protos::ProtocolFactory;
 use crate::protos::testing::{Harness, test_conn};
+use crate::protos::{Ctx, Dir, Parser, Progress, ProtocolFactory};
+use crate::time::Ts;
 use fields::ThriftFields;
-use parser::{EXCEPTION, Protocol, REPLY};
+use parser::{CALL, EXCEPTION, ONEWAY, Protocol, REPLY};
 
 const C: Dir = Dir::ToServer;
 const S: Dir = Dir::ToClient;

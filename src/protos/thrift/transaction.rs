@@ -187,10 +187,16 @@ impl Msg {
     }
 
     /// Whether `reply` names this call's function.
-    pub fn answered_by(&self, reply: &Msg) -> bool {
+    pub fn answered_by(&self, reply: &Response) -> bool {
         self.function_hash == reply.function_hash && self.function() == reply.function()
     }
 }
+
+/// A call as it waits for its reply. Calls and replies share one shape (the
+/// message type tells them apart once decoded), so both sides name [`Msg`].
+pub type Request = Msg;
+/// A reply (or exception) as it waits to pair with its call.
+pub type Response = Msg;
 
 fn function_name(name: &str) -> &str {
     name.rsplit_once(':').map_or(name, |(_, f)| f)
@@ -216,10 +222,10 @@ pub struct ThriftExchange {
 }
 
 impl Exchange for ThriftExchange {
-    type Request = Msg;
-    type Response = Msg;
+    type Request = Request;
+    type Response = Response;
 
-    fn transaction(&self, req: Option<Msg>, resp: Option<Msg>) -> Transaction {
+    fn transaction(&self, req: Option<Request>, resp: Option<Response>) -> Transaction {
         let mut tx = Transaction::new("thrift", start_ts(req.as_ref(), resp.as_ref()));
         let mut f = ThriftFields::default();
         if let Some(r) = &req {
