@@ -365,22 +365,38 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_writer_counts_what_each_call_delivered() {
-        let registry = Registry::new();
+    /// Publishes `chunk` (of `events` events) ten times through a writer with one
+    /// output, and returns the writer's report.
+    fn publish_ten(out: Box<dyn Output>, chunk: &[u8], events: u64, registry: &Registry) -> Report {
         let limits = Limits {
             chunks: 4,
             events: 100,
             bytes: 1 << 20,
             when_full: WhenFull::Block,
         };
-        let outs: Vec<Box<dyn Output>> = vec![Box::new(Gathering::default())];
-        let (p, w) = start(outs, limits, &registry, Arc::new(AtomicBool::new(false))).unwrap();
+        let (p, w) = start(
+            vec![out],
+            limits,
+            registry,
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
         for _ in 0..10 {
-            p.publish(b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n".to_vec(), 3);
+            p.publish(chunk.to_vec(), events);
         }
         drop(p);
-        let r = w.finish();
+        w.finish()
+    }
+
+    #[test]
+    fn the_writer_counts_what_each_call_delivered() {
+        let registry = Registry::new();
+        let r = publish_ten(
+            Box::new(Gathering::default()),
+            b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n",
+            3,
+            &registry,
+        );
         assert_eq!((r.published, r.dropped, r.error), (20, 10, None));
         let counters: Vec<(&str, u64)> = registry.output("gathering").entries();
         assert_eq!(
@@ -431,19 +447,12 @@ mod tests {
     #[test]
     fn progress_reported_early_is_counted_once() {
         let registry = Registry::new();
-        let limits = Limits {
-            chunks: 4,
-            events: 100,
-            bytes: 1 << 20,
-            when_full: WhenFull::Block,
-        };
-        let outs: Vec<Box<dyn Output>> = vec![Box::new(Reporting::default())];
-        let (p, w) = start(outs, limits, &registry, Arc::new(AtomicBool::new(false))).unwrap();
-        for _ in 0..10 {
-            p.publish(b"{\"a\":1}\n{\"a\":2}\n".to_vec(), 2);
-        }
-        drop(p);
-        let r = w.finish();
+        let r = publish_ten(
+            Box::new(Reporting::default()),
+            b"{\"a\":1}\n{\"a\":2}\n",
+            2,
+            &registry,
+        );
         assert_eq!((r.published, r.dropped, r.error), (20, 0, None));
         let s = registry.output("reporting");
         let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
