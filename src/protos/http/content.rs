@@ -9,6 +9,7 @@ use base64::Engine as _;
 
 use super::fields::unhex;
 use super::transaction::HIDDEN;
+use crate::text::{self, Replace};
 
 /// Byte range `[colon + 1, end of line)` of the field whose value starts at
 /// `value_at`: what the raw request shows as stars when its name is redacted.
@@ -23,8 +24,9 @@ pub(super) fn after_colon(head: &[u8], value_at: usize) -> Option<(usize, usize)
     Some((colon + 1, end))
 }
 
+/// Header text as events show it: one U+FFFD per ill-formed UTF-8 sequence.
 pub(super) fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    text::lossy(b, Replace::PerSequence)
 }
 
 pub(super) fn trim(b: &[u8]) -> &[u8] {
