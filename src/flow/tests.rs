@@ -7,31 +7,26 @@ use std::time::Duration;
 use super::*;
 use crate::event::Status;
 use crate::protos::ProtocolFactory;
-use crate::protos::pairing::{Exchange, Limits, Message, Pairing, start_ts};
+use crate::protos::pairing::{Exchange, Limits, Message, Pairing};
 
 struct Line(Ts, String, u64);
 impl Message for Line {
     fn ts(&self) -> Ts {
         self.0
     }
+    fn bytes(&self) -> u64 {
+        self.2
+    }
 }
 
 struct LineEx;
 impl Exchange for LineEx {
+    const PROTOCOL: &'static str = "line";
     type Request = Line;
     type Response = Line;
-    fn transaction(&self, req: Option<Line>, resp: Option<Line>) -> Transaction {
-        let mut tx = Transaction::new("line", start_ts(req.as_ref(), resp.as_ref()));
-        if let Some(r) = &req {
-            tx.query = Some(r.1.clone());
-            tx.request_bytes = r.2;
-        }
-        if let Some(r) = &resp {
-            tx.end = Some(r.0);
-            tx.response = Some(r.1.clone());
-            tx.response_bytes = r.2;
-        }
-        tx
+    fn fill(&self, tx: &mut Transaction, req: Option<Line>, resp: Option<Line>) {
+        tx.query = req.map(|r| r.1);
+        tx.response = resp.map(|r| r.1);
     }
 }
 

@@ -1,7 +1,8 @@
 //! Application protocols. Each protocol is one folder with the same files:
 //! `parser.rs` (wire format, incremental), `transaction.rs` (the `Request` and
 //! `Response` waiting in the shared [`pairing::Pairing`] helper, and the
-//! [`pairing::Exchange`] that turns them into a transaction), `state.rs` (the
+//! [`pairing::Exchange`] that fills in the protocol's part of a transaction, after
+//! [`pairing::transaction`] has set what all share: times, bytes, loss notes), `state.rs` (the
 //! per-connection state machine: the [`Parser`] impl), `fields.rs` (event fields),
 //! and `mod.rs` as glue only (module declarations, docs, re-exports and the
 //! `protocol(cfg)` function that builds its [`Protocol`] factory from the settings

@@ -20,13 +20,23 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::Ctx;
-use crate::event::{NOTE_UNMATCHED_REQUEST, NOTE_UNMATCHED_RESPONSE, Status, Transaction};
+use crate::event::{
+    NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, NOTE_UNMATCHED_REQUEST, NOTE_UNMATCHED_RESPONSE, Status,
+    Transaction,
+};
 use crate::time::Ts;
 
 /// A parsed request or response waiting to be paired.
 pub trait Message {
     /// Timestamp of the message's first packet.
     fn ts(&self) -> Ts;
+    /// Bytes of the message on the wire (the event's `client.bytes` or
+    /// `server.bytes`).
+    fn bytes(&self) -> u64;
+    /// Part of the message was lost in capture (the event gets the loss note).
+    fn loss(&self) -> bool {
+        false
+    }
     /// Approximate memory held, for `max_bytes` bounds.
     fn mem_size(&self) -> usize {
         std::mem::size_of_val(self)
@@ -39,21 +49,48 @@ pub trait Message {
     }
 }
 
-/// Start of a transaction: the request's first packet, or the response's when the
-/// request is missing.
-pub fn start_ts<R: Message, S: Message>(req: Option<&R>, resp: Option<&S>) -> Ts {
-    req.map(|r| r.ts())
-        .or_else(|| resp.map(|r| r.ts()))
-        .unwrap_or_default()
-}
-
 /// A protocol's way of turning a pair (or an unmatched half) into a transaction.
 pub trait Exchange {
+    /// The event's `type`.
+    const PROTOCOL: &'static str;
     type Request: Message;
     type Response: Message;
-    /// Builds the transaction. At least one side is present. Pairing sets the status
-    /// and note for unmatched halves after this returns.
-    fn transaction(&self, req: Option<Self::Request>, resp: Option<Self::Response>) -> Transaction;
+    /// Fills in the protocol's part of a transaction that [`transaction`] has begun
+    /// with what every protocol shares (times, bytes, loss notes). At least one side
+    /// is present. Pairing sets the status and note for unmatched halves afterwards.
+    fn fill(&self, tx: &mut Transaction, req: Option<Self::Request>, resp: Option<Self::Response>);
+}
+
+/// The transaction of a pair (or an unmatched half): start at the request's first
+/// packet (the response's when the request is missing), end at the response's, the
+/// bytes of each side, a loss note for each side cut by capture loss, then the
+/// protocol's own fields.
+pub fn transaction<E: Exchange>(
+    ex: &E,
+    req: Option<E::Request>,
+    resp: Option<E::Response>,
+) -> Transaction {
+    let start = req
+        .as_ref()
+        .map(|r| r.ts())
+        .or_else(|| resp.as_ref().map(|r| r.ts()))
+        .unwrap_or_default();
+    let mut tx = Transaction::new(E::PROTOCOL, start);
+    if let Some(r) = &req {
+        tx.request_bytes = r.bytes();
+        if r.loss() {
+            tx.note(NOTE_LOSS_REQUEST);
+        }
+    }
+    if let Some(r) = &resp {
+        tx.end = Some(r.ts());
+        tx.response_bytes = r.bytes();
+        if r.loss() {
+            tx.note(NOTE_LOSS_RESPONSE);
+        }
+    }
+    ex.fill(&mut tx, req, resp);
+    tx
 }
 
 /// Bounds of one connection's pending-request queue.
@@ -196,14 +233,14 @@ impl<R: Message, S: Message> Pairing<R, S> {
                 } else if let Some(req) = self.pop() {
                     // The answer to a silent request is dropped with it.
                     if !req.silent() {
-                        let tx = ex.transaction(Some(req), Some(resp));
+                        let tx = transaction(ex, Some(req), Some(resp));
                         ctx.counters.transactions += 1;
                         ctx.emit(tx);
                     }
                 }
             }
             _ => {
-                let mut tx = ex.transaction(None, Some(resp));
+                let mut tx = transaction(ex, None, Some(resp));
                 tx.status = Status::Error;
                 tx.note(NOTE_UNMATCHED_RESPONSE);
                 ctx.counters.transactions += 1;
@@ -307,7 +344,7 @@ impl<R: Message, S: Message> Pairing<R, S> {
                 if req.silent() {
                     return;
                 }
-                let tx = ex.transaction(Some(req), Some(resp));
+                let tx = transaction(ex, Some(req), Some(resp));
                 ctx.counters.transactions += 1;
                 ctx.emit(tx);
             }
@@ -325,7 +362,7 @@ impl<R: Message, S: Message> Pairing<R, S> {
 /// Publishes at once a request that no response answers by design (a oneway call):
 /// a complete transaction, with the status the exchange gives it and no note.
 pub fn request_only<E: Exchange>(ex: &E, req: E::Request, ctx: &mut Ctx<'_>) {
-    let tx = ex.transaction(Some(req), None);
+    let tx = transaction(ex, Some(req), None);
     ctx.counters.transactions += 1;
     ctx.emit(tx);
 }
@@ -334,7 +371,7 @@ fn emit_unmatched_request<E: Exchange>(ex: &E, req: E::Request, ctx: &mut Ctx<'_
     if req.silent() {
         return;
     }
-    let mut tx = ex.transaction(Some(req), None);
+    let mut tx = transaction(ex, Some(req), None);
     tx.status = Status::Error;
     tx.note(NOTE_UNMATCHED_REQUEST);
     ctx.counters.transactions += 1;
@@ -353,20 +390,20 @@ mod tests {
         fn ts(&self) -> Ts {
             self.0
         }
+        fn bytes(&self) -> u64 {
+            self.2
+        }
         fn silent(&self) -> bool {
             self.1.starts_with('~')
         }
     }
     struct Ex;
     impl Exchange for Ex {
+        const PROTOCOL: &'static str = "test";
         type Request = Msg;
         type Response = Msg;
-        fn transaction(&self, req: Option<Msg>, resp: Option<Msg>) -> Transaction {
-            let mut tx = Transaction::new("test", start_ts(req.as_ref(), resp.as_ref()));
-            tx.request_bytes = req.as_ref().map_or(0, |m| m.2);
+        fn fill(&self, tx: &mut Transaction, req: Option<Msg>, _: Option<Msg>) {
             tx.method = req.map(|m| m.1.to_string());
-            tx.end = resp.map(|m| m.0);
-            tx
         }
     }
 

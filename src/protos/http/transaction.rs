@@ -13,8 +13,8 @@ use super::content::{
 use super::fields::{HttpFields, ReqFields, RespFields, UrlFields, encode_params};
 use super::parser::Head;
 use crate::config::HttpConfig;
-use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
-use crate::protos::pairing::{Exchange, Message, start_ts};
+use crate::event::{Status, Transaction};
+use crate::protos::pairing::{Exchange, Message};
 use crate::time::Ts;
 
 /// Value that replaces a hidden query or form parameter.
@@ -177,6 +177,14 @@ pub type Response = Msg;
 impl Message for Msg {
     fn ts(&self) -> Ts {
         self.ts
+    }
+
+    fn bytes(&self) -> u64 {
+        self.wire_bytes
+    }
+
+    fn loss(&self) -> bool {
+        self.loss
     }
 
     fn mem_size(&self) -> usize {
@@ -429,22 +437,17 @@ impl HttpExchange {
 }
 
 impl Exchange for HttpExchange {
+    const PROTOCOL: &'static str = "http";
     type Request = Request;
     type Response = Response;
 
-    fn transaction(&self, req: Option<Request>, resp: Option<Response>) -> Transaction {
-        let start = start_ts(req.as_ref(), resp.as_ref());
-        let mut tx = Transaction::new("http", start);
+    fn fill(&self, tx: &mut Transaction, req: Option<Request>, resp: Option<Response>) {
         let mut f = HttpFields {
             split_cookie: self.settings.split_cookie,
             ..Default::default()
         };
         let s = &self.settings;
         if let Some(mut req) = req {
-            tx.request_bytes = req.wire_bytes;
-            if req.loss {
-                tx.note(NOTE_LOSS_REQUEST);
-            }
             f.version = Some(req.minor);
             tx.query = Some(format!("{} {}", req.method, req.path));
             tx.path = Some(req.path.clone());
@@ -488,11 +491,6 @@ impl Exchange for HttpExchange {
             });
         }
         if let Some(mut resp) = resp {
-            tx.end = Some(resp.ts);
-            tx.response_bytes = resp.wire_bytes;
-            if resp.loss {
-                tx.note(NOTE_LOSS_RESPONSE);
-            }
             if resp.code >= 400 {
                 tx.status = Status::Error;
             }
@@ -515,6 +513,5 @@ impl Exchange for HttpExchange {
             });
         }
         tx.fields = Some(Box::new(f));
-        tx
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::fields::MysqlFields;
 use super::parser::{Expect, trim_query};
 use crate::config::SqlConfig;
-use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
-use crate::protos::pairing::{Exchange, Message, start_ts};
+use crate::event::{Status, Transaction};
+use crate::protos::pairing::{Exchange, Message};
 use crate::text::{self, Replace};
 use crate::time::Ts;
 
@@ -70,6 +70,12 @@ impl Message for Request {
     fn ts(&self) -> Ts {
         self.ts
     }
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+    fn loss(&self) -> bool {
+        self.loss
+    }
     fn silent(&self) -> bool {
         self.silent
     }
@@ -105,6 +111,12 @@ pub struct Response {
 impl Message for Response {
     fn ts(&self) -> Ts {
         self.ts
+    }
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+    fn loss(&self) -> bool {
+        self.loss
     }
     fn mem_size(&self) -> usize {
         std::mem::size_of::<Response>()
@@ -207,17 +219,12 @@ pub struct MysqlExchange {
 }
 
 impl Exchange for MysqlExchange {
+    const PROTOCOL: &'static str = "mysql";
     type Request = Request;
     type Response = Response;
 
-    fn transaction(&self, req: Option<Request>, resp: Option<Response>) -> Transaction {
-        let start = start_ts(req.as_ref(), resp.as_ref());
-        let mut tx = Transaction::new("mysql", start);
+    fn fill(&self, tx: &mut Transaction, req: Option<Request>, resp: Option<Response>) {
         if let Some(req) = req {
-            tx.request_bytes = req.bytes;
-            if req.loss {
-                tx.note(NOTE_LOSS_REQUEST);
-            }
             tx.method = Some(req.method);
             tx.query = req.query.as_deref().map(|q| trim_query(q).to_string());
             if self.settings.send_request {
@@ -226,11 +233,6 @@ impl Exchange for MysqlExchange {
             tx.params = req.params;
         }
         if let Some(resp) = resp {
-            tx.end = Some(resp.ts);
-            tx.response_bytes = resp.bytes;
-            if resp.loss {
-                tx.note(NOTE_LOSS_RESPONSE);
-            }
             if resp.error.is_some() {
                 tx.status = Status::Error;
             }
@@ -251,6 +253,5 @@ impl Exchange for MysqlExchange {
                 error_message,
             }));
         }
-        tx
     }
 }

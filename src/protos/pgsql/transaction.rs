@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::fields::PgsqlFields;
 use super::parser::{ErrorFields, Formats};
 use crate::config::SqlConfig;
-use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
-use crate::protos::pairing::{Exchange, Message, start_ts};
+use crate::event::{Status, Transaction};
+use crate::protos::pairing::{Exchange, Message};
 use crate::time::Ts;
 
 /// Note of a statement the server never ran because an earlier statement of the same
@@ -72,6 +72,14 @@ impl Message for Request {
         self.ts
     }
 
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    fn loss(&self) -> bool {
+        self.loss || self.kind == Kind::Lost
+    }
+
     fn mem_size(&self) -> usize {
         std::mem::size_of::<Request>()
             + self.query.as_ref().map_or(0, |q| q.len())
@@ -105,6 +113,14 @@ pub struct Response {
 impl Message for Response {
     fn ts(&self) -> Ts {
         self.ts
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    fn loss(&self) -> bool {
+        self.loss
     }
 
     fn mem_size(&self) -> usize {
@@ -146,18 +162,13 @@ pub struct PgExchange {
 }
 
 impl Exchange for PgExchange {
+    const PROTOCOL: &'static str = "pgsql";
     type Request = Request;
     type Response = Response;
 
-    fn transaction(&self, req: Option<Request>, resp: Option<Response>) -> Transaction {
-        let start = start_ts(req.as_ref(), resp.as_ref());
-        let mut tx = Transaction::new("pgsql", start);
+    fn fill(&self, tx: &mut Transaction, req: Option<Request>, resp: Option<Response>) {
         let mut f = PgsqlFields::default();
         if let Some(req) = req {
-            tx.request_bytes = req.bytes;
-            if req.loss || req.kind == Kind::Lost {
-                tx.note(NOTE_LOSS_REQUEST);
-            }
             tx.method = req.method;
             if let Some(q) = req.query {
                 if self.settings.send_request {
@@ -168,18 +179,13 @@ impl Exchange for PgExchange {
             tx.params = req.params;
         }
         if let Some(resp) = resp {
-            tx.end = Some(resp.ts);
             if let Some(note) = resp.skipped {
                 tx.status = Status::Error;
                 tx.note(note);
                 tx.fields = Some(Box::new(f));
-                return tx;
+                return;
             }
             tx.request_bytes += resp.copy_in;
-            tx.response_bytes = resp.bytes;
-            if resp.loss {
-                tx.note(NOTE_LOSS_RESPONSE);
-            }
             if self.settings.send_response {
                 tx.response = resp.text();
             }
@@ -193,6 +199,5 @@ impl Exchange for PgExchange {
             }
         }
         tx.fields = Some(Box::new(f));
-        tx
     }
 }

@@ -3,8 +3,8 @@
 
 use super::fields::RedisFields;
 use super::parser::Message;
-use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
-use crate::protos::pairing::{self, Exchange, start_ts};
+use crate::event::{Status, Transaction};
+use crate::protos::pairing::{self, Exchange};
 use crate::text::{Replace, lossy};
 use crate::time::Ts;
 
@@ -110,6 +110,14 @@ impl Request {
 impl pairing::Message for Request {
     fn ts(&self) -> Ts {
         self.ts
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    fn loss(&self) -> bool {
+        self.loss
     }
 
     fn mem_size(&self) -> usize {
@@ -220,6 +228,14 @@ impl pairing::Message for Response {
         self.ts
     }
 
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    fn loss(&self) -> bool {
+        self.loss
+    }
+
     fn mem_size(&self) -> usize {
         std::mem::size_of::<Response>() + self.text.capacity()
     }
@@ -232,16 +248,12 @@ pub struct RedisExchange {
 }
 
 impl Exchange for RedisExchange {
+    const PROTOCOL: &'static str = "redis";
     type Request = Request;
     type Response = Response;
 
-    fn transaction(&self, req: Option<Request>, resp: Option<Response>) -> Transaction {
-        let mut tx = Transaction::new("redis", start_ts(req.as_ref(), resp.as_ref()));
+    fn fill(&self, tx: &mut Transaction, req: Option<Request>, resp: Option<Response>) {
         if let Some(req) = req {
-            tx.request_bytes = req.bytes;
-            if req.loss {
-                tx.note(NOTE_LOSS_REQUEST);
-            }
             if self.send_request {
                 tx.request = Some(req.query.clone());
             }
@@ -250,11 +262,6 @@ impl Exchange for RedisExchange {
             tx.query = Some(req.query);
         }
         if let Some(resp) = resp {
-            tx.end = Some(resp.ts);
-            tx.response_bytes = resp.bytes;
-            if resp.loss {
-                tx.note(NOTE_LOSS_RESPONSE);
-            }
             if self.send_response {
                 tx.response = Some(resp.text.clone());
             }
@@ -272,6 +279,5 @@ impl Exchange for RedisExchange {
             };
             tx.fields = Some(Box::new(fields));
         }
-        tx
     }
 }

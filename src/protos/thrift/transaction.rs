@@ -11,8 +11,8 @@ use super::parser::{
     self, Body, Bounds, CALL, EXCEPTION, Forced, ONEWAY, Protocol, REPLY, Style, Transport,
 };
 use crate::config::ThriftConfig;
-use crate::event::{NOTE_LOSS_REQUEST, NOTE_LOSS_RESPONSE, Status, Transaction};
-use crate::protos::pairing::{Exchange, Message, start_ts};
+use crate::event::{Status, Transaction};
+use crate::protos::pairing::{Exchange, Message};
 use crate::time::Ts;
 
 /// Largest message followed (and unparsed bytes kept per direction).
@@ -207,6 +207,14 @@ impl Message for Msg {
         self.ts
     }
 
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    fn loss(&self) -> bool {
+        self.loss
+    }
+
     fn mem_size(&self) -> usize {
         std::mem::size_of::<Msg>()
             + self.name.len()
@@ -222,15 +230,13 @@ pub struct ThriftExchange {
 }
 
 impl Exchange for ThriftExchange {
+    const PROTOCOL: &'static str = "thrift";
     type Request = Request;
     type Response = Response;
 
-    fn transaction(&self, req: Option<Request>, resp: Option<Response>) -> Transaction {
-        let mut tx = Transaction::new("thrift", start_ts(req.as_ref(), resp.as_ref()));
+    fn fill(&self, tx: &mut Transaction, req: Option<Request>, resp: Option<Response>) {
         let mut f = ThriftFields::default();
-        if let Some(r) = &req {
-            tx.request_bytes = r.bytes;
-            tx.method = Some(r.name.clone());
+        if let Some(r) = req {
             if let Some(p) = &r.params {
                 let q = format!("{}{}", r.name, p);
                 if self.settings.send_request {
@@ -238,23 +244,17 @@ impl Exchange for ThriftExchange {
                 }
                 tx.query = Some(q);
             }
-            f.params = r.params.clone();
-            f.service = r.service.clone();
-            if r.loss {
-                tx.note(NOTE_LOSS_REQUEST);
-            }
+            tx.method = Some(r.name);
+            f.params = r.params;
+            f.service = r.service;
         }
-        if let Some(r) = &resp {
-            tx.end = Some(r.ts);
-            tx.response_bytes = r.bytes;
+        if let Some(r) = resp {
             if tx.method.is_none() {
-                tx.method = Some(r.name.clone());
+                tx.method = Some(r.name);
             }
             if f.service.is_none() {
-                f.service = r.service.clone();
+                f.service = r.service;
             }
-            f.return_value = r.return_value.clone();
-            f.exceptions = r.exceptions.clone();
             if let Some(e) = &r.exceptions {
                 tx.status = Status::Error;
                 if self.settings.send_response {
@@ -263,12 +263,10 @@ impl Exchange for ThriftExchange {
             } else if self.settings.send_response {
                 tx.response = r.return_value.clone();
             }
-            if r.loss {
-                tx.note(NOTE_LOSS_RESPONSE);
-            }
+            f.return_value = r.return_value;
+            f.exceptions = r.exceptions;
         }
         tx.path = f.service.clone();
         tx.fields = Some(Box::new(f));
-        tx
     }
 }
