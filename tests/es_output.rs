@@ -489,7 +489,7 @@ fn es_cfg(es: &FakeEs) -> ElasticsearchOutput {
         flush_interval: Duration::from_millis(20),
         backoff_init: Duration::from_millis(5),
         backoff_max: Duration::from_millis(20),
-        max_retries: wirebeat::config::RETRY_FOREVER,
+        max_retries: wirebeat::config::MaxRetries::Forever,
         timeout: Duration::from_secs(5),
         ..Default::default()
     }
@@ -826,7 +826,7 @@ fn real_cluster() {
 
 #[test]
 fn queue_and_elasticsearch_settings() {
-    use wirebeat::config::{Config, RETRY_FOREVER};
+    use wirebeat::config::{Config, MaxRetries};
     let text = "queue:\n  mem:\n    events: 1000\n    bytes: 1048576\n  when_full: drop_newest\n\
                 output:\n  elasticsearch:\n    host: es1\n    port: 9201\n    max_retries: -1\n    bulk_max_bytes: 65536\n    backoff: {init: 10ms, max: 2s}\n";
     let l = Config::from_yaml_str(text, "t.yml", &[]).unwrap();
@@ -837,7 +837,7 @@ fn queue_and_elasticsearch_settings() {
     assert_eq!(c.pipeline.when_full, WhenFull::DropNewest);
     let es = c.output.elasticsearch.as_ref().unwrap();
     assert_eq!(es.hosts, vec!["es1:9201"]);
-    assert_eq!(es.max_retries, RETRY_FOREVER);
+    assert_eq!(es.max_retries, MaxRetries::Forever);
     assert_eq!(es.bulk_max_bytes, 65536);
     assert_eq!(es.backoff_init, Duration::from_millis(10));
     assert_eq!(es.backoff_max, Duration::from_secs(2));

@@ -473,7 +473,7 @@ fn endless_writer(
         hosts: vec![format!("127.0.0.1:{port}")],
         reconnect_interval: Duration::from_millis(10),
         backoff_max: Duration::from_millis(40),
-        max_retries: -1,
+        max_retries: wirebeat::config::MaxRetries::Forever,
         ..Default::default()
     };
     let out = wirebeat::output::redis::RedisOutput::new(&cfg).unwrap();

@@ -232,6 +232,22 @@ impl Fields {
         Ok(())
     }
 
+    /// Beats' `max_retries`: a count, or `-1` for no end.
+    pub fn retries(
+        &mut self,
+        ctx: &Ctx,
+        name: &str,
+        slot: &mut MaxRetries,
+    ) -> Result<(), ConfigError> {
+        let mut n: i64 = match *slot {
+            MaxRetries::Bounded(n) => i64::try_from(n).unwrap_or(i64::MAX),
+            MaxRetries::Forever => -1,
+        };
+        self.int(ctx, name, &mut n, -1, MAX_U32)?;
+        *slot = MaxRetries::from_setting(n);
+        Ok(())
+    }
+
     pub fn duration(
         &mut self,
         ctx: &Ctx,
@@ -685,22 +701,6 @@ pub(super) fn fold_host_port(
     } else {
         *hosts = vec![format!("{host}:{port}")];
     }
-    Ok(())
-}
-
-/// `max_retries`, -1 = [`RETRY_FOREVER`].
-pub(super) fn es_max_retries(
-    es: &mut ElasticsearchOutput,
-    f: &mut Fields,
-    ctx: &mut Ctx,
-) -> Result<(), ConfigError> {
-    let mut retries: i64 = if es.max_retries == RETRY_FOREVER {
-        -1
-    } else {
-        es.max_retries as i64
-    };
-    f.int(ctx, "max_retries", &mut retries, -1, MAX_U32 - 1)?;
-    es.max_retries = u32::try_from(retries).unwrap_or(RETRY_FOREVER);
     Ok(())
 }
 

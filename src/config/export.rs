@@ -160,14 +160,6 @@ pub(super) fn capture_type(i: &InterfaceConfig, w: &mut W, indent: usize, _redac
     w.kv(indent, "type", q(i.kind.as_str()));
 }
 
-pub(super) fn es_max_retries(es: &ElasticsearchOutput, w: &mut W, indent: usize, _redact: bool) {
-    if es.max_retries == super::RETRY_FOREVER {
-        w.kv(indent, "max_retries", -1);
-    } else {
-        w.kv(indent, "max_retries", es.max_retries);
-    }
-}
-
 pub(super) fn es_backoff(es: &ElasticsearchOutput, w: &mut W, indent: usize, _redact: bool) {
     w.section(indent, "backoff");
     w.kv(indent + 2, "init", dur(es.backoff_init));

@@ -291,9 +291,9 @@ settings! {
         /// Bytes of events per bulk request (before compression).
         bulk_max_bytes: usize = 8 * 1024 * 1024 => int(1024, MAX_USIZE);
         flush_interval: Duration = Duration::from_secs(1) => duration;
-        /// Attempts after the first for a failed request or item; [`RETRY_FOREVER`]
-        /// (`max_retries: -1`) never gives up.
-        max_retries: u32 = 3 => custom(convert::es_max_retries, export::es_max_retries);
+        /// Attempts after the first for a failed request or item; `max_retries: -1`
+        /// never gives up.
+        max_retries: MaxRetries = MaxRetries::Bounded(3) => retries;
         /// Exponential backoff between retries (Beats `backoff.init` / `backoff.max`).
         backoff_init: Duration = Duration::from_secs(1)
             => custom(convert::es_backoff, export::es_backoff);
@@ -336,8 +336,35 @@ settings! {
     ]
 }
 
-/// `max_retries: -1`: retry until the destination accepts (or the run stops).
-pub const RETRY_FOREVER: u32 = u32::MAX;
+/// Attempts after the first before events are given up (Beats `max_retries`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaxRetries {
+    Bounded(u64),
+    /// `max_retries: -1` (any negative number): until the destination accepts,
+    /// or the run stops.
+    Forever,
+}
+
+impl MaxRetries {
+    /// Beats' setting: a negative number retries without end.
+    pub fn from_setting(n: i64) -> MaxRetries {
+        u64::try_from(n).map_or(MaxRetries::Forever, MaxRetries::Bounded)
+    }
+
+    pub fn is_forever(self) -> bool {
+        self == MaxRetries::Forever
+    }
+}
+
+/// As written in the configuration: `-1` for [`MaxRetries::Forever`].
+impl std::fmt::Display for MaxRetries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxRetries::Bounded(n) => write!(f, "{n}"),
+            MaxRetries::Forever => f.write_str("-1"),
+        }
+    }
+}
 
 settings! {
     /// Index template settings of the Elasticsearch output.
@@ -384,8 +411,8 @@ settings! {
         /// Bytes of events per `RPUSH` (wirebeat); a larger single event goes alone.
         bulk_max_bytes: usize = 16 * 1024 * 1024 => int(1, MAX_USIZE);
         /// Attempts after the first before a batch is given up and counted as failed;
-        /// negative = retry until it is written.
-        max_retries: i64 = 3 => int(-1, MAX_U32);
+        /// `max_retries: -1` retries until it is written.
+        max_retries: MaxRetries = MaxRetries::Bounded(3) => retries;
         /// Largest reply accepted from the server, and the most topology data read per
         /// refresh (wirebeat).
         max_reply_bytes: usize = 1024 * 1024 => int(1024, MAX_USIZE);

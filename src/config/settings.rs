@@ -128,6 +128,9 @@ macro_rules! read_setting {
     ($f:ident, $ctx:ident, $this:ident, $field:ident, $default:expr, duration) => {
         $f.duration($ctx, stringify!($field), &mut $this.$field)?
     };
+    ($f:ident, $ctx:ident, $this:ident, $field:ident, $default:expr, retries) => {
+        $f.retries($ctx, stringify!($field), &mut $this.$field)?
+    };
     ($f:ident, $ctx:ident, $this:ident, $field:ident, $default:expr, int($min:expr, $max:expr)) => {
         $f.int($ctx, stringify!($field), &mut $this.$field, $min, $max)?
     };
@@ -204,6 +207,9 @@ macro_rules! write_setting {
             stringify!($field),
             $crate::config::export::dur($this.$field),
         )
+    };
+    ($w:ident, $i:ident, $r:ident, $this:ident, $field:ident, retries) => {
+        $w.kv($i, stringify!($field), $this.$field)
     };
     ($w:ident, $i:ident, $r:ident, $this:ident, $field:ident, int($min:expr, $max:expr)) => {
         $w.kv($i, stringify!($field), $this.$field)

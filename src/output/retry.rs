@@ -2,42 +2,12 @@
 //! outputs: exponential backoff (optionally with jitter), Beats' `max_retries`,
 //! and waits that a stop signal cuts short when retrying has no end.
 
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Delivery, DeliveryProgress};
-
-/// Attempts after the first before events are given up (Beats `max_retries`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MaxRetries {
-    Bounded(u64),
-    /// `max_retries: -1` (any negative number): until the destination accepts,
-    /// or the run stops.
-    Forever,
-}
-
-impl MaxRetries {
-    /// Beats' setting: a negative number retries without end.
-    pub fn from_setting(n: i64) -> MaxRetries {
-        u64::try_from(n).map_or(MaxRetries::Forever, MaxRetries::Bounded)
-    }
-
-    pub fn is_forever(self) -> bool {
-        self == MaxRetries::Forever
-    }
-}
-
-/// As written in the configuration: `-1` for [`MaxRetries::Forever`].
-impl fmt::Display for MaxRetries {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MaxRetries::Bounded(n) => write!(f, "{n}"),
-            MaxRetries::Forever => f.write_str("-1"),
-        }
-    }
-}
+use crate::config::MaxRetries;
 
 /// Exponential backoff: the first wait is `init`, each further failure doubles it,
 /// up to `max`.

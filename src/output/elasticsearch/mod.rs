@@ -28,9 +28,9 @@ use std::time::Instant;
 use self::bulk::{Batch, IndexName, Item, Outcome};
 use self::client::Client;
 use self::template::Version;
-use super::retry::{Backoff, GiveUp, MaxRetries, Retry};
+use super::retry::{Backoff, GiveUp, Retry};
 use super::{Chunk, Delivery, DeliveryProgress, Output};
-use crate::config::{ElasticsearchOutput, RETRY_FOREVER};
+use crate::config::ElasticsearchOutput;
 
 pub use self::topology::topology_store;
 
@@ -80,7 +80,7 @@ impl Elasticsearch {
         let seed = random_seed();
         let retry = Retry::new(
             Backoff::new(cfg.backoff_init, cfg.backoff_max),
-            max_retries(cfg),
+            cfg.max_retries,
         )
         .with_jitter(seed);
         Ok(Elasticsearch {
@@ -246,15 +246,6 @@ impl Elasticsearch {
         self.batch.clear();
         self.batch_started = None;
         done
-    }
-}
-
-/// `max_retries` of the Elasticsearch settings ([`RETRY_FOREVER`] for `-1`).
-fn max_retries(cfg: &ElasticsearchOutput) -> MaxRetries {
-    if cfg.max_retries == RETRY_FOREVER {
-        MaxRetries::Forever
-    } else {
-        MaxRetries::Bounded(u64::from(cfg.max_retries))
     }
 }
 

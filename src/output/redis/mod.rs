@@ -28,7 +28,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::config;
-use crate::output::retry::{self, Backoff, MaxRetries, Retry};
+use crate::output::retry::{self, Backoff, Retry};
 use crate::output::{Chunk, Delivery, DeliveryProgress, Output};
 
 use resp::{Conn, Reply, ServerError, encode_bulk, encode_header};
@@ -137,7 +137,7 @@ impl RedisOutput {
                     cfg.reconnect_interval,
                     cfg.backoff_max.max(cfg.reconnect_interval),
                 ),
-                MaxRetries::from_setting(cfg.max_retries),
+                cfg.max_retries,
             ),
             failures: 0,
             next_attempt: Instant::now(),
@@ -389,6 +389,7 @@ impl Output for RedisOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::MaxRetries;
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
     use std::sync::atomic::Ordering;
@@ -542,7 +543,7 @@ mod tests {
         };
         let mut total = Delivery::default();
         let mut c = cfg(&format!("127.0.0.1:{port}"));
-        c.max_retries = 2;
+        c.max_retries = MaxRetries::Bounded(2);
         let mut o = RedisOutput::new(&c).unwrap();
         total += write(&mut o, b"{}\n{}\n{}\n");
         assert_eq!(total.failed, 3);
@@ -613,7 +614,7 @@ mod tests {
         let mut c = cfg("127.0.0.1:1");
         c.reconnect_interval = Duration::from_secs(u64::MAX / 2);
         c.backoff_max = Duration::from_secs(u64::MAX);
-        c.max_retries = 0;
+        c.max_retries = MaxRetries::Bounded(0);
         let mut o = RedisOutput::new(&c).unwrap();
         for _ in 0..4 {
             o.mark_down("test");
@@ -627,7 +628,7 @@ mod tests {
     fn a_stop_signal_ends_endless_retries() {
         // Nothing listens on port 1: every connection attempt fails.
         let mut c = cfg("127.0.0.1:1");
-        c.max_retries = -1;
+        c.max_retries = MaxRetries::Forever;
         c.reconnect_interval = Duration::from_secs(3600);
         c.backoff_max = Duration::from_secs(3600);
         let mut total = Delivery::default();
@@ -672,7 +673,7 @@ mod tests {
         assert_eq!(r.datatype, config::RedisDatatype::Channel);
         assert_eq!(r.reconnect_interval, Duration::from_millis(100));
         assert_eq!(r.backoff_max, Duration::from_secs(5));
-        assert_eq!((r.max_retries, r.bulk_max_size), (-1, 10));
+        assert_eq!((r.max_retries, r.bulk_max_size), (MaxRetries::Forever, 10));
         let e = config::Config::from_yaml_str("output.redis.datatype: set\n", "t.yml", &[]);
         assert!(e.is_err());
         let c =
@@ -688,7 +689,7 @@ mod tests {
         c.key = String::new();
         assert!(RedisOutput::new(&c).is_err());
         let mut c = cfg("rediss://x");
-        c.max_retries = 0;
+        c.max_retries = MaxRetries::Bounded(0);
         assert!(RedisOutput::new(&c).is_err());
     }
 }
