@@ -24,19 +24,19 @@ mod tests;
 use std::sync::Arc;
 
 pub use state::HttpParser;
-use transaction::Settings;
+use transaction::HttpSettings;
 
 use super::Protocol;
 use crate::config::Config;
 
 /// HTTP as configured; `None` when disabled.
-pub fn protocol(cfg: &Config) -> Option<Protocol<Arc<Settings>>> {
+pub fn protocol(cfg: &Config) -> Option<Protocol<Arc<HttpSettings>>> {
     let c = &cfg.protocols.http;
     let mut p = Protocol::from_config(
         "http",
         &c.common,
         64 * 1024,
-        || Arc::new(Settings::from_config(c)),
+        || Arc::new(HttpSettings::from_config(c)),
         |s, limits, conn| Box::new(HttpParser::new(s.clone(), conn, limits)),
     )?;
     // A request and a response of the largest size always fit.

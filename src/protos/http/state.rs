@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::parser::{self, Framing, GapEffect, Step, Wire};
-use super::transaction::{HttpExchange, Msg, Request, Response, Settings};
+use super::transaction::{HttpExchange, HttpSettings, Msg, Request, Response};
 use crate::event::ConnInfo;
 use crate::protos::pairing::{Limits, Pairing};
 use crate::protos::{Ctx, Dir, Parser, Progress};
@@ -45,7 +45,7 @@ pub struct HttpParser {
 }
 
 impl HttpParser {
-    pub fn new(settings: Arc<Settings>, conn: &ConnInfo, limits: Limits) -> HttpParser {
+    pub fn new(settings: Arc<HttpSettings>, conn: &ConnInfo, limits: Limits) -> HttpParser {
         HttpParser {
             pairing: Pairing::new(limits),
             ex: HttpExchange {

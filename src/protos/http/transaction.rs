@@ -24,7 +24,7 @@ pub const REDACTED: &str = "REDACTED";
 
 /// The HTTP options, normalised once per factory (lower-cased lists).
 #[derive(Debug)]
-pub struct Settings {
+pub struct HttpSettings {
     pub send_request: bool,
     pub send_response: bool,
     pub send_headers: Vec<String>,
@@ -47,13 +47,13 @@ fn lower_all(v: &[String]) -> Vec<String> {
         .collect()
 }
 
-impl Settings {
-    pub fn from_config(c: &HttpConfig) -> Settings {
+impl HttpSettings {
+    pub fn from_config(c: &HttpConfig) -> HttpSettings {
         let mut include_request = lower_all(&c.include_body_for);
         include_request.extend(lower_all(&c.include_request_body_for));
         let mut include_response = lower_all(&c.include_body_for);
         include_response.extend(lower_all(&c.include_response_body_for));
-        Settings {
+        HttpSettings {
             send_request: c.common.send_request,
             send_response: c.common.send_response,
             send_headers: lower_all(&c.send_headers),
@@ -207,7 +207,7 @@ impl Msg {
         head_bytes: &[u8],
         request: bool,
         ts: Ts,
-        s: &Settings,
+        s: &HttpSettings,
     ) -> Msg {
         let mut m = Msg {
             ts,
@@ -374,7 +374,7 @@ impl Msg {
 /// Connection facts the exchange needs for `url.*`.
 #[derive(Debug)]
 pub struct HttpExchange {
-    pub settings: Arc<Settings>,
+    pub settings: Arc<HttpSettings>,
     pub server_ip: IpAddr,
     pub server_port: u16,
 }

@@ -3,7 +3,7 @@
 use super::parser;
 use super::parser::MAX_PAYLOAD;
 use super::state::{MAX_NAME, RState, RespState, error_packet};
-use super::transaction::{self, MAX_PARAMS, Settings, Statement};
+use super::transaction::{self, MAX_PARAMS, MysqlSettings, Statement};
 use crate::event::{JsonWriter, ProtoFields};
 use crate::protos::csv;
 use crate::text::{self, Replace};
@@ -88,7 +88,7 @@ pub(super) fn add_value(
 /// `response` record as Packetbeat writes it: at most `max_rows` of them (but at
 /// least one, as Packetbeat checks after adding), none that starts past the first
 /// 100 KB of the response, each cut by [`add_value`].
-pub(super) fn rows_packet(rs: &mut RespState, p: &[u8], len: usize, s: &Settings) {
+pub(super) fn rows_packet(rs: &mut RespState, p: &[u8], len: usize, s: &MysqlSettings) {
     let first = p.first().copied().unwrap_or(0);
     if first == 0xFE && len < MAX_PAYLOAD {
         let status = if len <= 5 {

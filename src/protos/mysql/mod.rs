@@ -49,19 +49,19 @@ mod tests;
 
 use state::RESYNC_KEEP;
 pub use state::{MysqlParser, SMALL};
-use transaction::Settings;
+use transaction::MysqlSettings;
 
 use super::Protocol;
 use crate::config::Config;
 
 /// MySQL as configured; `None` when disabled.
-pub fn protocol(cfg: &Config) -> Option<Protocol<Settings>> {
+pub fn protocol(cfg: &Config) -> Option<Protocol<MysqlSettings>> {
     let c = &cfg.protocols.mysql;
     Protocol::from_config(
         "mysql",
         &c.common,
         SMALL + RESYNC_KEEP + 4,
-        || Settings::from_config(c),
+        || MysqlSettings::from_config(c),
         |s, limits, _| Box::new(MysqlParser::new(s.clone(), limits)),
     )
 }

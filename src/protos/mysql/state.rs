@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::fields::{add_header, end_header, render_params, rows_packet};
 use super::parser::{self, Expect, MAX_PAYLOAD};
 use super::transaction::{
-    MAX_QUERY, MysqlExchange, Request, Response, Settings, Statement, Statements,
+    MAX_QUERY, MysqlExchange, MysqlSettings, Request, Response, Statement, Statements,
 };
 use crate::protos::framing::{Framing, Skip};
 use crate::protos::pairing::{Limits, Pairing};
@@ -131,7 +131,7 @@ enum Handled {
 }
 
 impl MysqlParser {
-    pub fn new(settings: Settings, limits: Limits) -> MysqlParser {
+    pub fn new(settings: MysqlSettings, limits: Limits) -> MysqlParser {
         MysqlParser {
             ex: MysqlExchange { settings },
             pairing: Pairing::new(limits),

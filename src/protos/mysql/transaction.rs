@@ -30,7 +30,7 @@ pub const MAX_STATEMENTS: usize = 1024;
 
 /// The MySQL options, fixed per factory.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub struct MysqlSettings {
     pub send_request: bool,
     pub send_response: bool,
     pub max_rows: usize,
@@ -38,9 +38,9 @@ pub struct Settings {
     pub statement_timeout: Duration,
 }
 
-impl Settings {
-    pub fn from_config(c: &SqlConfig) -> Settings {
-        Settings {
+impl MysqlSettings {
+    pub fn from_config(c: &SqlConfig) -> MysqlSettings {
+        MysqlSettings {
             send_request: c.common.send_request,
             send_response: c.common.send_response,
             max_rows: c.max_rows,
@@ -215,7 +215,7 @@ impl Statements {
 
 #[derive(Debug)]
 pub struct MysqlExchange {
-    pub settings: Settings,
+    pub settings: MysqlSettings,
 }
 
 impl Exchange for MysqlExchange {

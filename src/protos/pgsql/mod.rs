@@ -60,19 +60,19 @@ mod tests;
 use std::sync::Arc;
 
 pub use state::PgsqlParser;
-use transaction::Settings;
+use transaction::PgsqlSettings;
 
 use super::Protocol;
 use crate::config::Config;
 
 /// PostgreSQL as configured; `None` when disabled.
-pub fn protocol(cfg: &Config) -> Option<Protocol<Arc<Settings>>> {
+pub fn protocol(cfg: &Config) -> Option<Protocol<Arc<PgsqlSettings>>> {
     let c = &cfg.protocols.pgsql;
     Protocol::from_config(
         "pgsql",
         &c.common,
         128 * 1024,
-        || Arc::new(Settings::from_config(c)),
+        || Arc::new(PgsqlSettings::from_config(c)),
         |s, limits, _| Box::new(PgsqlParser::new(s.clone(), limits)),
     )
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::cache::Lru;
 use super::parser::{self, Formats, Probe};
-use super::transaction::{Kind, NOTE_SKIPPED, PgExchange, Request, Response, Settings};
+use super::transaction::{Kind, NOTE_SKIPPED, PgsqlExchange, PgsqlSettings, Request, Response};
 use crate::event::NOTE_UNMATCHED_REQUEST;
 use crate::protos::framing::Skip;
 use crate::protos::pairing::{Limits, Pairing};
@@ -72,7 +72,7 @@ struct Building {
 }
 
 pub struct PgsqlParser {
-    ex: PgExchange,
+    ex: PgsqlExchange,
     pairing: Pairing<Request, Response>,
     timeout: Duration,
     sides: [Side; 2],
@@ -99,10 +99,10 @@ pub struct PgsqlParser {
 }
 
 impl PgsqlParser {
-    pub fn new(settings: Arc<Settings>, limits: Limits) -> PgsqlParser {
+    pub fn new(settings: Arc<PgsqlSettings>, limits: Limits) -> PgsqlParser {
         let max = settings.max_statements;
         PgsqlParser {
-            ex: PgExchange { settings },
+            ex: PgsqlExchange { settings },
             pairing: Pairing::new(limits),
             timeout: limits.timeout,
             sides: [Side::new(), Side::new()],

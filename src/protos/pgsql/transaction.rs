@@ -16,7 +16,7 @@ pub const NOTE_SKIPPED: &str = "Not executed: an earlier statement of the same b
 
 /// The pgsql options, normalised once per factory.
 #[derive(Debug)]
-pub struct Settings {
+pub struct PgsqlSettings {
     pub send_request: bool,
     pub send_response: bool,
     pub max_rows: usize,
@@ -24,9 +24,9 @@ pub struct Settings {
     pub max_statements: usize,
 }
 
-impl Settings {
-    pub fn from_config(c: &SqlConfig) -> Settings {
-        Settings {
+impl PgsqlSettings {
+    pub fn from_config(c: &SqlConfig) -> PgsqlSettings {
+        PgsqlSettings {
             send_request: c.common.send_request,
             send_response: c.common.send_response,
             max_rows: c.max_rows.min(100_000),
@@ -157,11 +157,11 @@ impl Response {
 }
 
 #[derive(Debug)]
-pub struct PgExchange {
-    pub settings: Arc<Settings>,
+pub struct PgsqlExchange {
+    pub settings: Arc<PgsqlSettings>,
 }
 
-impl Exchange for PgExchange {
+impl Exchange for PgsqlExchange {
     const PROTOCOL: &'static str = "pgsql";
     type Request = Request;
     type Response = Response;

@@ -28,19 +28,19 @@ mod tests;
 use std::sync::Arc;
 
 pub use state::ThriftParser;
-use transaction::{MAX_MESSAGE, Settings};
+use transaction::{MAX_MESSAGE, ThriftSettings};
 
 use super::Protocol;
 use crate::config::Config;
 
 /// Thrift as configured; `None` when disabled.
-pub fn protocol(cfg: &Config) -> Option<Protocol<Arc<Settings>>> {
+pub fn protocol(cfg: &Config) -> Option<Protocol<Arc<ThriftSettings>>> {
     let c = &cfg.protocols.thrift;
     Protocol::from_config(
         "thrift",
         &c.common,
         MAX_MESSAGE,
-        || Arc::new(Settings::from_config(c)),
+        || Arc::new(ThriftSettings::from_config(c)),
         |s, limits, _| Box::new(ThriftParser::new(s.clone(), limits)),
     )
 }

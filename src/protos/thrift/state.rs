@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::parser::{self, CALL, Format, Header, ONEWAY, Scanner, Stop, Transport};
-use super::transaction::{MAX_MESSAGE, Msg, Request, Response, Settings, ThriftExchange};
+use super::transaction::{MAX_MESSAGE, Msg, Request, Response, ThriftExchange, ThriftSettings};
 use crate::protos::framing::{Framing, Skip};
 use crate::protos::pairing::{self, Limits, Pairing};
 use crate::protos::{Ctx, Dir, Parser, Progress};
@@ -55,7 +55,7 @@ pub struct ThriftParser {
 }
 
 impl ThriftParser {
-    pub fn new(settings: Arc<Settings>, limits: Limits) -> ThriftParser {
+    pub fn new(settings: Arc<ThriftSettings>, limits: Limits) -> ThriftParser {
         ThriftParser {
             pairing: Pairing::new(limits),
             ex: ThriftExchange { settings },

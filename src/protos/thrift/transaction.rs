@@ -20,7 +20,7 @@ pub const MAX_MESSAGE: usize = 1 << 20;
 
 /// The Thrift options, resolved once per factory.
 #[derive(Debug)]
-pub struct Settings {
+pub struct ThriftSettings {
     pub forced: Forced,
     pub bounds: Bounds,
     pub style: Style,
@@ -33,8 +33,8 @@ pub struct Settings {
     pub names: std::collections::hash_map::RandomState,
 }
 
-impl Settings {
-    pub fn from_config(c: &ThriftConfig) -> Settings {
+impl ThriftSettings {
+    pub fn from_config(c: &ThriftConfig) -> ThriftSettings {
         let transport = match c.transport_type.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(t) if t.eq_ignore_ascii_case("socket") => Some(Transport::Socket),
@@ -64,7 +64,7 @@ impl Settings {
                 }
             }
         };
-        Settings {
+        ThriftSettings {
             forced: Forced {
                 transport,
                 protocol,
@@ -167,7 +167,7 @@ pub struct Msg {
     pub mtype: u8,
     /// A oneway call: no reply will come.
     pub oneway: bool,
-    /// Hash of [`Msg::function`] (keyed by [`Settings::names`]).
+    /// Hash of [`Msg::function`] (keyed by [`ThriftSettings::names`]).
     pub function_hash: u64,
     /// Bytes on the wire, frame length included.
     pub bytes: u64,
@@ -226,7 +226,7 @@ impl Message for Msg {
 }
 
 pub struct ThriftExchange {
-    pub settings: Arc<Settings>,
+    pub settings: Arc<ThriftSettings>,
 }
 
 impl Exchange for ThriftExchange {
