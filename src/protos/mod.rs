@@ -73,8 +73,13 @@ pub enum Progress {
 
 impl Progress {
     pub fn all(data: &[u8]) -> Progress {
+        Progress::consumed(data.len())
+    }
+
+    /// `n` bytes were used; call again on any new data.
+    pub fn consumed(n: usize) -> Progress {
         Progress::Consumed {
-            consumed: data.len(),
+            consumed: n,
             need: 0,
         }
     }

@@ -10,8 +10,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use super::{AppBuffer, Chunk, Ctx, Dir, Parser, Progress, ProtocolFactory};
+use super::{AppBuffer, Chunk, Ctx, Dir, Parser, Progress, Protocol, ProtocolFactory};
 use crate::capture::file::FileSource;
+use crate::config::Config;
 use crate::decode::{Decoder, DefragLimits, L4};
 use crate::event::{ConnInfo, Transaction, Transport};
 use crate::stats::Counters;
@@ -135,6 +136,22 @@ impl<P: Parser> Harness<P> {
         }
     }
 
+    /// A parser of one protocol for `conn`, behind the buffering the engine gives that
+    /// protocol: `protocol` (the protocol module's `protocol`) builds the factory from
+    /// the default configuration as changed by `configure`, and `parser` makes the
+    /// parser from it (`|f, conn| f.new_parser(conn)` for the engine's boxed parser).
+    pub fn for_protocol<S>(
+        protocol: fn(&Config) -> Option<Protocol<S>>,
+        configure: impl FnOnce(&mut Config),
+        conn: ConnInfo,
+        parser: impl FnOnce(&Protocol<S>, &ConnInfo) -> P,
+    ) -> Harness<P> {
+        let mut cfg = Config::default();
+        configure(&mut cfg);
+        let f = protocol(&cfg).expect("enabled");
+        Harness::new(parser(&f, &conn), f.max_buffer, conn)
+    }
+
     /// Starts over with a new parser (a new connection), keeping the allocations of
     /// the buffers and of `out`, which is emptied.
     pub fn restart(&mut self, p: P) {
@@ -177,10 +194,7 @@ impl<P: Parser> Harness<P> {
     /// when the bytes were only buffered because the parser asked for more.
     pub fn feed(&mut self, dir: Dir, data: &[u8], ts: u64) -> Progress {
         self.deliver(dir, Chunk::Data(data), ts)
-            .unwrap_or(Progress::Consumed {
-                consumed: 0,
-                need: 0,
-            })
+            .unwrap_or(Progress::consumed(0))
     }
 
     /// Delivers `data` one byte per call.

@@ -37,11 +37,12 @@ impl H {
     }
 
     fn with_conn(cfg: HttpConfig, conn: &ConnInfo) -> H {
-        let mut c = Config::default();
-        c.protocols.http = cfg;
-        let f = protocol(&c).expect("enabled");
-        let p = HttpParser::new(f.settings.clone(), conn, f.limits);
-        H(Harness::new(p, f.max_buffer(), conn.clone()))
+        H(Harness::for_protocol(
+            protocol,
+            |c| c.protocols.http = cfg,
+            conn.clone(),
+            |f, conn| HttpParser::new(f.settings.clone(), conn, f.limits),
+        ))
     }
 
     fn json(&self, i: usize) -> Value {

@@ -641,10 +641,7 @@ impl MysqlParser {
             if side.skip.active() {
                 let n = side.skip.pass(avail);
                 if n == 0 {
-                    return Progress::Consumed {
-                        consumed: off,
-                        need: 0,
-                    };
+                    return Progress::consumed(off);
                 }
                 off += n;
                 if !side.skip.active() {
@@ -654,10 +651,7 @@ impl MysqlParser {
                 continue;
             }
             if avail == 0 {
-                return Progress::Consumed {
-                    consumed: off,
-                    need: 0,
-                };
+                return Progress::consumed(off);
             }
             if side.row_resync {
                 match parser::find_row_chain(d) {
@@ -670,10 +664,7 @@ impl MysqlParser {
                     None => {
                         let drop = avail.saturating_sub(RESYNC_KEEP);
                         self.add_skipped(dir, drop, true);
-                        return Progress::Consumed {
-                            consumed: off + drop,
-                            need: 0,
-                        };
+                        return Progress::consumed(off + drop);
                     }
                 }
             }

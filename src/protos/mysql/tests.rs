@@ -39,11 +39,12 @@ harness_newtype!(
 
 impl H {
     fn new(c: SqlConfig) -> H {
-        let mut cfg = Config::default();
-        cfg.protocols.mysql = c;
-        let f = protocol(&cfg).expect("enabled");
-        let p = MysqlParser::new(f.settings.clone(), f.limits);
-        H(Harness::new(p, f.max_buffer(), conn()))
+        H(Harness::for_protocol(
+            protocol,
+            |cfg| cfg.protocols.mysql = c,
+            conn(),
+            |f, _| MysqlParser::new(f.settings.clone(), f.limits),
+        ))
     }
 
     fn json(&self, i: usize) -> Value {

@@ -538,10 +538,7 @@ impl PgsqlParser {
                 Probe::Invalid => {}
             }
         }
-        Err(Progress::Consumed {
-            consumed: end,
-            need: 0,
-        })
+        Err(Progress::consumed(end))
     }
 
     fn parse_dir(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress {
@@ -551,18 +548,12 @@ impl PgsqlParser {
             if side.skip.active() {
                 off += side.skip.pass(data.len() - off);
                 if side.skip.active() {
-                    return Progress::Consumed {
-                        consumed: off,
-                        need: 0,
-                    };
+                    return Progress::consumed(off);
                 }
             }
             let rest = &data[off..];
             if rest.is_empty() {
-                return Progress::Consumed {
-                    consumed: off,
-                    need: 0,
-                };
+                return Progress::consumed(off);
             }
             match side.mode {
                 Mode::Start => {

@@ -31,10 +31,12 @@ harness_newtype!(
 
 impl H {
     fn new(cfg: SqlConfig) -> H {
-        let mut c = Config::default();
-        c.protocols.pgsql = cfg;
-        let f = protocol(&c).expect("enabled");
-        H(Harness::new(f.new_parser(&conn()), f.max_buffer(), conn()))
+        H(Harness::for_protocol(
+            protocol,
+            |c| c.protocols.pgsql = cfg,
+            conn(),
+            |f, conn| f.new_parser(conn),
+        ))
     }
 
     fn def() -> H {

@@ -34,10 +34,12 @@ impl H {
     }
 
     fn with(cfg: RedisConfig) -> H {
-        let mut c = Config::default();
-        c.protocols.redis = cfg;
-        let f = protocol(&c).expect("enabled");
-        H(Harness::new(f.new_parser(&conn()), f.max_buffer(), conn()))
+        H(Harness::for_protocol(
+            protocol,
+            |c| c.protocols.redis = cfg,
+            conn(),
+            |f, conn| f.new_parser(conn),
+        ))
     }
 
     fn feed_at(&mut self, dir: Dir, data: &[u8], ts: u64) -> Progress {

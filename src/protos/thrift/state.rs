@@ -167,10 +167,7 @@ impl Parser for ThriftParser {
         loop {
             let rest = &data[off..];
             if rest.is_empty() {
-                return Progress::Consumed {
-                    consumed: off,
-                    need: 0,
-                };
+                return Progress::consumed(off);
             }
             let side = &mut self.sides[dir.idx()];
             if side.skip.active() {

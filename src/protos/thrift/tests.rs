@@ -275,11 +275,13 @@ impl std::ops::DerefMut for H {
 
 impl H {
     fn new(cfg: ThriftConfig) -> H {
-        let mut c = Config::default();
-        c.protocols.thrift = cfg;
-        let f = protocol(&c).expect("enabled");
         H {
-            h: Harness::new(f.new_parser(&conn()), f.max_buffer(), conn()),
+            h: Harness::for_protocol(
+                protocol,
+                |c| c.protocols.thrift = cfg,
+                conn(),
+                |f, conn| f.new_parser(conn),
+            ),
             ts: 1_000_000_000,
         }
     }
