@@ -626,7 +626,7 @@ impl Config {
 
     /// The effective configuration in the canonical (1.x) layout, as YAML, every
     /// setting shown (for `wirebeat export config`). Secrets (passwords, api_key)
-    /// are shown as "<redacted>".
+    /// are shown as `"<redacted>"`.
     pub fn to_yaml(&self) -> String {
         export::to_yaml(self, true)
     }

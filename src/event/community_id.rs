@@ -1,4 +1,4 @@
-//! Community ID flow hashing, version 1 (https://github.com/corelight/community-id-spec):
+//! Community ID flow hashing, version 1 (<https://github.com/corelight/community-id-spec>):
 //! `1:` + base64(SHA-1(seed ‖ saddr ‖ daddr ‖ proto ‖ 0 ‖ sport ‖ dport)) over the
 //! endpoint-ordered tuple, so both directions of a flow get the same ID.
 

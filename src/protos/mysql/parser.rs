@@ -347,7 +347,7 @@ pub fn binary_value_max(
     Some(())
 }
 
-/// Appends text from the traffic (lossy UTF-8, at most [`MAX_VALUE`] bytes).
+/// Appends text from the traffic (lossy UTF-8, at most `MAX_VALUE` bytes).
 pub fn push_text(out: &mut String, s: &[u8], quote: bool) {
     push_text_max(out, s, quote, MAX_VALUE);
 }
