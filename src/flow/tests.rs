@@ -7,15 +7,12 @@ use std::time::Duration;
 use super::*;
 use crate::event::Status;
 use crate::protos::ProtocolFactory;
-use crate::protos::pairing::{Exchange, Limits, Message, Pairing};
+use crate::protos::pairing::{Exchange, Limits, Message, Pairing, Wire};
 
-struct Line(Ts, String, u64);
+struct Line(Wire, String);
 impl Message for Line {
-    fn ts(&self) -> Ts {
-        self.0
-    }
-    fn bytes(&self) -> u64 {
-        self.2
+    fn wire(&self) -> &Wire {
+        &self.0
     }
 }
 
@@ -61,7 +58,12 @@ impl Parser for LineParser {
             if std::mem::take(&mut self.lossy[dir.idx()]) {
                 text.insert_str(0, "[lossy]");
             }
-            let msg = Line(ts, text, nl as u64 + 1);
+            let wire = Wire {
+                ts,
+                bytes: nl as u64 + 1,
+                loss: false,
+            };
+            let msg = Line(wire, text);
             match dir {
                 Dir::ToServer => self.pairing.request(&LineEx, msg, ctx),
                 Dir::ToClient => self.pairing.response(&LineEx, msg, ctx),

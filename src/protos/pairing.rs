@@ -26,17 +26,31 @@ use crate::event::{
 };
 use crate::time::Ts;
 
+/// What the engine knows of every message, whatever its protocol: when its first
+/// packet was seen, its size on the wire (the event's `client.bytes` or
+/// `server.bytes`) and whether capture loss cut part of it (the loss note).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wire {
+    pub ts: Ts,
+    pub bytes: u64,
+    pub loss: bool,
+}
+
+impl Wire {
+    /// A message whose first packet was seen at `ts`, nothing counted yet.
+    pub fn at(ts: Ts) -> Wire {
+        Wire {
+            ts,
+            ..Wire::default()
+        }
+    }
+}
+
 /// A parsed request or response waiting to be paired.
 pub trait Message {
-    /// Timestamp of the message's first packet.
-    fn ts(&self) -> Ts;
-    /// Bytes of the message on the wire (the event's `client.bytes` or
-    /// `server.bytes`).
-    fn bytes(&self) -> u64;
-    /// Part of the message was lost in capture (the event gets the loss note).
-    fn loss(&self) -> bool {
-        false
-    }
+    /// Its timing, size and loss, which [`transaction`] turns into the fields every
+    /// protocol shares.
+    fn wire(&self) -> &Wire;
     /// Approximate memory held, for `max_bytes` bounds.
     fn mem_size(&self) -> usize {
         std::mem::size_of_val(self)
@@ -72,20 +86,20 @@ pub fn transaction<E: Exchange>(
 ) -> Transaction {
     let start = req
         .as_ref()
-        .map(|r| r.ts())
-        .or_else(|| resp.as_ref().map(|r| r.ts()))
+        .map(|r| r.wire().ts)
+        .or_else(|| resp.as_ref().map(|r| r.wire().ts))
         .unwrap_or_default();
     let mut tx = Transaction::new(E::PROTOCOL, start);
-    if let Some(r) = &req {
-        tx.request_bytes = r.bytes();
-        if r.loss() {
+    if let Some(r) = req.as_ref().map(Message::wire) {
+        tx.request_bytes = r.bytes;
+        if r.loss {
             tx.note(NOTE_LOSS_REQUEST);
         }
     }
-    if let Some(r) = &resp {
-        tx.end = Some(r.ts());
-        tx.response_bytes = r.bytes();
-        if r.loss() {
+    if let Some(r) = resp.as_ref().map(Message::wire) {
+        tx.end = Some(r.ts);
+        tx.response_bytes = r.bytes;
+        if r.loss {
             tx.note(NOTE_LOSS_RESPONSE);
         }
     }
@@ -181,7 +195,7 @@ impl<R: Message, S: Message> Pairing<R, S> {
     {
         // A new request means the one before it ended.
         self.complete(ex, ctx);
-        let since = req.ts();
+        let since = req.wire().ts;
         self.push(ex, req, false, since, ctx);
     }
 
@@ -193,7 +207,7 @@ impl<R: Message, S: Message> Pairing<R, S> {
         E: Exchange<Request = R, Response = S>,
     {
         self.complete(ex, ctx);
-        let since = req.ts();
+        let since = req.wire().ts;
         self.push(ex, req, true, since, ctx);
     }
 
@@ -260,7 +274,7 @@ impl<R: Message, S: Message> Pairing<R, S> {
         let timeout = self.limits.timeout;
         while let Some(front) = self.pending.front() {
             let since = match (&self.answer, front.open) {
-                (Some((resp, _)), _) => resp.ts(),
+                (Some((resp, _)), _) => resp.wire().ts,
                 (None, true) => break,
                 (None, false) => front.since,
             };
@@ -384,14 +398,21 @@ mod tests {
     use super::*;
     use crate::stats::Counters;
 
-    /// Timestamp, name, bytes counted into it.
-    struct Msg(Ts, &'static str, u64);
+    /// Timing and bytes, name.
+    struct Msg(Wire, &'static str);
+    fn msg(ts: Ts, name: &'static str, bytes: u64) -> Msg {
+        Msg(
+            Wire {
+                ts,
+                bytes,
+                loss: false,
+            },
+            name,
+        )
+    }
     impl Message for Msg {
-        fn ts(&self) -> Ts {
-            self.0
-        }
-        fn bytes(&self) -> u64 {
-            self.2
+        fn wire(&self) -> &Wire {
+            &self.0
         }
         fn silent(&self) -> bool {
             self.1.starts_with('~')
@@ -418,14 +439,14 @@ mod tests {
             timeout: Duration::from_secs(1),
         };
         let mut p = Pairing::new(limits);
-        p.request(&Ex, Msg(Ts(1), "a", 0), &mut ctx);
-        p.request(&Ex, Msg(Ts(2), "b", 0), &mut ctx);
-        p.response(&Ex, Msg(Ts(3), "", 0), &mut ctx);
-        p.request(&Ex, Msg(Ts(4), "c", 0), &mut ctx);
-        p.request(&Ex, Msg(Ts(5), "d", 0), &mut ctx); // evicts b
+        p.request(&Ex, msg(Ts(1), "a", 0), &mut ctx);
+        p.request(&Ex, msg(Ts(2), "b", 0), &mut ctx);
+        p.response(&Ex, msg(Ts(3), "", 0), &mut ctx);
+        p.request(&Ex, msg(Ts(4), "c", 0), &mut ctx);
+        p.request(&Ex, msg(Ts(5), "d", 0), &mut ctx); // evicts b
         p.expire(&Ex, Ts(1_000_000_004), &mut ctx); // expires c
         p.drain(&Ex, &mut ctx); // d
-        p.response(&Ex, Msg(Ts(9), "", 0), &mut ctx);
+        p.response(&Ex, msg(Ts(9), "", 0), &mut ctx);
         let got: Vec<_> = out
             .iter()
             .map(|t| {
@@ -486,21 +507,21 @@ mod tests {
         let mut p = Pairing::new(limits(1_000));
         {
             let c = &mut ctx(&mut out, &mut counters, 1);
-            p.open(&Ex, Msg(Ts(1), "post", 10), c);
+            p.open(&Ex, msg(Ts(1), "post", 10), c);
             assert_eq!(p.front().map(|m| m.1), Some("post"));
             // Answered before the body ends: nothing is published yet, and the
             // answered request is no longer the one a next response answers.
-            p.response(&Ex, Msg(Ts(2), "", 0), c);
+            p.response(&Ex, msg(Ts(2), "", 0), c);
             assert!(c.out.is_empty());
             assert!(p.front().is_none());
-            p.opened_mut().unwrap().2 += 90;
+            p.opened_mut().unwrap().0.bytes += 90;
         }
         {
             let c = &mut ctx(&mut out, &mut counters, 3);
             p.complete(&Ex, c);
             assert!(p.is_empty());
-            p.request(&Ex, Msg(Ts(4), "get", 5), c);
-            p.response(&Ex, Msg(Ts(5), "", 0), c);
+            p.request(&Ex, msg(Ts(4), "get", 5), c);
+            p.response(&Ex, msg(Ts(5), "", 0), c);
             // A second complete is harmless.
             p.complete(&Ex, c);
         }
@@ -524,14 +545,14 @@ mod tests {
         let (mut out, mut counters) = (Vec::new(), Counters::default());
         let mut p = Pairing::new(limits(1_000));
         let c = &mut ctx(&mut out, &mut counters, 1);
-        p.request(&Ex, Msg(Ts(1), "a", 1), c);
-        p.open(&Ex, Msg(Ts(2), "b", 2), c);
-        p.response(&Ex, Msg(Ts(3), "", 0), c); // a
+        p.request(&Ex, msg(Ts(1), "a", 1), c);
+        p.open(&Ex, msg(Ts(2), "b", 2), c);
+        p.response(&Ex, msg(Ts(3), "", 0), c); // a
         assert_eq!(p.front().map(|m| m.1), Some("b"));
-        p.response(&Ex, Msg(Ts(4), "", 0), c); // b, waits
-        p.response(&Ex, Msg(Ts(5), "", 0), c); // nothing left to answer
+        p.response(&Ex, msg(Ts(4), "", 0), c); // b, waits
+        p.response(&Ex, msg(Ts(5), "", 0), c); // nothing left to answer
         // A new request ends the open one, which is then published with its answer.
-        p.request(&Ex, Msg(Ts(6), "c", 3), c);
+        p.request(&Ex, msg(Ts(6), "c", 3), c);
         p.drain(&Ex, c);
         assert_eq!(
             seen(c.out),
@@ -552,7 +573,7 @@ mod tests {
         {
             // Still streaming and unanswered: not timed out.
             let c = &mut ctx(&mut out, &mut counters, 1);
-            p.open(&Ex, Msg(Ts(1), "slow", 1), c);
+            p.open(&Ex, msg(Ts(1), "slow", 1), c);
             p.expire(&Ex, Ts(1_000), c);
             assert!(c.out.is_empty());
         }
@@ -569,8 +590,8 @@ mod tests {
             // Answered but the body never ends: published as a pair once the
             // response has waited the timeout; later bytes find no open request.
             let c = &mut ctx(&mut out, &mut counters, 2_000);
-            p.open(&Ex, Msg(Ts(2_000), "stuck", 1), c);
-            p.response(&Ex, Msg(Ts(2_010), "", 0), c);
+            p.open(&Ex, msg(Ts(2_000), "stuck", 1), c);
+            p.response(&Ex, msg(Ts(2_010), "", 0), c);
             p.expire(&Ex, Ts(2_109), c);
             assert_eq!(c.out.len(), 1);
             p.expire(&Ex, Ts(2_110), c);
@@ -582,10 +603,10 @@ mod tests {
             // Connection end: answered open request as a pair, unanswered as
             // unmatched.
             let c = &mut ctx(&mut out, &mut counters, 3_000);
-            p.open(&Ex, Msg(Ts(3_000), "cut", 7), c);
-            p.response(&Ex, Msg(Ts(3_001), "", 0), c);
+            p.open(&Ex, msg(Ts(3_000), "cut", 7), c);
+            p.response(&Ex, msg(Ts(3_001), "", 0), c);
             p.drain(&Ex, c);
-            p.open(&Ex, Msg(Ts(3_002), "left", 8), c);
+            p.open(&Ex, msg(Ts(3_002), "left", 8), c);
             p.drain(&Ex, c);
         }
         assert_eq!(
@@ -611,7 +632,7 @@ mod tests {
         });
         let c = &mut ctx(&mut out, &mut counters, 1);
         for (i, name) in ["a", "b", "c", "d"].into_iter().enumerate() {
-            p.open(&Ex, Msg(Ts(i as u64), name, 0), c);
+            p.open(&Ex, msg(Ts(i as u64), name, 0), c);
         }
         // Each open completed the one before; the queue holds two.
         assert_eq!(p.len(), 2);
@@ -627,9 +648,9 @@ mod tests {
         let mut counters = Counters::default();
         let mut ctx = Ctx::new(Ts(0), &mut out, &mut counters);
         let mut p = Pairing::new(Limits::default());
-        request_only(&Ex, Msg(Ts(1), "oneway", 0), &mut ctx);
+        request_only(&Ex, msg(Ts(1), "oneway", 0), &mut ctx);
         for (ts, m) in [(2, "a"), (3, "b"), (4, "c")] {
-            p.request(&Ex, Msg(Ts(ts), m, 0), &mut ctx);
+            p.request(&Ex, msg(Ts(ts), m, 0), &mut ctx);
         }
         // The oldest is answered, or no pending request is: nothing is skipped.
         assert_eq!(p.skip_unanswered(&Ex, |m| m.1 == "a", &mut ctx), 0);
@@ -637,7 +658,7 @@ mod tests {
         assert_eq!(p.len(), 3);
         // The response answers c: a and b get none.
         assert_eq!(p.skip_unanswered(&Ex, |m| m.1 == "c", &mut ctx), 2);
-        p.response(&Ex, Msg(Ts(5), "", 0), &mut ctx);
+        p.response(&Ex, msg(Ts(5), "", 0), &mut ctx);
         assert!(p.is_empty());
         let got: Vec<_> = out
             .iter()
@@ -669,14 +690,14 @@ mod tests {
             timeout: Duration::from_secs(1),
         };
         let mut p = Pairing::new(limits);
-        p.request(&Ex, Msg(Ts(1), "~ping", 0), &mut ctx);
-        p.request(&Ex, Msg(Ts(2), "a", 0), &mut ctx);
-        p.request(&Ex, Msg(Ts(3), "~stat", 0), &mut ctx);
-        p.request(&Ex, Msg(Ts(4), "~quit", 0), &mut ctx);
+        p.request(&Ex, msg(Ts(1), "~ping", 0), &mut ctx);
+        p.request(&Ex, msg(Ts(2), "a", 0), &mut ctx);
+        p.request(&Ex, msg(Ts(3), "~stat", 0), &mut ctx);
+        p.request(&Ex, msg(Ts(4), "~quit", 0), &mut ctx);
         // The first answer belongs to the ping: dropped; the second pairs with "a".
-        p.response(&Ex, Msg(Ts(5), "", 0), &mut ctx);
-        p.response(&Ex, Msg(Ts(6), "", 0), &mut ctx);
-        p.response(&Ex, Msg(Ts(7), "", 0), &mut ctx);
+        p.response(&Ex, msg(Ts(5), "", 0), &mut ctx);
+        p.response(&Ex, msg(Ts(6), "", 0), &mut ctx);
+        p.response(&Ex, msg(Ts(7), "", 0), &mut ctx);
         p.drain(&Ex, &mut ctx);
         let got: Vec<_> = out
             .iter()

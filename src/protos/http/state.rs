@@ -135,7 +135,7 @@ impl HttpParser {
         };
         let side = &mut self.sides[dir.idx()];
         let mut msg = msg;
-        msg.wire_bytes += std::mem::take(&mut side.interim_bytes);
+        msg.wire.bytes += std::mem::take(&mut side.interim_bytes);
         side.wire.set_framing(framing);
         let done = side.wire.framing_done();
         if request {
@@ -209,13 +209,13 @@ impl Parser for HttpParser {
                 Step::Framing(n) => {
                     off += n;
                     if let Some(m) = self.msg_mut(dir) {
-                        m.wire_bytes += n as u64;
+                        m.wire.bytes += n as u64;
                     }
                 }
                 Step::End(n) => {
                     off += n;
                     if let Some(m) = self.msg_mut(dir) {
-                        m.wire_bytes += n as u64;
+                        m.wire.bytes += n as u64;
                     }
                     self.finish(dir, ctx);
                 }
@@ -236,8 +236,8 @@ impl Parser for HttpParser {
             GapEffect::Body { lost, complete } => {
                 if let Some(m) = self.msg_mut(dir) {
                     m.body_bytes += lost;
-                    m.wire_bytes += lost;
-                    m.loss = true;
+                    m.wire.bytes += lost;
+                    m.wire.loss = true;
                 }
                 if complete {
                     self.finish(dir, ctx);
@@ -245,7 +245,7 @@ impl Parser for HttpParser {
             }
             GapEffect::LostMessage => {
                 if let Some(m) = self.msg_mut(dir) {
-                    m.loss = true;
+                    m.wire.loss = true;
                 }
                 self.finish(dir, ctx);
             }

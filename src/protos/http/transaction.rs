@@ -14,7 +14,7 @@ use super::fields::{HttpFields, ReqFields, RespFields, UrlFields, encode_params}
 use super::parser::Head;
 use crate::config::HttpConfig;
 use crate::event::{Status, Transaction};
-use crate::protos::pairing::{Exchange, Message};
+use crate::protos::pairing::{Exchange, Message, Wire};
 use crate::time::Ts;
 
 /// Value that replaces a hidden query or form parameter.
@@ -141,7 +141,7 @@ pub struct BodyInfo {
 /// A request or response, from its head to the end of its body.
 #[derive(Debug, Default)]
 pub struct Msg {
-    pub ts: Ts,
+    pub wire: Wire,
     pub minor: u8,
     pub method: String,
     /// Path part of the target (before `?`), as sent.
@@ -159,12 +159,10 @@ pub struct Msg {
     pub referrer: Option<String>,
     pub user_name: Option<String>,
     pub forwarded_ip: Option<String>,
-    pub wire_bytes: u64,
     pub body_bytes: u64,
     pub capture: Capture,
     pub body: Vec<u8>,
     pub raw_head: Option<String>,
-    pub loss: bool,
     pub body_info: BodyInfo,
 }
 
@@ -175,16 +173,8 @@ pub type Request = Msg;
 pub type Response = Msg;
 
 impl Message for Msg {
-    fn ts(&self) -> Ts {
-        self.ts
-    }
-
-    fn bytes(&self) -> u64 {
-        self.wire_bytes
-    }
-
-    fn loss(&self) -> bool {
-        self.loss
+    fn wire(&self) -> &Wire {
+        &self.wire
     }
 
     fn mem_size(&self) -> usize {
@@ -210,9 +200,12 @@ impl Msg {
         s: &HttpSettings,
     ) -> Msg {
         let mut m = Msg {
-            ts,
+            wire: Wire {
+                ts,
+                bytes: head_bytes.len() as u64,
+                loss: false,
+            },
             minor: head.minor,
-            wire_bytes: head_bytes.len() as u64,
             capture: Capture::None,
             ..Default::default()
         };
@@ -354,7 +347,7 @@ impl Msg {
     /// Counts body payload bytes and keeps them (up to `max`) when captured.
     pub fn add_body(&mut self, b: &[u8], max: usize) {
         self.body_bytes += b.len() as u64;
-        self.wire_bytes += b.len() as u64;
+        self.wire.bytes += b.len() as u64;
         if self.capture == Capture::None {
             return;
         }
@@ -482,7 +475,7 @@ impl Exchange for HttpExchange {
             tx.method = Some(req.method.clone());
             f.request = Some(ReqFields {
                 method: req.method,
-                bytes: req.wire_bytes,
+                bytes: req.wire.bytes,
                 body_bytes: req.body_bytes,
                 body: content,
                 mime_type: req.content_type.as_deref().and_then(mime_of),
@@ -505,7 +498,7 @@ impl Exchange for HttpExchange {
             f.response = Some(RespFields {
                 status_code: resp.code,
                 status_phrase: resp.phrase,
-                bytes: resp.wire_bytes,
+                bytes: resp.wire.bytes,
                 body_bytes: resp.body_bytes,
                 body: content,
                 mime_type: resp.content_type.as_deref().and_then(mime_of),

@@ -114,7 +114,7 @@ pub(super) fn rows_packet(rs: &mut RespState, p: &[u8], len: usize, s: &MysqlSet
     // Packetbeat keeps the first row even with `max_rows: 0` (it checks after
     // adding), and no row that starts past the first 100 KB of the response.
     let shown = rs.rows_shown < s.max_rows.max(1) && !rs.text_cut;
-    if rs.r.bytes > transaction::MAX_PAYLOAD_TEXT as u64 {
+    if rs.r.wire.bytes > transaction::MAX_PAYLOAD_TEXT as u64 {
         rs.text_cut = true;
     }
     if !shown || t.len() >= transaction::MAX_RESPONSE_TEXT {

@@ -11,7 +11,7 @@ use super::transaction::{
     MAX_QUERY, MysqlExchange, MysqlSettings, Request, Response, Statement, Statements,
 };
 use crate::protos::framing::{Framing, Skip};
-use crate::protos::pairing::{Limits, Pairing};
+use crate::protos::pairing::{Limits, Pairing, Wire};
 use crate::protos::{Ctx, Dir, Parser, Progress};
 use crate::text::{self, Replace};
 use crate::time::Ts;
@@ -187,7 +187,7 @@ impl MysqlParser {
         if self.sides[0].cont {
             // Continuation of a long payload.
             if let Some(r) = self.pairing.opened_mut() {
-                r.bytes += wire;
+                r.wire.bytes += wire;
                 if let Some(q) = &mut r.query
                     && matches!(r.cmd, parser::COM_QUERY | parser::COM_STMT_PREPARE)
                     && q.len() < MAX_QUERY
@@ -293,15 +293,17 @@ impl MysqlParser {
             _ => {}
         }
         let req = Request {
-            ts,
+            wire: Wire {
+                ts,
+                bytes: wire,
+                loss: false,
+            },
             cmd,
             expect,
             silent,
             method,
             query,
             params,
-            bytes: wire,
-            loss: false,
         };
         self.pairing.open(&self.ex, req, ctx);
         self.req_done = len < MAX_PAYLOAD;
@@ -328,7 +330,7 @@ impl MysqlParser {
         let settings = &self.ex.settings;
         RespState {
             r: Response {
-                ts,
+                wire: Wire::at(ts),
                 text: (settings.send_response && !silent).then(String::new),
                 ..Response::default()
             },
@@ -350,7 +352,7 @@ impl MysqlParser {
         let wire = 4 + len as u64;
         if self.sides[1].cont {
             if let Some(rs) = &mut self.resp {
-                rs.r.bytes += wire;
+                rs.r.wire.bytes += wire;
                 rs.next_seq = seq.wrapping_add(1);
             }
             return Handled::Ok;
@@ -395,7 +397,7 @@ impl MysqlParser {
         if rs.state == RState::PrepParamsEof && !is_eof {
             rs.state = RState::PrepColumns(rs.prep_columns);
         }
-        rs.r.bytes += wire;
+        rs.r.wire.bytes += wire;
         rs.next_seq = seq.wrapping_add(1);
         let terminator = first == 0xFE && len < MAX_PAYLOAD;
         match rs.state {
@@ -619,14 +621,14 @@ impl MysqlParser {
         match dir {
             Dir::ToServer => {
                 if let Some(r) = self.pairing.opened_mut() {
-                    r.bytes += n as u64;
-                    r.loss |= loss;
+                    r.wire.bytes += n as u64;
+                    r.wire.loss |= loss;
                 }
             }
             Dir::ToClient => {
                 if let Some(r) = &mut self.resp {
-                    r.r.bytes += n as u64;
-                    r.r.loss |= loss;
+                    r.r.wire.bytes += n as u64;
+                    r.r.wire.loss |= loss;
                 }
             }
         }
@@ -744,16 +746,16 @@ impl MysqlParser {
         match dir {
             Dir::ToServer => {
                 if let Some(r) = self.pairing.opened_mut() {
-                    r.loss = true;
+                    r.wire.loss = true;
                     self.push_request(ctx);
                 }
             }
             Dir::ToClient => {
                 if let Some(r) = &mut self.resp {
-                    if r.r.bytes == 0 {
+                    if r.r.wire.bytes == 0 {
                         self.resp = None;
                     } else {
-                        r.r.loss = true;
+                        r.r.wire.loss = true;
                         self.finish_response(ctx);
                     }
                 }
@@ -852,8 +854,8 @@ impl Parser for MysqlParser {
                     // The answer to the oldest request started in the hole.
                     side.resync = true;
                     let mut rs = self.new_resp(ctx.ts);
-                    rs.r.loss = true;
-                    rs.r.bytes = lost as u64;
+                    rs.r.wire.loss = true;
+                    rs.r.wire.bytes = lost as u64;
                     self.resp = Some(rs);
                     self.finish_response(ctx);
                 } else {
@@ -872,16 +874,16 @@ impl Parser for MysqlParser {
         let done = self.req_done;
         if let Some(r) = self.pairing.opened_mut() {
             if !done {
-                r.loss = true;
+                r.wire.loss = true;
             }
             self.push_request(ctx);
         }
         if let Some(rs) = &mut self.resp {
-            if rs.r.bytes == 0 {
+            if rs.r.wire.bytes == 0 {
                 self.resp = None;
             } else {
                 if !matches!(rs.state, RState::PrepColumnsEof | RState::PrepParamsEof) && !rs.done {
-                    rs.r.loss = true;
+                    rs.r.wire.loss = true;
                 }
                 self.finish_response(ctx);
             }

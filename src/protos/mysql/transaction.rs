@@ -8,7 +8,7 @@ use super::fields::MysqlFields;
 use super::parser::{Expect, trim_query};
 use crate::config::SqlConfig;
 use crate::event::{Status, Transaction};
-use crate::protos::pairing::{Exchange, Message};
+use crate::protos::pairing::{Exchange, Message, Wire};
 use crate::text::{self, Replace};
 use crate::time::Ts;
 
@@ -53,7 +53,7 @@ impl MysqlSettings {
 /// A command from the client.
 #[derive(Debug)]
 pub struct Request {
-    pub ts: Ts,
+    pub wire: Wire,
     pub cmd: u8,
     pub expect: Expect,
     /// Not a transaction (see [`Message::silent`]).
@@ -62,19 +62,11 @@ pub struct Request {
     /// The statement as sent (`request`); `query` is it trimmed.
     pub query: Option<String>,
     pub params: Option<String>,
-    pub bytes: u64,
-    pub loss: bool,
 }
 
 impl Message for Request {
-    fn ts(&self) -> Ts {
-        self.ts
-    }
-    fn bytes(&self) -> u64 {
-        self.bytes
-    }
-    fn loss(&self) -> bool {
-        self.loss
+    fn wire(&self) -> &Wire {
+        &self.wire
     }
     fn silent(&self) -> bool {
         self.silent
@@ -90,9 +82,7 @@ impl Message for Request {
 /// A complete (or loss-cut) answer from the server.
 #[derive(Debug, Default)]
 pub struct Response {
-    pub ts: Ts,
-    pub bytes: u64,
-    pub loss: bool,
+    pub wire: Wire,
     pub num_fields: u64,
     pub num_rows: u64,
     pub affected_rows: u64,
@@ -109,14 +99,8 @@ pub struct Response {
 }
 
 impl Message for Response {
-    fn ts(&self) -> Ts {
-        self.ts
-    }
-    fn bytes(&self) -> u64 {
-        self.bytes
-    }
-    fn loss(&self) -> bool {
-        self.loss
+    fn wire(&self) -> &Wire {
+        &self.wire
     }
     fn mem_size(&self) -> usize {
         std::mem::size_of::<Response>()

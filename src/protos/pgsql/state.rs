@@ -10,7 +10,7 @@ use super::parser::{self, Formats, Probe};
 use super::transaction::{Kind, NOTE_SKIPPED, PgsqlExchange, PgsqlSettings, Request, Response};
 use crate::event::NOTE_UNMATCHED_REQUEST;
 use crate::protos::framing::Skip;
-use crate::protos::pairing::{Limits, Pairing};
+use crate::protos::pairing::{Limits, Pairing, Wire};
 use crate::protos::{Ctx, Dir, Parser, Progress};
 use crate::text::{self, Replace, lossy};
 use crate::time::Ts;
@@ -167,15 +167,17 @@ impl PgsqlParser {
                 let ranges = parser::split_statements(&text, MAX_SPLIT);
                 let push = |me: &mut Self, q: &str, first: bool, ctx: &mut Ctx<'_>| {
                     let req = Request {
-                        ts,
+                        wire: Wire {
+                            ts,
+                            bytes: if first { total + pre_bytes } else { 0 },
+                            loss: pre_loss,
+                        },
                         kind: Kind::Simple,
                         batch,
                         method: parser::first_word(q),
                         query: Some(Arc::from(q)),
                         params: None,
                         formats: Arc::default(),
-                        bytes: if first { total + pre_bytes } else { 0 },
-                        loss: pre_loss,
                     };
                     me.pairing.request(&me.ex, req, ctx);
                 };
@@ -239,15 +241,17 @@ impl PgsqlParser {
                     .and_then(parser::first_word)
                     .or_else(|| Some("EXECUTE".to_string()));
                 let req = Request {
-                    ts: bts,
+                    wire: Wire {
+                        ts: bts,
+                        bytes,
+                        loss,
+                    },
                     kind: Kind::Execute,
                     batch: self.batch,
                     method,
                     query,
                     params: params.filter(|p| !p.is_empty()).map(|p| p.to_string()),
                     formats,
-                    bytes,
-                    loss,
                 };
                 self.stage_req(req, ctx);
             }
@@ -260,19 +264,21 @@ impl PgsqlParser {
                         _ => "CLOSE",
                     };
                     let req = Request {
-                        ts: b.ts,
+                        wire: Wire {
+                            ts: b.ts,
+                            bytes: b.bytes + total,
+                            loss: b.loss,
+                        },
                         kind: Kind::Prepare,
                         batch: self.batch,
                         method: Some(method.to_string()),
                         query: b.parse_query,
                         params: None,
                         formats: Arc::default(),
-                        bytes: b.bytes + total,
-                        loss: b.loss,
                     };
                     self.stage_req(req, ctx);
                 } else if let Some(r) = &mut self.staged_req {
-                    r.bytes += total;
+                    r.wire.bytes += total;
                 }
                 self.next_batch();
             }
@@ -280,22 +286,24 @@ impl PgsqlParser {
                 if let Some(b) = &mut self.building {
                     b.bytes += total;
                 } else if let Some(r) = &mut self.staged_req {
-                    r.bytes += total;
+                    r.wire.bytes += total;
                 }
             }
             b'd' | b'c' | b'f' => self.copy_in += total,
             b'F' => {
                 self.flush_staged_req(ctx);
                 let req = Request {
-                    ts,
+                    wire: Wire {
+                        ts,
+                        bytes: total,
+                        loss: false,
+                    },
                     kind: Kind::Function,
                     batch: self.next_batch(),
                     method: Some("FUNCTION".to_string()),
                     query: None,
                     params: None,
                     formats: Arc::default(),
-                    bytes: total,
-                    loss: false,
                 };
                 self.pairing.request(&self.ex, req, ctx);
             }
@@ -387,7 +395,7 @@ impl PgsqlParser {
         if let Some(st) = &mut self.staged_resp {
             if asynchronous || ty == b'Z' {
                 if asynchronous {
-                    st.bytes += total;
+                    st.wire.bytes += total;
                 }
                 if ty == b'Z' {
                     self.flush_staged_resp(ctx);
@@ -410,7 +418,7 @@ impl PgsqlParser {
         }
         if asynchronous {
             if self.cur.is_some() || !self.pairing.is_empty() {
-                self.cur(ts).bytes += total;
+                self.cur(ts).wire.bytes += total;
             }
             return;
         }
@@ -418,7 +426,7 @@ impl PgsqlParser {
         let front = self.pairing.front();
         let front_kind = front.map(|q| q.kind);
         let r = self.cur.get_or_insert_with(|| Response::new(ts));
-        r.bytes += total;
+        r.wire.bytes += total;
         let terminal = match ty {
             b'T' => {
                 let (n, names) = parser::row_description(body);
@@ -500,7 +508,7 @@ impl PgsqlParser {
             }
             Dir::ToClient => {
                 if let Some(r) = &mut self.cur {
-                    r.loss = true;
+                    r.wire.loss = true;
                 }
             }
         }
@@ -515,7 +523,7 @@ impl PgsqlParser {
             }
             Dir::ToClient => {
                 if let Some(r) = &mut self.cur {
-                    r.bytes += n;
+                    r.wire.bytes += n;
                 }
             }
         }
@@ -672,14 +680,14 @@ impl Parser for PgsqlParser {
             match dir {
                 Dir::ToServer => {
                     if let Some(r) = &mut self.staged_req {
-                        r.loss = true;
+                        r.wire.loss = true;
                     } else if let Some(b) = &mut self.building {
                         b.loss = true;
                     }
                 }
                 Dir::ToClient => {
                     if let Some(r) = self.cur.as_mut().or(self.staged_resp.as_mut()) {
-                        r.loss = true;
+                        r.wire.loss = true;
                     }
                 }
             }
@@ -693,15 +701,17 @@ impl Parser for PgsqlParser {
                     self.flush_staged_req(ctx);
                     // Request bytes were lost: whatever answers them pairs with this.
                     let req = Request {
-                        ts: ctx.ts,
+                        wire: Wire {
+                            ts: ctx.ts,
+                            bytes: len,
+                            loss: true,
+                        },
                         kind: Kind::Lost,
                         batch: self.next_batch(),
                         method: None,
                         query: None,
                         params: None,
                         formats: Arc::default(),
-                        bytes: len,
-                        loss: true,
                     };
                     self.pairing.request(&self.ex, req, ctx);
                 } else if let Some(b) = &mut self.building {
@@ -712,8 +722,8 @@ impl Parser for PgsqlParser {
                 self.flush_staged_resp(ctx);
                 if self.cur.is_some() || !self.pairing.is_empty() {
                     let r = self.cur(ctx.ts);
-                    r.loss = true;
-                    r.bytes += len;
+                    r.wire.loss = true;
+                    r.wire.bytes += len;
                 }
             }
         }
@@ -723,13 +733,13 @@ impl Parser for PgsqlParser {
         if self
             .staged_req
             .as_ref()
-            .is_some_and(|r| r.ts.saturating_add(self.timeout) <= now)
+            .is_some_and(|r| r.wire.ts.saturating_add(self.timeout) <= now)
         {
             self.flush_staged_req(ctx);
         }
         let due = |ts: Ts| ts.saturating_add(self.timeout) <= now;
-        if self.staged_resp.as_ref().is_some_and(|r| due(r.ts))
-            || (self.staged_resp.is_some() && self.pairing.front().is_some_and(|r| due(r.ts)))
+        if self.staged_resp.as_ref().is_some_and(|r| due(r.wire.ts))
+            || (self.staged_resp.is_some() && self.pairing.front().is_some_and(|r| due(r.wire.ts)))
         {
             self.flush_staged_resp(ctx);
         }
@@ -741,22 +751,24 @@ impl Parser for PgsqlParser {
         if let Some(b) = self.building.take() {
             // Extended-protocol messages never ended by Execute or Sync.
             let req = Request {
-                ts: b.ts,
+                wire: Wire {
+                    ts: b.ts,
+                    bytes: b.bytes,
+                    loss: b.loss,
+                },
                 kind: Kind::Prepare,
                 batch: self.batch,
                 method: None,
                 query: b.parse_query,
                 params: None,
                 formats: Arc::default(),
-                bytes: b.bytes,
-                loss: b.loss,
             };
             self.pairing.request(&self.ex, req, ctx);
         }
         self.flush_staged_resp(ctx);
         if let Some(mut r) = self.cur.take() {
             // The connection ended in the middle of a response.
-            r.loss = true;
+            r.wire.loss = true;
             self.staged_resp = Some(r);
             self.flush_staged_resp(ctx);
         }

@@ -7,7 +7,7 @@ use super::fields::PgsqlFields;
 use super::parser::{ErrorFields, Formats};
 use crate::config::SqlConfig;
 use crate::event::{Status, Transaction};
-use crate::protos::pairing::{Exchange, Message};
+use crate::protos::pairing::{Exchange, Message, Wire};
 use crate::time::Ts;
 
 /// Note of a statement the server never ran because an earlier statement of the same
@@ -54,7 +54,7 @@ pub enum Kind {
 
 #[derive(Debug)]
 pub struct Request {
-    pub ts: Ts,
+    pub wire: Wire,
     pub kind: Kind,
     /// Simple Query, or Sync-terminated pipeline, the request belongs to.
     pub batch: u64,
@@ -63,21 +63,11 @@ pub struct Request {
     pub params: Option<String>,
     /// Result-format codes of the Bind (with `send_response` only).
     pub formats: Arc<Formats>,
-    pub bytes: u64,
-    pub loss: bool,
 }
 
 impl Message for Request {
-    fn ts(&self) -> Ts {
-        self.ts
-    }
-
-    fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    fn loss(&self) -> bool {
-        self.loss || self.kind == Kind::Lost
+    fn wire(&self) -> &Wire {
+        &self.wire
     }
 
     fn mem_size(&self) -> usize {
@@ -89,8 +79,7 @@ impl Message for Request {
 
 #[derive(Debug, Default)]
 pub struct Response {
-    pub ts: Ts,
-    pub bytes: u64,
+    pub wire: Wire,
     /// COPY FROM STDIN data the client sent, counted into the request.
     pub copy_in: u64,
     pub num_fields: Option<u64>,
@@ -98,7 +87,6 @@ pub struct Response {
     pub tag_rows: Option<u64>,
     pub tag: Option<String>,
     pub error: Option<ErrorFields>,
-    pub loss: bool,
     /// Synthetic response of a request the server skipped: the note to publish.
     pub skipped: Option<&'static str>,
     /// `send_response` text: the header line and up to `max_rows` row lines, each
@@ -111,16 +99,8 @@ pub struct Response {
 }
 
 impl Message for Response {
-    fn ts(&self) -> Ts {
-        self.ts
-    }
-
-    fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    fn loss(&self) -> bool {
-        self.loss
+    fn wire(&self) -> &Wire {
+        &self.wire
     }
 
     fn mem_size(&self) -> usize {
@@ -133,7 +113,7 @@ impl Message for Response {
 impl Response {
     pub fn new(ts: Ts) -> Response {
         Response {
-            ts,
+            wire: Wire::at(ts),
             ..Default::default()
         }
     }

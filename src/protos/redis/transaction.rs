@@ -4,9 +4,8 @@
 use super::fields::RedisFields;
 use super::parser::Message;
 use crate::event::{Status, Transaction};
-use crate::protos::pairing::{self, Exchange};
+use crate::protos::pairing::{self, Exchange, Wire};
 use crate::text::{Replace, lossy};
-use crate::time::Ts;
 
 /// Commands made of a container and a subcommand, named with both words as Packetbeat
 /// names its `CLIENT ...`, `CONFIG ...`, `DEBUG ...` and `SCRIPT ...` commands
@@ -61,12 +60,10 @@ fn resource_of(m: &Message, first_arg: usize) -> Option<String> {
 /// A complete request waiting for its reply.
 #[derive(Debug)]
 pub struct Request {
-    pub ts: Ts,
-    pub bytes: u64,
+    pub wire: Wire,
     pub method: String,
     pub resource: Option<String>,
     pub query: String,
-    pub loss: bool,
     /// For a pub/sub (un)subscribe, the confirmations it gets: one per channel
     /// named (0 when it names none: UNSUBSCRIBE of every channel, count unknown).
     pub confirmations: Option<u64>,
@@ -89,12 +86,14 @@ impl Request {
             query = trimmed.to_string();
         }
         Some(Request {
-            ts: m.ts,
-            bytes: m.bytes,
+            wire: Wire {
+                ts: m.ts,
+                bytes: m.bytes,
+                loss: m.loss,
+            },
             method,
             resource,
             query,
-            loss: m.loss,
             confirmations,
         })
     }
@@ -108,16 +107,8 @@ impl Request {
 }
 
 impl pairing::Message for Request {
-    fn ts(&self) -> Ts {
-        self.ts
-    }
-
-    fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    fn loss(&self) -> bool {
-        self.loss
+    fn wire(&self) -> &Wire {
+        &self.wire
     }
 
     fn mem_size(&self) -> usize {
@@ -174,11 +165,9 @@ pub enum PubSub {
 /// A complete reply.
 #[derive(Debug)]
 pub struct Response {
-    pub ts: Ts,
-    pub bytes: u64,
+    pub wire: Wire,
     pub text: String,
     pub error: bool,
-    pub loss: bool,
     /// A RESP3 push frame (`>`).
     pub push: bool,
     pub pubsub: PubSub,
@@ -193,10 +182,12 @@ impl Response {
             PubSub::None
         };
         Response {
-            ts: m.ts,
-            bytes: m.bytes,
+            wire: Wire {
+                ts: m.ts,
+                bytes: m.bytes,
+                loss: m.loss,
+            },
             error: m.error,
-            loss: m.loss,
             push,
             pubsub,
             text: m.text.into_string(),
@@ -224,16 +215,8 @@ fn classify(m: &Message) -> PubSub {
 }
 
 impl pairing::Message for Response {
-    fn ts(&self) -> Ts {
-        self.ts
-    }
-
-    fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    fn loss(&self) -> bool {
-        self.loss
+    fn wire(&self) -> &Wire {
+        &self.wire
     }
 
     fn mem_size(&self) -> usize {

@@ -12,7 +12,7 @@ use super::parser::{
 };
 use crate::config::ThriftConfig;
 use crate::event::{Status, Transaction};
-use crate::protos::pairing::{Exchange, Message};
+use crate::protos::pairing::{Exchange, Message, Wire};
 use crate::time::Ts;
 
 /// Largest message followed (and unparsed bytes kept per direction).
@@ -122,16 +122,14 @@ impl ThriftSettings {
     ) -> Msg {
         let func = self.idl.as_ref().and_then(|i| i.function(&header.name));
         let mut m = Msg {
-            ts,
+            wire: Wire { ts, bytes, loss },
             name: header.name.clone(),
             mtype: header.mtype,
             // The IDL knows a oneway function also when a client sends it as a CALL.
             oneway: header.mtype == ONEWAY
                 || (header.mtype == CALL && func.is_some_and(|f| f.oneway)),
-            bytes,
             function_hash: self.names.hash_one(function_name(&header.name)),
             service: func.map(|f| f.service.clone()),
-            loss,
             ..Default::default()
         };
         let Some(body) = body else {
@@ -162,21 +160,17 @@ impl ThriftSettings {
 /// A call or reply, complete.
 #[derive(Debug, Default, Clone)]
 pub struct Msg {
-    pub ts: Ts,
+    pub wire: Wire,
     pub name: String,
     pub mtype: u8,
     /// A oneway call: no reply will come.
     pub oneway: bool,
     /// Hash of [`Msg::function`] (keyed by [`ThriftSettings::names`]).
     pub function_hash: u64,
-    /// Bytes on the wire, frame length included.
-    pub bytes: u64,
     pub params: Option<String>,
     pub service: Option<String>,
     pub return_value: Option<String>,
     pub exceptions: Option<String>,
-    /// Part of the message was lost in capture.
-    pub loss: bool,
 }
 
 impl Msg {
@@ -203,16 +197,8 @@ fn function_name(name: &str) -> &str {
 }
 
 impl Message for Msg {
-    fn ts(&self) -> Ts {
-        self.ts
-    }
-
-    fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    fn loss(&self) -> bool {
-        self.loss
+    fn wire(&self) -> &Wire {
+        &self.wire
     }
 
     fn mem_size(&self) -> usize {
