@@ -265,7 +265,7 @@ fn run(cli: &Cli) -> ExitCode {
     let outputs = if cli.no_publish {
         Vec::new()
     } else {
-        match wirebeat::output::from_config(&cfg, &registry) {
+        match wirebeat::output::from_config(&cfg) {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("wirebeat: {e}");

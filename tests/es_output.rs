@@ -507,7 +507,7 @@ fn deliver(
     let mut cfg = es_cfg(es);
     cfg.flush_interval = Duration::from_secs(3600);
     tweak(&mut cfg);
-    let out = Elasticsearch::new(&cfg, registry.output("elasticsearch")).unwrap();
+    let out = Elasticsearch::new(&cfg).unwrap();
     let limits = Limits {
         chunks: 1000,
         events: 10_000,
@@ -661,7 +661,7 @@ fn stalled_cluster(
     let es = FakeEs::start("8.11.1");
     es.set_stalled(true);
     let registry = Registry::new();
-    let out = Elasticsearch::new(&es_cfg(&es), registry.output("elasticsearch")).unwrap();
+    let out = Elasticsearch::new(&es_cfg(&es)).unwrap();
     let limits = Limits {
         chunks: 1000,
         events,
@@ -1001,7 +1001,7 @@ fn endless_retries_show_in_the_stats_while_they_happen() {
     let es = FakeEs::start("8.11.1");
     es.script(std::iter::repeat_n(Step::Status(503), 100_000));
     let registry = Registry::new();
-    let out = Elasticsearch::new(&es_cfg(&es), registry.output("elasticsearch")).unwrap();
+    let out = Elasticsearch::new(&es_cfg(&es)).unwrap();
     let limits = Limits {
         chunks: 100,
         events: 1000,
@@ -1054,7 +1054,7 @@ fn a_stop_during_endless_retries_keeps_the_live_counts() {
     let es = FakeEs::start("8.11.1");
     es.script(std::iter::repeat_n(Step::Status(503), 100_000));
     let registry = Registry::new();
-    let out = Elasticsearch::new(&es_cfg(&es), registry.output("elasticsearch")).unwrap();
+    let out = Elasticsearch::new(&es_cfg(&es)).unwrap();
     let limits = Limits {
         chunks: 100,
         events: 1000,

@@ -148,12 +148,12 @@ pub fn check_config(cfg: &Config) -> Result<(), String> {
 
 /// Builds every enabled output. With none configured, events go to stdout.
 /// Outputs that this build cannot drive are a configuration error naming them.
-pub fn from_config(cfg: &Config, registry: &Registry) -> Result<Vec<Box<dyn Output>>, String> {
+pub fn from_config(cfg: &Config) -> Result<Vec<Box<dyn Output>>, String> {
     let mut outs: Vec<Box<dyn Output>> = Vec::new();
     let o = &cfg.output;
     if let Some(es) = o.elasticsearch.as_ref().filter(|e| e.enabled) {
         outs.push(Box::new(
-            elasticsearch::Elasticsearch::new(es, registry.output("elasticsearch"))
+            elasticsearch::Elasticsearch::new(es)
                 .map_err(|e| format!("output.elasticsearch: {e}"))?,
         ));
     }

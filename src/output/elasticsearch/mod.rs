@@ -71,10 +71,7 @@ pub enum TemplateAction {
 impl Elasticsearch {
     /// The writer thread counts what the output delivers in the registry's
     /// `elasticsearch` stats; `_stats` (those stats) is not needed here.
-    pub fn new(
-        cfg: &ElasticsearchOutput,
-        _stats: Arc<crate::stats::OutputStats>,
-    ) -> Result<Elasticsearch, String> {
+    pub fn new(cfg: &ElasticsearchOutput) -> Result<Elasticsearch, String> {
         let index = IndexName::parse(&cfg.index)?;
         let client = Client::new(cfg)?;
         let seed = random_seed();
