@@ -18,6 +18,9 @@
 #
 # Cases, all replaying the same file from the page cache (one warm-up read first):
 #   tcpdump      tcpdump -r FILE -w /dev/null                 (baseline: read + write nothing)
+#   suricata     Suricata 7, single-threaded, no rules, eve-log of HTTP and PostgreSQL
+#                transactions (scripts/bench/suricata.yaml): the peer to beat; installed
+#                from Debian (bookworm-backports) when missing, skipped if that fails
 #   decode       wirebeat -t -N, no tracked port              (read + decode L2-L4 + port filter)
 #   parse        wirebeat -t -N                               (+ flows, reassembly, HTTP, pairing)
 #   parse-w2     parse with pipeline.workers=2
@@ -57,7 +60,7 @@ RUNS=${BENCH_RUNS:-3}
 SEED=${BENCH_SEED:-1}
 CONCURRENCY=${BENCH_CONCURRENCY:-2000}
 DB_SHARE=${BENCH_DB_SHARE:-10}
-CASES=${BENCH_CASES:-"tcpdump decode parse parse-w2 parse-loop3 console file file-w2 es es-stall redis"}
+CASES=${BENCH_CASES:-"tcpdump suricata decode parse parse-w2 parse-loop3 console file file-w2 es es-stall redis"}
 REDIS_PORT=${BENCH_REDIS_PORT:-16379}
 REDIS_PID=
 ES_STALL=${BENCH_ES_STALL:-10}
@@ -96,6 +99,31 @@ if ((${#need_pkgs[@]})); then
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
 TCPDUMP=$(command -v tcpdump || echo /usr/sbin/tcpdump)
+
+# Suricata: Debian 13 has it in main; on Debian 12 the 7.x series is in backports.
+# Without it (no root, no apt, no mirror) the case is left out with a message.
+if [[ " $CASES " == *" suricata "* ]] && ! command -v suricata >/dev/null 2>&1; then
+    sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo -n)
+    codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+    target=()
+    if [[ $codename == bookworm ]]; then
+        list=/etc/apt/sources.list.d/wirebeat-backports.list
+        if [[ ! -f $list ]]; then
+            echo "deb http://deb.debian.org/debian bookworm-backports main" |
+                "${sudo[@]}" tee "$list" >/dev/null 2>&1 || true
+        fi
+        target=(-t bookworm-backports)
+    fi
+    log "installing suricata ${target[*]}"
+    { command -v apt-get >/dev/null 2>&1 && "${sudo[@]}" apt-get update -qq >/dev/null 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+            "${target[@]}" suricata >/dev/null 2>&1; } || true
+    if ! command -v suricata >/dev/null 2>&1; then
+        log "suricata could not be installed (needs root and a Debian mirror): case skipped"
+        CASES=$(echo " $CASES " | sed 's/ suricata / /')
+    fi
+fi
 
 # ---------------------------------------------------------------------- build
 
@@ -138,6 +166,7 @@ RAW=$WORK/raw.tsv
 : >"$RAW"
 EVDIR=$WORK/events
 SCRATCH=$(mktemp -d "$WORK/run.XXXXXX")
+SURI_DIR=$SCRATCH/suricata
 sink_pid=
 stop_sink() {
     if [[ -n $sink_pid ]]; then
@@ -178,6 +207,10 @@ case_cmd() {
     local file_out=(-E "output.file.path=$EVDIR" -E output.file.filename=wirebeat)
     case $1 in
         tcpdump) cmd=("$TCPDUMP" -r "$PCAP" -w /dev/null) ;;
+        suricata)
+            cmd=(suricata --runmode single -r "$PCAP" -c "$ROOT/scripts/bench/suricata.yaml"
+                -S /dev/null -k none -l "$SURI_DIR")
+            ;;
         decode) cmd=("$BIN" -I "$PCAP" -t -N "${NO_PROTOCOLS[@]}") ;;
         parse) cmd=("$BIN" -I "$PCAP" -t -N) ;;
         parse-w2) cmd=("$BIN" -I "$PCAP" -t -N -E pipeline.workers=2) ;;
@@ -220,11 +253,15 @@ for c in $CASES; do
             stop_sink
             case_cmd "$c"
         fi
-        rm -rf "$EVDIR"
+        rm -rf "$EVDIR" "$SURI_DIR" "$SCRATCH/err"
+        [[ $c != suricata ]] || mkdir -p "$SURI_DIR"
         [[ $c != redis ]] || redis-cli -p "$REDIS_PORT" flushall >/dev/null
         b0=$(busy_ticks)
         t0=$EPOCHREALTIME
-        if ! /usr/bin/time -f '%M %U %S' -o "$SCRATCH/time" "${cmd[@]}" >/dev/null 2>"$SCRATCH/err"; then
+        # Suricata logs to stdout; everything else's stdout is the output under test
+        out=/dev/null
+        [[ $c != suricata ]] || out=$SCRATCH/err
+        if ! /usr/bin/time -f '%M %U %S' -o "$SCRATCH/time" "${cmd[@]}" >>"$out" 2>>"$SCRATCH/err"; then
             cat "$SCRATCH/err" >&2
             die "$c failed"
         fi
@@ -234,6 +271,13 @@ for c in $CASES; do
         counters=$(grep -h 'final counters' "$SCRATCH/err" | tail -n1 | sed 's/.*: //' || true)
         if [[ $c == redis ]]; then
             counters="$counters redis_llen=$(redis-cli -p "$REDIS_PORT" llen packetbeat)"
+        fi
+        if [[ $c == suricata ]]; then
+            # Suricata prints the packets it read; its transactions are its eve records
+            counters="packets=$(sed -n 's/.*read 1 file, \([0-9]*\) packets.*/\1/p' "$SCRATCH/err" | tail -n1)"
+            for t in http pgsql; do
+                counters="$counters eve_$t=$(grep -c "\"event_type\":\"$t\"" "$SURI_DIR/eve.json" || true)"
+            done
         fi
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$loops" "$t0" "$t1" "$rss" "$user" \
             "$sys" "$(((b1 - b0) * 1000 / HZ))" "$counters" >>"$RAW"
@@ -278,14 +322,15 @@ print("capture: %s: %d frames, %.1f MiB of frames (avg %.0f B), %d connections, 
                            fbytes / frames, meta["connections"], trans))
 print("runs per case: %d; wall = best (median); rates from the best run; cpu = user+sys "
       "of the best run; RSS = highest of the runs; x = wall per pass over the file divided "
-      "by the baseline's" % runs)
+      "by the baseline's; vs suricata = Suricata's wall divided by the case's, per pass "
+      "(how many times faster)" % runs)
 
 def best(case):
     return min(rows[case], key=lambda r: r["wall"])
 
-base = {k: best(k)["wall"] for k in ("tcpdump", "decode") if k in rows}
+base = {k: best(k)["wall"] for k in ("tcpdump", "decode", "suricata") if k in rows}
 hdr = ("case", "wall s", "Gbit/s", "Mpps", "events/s", "cpu s", "Gbit/s/cpu",
-       "RSS MiB", "x tcpdump", "x decode")
+       "RSS MiB", "x tcpdump", "x decode", "vs suricata")
 table = []
 for case in order:
     b = best(case)
@@ -302,6 +347,7 @@ for case in order:
         "%.1f" % max(r["rss"] for r in rows[case]),
         "%.2f" % (b["wall"] / n / base["tcpdump"]) if "tcpdump" in base else "-",
         "%.2f" % (b["wall"] / n / base["decode"]) if "decode" in base else "-",
+        "%.1fx" % (base["suricata"] / (b["wall"] / n)) if "suricata" in base else "-",
     ))
 widths = [max(len(str(x[i])) for x in table + [hdr]) for i in range(len(hdr))]
 fmt = "  ".join("%%-%ds" % w if i == 0 else "%%%ds" % w for i, w in enumerate(widths))
@@ -335,6 +381,17 @@ print()
 print("correctness (generator: %d frames, %d transactions):" % (frames, trans))
 for case in order:
     if case == "tcpdump":
+        continue
+    if case == "suricata":
+        # not wirebeat: the frames it read, and its eve records for reference (its
+        # PostgreSQL records group messages differently from Packetbeat's transactions)
+        for i, r in enumerate(rows[case], 1):
+            if r["c"].get("packets", 0) != frames:
+                problems.append("  suricata run %d: packets=%d (expected %d)" % (
+                    i, r["c"].get("packets", 0), frames))
+        c = best(case)["c"]
+        print("  %-11s packets=%d eve http=%d pgsql=%d" % (
+            case, c.get("packets", 0), c.get("eve_http", 0), c.get("eve_pgsql", 0)))
         continue
     for i, r in enumerate(rows[case], 1):
         c = r["c"]
