@@ -122,6 +122,7 @@ fn new_flow(ports: &PortMap, networks: &Networks, id: u64, p: &TcpPacket<'_>) ->
         max_buffer: factory.max_buffer(),
         streams: Default::default(),
         last_seen: p.ts,
+        server_active: Ts::default(),
         timeout: factory.connection_timeout(),
         next_expire: p.ts,
     })
@@ -142,6 +143,8 @@ struct Flow {
     max_buffer: usize,
     streams: [Stream; 2],
     last_seen: Ts,
+    /// Packet time of the server's latest payload.
+    server_active: Ts,
     timeout: Duration,
     /// Packet time of the next transaction-timeout check.
     next_expire: Ts,
@@ -333,6 +336,9 @@ impl FlowTable {
         };
         f.last_seen = p.ts;
         let dir = f.dir_of(p.src, p.sport);
+        if dir == Dir::ToClient && !p.payload.is_empty() {
+            f.server_active = p.ts;
+        }
         if p.flags & TCP_SYN != 0 {
             f.streams[dir.idx()].reasm.syn(p.seq);
         }
@@ -345,10 +351,12 @@ impl FlowTable {
             parser,
             streams,
             max_buffer,
+            server_active,
             ..
         } = f;
         if let Some(pr) = parser.as_mut().filter(|_| check_expiry) {
             let mut ctx = Ctx::new(p.ts, &mut self.scratch, counters);
+            ctx.server_active = *server_active;
             pr.expire(p.ts, &mut ctx);
         }
         let [s0, s1] = streams;

@@ -256,6 +256,35 @@ fn mid_stream_pickup_unmatched_and_timeout() {
 }
 
 #[test]
+fn requests_wait_while_the_server_is_sending() {
+    let mut sim = Sim::new();
+    sim.pkt(0, true, 1, 0, TCP_ACK, b"a\nb\n");
+    // The answer to `a` trickles in for 24 s, longer than the 10 s transaction
+    // timeout: neither `a` nor `b` behind it is given up while the server sends.
+    let mut seq = 1;
+    for i in 1..=12 {
+        sim.pkt(i * 2_000, false, seq, 5, TCP_ACK, b"AAAA");
+        sim.pkt(i * 2_000 + 1, true, 5, seq + 4, TCP_ACK, b"");
+        seq += 4;
+    }
+    sim.pkt(25_000, false, seq, 5, TCP_ACK, b"\nB\n");
+    seq += 3;
+    assert_eq!(
+        sim.queries(),
+        vec![
+            (s("a"), s(&"A".repeat(48)), Status::Ok),
+            (s("b"), s("B"), Status::Ok)
+        ]
+    );
+    assert_eq!(sim.counters.unmatched_requests, 0);
+    // Once the server falls silent the timeout counts again.
+    sim.pkt(26_000, true, 5, seq, TCP_ACK, b"c\n");
+    sim.pkt(37_000, true, 7, seq, TCP_ACK, b"");
+    assert_eq!(sim.queries()[2], (s("c"), None, Status::Error));
+    assert_eq!(sim.counters.unmatched_requests, 1);
+}
+
+#[test]
 fn parse_error_stop_and_buffer_bound() {
     let mut sim = Sim::new();
     sim.pkt(0, true, 1, 0, TCP_ACK, b"GARBAGE\n");

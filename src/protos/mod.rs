@@ -97,6 +97,10 @@ pub struct Ctx<'a> {
     /// A parser takes a message's start time from here ([`Ctx::start_ts`]) instead
     /// of remembering it across calls.
     pub msg_ts: Ts,
+    /// Packet time of the server's latest payload on this connection, when the engine
+    /// knows it (in `expire`; zero otherwise). A request does not time out while the
+    /// server is still sending: the answers before it, or its own, are on their way.
+    pub server_active: Ts,
     /// Completed transactions go here.
     pub out: &'a mut Vec<Transaction>,
     pub counters: &'a mut Counters,
@@ -108,6 +112,7 @@ impl<'a> Ctx<'a> {
         Ctx {
             ts,
             msg_ts: ts,
+            server_active: Ts::default(),
             out,
             counters,
         }

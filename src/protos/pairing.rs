@@ -264,9 +264,12 @@ impl<R: Message, S: Message> Pairing<R, S> {
         }
     }
 
-    /// Publishes, as unmatched, every request older than the transaction timeout,
-    /// and an answered open request whose response has waited that long (as a pair:
-    /// the rest of its body is no longer waited for).
+    /// Publishes, as unmatched, every request that has waited the transaction timeout
+    /// with the server silent (counted from the request's end or the server's latest
+    /// payload, [`Ctx::server_active`], whichever is later: a long response streaming
+    /// to a slow client keeps its request and those queued behind it), and an
+    /// answered open request whose response has waited that long (as a pair: the rest
+    /// of its body is no longer waited for).
     pub fn expire<E>(&mut self, ex: &E, now: Ts, ctx: &mut Ctx<'_>)
     where
         E: Exchange<Request = R, Response = S>,
@@ -276,7 +279,7 @@ impl<R: Message, S: Message> Pairing<R, S> {
             let since = match (&self.answer, front.open) {
                 (Some((resp, _)), _) => resp.wire().ts,
                 (None, true) => break,
-                (None, false) => front.since,
+                (None, false) => front.since.max(ctx.server_active),
             };
             if since.saturating_add(timeout) > now {
                 break;
