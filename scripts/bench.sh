@@ -9,7 +9,8 @@
 #   BENCH_SIZE_MB      capture size in MiB (default 1024)
 #   BENCH_RUNS         runs per case; best and median are reported (default 3)
 #   BENCH_SEED         generator seed (default 1)
-#   BENCH_CONCURRENCY  connections open at once in the capture (default 2000)
+#   BENCH_CONCURRENCY  connections open at once in the capture (default 4000)
+#   BENCH_SPAN_S       seconds of capture time the file spans (default 20)
 #   BENCH_DB_SHARE     percent of connections replaying MySQL/PostgreSQL/Redis (default 10)
 #   BENCH_CASES        space-separated subset of the cases below (default: all)
 #   BENCH_NO_BUILD=1   use the existing target/release/wirebeat
@@ -58,14 +59,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SIZE_MB=${BENCH_SIZE_MB:-1024}
 RUNS=${BENCH_RUNS:-3}
 SEED=${BENCH_SEED:-1}
-CONCURRENCY=${BENCH_CONCURRENCY:-2000}
+CONCURRENCY=${BENCH_CONCURRENCY:-4000}
+SPAN_S=${BENCH_SPAN_S:-20}
 DB_SHARE=${BENCH_DB_SHARE:-10}
 CASES=${BENCH_CASES:-"tcpdump suricata decode parse parse-w2 parse-loop3 console file file-w2 es es-stall redis"}
 REDIS_PORT=${BENCH_REDIS_PORT:-16379}
 REDIS_PID=
 ES_STALL=${BENCH_ES_STALL:-10}
 WORK=$ROOT/target/bench
-PCAP=$WORK/big-${SIZE_MB}m-s${SEED}-c${CONCURRENCY}-db${DB_SHARE}.pcap
+PCAP=$WORK/big-${SIZE_MB}m-s${SEED}-c${CONCURRENCY}-db${DB_SHARE}-t${SPAN_S}.pcap
 BIN=$ROOT/target/release/wirebeat
 SINK=$ROOT/target/release/examples/es_sink
 GEN=$ROOT/scripts/gen-traffic-pcap.py
@@ -145,7 +147,7 @@ key=$(
         sha256sum "$GEN" "$ROOT"/tests/pcaps/{http,mysql,pgsql,redis}/*.pcap \
             "$ROOT"/tests/pcaps/{mysql,pgsql,redis}/expected.json | awk '{print $1}'
         python3 --version
-        echo "size=$SIZE_MB seed=$SEED concurrency=$CONCURRENCY db_share=$DB_SHARE"
+        echo "size=$SIZE_MB seed=$SEED concurrency=$CONCURRENCY db_share=$DB_SHARE span=$SPAN_S"
     } | sha256sum | awk '{print $1}'
 )
 if [[ -s $PCAP && -s $PCAP.json && -f $PCAP.key && $(cat "$PCAP.key") == "$key" ]]; then
@@ -154,7 +156,7 @@ else
     log "generating $PCAP ($SIZE_MB MiB)"
     rm -f "$PCAP" "$PCAP.json" "$PCAP.key"
     python3 "$GEN" --out "$PCAP" --size-mb "$SIZE_MB" --seed "$SEED" --concurrency "$CONCURRENCY" \
-        --db-share "$DB_SHARE" >&2
+        --db-share "$DB_SHARE" --span-s "$SPAN_S" >&2
     echo "$key" >"$PCAP.key"
 fi
 # warm the page cache so that every case reads from memory

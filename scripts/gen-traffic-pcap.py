@@ -28,8 +28,9 @@ templates, an ACK from the receiver every second data segment and after each
 response, and a FIN/ACK teardown (server FIN first after a close-delimited response,
 client FIN first after a cut request).
 About --concurrency connections are open at once: the next packet always comes from a
-randomly chosen open connection, and timestamps advance by 1-9 us per packet. IPv4
-and TCP checksums are correct.
+randomly chosen open connection. Timestamps advance with the bytes written, by a
+random 0.5x-1.5x of the packet's share of --span-s, so the capture spans about that
+long whatever its size. IPv4 and TCP checksums are correct.
 
 No new connection is opened once the bytes written plus those of the open
 connections reach --size-mb; the open ones run to their end, so every transaction in
@@ -42,8 +43,8 @@ transactions (request/response pairs) it wrote.
 Python 3 standard library only.
 
 Usage:
-  gen-traffic-pcap.py --out big.pcap [--size-mb 1024] [--seed 1] [--concurrency 2000]
-                      [--db-share 10]
+  gen-traffic-pcap.py --out big.pcap [--size-mb 1024] [--seed 1] [--concurrency 4000]
+                      [--db-share 10] [--span-s 20]
 """
 
 import argparse
@@ -58,7 +59,7 @@ import time
 MSS = 1448
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 EPOCH = 1795478400  # 2026-11-24T00:00:00Z
-VERSION = 4  # bump when the output for the same arguments changes
+VERSION = 5  # bump when the output for the same arguments changes
 
 # ------------------------------------------------------------------ template reading
 
@@ -464,6 +465,8 @@ def generate(args, units, convs):
             pool += [u] * (args.large_weight if u["bytes"] >= 16384 else 1)
         groups += [(port, pool)] * len(pool)
     target = args.size_mb * 1024 * 1024
+    # microseconds per byte written, for a capture of about --span-s
+    us_per_byte = args.span_s * 1e6 / target
     frames = nbytes = conns = trans = 0
     ts = 0  # microseconds since EPOCH
     active = []
@@ -496,8 +499,8 @@ def generate(args, units, convs):
             a = active[i]
             fr = a[0][a[1]]
             a[1] += 1
-            ts += 1 + int(rnd() * 9)
             n = len(fr)
+            ts += max(1, int((16 + n) * us_per_byte * (0.5 + rnd())))
             w(pack_rec(EPOCH + ts // 1000000, ts % 1000000, n, n))
             w(fr)
             frames += 1
@@ -520,8 +523,10 @@ def main():
     ap.add_argument("--size-mb", type=int, default=1024,
                     help="file size in MiB (default 1024): no connection is opened past it")
     ap.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    ap.add_argument("--concurrency", type=int, default=2000,
-                    help="connections open at once (default 2000)")
+    ap.add_argument("--concurrency", type=int, default=4000,
+                    help="connections open at once (default 4000)")
+    ap.add_argument("--span-s", type=float, default=20.0,
+                    help="seconds of capture time the file spans, about (default 20)")
     ap.add_argument("--clients", type=int, default=4000,
                     help="distinct client addresses 10.1.x.y (default 4000)")
     ap.add_argument("--max-units", type=int, default=6,
@@ -538,6 +543,8 @@ def main():
     args = ap.parse_args()
     if not 0 <= args.db_share <= 100:
         ap.error("--db-share is a percentage")
+    if not 0 < args.span_s <= 86400:
+        ap.error("--span-s must be positive (at most a day)")
     if args.size_mb < 1 or args.concurrency < 1 or args.max_units < 1 or args.large_weight < 1 \
             or not 1 <= args.clients <= 254 * 256:
         ap.error("sizes and counts must be positive (clients at most 65024)")
@@ -565,7 +572,7 @@ def main():
     st.update({"generator_version": VERSION, "seed": args.seed, "size_mb": args.size_mb,
                "concurrency": args.concurrency, "clients": args.clients,
                "max_units": args.max_units, "large_weight": args.large_weight,
-               "db_share": args.db_share,
+               "db_share": args.db_share, "span_s": args.span_s,
                "templates": [os.path.basename(p) for p in paths],
                "template_units": len(units), "conversations": len(convs)})
     with open(args.out + ".json", "w") as f:
