@@ -159,10 +159,7 @@ fn session() -> Vec<(Dir, Vec<u8>)> {
 /// Feeds one session through a fresh parser in MSS-sized segments.
 fn run(h: &mut Harness<Box<dyn Parser>>, p: Box<dyn Parser>, s: &[(Dir, Vec<u8>)]) -> usize {
     h.restart(p);
-    for (dir, bytes) in s {
-        h.chunked(*dir, bytes, MSS, 1);
-    }
-    h.close_at(2);
+    h.replay(s, MSS, 2);
     h.out.len()
 }
 
