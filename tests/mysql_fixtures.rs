@@ -9,8 +9,9 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn mysql(name: &str, extra: &[&str]) -> Run {
-    let run = replay(&fixture(&format!("mysql/{name}.pcap")), extra);
+/// Replays `mysql/<name>.pcap` with `-E` `settings`; wirebeat exits with 0.
+fn mysql(name: &str, settings: &[&str]) -> Run {
+    let run = replay_fixture(&format!("mysql/{name}.pcap"), settings);
     assert_eq!(run.code, 0, "{name}: {}", run.stderr);
     run
 }
@@ -34,7 +35,7 @@ fn data_frames(frames: &[Frame], to_server: bool) -> Vec<usize> {
         .collect()
 }
 
-/// `-E` settings for send_request / send_response, and the `response_cut` limits.
+/// Settings for send_request / send_response, and the `response_cut` limits.
 fn text_options(cut: Option<&Value>) -> Vec<String> {
     let mut o = vec![
         "protocols.mysql.send_request=true".to_string(),
@@ -47,7 +48,7 @@ fn text_options(cut: Option<&Value>) -> Vec<String> {
             c["max_row_length"]
         ));
     }
-    o.into_iter().flat_map(|v| ["-E".to_string(), v]).collect()
+    o
 }
 
 #[test]
@@ -55,15 +56,7 @@ fn every_fixture_gives_exactly_the_recorded_transactions() {
     let all = expected("mysql");
     assert_eq!(all.len(), 11, "fixtures listed in expected.json");
     for (name, exp) in all {
-        let run = mysql(&name, &[]);
-        let events = run.events();
-        let want = exp["transactions"].as_array().unwrap();
-        assert_eq!(
-            events.len(),
-            want.len(),
-            "{name}: event count\n{}",
-            run.stderr
-        );
+        let (run, events, want) = replay_recorded("mysql", &name, &exp, &[]);
         // One connection each (long_result: two, in order), answered in order.
         for (i, (e, t)) in events.iter().zip(want).enumerate() {
             let ctx = format!("{name} #{i} {}", t["query"]);
@@ -156,11 +149,8 @@ fn send_response_cuts_of_a_long_result() {
     let run = mysql(
         "long_result",
         &[
-            "-E",
             "protocols.mysql.send_response=true",
-            "-E",
             "protocols.mysql.max_rows=3",
-            "-E",
             "protocols.mysql.max_row_length=7",
         ],
     );
@@ -171,13 +161,13 @@ fn send_response_cuts_of_a_long_result() {
         "id,label\n1,row-1\n2,row-2\n3,row-3\n"
     );
     assert_eq!(get(&ev[0], "mysql.num_rows"), 5000);
-    let run = mysql("prepared", &["-E", "protocols.mysql.send_response=true"]);
+    let run = mysql("prepared", &["protocols.mysql.send_response=true"]);
     let ev = run.events();
     assert_eq!(get(&ev[1], "response"), "id,name\n3,carol2\n");
     assert_eq!(get(&ev[1], "params"), "1, 'bob'");
     assert_eq!(get(&ev[2], "params"), "2, 'carol'");
     assert_eq!(get(&ev[4], "response"), "");
-    let run = mysql("multi", &["-E", "protocols.mysql.send_response=true"]);
+    let run = mysql("multi", &["protocols.mysql.send_response=true"]);
     assert_eq!(
         get(&run.events()[0], "response"),
         "one\n1\ntwo,three\n2,3\n"
@@ -279,14 +269,11 @@ fn a_connection_picked_up_mid_stream() {
 fn garbage_on_port_3306_never_crashes() {
     let orig = read_frames(&fixture("mysql/queries.pcap"));
     let mut frames = orig.clone();
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut x = XorShift(0x9E37_79B9_7F4A_7C15);
     for &i in &data_frames(&orig, true) {
         let off = payload_offset(&frames[i]);
         for b in &mut frames[i].data[off..] {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x as u8;
+            *b = x.next() as u8;
         }
     }
     for &i in data_frames(&orig, false).iter().skip(2).step_by(2) {
