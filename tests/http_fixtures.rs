@@ -166,7 +166,7 @@ fn pipelined_requests_pair_in_order() {
 
 #[test]
 fn post_form_options() {
-    let run = replay_fixture(
+    let ev = fixture_events(
         "http/post_form.pcap",
         &[
             "protocols.http.hide_keywords=[password]",
@@ -175,9 +175,8 @@ fn post_form_options() {
             "protocols.http.split_cookie=true",
             "protocols.http.send_request=true",
         ],
+        1,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 1, "{}", run.stderr);
     let e = &ev[0];
     assert_eq!(get(e, "http.request.method"), "POST");
     // The form's password replaces the query's; keys sorted, as Packetbeat does.
@@ -216,7 +215,7 @@ const POST_FORM_REDACTED_HEAD: &str = "POST /login?q=1&password=xxxxx HTTP/1.1\r
 
 #[test]
 fn post_form_redact_authorization() {
-    let run = replay_fixture(
+    let ev = fixture_events(
         "http/post_form.pcap",
         &[
             "protocols.http.hide_keywords=[password]",
@@ -224,9 +223,8 @@ fn post_form_redact_authorization() {
             "protocols.http.redact_authorization=true",
             "protocols.http.send_headers=[authorization, cookie]",
         ],
+        1,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 1, "{}", run.stderr);
     let e = &ev[0];
     assert_eq!(get(e, "request"), POST_FORM_REDACTED_HEAD);
     assert_eq!(
@@ -266,15 +264,14 @@ fn post_form_redact_authorization() {
 fn query_charset_whole_header_values_and_sorted_params() {
     let exp = expected("http");
     let t = &exp["query_charset"]["transactions"][0];
-    let run = replay_fixture(
+    let ev = fixture_events(
         "http/query_charset.pcap",
         &[
             "protocols.http.send_headers=[accept, server]",
             "protocols.http.hide_keywords=[pass]",
         ],
+        1,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 1, "{}", run.stderr);
     let e = &ev[0];
     // Header maps keep the whole value, parameters included; mime_type has none.
     assert_eq!(
@@ -317,15 +314,14 @@ fn query_charset_whole_header_values_and_sorted_params() {
 
 #[test]
 fn gzip_body_is_decoded_when_included() {
-    let run = replay_fixture(
+    let ev = fixture_events(
         "http/gzip_large.pcap",
         &[
             "protocols.http.include_body_for=[text/plain]",
             "protocols.http.send_response=true",
         ],
+        2,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 2, "{}", run.stderr);
     let big = ev
         .iter()
         .find(|e| get(e, "url.path") == "/big.txt")
@@ -355,15 +351,14 @@ fn gzip_body_is_decoded_when_included() {
 
 #[test]
 fn max_message_size_cuts_the_stored_body_only() {
-    let run = replay_fixture(
+    let ev = fixture_events(
         "http/gzip_large.pcap",
         &[
             "protocols.http.include_body_for=[text/plain]",
             "protocols.http.max_message_size=1000",
         ],
+        2,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 2, "{}", run.stderr);
     for e in &ev {
         let content = get(e, "http.response.body.content").as_str().unwrap_or("");
         assert!(content.len() <= 1000, "{}", content.len());
@@ -378,9 +373,7 @@ fn max_message_size_cuts_the_stored_body_only() {
 
 #[test]
 fn close_delimited_and_head() {
-    let run = replay_fixture("http/close_delimited.pcap", &[]);
-    let ev = run.events();
-    assert_eq!(ev.len(), 1);
+    let ev = fixture_events("http/close_delimited.pcap", &[], 1);
     assert_eq!(get(&ev[0], "http.response.body.bytes"), 1040);
     assert_eq!(get(&ev[0], "http.version"), "1.1");
 

@@ -281,16 +281,15 @@ fn suspended_portal_executes() {
 
 #[test]
 fn response_text_as_packetbeat_writes_it() {
-    let run = replay_fixture(
+    let ev = fixture_events(
         "pgsql/response_text.pcap",
         &[
             "protocols.pgsql.send_response=true",
             "protocols.pgsql.max_rows=11",
             "protocols.pgsql.max_row_length=11",
         ],
+        1,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 1);
     // Column names never cut; each row's values cut at 11 bytes in all (the value
     // that passes the limit is cut, the ones after it dropped); quoting and escaping
     // come after the cut.
@@ -356,16 +355,15 @@ fn client_reports_agree_with_the_recording() {
 
 #[test]
 fn send_request_and_response() {
-    let run = replay_fixture(
+    let ev = fixture_events(
         "pgsql/simple.pcap",
         &[
             "protocols.pgsql.send_request=true",
             "protocols.pgsql.send_response=true",
             "protocols.pgsql.max_rows=2",
         ],
+        4,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 4, "{}", run.stderr);
     assert_eq!(
         get(&ev[0], "request"),
         "SELECT id, name FROM items ORDER BY id"

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{Frame, Run, XorShift, fixture, replay, tcp_info};
+use super::{Frame, Run, XorShift, expected, fixture, replay, tcp_info};
 
 /// Replays `pcap` with each of `settings` (`protocols.http.send_request=true`) given
 /// by `-E`.
@@ -55,4 +55,19 @@ pub fn garble(frames: &mut [Frame], seed: u64) {
             *b = x.next() as u8;
         }
     }
+}
+
+/// The events of replaying `tests/pcaps/<name>` with `settings`: exactly `n` of them.
+pub fn fixture_events(name: &str, settings: &[&str], n: usize) -> Vec<Value> {
+    let run = replay_fixture(name, settings);
+    let events = run.events();
+    assert_eq!(events.len(), n, "{name}: {}", run.stderr);
+    events
+}
+
+/// The entries of `tests/pcaps/<set>/expected.json`, which must list `n` captures.
+pub fn expected_captures(set: &str, n: usize) -> serde_json::Map<String, Value> {
+    let all = expected(set);
+    assert_eq!(all.len(), n, "{set}: captures listed in expected.json");
+    all
 }
