@@ -25,14 +25,9 @@ fn payload_offset(f: &Frame) -> usize {
 
 /// Indices of frames carrying TCP payload towards (`to_server`) or from port 3306.
 fn data_frames(frames: &[Frame], to_server: bool) -> Vec<usize> {
-    frames
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| {
-            tcp_info(f).is_some_and(|(n, _, dport)| n > 0 && (dport == 3306) == to_server)
-        })
-        .map(|(i, _)| i)
-        .collect()
+    frame_indices(frames, |f| {
+        tcp_info(f).is_some_and(|(n, _, dport)| n > 0 && (dport == 3306) == to_server)
+    })
 }
 
 /// Settings for send_request / send_response, and the `response_cut` limits.
@@ -178,8 +173,7 @@ fn lost_segment_inside_a_long_result() {
     let resp = data_frames(&orig, false);
     // Server segments of the first connection: greeting, auth OK, then the result.
     let victim = resp[resp.len() / 3];
-    let mut frames = orig.clone();
-    frames.remove(victim);
+    let frames = without(&orig, victim);
     let path = tmp("mysql_gap.pcap");
     write_frames(&path, &frames, 65535);
     let run = replay(&path, &[]);
@@ -210,8 +204,7 @@ fn lost_request_start_resynchronises_on_the_next_command() {
     let orig = read_frames(&fixture("mysql/queries.pcap"));
     let reqs = data_frames(&orig, true);
     // reqs: handshake response, SELECT, INSERT, ... drop the INSERT.
-    let mut frames = orig.clone();
-    frames.remove(reqs[2]);
+    let frames = without(&orig, reqs[2]);
     let path = tmp("mysql_reqgap.pcap");
     write_frames(&path, &frames, 65535);
     let run = replay(&path, &[]);

@@ -381,21 +381,14 @@ fn replay_is_byte_identical() {
 fn lost_segment_in_long_result() {
     let frames = read_frames(&fixture("pgsql/long_result.pcap"));
     // Server-to-client data segments; drop one in the middle of the rows.
-    let data: Vec<usize> = frames
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| matches!(tcp_info(f), Some((n, 5432, _)) if n > 1000))
-        .map(|(i, _)| i)
-        .collect();
+    let data = frame_indices(
+        &frames,
+        |f| matches!(tcp_info(f), Some((n, 5432, _)) if n > 1000),
+    );
     assert!(data.len() > 100, "{}", data.len());
     let drop = data[data.len() / 2];
     let lost = tcp_info(&frames[drop]).unwrap().0 as u64;
-    let kept: Vec<_> = frames
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != drop)
-        .map(|(_, f)| f.clone())
-        .collect();
+    let kept = without(&frames, drop);
     let path = tmp("pgsql_gap.pcap");
     write_frames(&path, &kept, 65535);
     let run = replay(&path, &[]);
@@ -427,12 +420,10 @@ fn mid_stream_pickup() {
     // Start the capture after the first three client data segments of the psycopg
     // session: no handshake, no startup.
     let frames = read_frames(&fixture("pgsql/python_extended.pcap"));
-    let client_data: Vec<usize> = frames
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| matches!(tcp_info(f), Some((n, _, 5432)) if n > 0))
-        .map(|(i, _)| i)
-        .collect();
+    let client_data = frame_indices(
+        &frames,
+        |f| matches!(tcp_info(f), Some((n, _, 5432)) if n > 0),
+    );
     // From the fifth client segment on: the named statement executed first was
     // prepared before the pickup, so its text is unknown (method EXECUTE); the
     // unnamed statements after it carry their own Parse.

@@ -71,3 +71,20 @@ pub fn expected_captures(set: &str, n: usize) -> serde_json::Map<String, Value> 
     assert_eq!(all.len(), n, "{set}: captures listed in expected.json");
     all
 }
+
+/// Indices of the frames for which `pick` holds.
+pub fn frame_indices(frames: &[Frame], pick: impl Fn(&Frame) -> bool) -> Vec<usize> {
+    frames
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| pick(f))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// A copy of `frames` without frame `i`: a segment lost before the capture.
+pub fn without(frames: &[Frame], i: usize) -> Vec<Frame> {
+    let mut v = frames.to_vec();
+    v.remove(i);
+    v
+}
