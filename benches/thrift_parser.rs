@@ -3,13 +3,15 @@
 //! unframed binary and framed compact, replayed as MSS-sized segments through a
 //! buffer that behaves like the TCP engine's, with and without IDL names.
 
-use std::hint::black_box;
+mod support;
+
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use support::bench_replay;
 use wirebeat::config::Config;
 use wirebeat::protos::testing::{Conversation, Harness, conversations, fixture, test_conn};
-use wirebeat::protos::{Dir, Parser, factory};
+use wirebeat::protos::{Dir, factory};
 
 const MSS: usize = 1448;
 /// Copies of the conversation per connection.
@@ -36,13 +38,6 @@ fn connection(calls: &[u8], replies: &[u8]) -> Conversation {
         .collect()
 }
 
-/// Replays one connection through a fresh parser in MSS-sized segments.
-fn run(h: &mut Harness<Box<dyn Parser>>, p: Box<dyn Parser>, conv: &[(Dir, Vec<u8>)]) -> usize {
-    h.restart(p);
-    h.replay(conv, MSS, 1);
-    h.out.len()
-}
-
 fn bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let conn = test_conn(9090);
@@ -63,21 +58,18 @@ fn bench(c: &mut Criterion) {
         }
         let factory = factory("thrift", &cfg).expect("thrift enabled");
         let mut h = Harness::from_factory(factory.as_ref(), conn.clone());
-        let p = factory.new_parser(&conn);
-        assert_eq!(run(&mut h, p, &conv), 12 * REPEAT);
-        assert_eq!(h.errors, 0);
+        // One connection through a fresh parser in MSS-sized segments.
+        let run = |h: &mut Harness<_>| {
+            h.restart(factory.new_parser(&conn));
+            h.replay(&conv, MSS, 1)
+        };
         g.throughput(Throughput::Bytes((calls.len() + replies.len()) as u64));
         let id = if idl {
             format!("{name}_idl")
         } else {
             name.to_string()
         };
-        g.bench_function(id, |b| {
-            b.iter(|| {
-                let p = factory.new_parser(&conn);
-                black_box(run(&mut h, p, &conv))
-            })
-        });
+        bench_replay(&mut g, &id, &mut h, run, |n| assert_eq!(n, 12 * REPEAT));
     }
     g.finish();
 }
