@@ -2,11 +2,12 @@
 //! with small and larger bodies, a gzip'd chunked response, a POST, a 304 and a 404,
 //! delivered in MSS-sized segments through a buffer that behaves like the TCP engine's.
 
-use std::hint::black_box;
+mod support;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use support::bench_replay;
 use wirebeat::config::Config;
-use wirebeat::protos::testing::{Harness, XorShift, test_conn};
+use wirebeat::protos::testing::{Conversation, Harness, XorShift, test_conn};
 use wirebeat::protos::{Dir, factory};
 
 const MSS: usize = 1448;
@@ -60,34 +61,38 @@ Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r
     r
 }
 
-/// (request, response) pairs of one connection.
-fn exchanges() -> Vec<(Vec<u8>, Vec<u8>)> {
+fn exchange(req: Vec<u8>, resp: Vec<u8>) -> [(Dir, Vec<u8>); 2] {
+    [(Dir::ToServer, req), (Dir::ToClient, resp)]
+}
+
+/// One connection: each request followed by its response.
+fn conversation() -> Conversation {
     let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
     let mut noise =
         |n: usize| -> Vec<u8> { (0..n).map(|_| b'a' + (rng.next() % 26) as u8).collect() };
     let mut v = Vec::new();
     for i in 0..20 {
-        v.push((
+        v.extend(exchange(
             request("GET", &format!("/static/app{i}.js?v=3"), b""),
             response("200 OK", "application/javascript", &noise(1_500)),
         ));
-        v.push((
+        v.extend(exchange(
             request("GET", "/img/logo.png", b""),
             response("304 Not Modified", "image/png", b""),
         ));
-        v.push((
+        v.extend(exchange(
             request("GET", "/api/items?page=2&limit=50", b""),
             chunked_response(&noise(12_000)),
         ));
-        v.push((
+        v.extend(exchange(
             request("POST", "/login", b"user=alice&password=secret&remember=1"),
             response("200 OK", "text/html; charset=utf-8", &noise(400)),
         ));
-        v.push((
+        v.extend(exchange(
             request("GET", "/missing", b""),
             response("404 Not Found", "text/html", &noise(150)),
         ));
-        v.push((
+        v.extend(exchange(
             request("GET", "/video/intro.mp4", b""),
             response("200 OK", "video/mp4", &noise(60_000)),
         ));
@@ -97,8 +102,8 @@ fn exchanges() -> Vec<(Vec<u8>, Vec<u8>)> {
 
 fn bench(c: &mut Criterion) {
     let conn = test_conn(80);
-    let ex = exchanges();
-    let total: usize = ex.iter().map(|(a, b)| a.len() + b.len()).sum();
+    let conv = conversation();
+    let total: usize = conv.iter().map(|s| s.1.len()).sum();
     let mut cfg = Config::default();
     cfg.protocols.http.send_headers = vec!["user-agent".into(), "host".into()];
     cfg.protocols.http.real_ip_header = Some("x-forwarded-for".into());
@@ -109,17 +114,11 @@ fn bench(c: &mut Criterion) {
     let mut h = Harness::from_factory(factory.as_ref(), conn.clone());
     let run = |h: &mut Harness<_>| {
         h.restart(factory.new_parser(&conn));
-        for (req, resp) in &ex {
-            h.chunked(Dir::ToServer, req, MSS, 1);
-            h.chunked(Dir::ToClient, resp, MSS, 1);
-        }
-        h.close_at(1);
-        h.out.len()
+        h.replay(&conv, MSS, 1)
     };
-    assert_eq!(run(&mut h), ex.len());
-    assert_eq!(h.errors, 0);
-    g.bench_function("keep_alive_connection", |b| {
-        b.iter(|| black_box(run(&mut h)))
+    let exchanges = conv.len() / 2;
+    bench_replay(&mut g, "keep_alive_connection", &mut h, run, |n| {
+        assert_eq!(n, exchanges)
     });
     g.finish();
 }

@@ -3,12 +3,15 @@
 //! result, delivered in MSS-sized segments through a buffer that behaves like the
 //! TCP engine's.
 
+mod support;
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use support::bench_replay;
 use wirebeat::config::Config;
 use wirebeat::protos::testing::{Harness, test_conn};
-use wirebeat::protos::{Dir, Parser, factory};
+use wirebeat::protos::{Dir, factory};
 
 const MSS: usize = 1448;
 
@@ -156,16 +159,6 @@ fn session() -> Vec<(Dir, Vec<u8>)> {
     v
 }
 
-/// Feeds one session through a fresh parser in MSS-sized segments.
-fn run(h: &mut Harness<Box<dyn Parser>>, p: Box<dyn Parser>, s: &[(Dir, Vec<u8>)]) -> usize {
-    h.restart(p);
-    for (dir, bytes) in s {
-        h.chunked(*dir, bytes, MSS, 1);
-    }
-    h.close_at(2);
-    h.out.len()
-}
-
 fn bench(c: &mut Criterion) {
     let cfg = Config::default();
     let factory = factory("mysql", &cfg).expect("mysql enabled");
@@ -173,15 +166,15 @@ fn bench(c: &mut Criterion) {
     let s = session();
     let bytes: usize = s.iter().map(|(_, b)| b.len()).sum();
     let mut h = Harness::from_factory(factory.as_ref(), conn.clone());
-    assert_eq!(run(&mut h, factory.new_parser(&conn), &s), 1 + 20 * 4 + 4);
-    assert_eq!(h.errors, 0);
     let mut g = c.benchmark_group("mysql_parser");
     g.throughput(Throughput::Bytes(bytes as u64));
-    g.bench_function("mixed_session", |b| {
-        b.iter(|| {
-            let p = factory.new_parser(&conn);
-            black_box(run(&mut h, p, black_box(&s)))
-        })
+    // One session through a fresh parser in MSS-sized segments.
+    let run = |h: &mut Harness<_>| {
+        h.restart(factory.new_parser(&conn));
+        h.replay(black_box(&s), MSS, 2)
+    };
+    bench_replay(&mut g, "mixed_session", &mut h, run, |n| {
+        assert_eq!(n, 1 + 20 * 4 + 4)
     });
     g.finish();
 }

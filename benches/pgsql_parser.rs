@@ -3,9 +3,10 @@
 //! pipeline, psql simple queries, errors, COPY and a 5000-row result), delivered
 //! segment by segment through a buffer that behaves like the TCP engine's.
 
-use std::hint::black_box;
+mod support;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use support::bench_replay;
 use wirebeat::config::Config;
 use wirebeat::protos::factory;
 use wirebeat::protos::testing::{Harness, conversations, fixture, test_conn};
@@ -38,17 +39,12 @@ fn bench(c: &mut Criterion) {
         let mut events = 0;
         for segs in &conns {
             h.restart(factory.new_parser(&conn));
-            for (dir, seg) in segs {
-                h.feed(*dir, seg, 1);
-            }
-            h.close_at(1);
-            events += h.out.len();
+            // Each segment whole, as captured.
+            events += h.replay(segs, usize::MAX, 1);
         }
         events
     };
-    assert!(run(&mut h) > 0);
-    assert_eq!(h.errors, 0);
-    g.bench_function("fixture_mix", |b| b.iter(|| black_box(run(&mut h))));
+    bench_replay(&mut g, "fixture_mix", &mut h, run, |n| assert!(n > 0));
     g.finish();
 }
 

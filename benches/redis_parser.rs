@@ -1,12 +1,15 @@
 //! Redis parser throughput: pipelined GET/SET requests and their replies, fed in
 //! packet-sized pieces through the engine's parser contract.
 
-use std::hint::black_box;
+mod support;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use support::bench_replay;
 use wirebeat::config::Config;
-use wirebeat::protos::testing::{Harness, test_conn};
+use wirebeat::protos::testing::{Conversation, Harness, test_conn};
 use wirebeat::protos::{Dir, factory};
+
+const MSS: usize = 1448;
 
 fn resp(args: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
@@ -35,39 +38,42 @@ fn conversation() -> (Vec<u8>, Vec<u8>) {
     (req, rep)
 }
 
+/// Packet-sized pieces, requests one segment ahead of their replies.
+fn segments(req: &[u8], rep: &[u8]) -> Conversation {
+    let mut rq = req.chunks(MSS);
+    let mut rp = rep.chunks(MSS);
+    let mut v = Vec::new();
+    loop {
+        let a = rq.next();
+        let b = rp.next();
+        if a.is_none() && b.is_none() {
+            break;
+        }
+        if let Some(a) = a {
+            v.push((Dir::ToServer, a.to_vec()));
+        }
+        if let Some(b) = b {
+            v.push((Dir::ToClient, b.to_vec()));
+        }
+    }
+    v
+}
+
 fn bench(c: &mut Criterion) {
     let cfg = Config::default();
     let factory = factory("redis", &cfg).expect("redis enabled");
     let conn = test_conn(6379);
     let (req, rep) = conversation();
+    let conv = segments(&req, &rep);
     let mut g = c.benchmark_group("redis");
     g.throughput(Throughput::Bytes((req.len() + rep.len()) as u64));
     let mut h = Harness::from_factory(factory.as_ref(), conn.clone());
     let run = |h: &mut Harness<_>| {
         h.restart(factory.new_parser(&conn));
-        // Packet-sized pieces, requests one segment ahead of their replies.
-        let mut rq = req.chunks(1448);
-        let mut rp = rep.chunks(1448);
-        loop {
-            let a = rq.next();
-            let b = rp.next();
-            if a.is_none() && b.is_none() {
-                break;
-            }
-            if let Some(a) = a {
-                h.feed(Dir::ToServer, a, 1);
-            }
-            if let Some(b) = b {
-                h.feed(Dir::ToClient, b, 1);
-            }
-        }
-        h.close_at(1);
-        h.out.len()
+        h.replay(&conv, MSS, 1)
     };
-    assert!(run(&mut h) > 0);
-    assert_eq!(h.errors, 0);
-    g.bench_function("pipelined_get_set_1000", |b| {
-        b.iter(|| black_box(run(&mut h)))
+    bench_replay(&mut g, "pipelined_get_set_1000", &mut h, run, |n| {
+        assert!(n > 0)
     });
     g.finish();
 }

@@ -3,13 +3,15 @@
 //! unframed binary and framed compact, replayed as MSS-sized segments through a
 //! buffer that behaves like the TCP engine's, with and without IDL names.
 
-use std::hint::black_box;
+mod support;
+
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use support::bench_replay;
 use wirebeat::config::Config;
-use wirebeat::protos::testing::{Harness, conversations, fixture, test_conn};
-use wirebeat::protos::{Dir, Parser, factory};
+use wirebeat::protos::testing::{Conversation, Harness, conversations, fixture, test_conn};
+use wirebeat::protos::{Dir, factory};
 
 const MSS: usize = 1448;
 /// Copies of the conversation per connection.
@@ -28,19 +30,12 @@ fn streams(name: &str) -> [Vec<u8>; 2] {
 
 /// One connection: calls and replies interleaved in pieces of four MSS-sized
 /// segments, as on a busy connection.
-fn run(
-    h: &mut Harness<Box<dyn Parser>>,
-    p: Box<dyn Parser>,
-    calls: &[u8],
-    replies: &[u8],
-) -> usize {
-    h.restart(p);
-    for (c, r) in calls.chunks(4 * MSS).zip(replies.chunks(4 * MSS)) {
-        h.chunked(Dir::ToServer, c, MSS, 1);
-        h.chunked(Dir::ToClient, r, MSS, 1);
-    }
-    h.close_at(1);
-    h.out.len()
+fn connection(calls: &[u8], replies: &[u8]) -> Conversation {
+    calls
+        .chunks(4 * MSS)
+        .zip(replies.chunks(4 * MSS))
+        .flat_map(|(c, r)| [(Dir::ToServer, c.to_vec()), (Dir::ToClient, r.to_vec())])
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -55,6 +50,7 @@ fn bench(c: &mut Criterion) {
         let [c1, r1] = streams(name);
         let calls = c1.repeat(REPEAT);
         let replies = r1.repeat(REPEAT);
+        let conv = connection(&calls, &replies);
         let mut cfg = Config::default();
         if idl {
             let f = root.join("scripts/fixtures/thrift/calc.thrift");
@@ -62,21 +58,18 @@ fn bench(c: &mut Criterion) {
         }
         let factory = factory("thrift", &cfg).expect("thrift enabled");
         let mut h = Harness::from_factory(factory.as_ref(), conn.clone());
-        let p = factory.new_parser(&conn);
-        assert_eq!(run(&mut h, p, &calls, &replies), 12 * REPEAT);
-        assert_eq!(h.errors, 0);
+        // One connection through a fresh parser in MSS-sized segments.
+        let run = |h: &mut Harness<_>| {
+            h.restart(factory.new_parser(&conn));
+            h.replay(&conv, MSS, 1)
+        };
         g.throughput(Throughput::Bytes((calls.len() + replies.len()) as u64));
         let id = if idl {
             format!("{name}_idl")
         } else {
             name.to_string()
         };
-        g.bench_function(id, |b| {
-            b.iter(|| {
-                let p = factory.new_parser(&conn);
-                black_box(run(&mut h, p, &calls, &replies))
-            })
-        });
+        bench_replay(&mut g, &id, &mut h, run, |n| assert_eq!(n, 12 * REPEAT));
     }
     g.finish();
 }

@@ -22,12 +22,7 @@ fn summary(run: &Run) -> Vec<(String, u64, String)> {
 
 /// Indices of frames carrying TCP payload.
 fn data_frames(frames: &[Frame]) -> Vec<usize> {
-    frames
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| tcp_info(f).is_some_and(|t| t.0 > 0))
-        .map(|(i, _)| i)
-        .collect()
+    frame_indices(frames, |f| tcp_info(f).is_some_and(|t| t.0 > 0))
 }
 
 #[test]
@@ -72,12 +67,7 @@ fn a_lost_body_segment_is_a_gap_with_the_packet_loss_note() {
     let data = data_frames(&orig);
     // Drop one segment in the middle of the large gzip'd response.
     let victim = data[data.len() / 2];
-    let frames: Vec<Frame> = orig
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != victim)
-        .map(|(_, f)| f.clone())
-        .collect();
+    let frames = without(&orig, victim);
     let path = tmp("gap.pcap");
     write_frames(&path, &frames, 65535);
     let run = replay(&path, &[]);

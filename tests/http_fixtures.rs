@@ -20,16 +20,7 @@ fn response_bytes(t: &Value) -> u64 {
 #[test]
 fn every_fixture_gives_exactly_the_recorded_transactions() {
     for (name, exp) in expected("http") {
-        let run = replay(&fixture(&format!("http/{name}.pcap")), &[]);
-        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
-        let mut events = run.events();
-        let want = exp["transactions"].as_array().unwrap();
-        assert_eq!(
-            events.len(),
-            want.len(),
-            "{name}: event count\n{}",
-            run.stderr
-        );
+        let (run, mut events, want) = replay_recorded("http", &name, &exp, &[]);
         for t in want {
             let method = t["method"].as_str().unwrap();
             let path = t["path"].as_str().unwrap();
@@ -157,7 +148,7 @@ fn replay_is_byte_identical() {
 
 #[test]
 fn pipelined_requests_pair_in_order() {
-    let run = replay(&fixture("http/pipelined.pcap"), &[]);
+    let run = replay_fixture("http/pipelined.pcap", &[]);
     let paths: Vec<_> = run
         .events()
         .iter()
@@ -175,23 +166,17 @@ fn pipelined_requests_pair_in_order() {
 
 #[test]
 fn post_form_options() {
-    let run = replay(
-        &fixture("http/post_form.pcap"),
+    let ev = fixture_events(
+        "http/post_form.pcap",
         &[
-            "-E",
             "protocols.http.hide_keywords=[password]",
-            "-E",
             "protocols.http.real_ip_header=X-Forwarded-For",
-            "-E",
             "protocols.http.send_headers=[User-Agent, cookie]",
-            "-E",
             "protocols.http.split_cookie=true",
-            "-E",
             "protocols.http.send_request=true",
         ],
+        1,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 1, "{}", run.stderr);
     let e = &ev[0];
     assert_eq!(get(e, "http.request.method"), "POST");
     // The form's password replaces the query's; keys sorted, as Packetbeat does.
@@ -230,21 +215,16 @@ const POST_FORM_REDACTED_HEAD: &str = "POST /login?q=1&password=xxxxx HTTP/1.1\r
 
 #[test]
 fn post_form_redact_authorization() {
-    let run = replay(
-        &fixture("http/post_form.pcap"),
+    let ev = fixture_events(
+        "http/post_form.pcap",
         &[
-            "-E",
             "protocols.http.hide_keywords=[password]",
-            "-E",
             "protocols.http.send_request=true",
-            "-E",
             "protocols.http.redact_authorization=true",
-            "-E",
             "protocols.http.send_headers=[authorization, cookie]",
         ],
+        1,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 1, "{}", run.stderr);
     let e = &ev[0];
     assert_eq!(get(e, "request"), POST_FORM_REDACTED_HEAD);
     assert_eq!(
@@ -267,9 +247,9 @@ fn post_form_redact_authorization() {
     }
 
     // Without the options the same capture shows the credentials' user and the values.
-    let run = replay(
-        &fixture("http/post_form.pcap"),
-        &["-E", "protocols.http.send_headers=[authorization]"],
+    let run = replay_fixture(
+        "http/post_form.pcap",
+        &["protocols.http.send_headers=[authorization]"],
     );
     let e = &run.events()[0];
     assert_eq!(get(e, "user.name"), "alice");
@@ -284,17 +264,14 @@ fn post_form_redact_authorization() {
 fn query_charset_whole_header_values_and_sorted_params() {
     let exp = expected("http");
     let t = &exp["query_charset"]["transactions"][0];
-    let run = replay(
-        &fixture("http/query_charset.pcap"),
+    let ev = fixture_events(
+        "http/query_charset.pcap",
         &[
-            "-E",
             "protocols.http.send_headers=[accept, server]",
-            "-E",
             "protocols.http.hide_keywords=[pass]",
         ],
+        1,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 1, "{}", run.stderr);
     let e = &ev[0];
     // Header maps keep the whole value, parameters included; mime_type has none.
     assert_eq!(
@@ -337,17 +314,14 @@ fn query_charset_whole_header_values_and_sorted_params() {
 
 #[test]
 fn gzip_body_is_decoded_when_included() {
-    let run = replay(
-        &fixture("http/gzip_large.pcap"),
+    let ev = fixture_events(
+        "http/gzip_large.pcap",
         &[
-            "-E",
             "protocols.http.include_body_for=[text/plain]",
-            "-E",
             "protocols.http.send_response=true",
         ],
+        2,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 2, "{}", run.stderr);
     let big = ev
         .iter()
         .find(|e| get(e, "url.path") == "/big.txt")
@@ -377,17 +351,14 @@ fn gzip_body_is_decoded_when_included() {
 
 #[test]
 fn max_message_size_cuts_the_stored_body_only() {
-    let run = replay(
-        &fixture("http/gzip_large.pcap"),
+    let ev = fixture_events(
+        "http/gzip_large.pcap",
         &[
-            "-E",
             "protocols.http.include_body_for=[text/plain]",
-            "-E",
             "protocols.http.max_message_size=1000",
         ],
+        2,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 2, "{}", run.stderr);
     for e in &ev {
         let content = get(e, "http.response.body.content").as_str().unwrap_or("");
         assert!(content.len() <= 1000, "{}", content.len());
@@ -402,13 +373,11 @@ fn max_message_size_cuts_the_stored_body_only() {
 
 #[test]
 fn close_delimited_and_head() {
-    let run = replay(&fixture("http/close_delimited.pcap"), &[]);
-    let ev = run.events();
-    assert_eq!(ev.len(), 1);
+    let ev = fixture_events("http/close_delimited.pcap", &[], 1);
     assert_eq!(get(&ev[0], "http.response.body.bytes"), 1040);
     assert_eq!(get(&ev[0], "http.version"), "1.1");
 
-    let run = replay(&fixture("http/head_304.pcap"), &[]);
+    let run = replay_fixture("http/head_304.pcap", &[]);
     let codes: Vec<_> = run
         .events()
         .iter()
@@ -461,7 +430,7 @@ fn early_responses_pair_with_their_requests() {
             .collect();
         assert!(early[0], "{name}");
         assert!(early[1..].iter().all(|e| !e), "{name}");
-        let run = replay(&fixture(&format!("http/{name}.pcap")), &[]);
+        let run = replay_fixture(&format!("http/{name}.pcap"), &[]);
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         let events = run.events();
         let got: Vec<Want> = events

@@ -9,8 +9,9 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn mysql(name: &str, extra: &[&str]) -> Run {
-    let run = replay(&fixture(&format!("mysql/{name}.pcap")), extra);
+/// Replays `mysql/<name>.pcap` with `-E` `settings`; wirebeat exits with 0.
+fn mysql(name: &str, settings: &[&str]) -> Run {
+    let run = replay_fixture(&format!("mysql/{name}.pcap"), settings);
     assert_eq!(run.code, 0, "{name}: {}", run.stderr);
     run
 }
@@ -24,17 +25,12 @@ fn payload_offset(f: &Frame) -> usize {
 
 /// Indices of frames carrying TCP payload towards (`to_server`) or from port 3306.
 fn data_frames(frames: &[Frame], to_server: bool) -> Vec<usize> {
-    frames
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| {
-            tcp_info(f).is_some_and(|(n, _, dport)| n > 0 && (dport == 3306) == to_server)
-        })
-        .map(|(i, _)| i)
-        .collect()
+    frame_indices(frames, |f| {
+        tcp_info(f).is_some_and(|(n, _, dport)| n > 0 && (dport == 3306) == to_server)
+    })
 }
 
-/// `-E` settings for send_request / send_response, and the `response_cut` limits.
+/// Settings for send_request / send_response, and the `response_cut` limits.
 fn text_options(cut: Option<&Value>) -> Vec<String> {
     let mut o = vec![
         "protocols.mysql.send_request=true".to_string(),
@@ -47,23 +43,13 @@ fn text_options(cut: Option<&Value>) -> Vec<String> {
             c["max_row_length"]
         ));
     }
-    o.into_iter().flat_map(|v| ["-E".to_string(), v]).collect()
+    o
 }
 
 #[test]
 fn every_fixture_gives_exactly_the_recorded_transactions() {
-    let all = expected("mysql");
-    assert_eq!(all.len(), 11, "fixtures listed in expected.json");
-    for (name, exp) in all {
-        let run = mysql(&name, &[]);
-        let events = run.events();
-        let want = exp["transactions"].as_array().unwrap();
-        assert_eq!(
-            events.len(),
-            want.len(),
-            "{name}: event count\n{}",
-            run.stderr
-        );
+    for (name, exp) in expected_captures("mysql", 11) {
+        let (run, events, want) = replay_recorded("mysql", &name, &exp, &[]);
         // One connection each (long_result: two, in order), answered in order.
         for (i, (e, t)) in events.iter().zip(want).enumerate() {
             let ctx = format!("{name} #{i} {}", t["query"]);
@@ -156,11 +142,8 @@ fn send_response_cuts_of_a_long_result() {
     let run = mysql(
         "long_result",
         &[
-            "-E",
             "protocols.mysql.send_response=true",
-            "-E",
             "protocols.mysql.max_rows=3",
-            "-E",
             "protocols.mysql.max_row_length=7",
         ],
     );
@@ -171,13 +154,13 @@ fn send_response_cuts_of_a_long_result() {
         "id,label\n1,row-1\n2,row-2\n3,row-3\n"
     );
     assert_eq!(get(&ev[0], "mysql.num_rows"), 5000);
-    let run = mysql("prepared", &["-E", "protocols.mysql.send_response=true"]);
+    let run = mysql("prepared", &["protocols.mysql.send_response=true"]);
     let ev = run.events();
     assert_eq!(get(&ev[1], "response"), "id,name\n3,carol2\n");
     assert_eq!(get(&ev[1], "params"), "1, 'bob'");
     assert_eq!(get(&ev[2], "params"), "2, 'carol'");
     assert_eq!(get(&ev[4], "response"), "");
-    let run = mysql("multi", &["-E", "protocols.mysql.send_response=true"]);
+    let run = mysql("multi", &["protocols.mysql.send_response=true"]);
     assert_eq!(
         get(&run.events()[0], "response"),
         "one\n1\ntwo,three\n2,3\n"
@@ -190,8 +173,7 @@ fn lost_segment_inside_a_long_result() {
     let resp = data_frames(&orig, false);
     // Server segments of the first connection: greeting, auth OK, then the result.
     let victim = resp[resp.len() / 3];
-    let mut frames = orig.clone();
-    frames.remove(victim);
+    let frames = without(&orig, victim);
     let path = tmp("mysql_gap.pcap");
     write_frames(&path, &frames, 65535);
     let run = replay(&path, &[]);
@@ -222,8 +204,7 @@ fn lost_request_start_resynchronises_on_the_next_command() {
     let orig = read_frames(&fixture("mysql/queries.pcap"));
     let reqs = data_frames(&orig, true);
     // reqs: handshake response, SELECT, INSERT, ... drop the INSERT.
-    let mut frames = orig.clone();
-    frames.remove(reqs[2]);
+    let frames = without(&orig, reqs[2]);
     let path = tmp("mysql_reqgap.pcap");
     write_frames(&path, &frames, 65535);
     let run = replay(&path, &[]);
@@ -279,14 +260,11 @@ fn a_connection_picked_up_mid_stream() {
 fn garbage_on_port_3306_never_crashes() {
     let orig = read_frames(&fixture("mysql/queries.pcap"));
     let mut frames = orig.clone();
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut x = XorShift(0x9E37_79B9_7F4A_7C15);
     for &i in &data_frames(&orig, true) {
         let off = payload_offset(&frames[i]);
         for b in &mut frames[i].data[off..] {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x as u8;
+            *b = x.next() as u8;
         }
     }
     for &i in data_frames(&orig, false).iter().skip(2).step_by(2) {

@@ -96,7 +96,7 @@ fn every_fixture_gives_exactly_the_recorded_transactions() {
     let exp = expected("pgsql");
     assert!(exp.len() >= 15, "fixtures missing");
     for (name, e) in &exp {
-        let run = replay(&fixture(&format!("pgsql/{name}.pcap")), &[]);
+        let run = replay_fixture(&format!("pgsql/{name}.pcap"), &[]);
         check(name, e, &run, None);
     }
 }
@@ -109,16 +109,9 @@ fn every_fixture_gives_exactly_the_recorded_response_texts() {
         let rows = format!("protocols.pgsql.max_rows={rows}");
         let len = format!("protocols.pgsql.max_row_length={len}");
         for (name, e) in &exp {
-            let run = replay(
-                &fixture(&format!("pgsql/{name}.pcap")),
-                &[
-                    "-E",
-                    "protocols.pgsql.send_response=true",
-                    "-E",
-                    &rows,
-                    "-E",
-                    &len,
-                ],
+            let run = replay_fixture(
+                &format!("pgsql/{name}.pcap"),
+                &["protocols.pgsql.send_response=true", &rows, &len],
             );
             check(name, e, &run, Some(key));
         }
@@ -152,7 +145,7 @@ fn owned(want: &[(&str, &str, Option<u64>, &str, u64)]) -> Vec<Brief> {
 #[test]
 fn pipelined_executes_each_get_their_own_result() {
     // psycopg pipeline: two Sync batches, the second failing in its second Execute.
-    let run = replay(&fixture("pgsql/python_pipeline_rows.pcap"), &[]);
+    let run = replay_fixture("pgsql/python_pipeline_rows.pcap", &[]);
     let ev = run.events();
     let tellers = "SELECT tid FROM pgbench_tellers WHERE tid <= $1 ORDER BY tid";
     let update = "UPDATE pgbench_tellers SET tbalance = tbalance WHERE tid <= $1";
@@ -231,7 +224,7 @@ fn libpq_pipeline_of_prepared_statements() {
     // pgbench -M prepared with \startpipeline: every statement prepared first (Parse
     // + Sync each), then per transaction four Bind/Describe/Execute groups and one
     // Sync, none with a Parse of its own.
-    let run = replay(&fixture("pgsql/pgbench_pipeline.pcap"), &[]);
+    let run = replay_fixture("pgsql/pgbench_pipeline.pcap", &[]);
     let got = brief(&run.events());
     let q = [
         "SELECT g FROM generate_series(1, 3) AS g;",
@@ -260,7 +253,7 @@ fn libpq_pipeline_of_prepared_statements() {
 fn suspended_portal_executes() {
     // asyncpg: a cursor fetched 3 rows at a time (Execute with a row limit), then a
     // cached named statement executed twice.
-    let run = replay(&fixture("pgsql/portal.pcap"), &[]);
+    let run = replay_fixture("pgsql/portal.pcap", &[]);
     let cursor = "SELECT g, repeat('x', g) AS r FROM generate_series(1, $1::int) AS g";
     let named = "SELECT g FROM generate_series(1, $1::int) AS g";
     let want = owned(&[
@@ -280,10 +273,7 @@ fn suspended_portal_executes() {
     // asyncpg asks for binary results: the Executes of the cached statement have no
     // RowDescription; num_fields is the rows' column count, and the values are empty
     // in the text, as Packetbeat leaves binary values.
-    let run = replay(
-        &fixture("pgsql/portal.pcap"),
-        &["-E", "protocols.pgsql.send_response=true"],
-    );
+    let run = replay_fixture("pgsql/portal.pcap", &["protocols.pgsql.send_response=true"]);
     let ev = run.events();
     assert_eq!(get(&ev[7], "pgsql.num_fields"), 1);
     assert_eq!(get(&ev[7], "response"), "\n\n\n\n");
@@ -291,19 +281,15 @@ fn suspended_portal_executes() {
 
 #[test]
 fn response_text_as_packetbeat_writes_it() {
-    let run = replay(
-        &fixture("pgsql/response_text.pcap"),
+    let ev = fixture_events(
+        "pgsql/response_text.pcap",
         &[
-            "-E",
             "protocols.pgsql.send_response=true",
-            "-E",
             "protocols.pgsql.max_rows=11",
-            "-E",
             "protocols.pgsql.max_row_length=11",
         ],
+        1,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 1);
     // Column names never cut; each row's values cut at 11 bytes in all (the value
     // that passes the limit is cut, the ones after it dropped); quoting and escaping
     // come after the cut.
@@ -369,19 +355,15 @@ fn client_reports_agree_with_the_recording() {
 
 #[test]
 fn send_request_and_response() {
-    let run = replay(
-        &fixture("pgsql/simple.pcap"),
+    let ev = fixture_events(
+        "pgsql/simple.pcap",
         &[
-            "-E",
             "protocols.pgsql.send_request=true",
-            "-E",
             "protocols.pgsql.send_response=true",
-            "-E",
             "protocols.pgsql.max_rows=2",
         ],
+        4,
     );
-    let ev = run.events();
-    assert_eq!(ev.len(), 4, "{}", run.stderr);
     assert_eq!(
         get(&ev[0], "request"),
         "SELECT id, name FROM items ORDER BY id"
@@ -399,21 +381,14 @@ fn replay_is_byte_identical() {
 fn lost_segment_in_long_result() {
     let frames = read_frames(&fixture("pgsql/long_result.pcap"));
     // Server-to-client data segments; drop one in the middle of the rows.
-    let data: Vec<usize> = frames
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| matches!(tcp_info(f), Some((n, 5432, _)) if n > 1000))
-        .map(|(i, _)| i)
-        .collect();
+    let data = frame_indices(
+        &frames,
+        |f| matches!(tcp_info(f), Some((n, 5432, _)) if n > 1000),
+    );
     assert!(data.len() > 100, "{}", data.len());
     let drop = data[data.len() / 2];
     let lost = tcp_info(&frames[drop]).unwrap().0 as u64;
-    let kept: Vec<_> = frames
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != drop)
-        .map(|(_, f)| f.clone())
-        .collect();
+    let kept = without(&frames, drop);
     let path = tmp("pgsql_gap.pcap");
     write_frames(&path, &kept, 65535);
     let run = replay(&path, &[]);
@@ -445,12 +420,10 @@ fn mid_stream_pickup() {
     // Start the capture after the first three client data segments of the psycopg
     // session: no handshake, no startup.
     let frames = read_frames(&fixture("pgsql/python_extended.pcap"));
-    let client_data: Vec<usize> = frames
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| matches!(tcp_info(f), Some((n, _, 5432)) if n > 0))
-        .map(|(i, _)| i)
-        .collect();
+    let client_data = frame_indices(
+        &frames,
+        |f| matches!(tcp_info(f), Some((n, _, 5432)) if n > 0),
+    );
     // From the fifth client segment on: the named statement executed first was
     // prepared before the pickup, so its text is unknown (method EXECUTE); the
     // unnamed statements after it carry their own Parse.
@@ -499,20 +472,7 @@ fn garbage_on_the_postgres_port() {
     assert!(run.events().is_empty(), "{:?}", run.events());
     // Random bytes over a real PostgreSQL conversation's payload.
     let mut frames = read_frames(&fixture("pgsql/simple.pcap"));
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    for f in &mut frames {
-        if let Some((n, _, _)) = tcp_info(f)
-            && n > 0
-        {
-            let len = f.data.len();
-            for b in &mut f.data[len - n..] {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *b = x as u8;
-            }
-        }
-    }
+    garble(&mut frames, 0x2545_f491_4f6c_dd1d);
     write_frames(&path, &frames, 65535);
     let run = replay(&path, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -554,14 +514,14 @@ fn pipelines_split_into_tiny_segments_give_the_same_events() {
     // Derived from the recordings: every message cut across several segments.
     for name in ["python_pipeline_rows", "pgbench_pipeline", "portal"] {
         let pcap = fixture(&format!("pgsql/{name}.pcap"));
-        let opts = ["-E", "protocols.pgsql.send_response=true"];
-        let base = replay(&pcap, &opts);
+        let opts = ["protocols.pgsql.send_response=true"];
+        let base = replay_with(&pcap, &opts);
         let frames = read_frames(&pcap);
         let split = split_segments(&frames, 3);
         assert!(split.len() > frames.len() * 2, "{name}");
         let path = tmp(&format!("pgsql_split_{name}.pcap"));
         write_frames(&path, &split, 65535);
-        let run = replay(&path, &opts);
+        let run = replay_with(&path, &opts);
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         assert!(!base.events().is_empty());
         assert_eq!(run.events(), base.events(), "{name}");
@@ -574,7 +534,7 @@ fn statement_cache_limit_is_configurable_and_counted() {
     // One statement remembered: the unnamed statements parsed after psycopg's named
     // one push it out, so its second execution (Bind alone) has no query text.
     let pcap = fixture("pgsql/python_pipeline_rows.pcap");
-    let run = replay(&pcap, &["-E", "protocols.pgsql.max_statements=1"]);
+    let run = replay_with(&pcap, &["protocols.pgsql.max_statements=1"]);
     let ev = run.events();
     assert_eq!(ev.len(), 9, "{}", run.stderr);
     assert_eq!(get(&ev[4], "method"), "EXECUTE");

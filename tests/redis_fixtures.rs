@@ -21,19 +21,8 @@ fn by_port(items: &[Value], port: impl Fn(&Value) -> u64) -> BTreeMap<u64, Vec<&
 
 #[test]
 fn every_fixture_gives_exactly_the_recorded_transactions() {
-    let all = expected("redis");
-    assert_eq!(all.len(), 9, "fixtures in expected.json");
-    for (name, exp) in all {
-        let run = replay(&fixture(&format!("redis/{name}.pcap")), &[]);
-        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
-        let events = run.events();
-        let want = exp["transactions"].as_array().unwrap();
-        assert_eq!(
-            events.len(),
-            want.len(),
-            "{name}: event count\n{}",
-            run.stderr
-        );
+    for (name, exp) in expected_captures("redis", 9) {
+        let (run, events, want) = replay_recorded("redis", &name, &exp, &[]);
         let got = by_port(&events, |e| get(e, "source.port").as_u64().unwrap());
         let want = by_port(want, |t| t["client_port"].as_u64().unwrap());
         assert_eq!(
@@ -107,9 +96,9 @@ fn small_queue_evicts_and_counts() {
     // redis-cli --pipe writes 300 commands before reading: with room for 10 pending
     // commands, the oldest are published unmatched and the replies pair with the
     // commands still queued.
-    let run = replay(
-        &fixture("redis/pipeline_cli.pcap"),
-        &["-E", "protocols.redis.queue_max_messages=10"],
+    let run = replay_fixture(
+        "redis/pipeline_cli.pcap",
+        &["protocols.redis.queue_max_messages=10"],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let evictions = run.counter("pairing_evictions");
@@ -125,12 +114,10 @@ fn small_queue_evicts_and_counts() {
 
 #[test]
 fn send_request_and_response() {
-    let run = replay(
-        &fixture("redis/basic.pcap"),
+    let run = replay_fixture(
+        "redis/basic.pcap",
         &[
-            "-E",
             "protocols.redis.send_request=true",
-            "-E",
             "protocols.redis.send_response=true",
         ],
     );
@@ -141,28 +128,6 @@ fn send_request_and_response() {
         .expect("LRANGE");
     assert_eq!(get(e, "request"), "LRANGE list 0 -1");
     assert_eq!(get(e, "response"), "[c, b, a]");
-}
-
-/// Rewrites every TCP payload byte of the frames on port 6379 with noise, keeping
-/// the frames (and the TCP/IP headers) intact.
-fn garble(frames: &mut [Frame], seed: u64) {
-    let mut x = seed;
-    for f in frames.iter_mut() {
-        let Some((len, _, _)) = tcp_info(f) else {
-            continue;
-        };
-        if len == 0 {
-            continue;
-        }
-        // The payload is the frame's tail (Ethernet, no trailer in these captures).
-        let start = f.data.len() - len;
-        for b in &mut f.data[start..] {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x as u8;
-        }
-    }
 }
 
 #[test]
@@ -234,7 +199,7 @@ fn method_and_resource_as_packetbeat_names_them() {
         ("basic", "PING", "PING", None),
     ];
     for (name, query, method, resource) in cases {
-        let run = replay(&fixture(&format!("redis/{name}.pcap")), &[]);
+        let run = replay_fixture(&format!("redis/{name}.pcap"), &[]);
         let events = run.events();
         let e = events
             .iter()

@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::{expected, fixture, get, replay, tmp, write_frames};
+use common::{
+    expected, fixture, fixture_events, get, replay, replay_fixture, replay_with, tmp, write_frames,
+};
 use serde_json::Value;
 
 const IDL: &str = r#"protocols.thrift.idl_files=["scripts/fixtures/thrift/calc.thrift"]"#;
@@ -108,11 +110,8 @@ fn check(name: &str, with_idl: bool) {
     let exp = expected("thrift");
     let txs = exp[name]["transactions"].as_array().expect("transactions");
     let pcap = fixture(&format!("thrift/{name}.pcap"));
-    let run = if with_idl {
-        replay(&pcap, &["-E", IDL])
-    } else {
-        replay(&pcap, &[])
-    };
+    let settings: &[&str] = if with_idl { &[IDL] } else { &[] };
+    let run = replay_with(&pcap, settings);
     assert_eq!(run.code, 0, "{name}: {}", run.stderr);
     let events = run.events();
     let rows = rows();
@@ -211,19 +210,14 @@ fn fixtures_with_idl() {
 
 #[test]
 fn configured_transport_and_protocol() {
-    let pcap = fixture("thrift/compact_framed.pcap");
-    let run = replay(
-        &pcap,
-        &[
-            "-E",
-            "protocols.thrift.transport_type=framed",
-            "-E",
-            "protocols.thrift.protocol_type=compact",
-        ],
-    );
-    assert_eq!(run.events().len(), rows().len());
+    let pcap = "thrift/compact_framed.pcap";
+    let settings = [
+        "protocols.thrift.transport_type=framed",
+        "protocols.thrift.protocol_type=compact",
+    ];
+    fixture_events(pcap, &settings, rows().len());
     // The wrong configuration parses nothing, and says so in the counters.
-    let run = replay(&pcap, &["-E", "protocols.thrift.protocol_type=binary"]);
+    let run = replay_fixture(pcap, &["protocols.thrift.protocol_type=binary"]);
     assert_eq!(run.code, 0);
     assert!(run.events().is_empty());
     assert!(run.counter("parse_errors") > 0);
@@ -231,22 +225,13 @@ fn configured_transport_and_protocol() {
 
 #[test]
 fn options_change_the_rendering() {
-    let pcap = fixture("thrift/binary_socket.pcap");
-    let run = replay(
-        &pcap,
-        &[
-            "-E",
-            "protocols.thrift.obfuscate_strings=true",
-            "-E",
-            "protocols.thrift.collection_max_size=2",
-            "-E",
-            "protocols.thrift.capture_reply=false",
-            "-E",
-            "protocols.thrift.send_request=true",
-        ],
-    );
-    let ev = run.events();
-    assert_eq!(ev.len(), rows().len());
+    let settings = [
+        "protocols.thrift.obfuscate_strings=true",
+        "protocols.thrift.collection_max_size=2",
+        "protocols.thrift.capture_reply=false",
+        "protocols.thrift.send_request=true",
+    ];
+    let ev = fixture_events("thrift/binary_socket.pcap", &settings, rows().len());
     assert_eq!(s(get(&ev[3], "query")), Some(r#"echo(1: "*")"#));
     assert_eq!(s(get(&ev[3], "request")), Some(r#"echo(1: "*")"#));
     assert_eq!(
@@ -260,10 +245,7 @@ fn options_change_the_rendering() {
     }
     for pcap in ["binary_socket", "compact_framed"] {
         let pcap = fixture(&format!("thrift/{pcap}.pcap"));
-        let run = replay(
-            &pcap,
-            &["-E", "protocols.thrift.drop_after_n_struct_fields=3"],
-        );
+        let run = replay_with(&pcap, &["protocols.thrift.drop_after_n_struct_fields=3"]);
         // describe's reply (a struct of 9 fields) loses its content but still pairs;
         // every other call is unaffected.
         let ev = run.events();

@@ -240,6 +240,17 @@ impl<P: Parser> Harness<P> {
         }
     }
 
+    /// Delivers every segment of `conv` in pieces of at most `mss` bytes at packet
+    /// time 1, then ends the connection at packet time `close_ts`. Returns how many
+    /// transactions `out` then holds.
+    pub fn replay(&mut self, conv: &[(Dir, Vec<u8>)], mss: usize, close_ts: u64) -> usize {
+        for (dir, seg) in conv {
+            self.chunked(*dir, seg, mss, 1);
+        }
+        self.close_at(close_ts);
+        self.out.len()
+    }
+
     /// Bytes held unconsumed for `dir`.
     pub fn held(&self, dir: Dir) -> usize {
         self.bufs[dir.idx()].held()

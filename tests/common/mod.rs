@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod fake_es;
+pub mod fixtures;
 pub mod netns;
 
 use serde_json::Value;
@@ -62,6 +63,9 @@ pub fn root() -> PathBuf {
 // Not every test binary uses all of them.
 #[allow(unused_imports)]
 pub use wirebeat::protos::testing::{XorShift, expected, fixture};
+
+#[allow(unused_imports)]
+pub use fixtures::*;
 
 /// Runs `wirebeat` with the reference config, a fixed shipper name and `args`.
 pub fn wirebeat(args: &[&str]) -> Run {
