@@ -522,6 +522,17 @@ impl Reader {
                     Some(i) => (&rest[..i], true),
                     None => (rest, false),
                 };
+                if done && self.header_len == 0 && chunk.len() <= MAX_HEADER {
+                    // The whole type line is here (the usual case): read it in place,
+                    // and a bulk payload that follows in full with it.
+                    *off += chunk.len() + 1;
+                    let line = chunk.strip_suffix(b"\r").unwrap_or(chunk);
+                    let r = self.on_header(ty, line);
+                    if matches!(r, Adv::More) && matches!(self.st, St::Bulk { .. }) {
+                        return self.bulk_whole(data, off);
+                    }
+                    return r;
+                }
                 if self.header_len + chunk.len() > MAX_HEADER {
                     return Adv::Bad;
                 }
@@ -560,25 +571,7 @@ impl Reader {
                     Adv::More
                 }
             }
-            St::Bulk { left, hide } => {
-                let avail = (data.len() - *off) as u64;
-                let n = left.min(avail) as usize;
-                let mut chunk = &data[*off..*off + n];
-                *off += n;
-                let h = (hide as usize).min(chunk.len());
-                chunk = &chunk[h..];
-                self.emit(chunk);
-                let left = left - n as u64;
-                self.st = if left == 0 {
-                    St::BulkEnd(2)
-                } else {
-                    St::Bulk {
-                        left,
-                        hide: hide - h as u8,
-                    }
-                };
-                Adv::More
-            }
+            St::Bulk { .. } => self.bulk(data, off),
             St::BulkEnd(left) => {
                 let want: &[u8] = if left == 2 { b"\r\n" } else { b"\n" };
                 let b = data[*off];
@@ -599,6 +592,54 @@ impl Reader {
             }
             St::Inline => self.inline(data, off),
         }
+    }
+
+    /// A bulk payload whose CRLF is in `data` too: rendered and finished in one go.
+    /// Otherwise it streams ([`Reader::bulk`]).
+    fn bulk_whole(&mut self, data: &[u8], off: &mut usize) -> Adv {
+        let St::Bulk { left, hide } = self.st else {
+            return Adv::More;
+        };
+        let start = *off;
+        let end = match usize::try_from(left) {
+            Ok(n) if n <= data.len().saturating_sub(start).saturating_sub(2) => start + n,
+            _ => return Adv::More,
+        };
+        if &data[end..end + 2] != b"\r\n" {
+            return Adv::More;
+        }
+        let h = (hide as usize).min(end - start);
+        self.emit(&data[start + h..end]);
+        *off = end + 2;
+        self.finish_value()
+    }
+
+    /// Streams a bulk payload into the rendering.
+    fn bulk(&mut self, data: &[u8], off: &mut usize) -> Adv {
+        let St::Bulk { left, hide } = self.st else {
+            return Adv::More;
+        };
+        let avail = (data.len() - *off) as u64;
+        let n = left.min(avail) as usize;
+        let mut chunk = &data[*off..*off + n];
+        *off += n;
+        let h = (hide as usize).min(chunk.len());
+        chunk = &chunk[h..];
+        self.emit(chunk);
+        let left = left - n as u64;
+        if left == 0 && data.get(*off..*off + 2) == Some(b"\r\n") {
+            *off += 2;
+            return self.finish_value();
+        }
+        self.st = if left == 0 {
+            St::BulkEnd(2)
+        } else {
+            St::Bulk {
+                left,
+                hide: hide - h as u8,
+            }
+        };
+        Adv::More
     }
 
     /// No aggregate is open: a value here is the reply itself.

@@ -892,3 +892,37 @@ fn random_and_truncated_buffers_never_panic() {
         }
     }
 }
+
+#[test]
+fn bulk_payloads_read_in_one_piece_or_streamed_agree() {
+    // Whole, bytewise: the same events, for a good payload, one whose CRLF is
+    // missing (unparseable, then the next reply resynchronises) and one whose length
+    // runs past the data (waits for more; never allocates it).
+    let reply: &[u8] = b"*2\r\n$5\r\nhello\r\n$3\r\nabcXY\r\n+OK\r\n";
+    let mut got = Vec::new();
+    for bytewise in [false, true] {
+        let mut h = H::new();
+        h.feed(C, &cmd(&["MGET", "a", "b"]));
+        h.feed(C, &cmd(&["PING"]));
+        if bytewise {
+            h.bytewise(S, reply);
+        } else {
+            h.feed(S, reply);
+        }
+        h.feed(C, &cmd(&["GET", "big"]));
+        h.feed(S, b"$9223372036854775807\r\nabc");
+        h.close();
+        got.push(summary(&h));
+    }
+    assert_eq!(got[0], got[1]);
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        got[0],
+        vec![
+            // the broken array is dropped; the next reply found answers the oldest
+            (s("MGET"), s("MGET a b"), s("OK"), "OK"),
+            (s("PING"), s("PING"), s("-"), "Error"),
+            (s("GET"), s("GET big"), s("-"), "Error"),
+        ]
+    );
+}
