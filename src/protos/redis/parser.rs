@@ -478,6 +478,14 @@ impl Reader {
                 Adv::More
             }
             St::Start => {
+                if self.skimming() {
+                    if let Some(r) = self.skim(data, off) {
+                        return r;
+                    }
+                    if *off == data.len() {
+                        return Adv::More;
+                    }
+                }
                 let b = data[*off];
                 let top = self.msg.is_none();
                 if top && self.requests && b != b'*' {
@@ -592,6 +600,76 @@ impl Reader {
             }
             St::Inline => self.inline(data, off),
         }
+    }
+
+    /// Inside a nested aggregate of a reply whose rendering is already cut, nothing
+    /// more is rendered or captured until the reply ends: only its framing matters.
+    fn skimming(&self) -> bool {
+        !self.requests
+            && self.stack.len() >= 2
+            && self.deep == 0
+            && self.attrs == 0
+            && self.msg.as_ref().is_some_and(|m| m.text.is_cut())
+    }
+
+    /// Walks the whole elements of `data` from `*off` while [`Reader::skimming`],
+    /// keeping only the aggregate counts, without the per-byte state machine. Stops
+    /// before the first element that is not complete in `data`, is not a plain
+    /// string, number or aggregate, or is not well formed: the state machine takes
+    /// it from there, with the same outcome as if it had read everything. Returns
+    /// the outcome when the reply ends.
+    fn skim(&mut self, data: &[u8], off: &mut usize) -> Option<Adv> {
+        while self.skimming() {
+            let rest = &data[*off..];
+            let &b = rest.first()?;
+            // the type line: as the state machine reads it (at most MAX_HEADER bytes
+            // before its `\n`, `\r` optional)
+            let line = |max: usize| -> Option<(usize, &[u8])> {
+                let nl = memchr::memchr(b'\n', &rest[1..rest.len().min(max + 2)])?;
+                let l = &rest[1..1 + nl];
+                Some((nl + 2, l.strip_suffix(b"\r").unwrap_or(l)))
+            };
+            match b {
+                b'$' => {
+                    let (used, head) = line(MAX_HEADER)?;
+                    let n = usize::try_from(parse_int(head)?).ok()?;
+                    if n > rest.len().saturating_sub(used).saturating_sub(2)
+                        || &rest[used + n..used + n + 2] != b"\r\n"
+                    {
+                        return None;
+                    }
+                    *off += used + n + 2;
+                }
+                b'+' | b'-' | b':' | b',' | b'(' => {
+                    let max = usize::try_from(MAX_LINE).unwrap_or(usize::MAX);
+                    let nl = memchr::memchr(b'\n', &rest[1..])?;
+                    if nl > max {
+                        return None;
+                    }
+                    *off += nl + 2;
+                }
+                b'*' | b'%' | b'~' | b'>' => {
+                    let (used, head) = line(MAX_HEADER)?;
+                    let n = parse_int(head)?;
+                    if !(0..=MAX_AGGREGATE).contains(&n) {
+                        return None;
+                    }
+                    let kind = Agg::of(b)?;
+                    *off += used;
+                    self.cur_arg = None;
+                    if self.open(kind, n as u64) {
+                        return Some(Adv::Done);
+                    }
+                    continue;
+                }
+                _ => return None,
+            }
+            self.cur_arg = None;
+            if self.value_done() {
+                return Some(Adv::Done);
+            }
+        }
+        None
     }
 
     /// A bulk payload whose CRLF is in `data` too: rendered and finished in one go.

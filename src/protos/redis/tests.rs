@@ -926,3 +926,61 @@ fn bulk_payloads_read_in_one_piece_or_streamed_agree() {
         ]
     );
 }
+
+/// A reply shaped like `COMMAND DOCS`: a map of many entries, each a map of strings,
+/// numbers, nested arrays (empty ones too), a nil, a verbatim string and an error
+/// string, far over the rendering cap.
+fn docs_reply(entries: usize) -> Vec<u8> {
+    let bulk = |s: &str| format!("${}\r\n{s}\r\n", s.len());
+    let mut r = format!("%{entries}\r\n");
+    for i in 0..entries {
+        r += &bulk(&format!("cmd{i}"));
+        r += "%5\r\n";
+        r += &bulk("summary");
+        r += &bulk(&"word ".repeat(i % 7 + 1));
+        r += &bulk("since");
+        r += ":7\r\n";
+        r += &bulk("arguments");
+        r += "*3\r\n*0\r\n~2\r\n+a\r\n,1.5\r\n*2\r\n$-1\r\n=8\r\ntxt:abcd\r\n";
+        r += &bulk("group");
+        r += "-ERR not a real error\r\n";
+        r += &bulk("flags");
+        r += ">1\r\n(12345678901234567890\r\n";
+    }
+    r.into_bytes()
+}
+
+#[test]
+fn large_nested_replies_read_alike_in_any_pieces() {
+    let mut cfg = RedisConfig::default();
+    cfg.common.send_response = true;
+    let req = [cmd(&["COMMAND", "DOCS"]), cmd(&["PING"])].concat();
+    let good = [docs_reply(60), b"+PONG\r\n".to_vec()].concat();
+    // A broken element deep inside, after the rendering was cut.
+    let mut broken = good.clone();
+    let at = broken.len() - 200;
+    let i = at + broken[at..].iter().position(|&b| b == b'$').unwrap();
+    broken[i] = b'?';
+    for resp in [good, broken] {
+        let mut whole = H::with(cfg.clone());
+        whole.feed(C, &req);
+        whole.feed(S, &resp);
+        let want = exchange_json(&whole);
+        let mut bytes = H::with(cfg.clone());
+        bytes.feed(C, &req);
+        bytes.bytewise(S, &resp);
+        assert_eq!(want, exchange_json(&bytes));
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+        for _ in 0..20 {
+            let mut h = H::with(cfg.clone());
+            h.feed(C, &req);
+            let mut at = 0;
+            while at < resp.len() {
+                let n = (1 + rng.next() as usize % 3000).min(resp.len() - at);
+                h.feed(S, &resp[at..at + n]);
+                at += n;
+            }
+            assert_eq!(want, exchange_json(&h));
+        }
+    }
+}
