@@ -560,3 +560,36 @@ fn every_parsed_protocol_bounds_its_pairing_queue() {
     assert_eq!(p.memcache.queue_max_messages, 5);
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }
+
+#[test]
+fn hosts_must_name_a_host() {
+    for bad in [
+        "output:\n  elasticsearch:\n    hosts: 12\n",
+        "output:\n  elasticsearch:\n    hosts: [\"es:9200\", 12]\n",
+        "output:\n  redis:\n    hosts: [\"r:0\"]\n",
+        "output:\n  redis:\n    hosts: [\"r:6379x\"]\n",
+        "output:\n  elasticsearch:\n    hosts: [\":9200\"]\n",
+        "output:\n  elasticsearch:\n    hosts: [\"[::1:9200\"]\n",
+        "output:\n  elasticsearch:\n    hosts: [\"1.5\"]\n",
+    ] {
+        let e = err(bad);
+        assert!(e.contains(".hosts:"), "{bad}: {e}");
+        assert!(e.starts_with("wirebeat.yml:"), "{bad}: {e}");
+    }
+    let e = err("output:\n  elasticsearch:\n    hosts: 12\n");
+    assert!(e.contains("a number is not a host"), "{e}");
+    // What Beats users write is accepted.
+    let l = load(
+        "output:\n  elasticsearch:\n    hosts: [localhost, \"es1:9200\", \"10.0.0.1:9200\", \
+         \"https://es.example:9243/prefix\", \"[::1]:9200\", \"::1\"]\n  \
+         redis:\n    hosts: [\"r:6379\"]\n",
+    );
+    let es = l.config.output.elasticsearch.as_ref().unwrap();
+    assert_eq!(es.hosts.len(), 6);
+    // Overrides are checked the same way.
+    let e = load_e("", &["output.elasticsearch.hosts=12"])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("a number is not a host"), "{e}");
+}

@@ -677,7 +677,19 @@ pub(super) fn fold_host_port(
     let host_node = f.take("host");
     let port_node = f.take("port");
     let explicit_hosts = f.has("hosts");
-    f.strings(ctx, "hosts", hosts)?;
+    if let Some(n) = f.take("hosts") {
+        let path = f.child("hosts");
+        *hosts = to_strings(&n, &path, ctx)?;
+        let positions: Vec<Pos> = match &n.value {
+            Value::Seq(items) => items.iter().map(|i| i.pos).collect(),
+            _ => vec![n.pos],
+        };
+        for (h, pos) in hosts.iter().zip(positions) {
+            if let Err(why) = check_host(h) {
+                return Err(ctx.err(pos, &path, format!("{h:?}: {why}")));
+            }
+        }
+    }
     if host_node.is_none() && port_node.is_none() {
         return Ok(());
     }
@@ -700,6 +712,62 @@ pub(super) fn fold_host_port(
         );
     } else {
         *hosts = vec![format!("{host}:{port}")];
+    }
+    Ok(())
+}
+
+/// One `hosts` entry: `[scheme://]host[:port][/path]`, the host a name, an IPv4
+/// address or an IPv6 address (in brackets when a port follows). A number alone
+/// (`hosts: 12`) is refused rather than dialled as 0.0.0.12.
+pub(super) fn check_host(entry: &str) -> Result<(), String> {
+    let rest = match entry.split_once("://") {
+        Some((scheme, rest)) => {
+            if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(format!("not a URL scheme: {scheme:?}"));
+            }
+            rest
+        }
+        None => entry,
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
+        let Some((addr, after)) = inner.split_once(']') else {
+            return Err("unclosed `[` in an IPv6 address".into());
+        };
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("not an IPv6 address: {addr:?}"));
+        }
+        match after {
+            "" => (addr, None),
+            _ => match after.strip_prefix(':') {
+                Some(p) => (addr, Some(p)),
+                None => return Err(format!("unexpected {after:?} after the address")),
+            },
+        }
+    } else if authority.matches(':').count() > 1 {
+        // a bare IPv6 address, no port
+        if authority.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err("not a host, host:port or [IPv6]:port".into());
+        }
+        (authority, None)
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("no host name or address".into());
+    }
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && host.parse::<std::net::Ipv4Addr>().is_err()
+    {
+        return Err("a number is not a host: give a name or a full IPv4 address".into());
+    }
+    if let Some(p) = port
+        && !matches!(p.parse::<u16>(), Ok(1..))
+    {
+        return Err(format!("port {p:?} is not a number from 1 to 65535"));
     }
     Ok(())
 }
