@@ -109,6 +109,78 @@ fn missing_input_file_is_a_runtime_error() {
 }
 
 #[test]
+fn unsupported_link_types_are_reported() {
+    // A classic pcap of link type 147 (user-defined): nothing can be decoded.
+    let mut pcap = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0002_0004, 0, 0, 65535, 147] {
+        pcap.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [1u32, 0, 4, 4] {
+        pcap.extend_from_slice(&v.to_le_bytes());
+    }
+    pcap.extend_from_slice(b"abcd");
+    let classic = tmp("lt147.pcap");
+    std::fs::write(&classic, &pcap).unwrap();
+    let r = bin(&[
+        "-c",
+        "configs/wirebeat.yml",
+        "-I",
+        classic.to_str().unwrap(),
+        "-t",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("link type 147 is not supported"),
+        "{}",
+        r.stderr
+    );
+    // pcapng: interfaces may differ, so an unsupported one is warned about and its
+    // packets are counted, the others still decoded.
+    let mut ng = Vec::new();
+    let block = |ng: &mut Vec<u8>, ty: u32, body: &[u8]| {
+        let len = 12 + body.len() as u32;
+        ng.extend_from_slice(&ty.to_le_bytes());
+        ng.extend_from_slice(&len.to_le_bytes());
+        ng.extend_from_slice(body);
+        ng.extend_from_slice(&len.to_le_bytes());
+    };
+    let mut shb = Vec::new();
+    shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    block(&mut ng, 0x0A0D_0D0A, &shb);
+    let mut idb = Vec::new();
+    idb.extend_from_slice(&147u16.to_le_bytes());
+    idb.extend_from_slice(&0u16.to_le_bytes());
+    idb.extend_from_slice(&65535u32.to_le_bytes());
+    block(&mut ng, 1, &idb);
+    let mut epb = Vec::new();
+    for v in [0u32, 0, 0, 4, 4] {
+        epb.extend_from_slice(&v.to_le_bytes());
+    }
+    epb.extend_from_slice(b"abcd");
+    block(&mut ng, 6, &epb);
+    let pcapng = tmp("lt147.pcapng");
+    std::fs::write(&pcapng, &ng).unwrap();
+    let r = bin(&[
+        "-c",
+        "configs/wirebeat.yml",
+        "-I",
+        pcapng.to_str().unwrap(),
+        "-t",
+        "-e",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("link type 147 is not supported"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("non_ip_or_l4=1"), "{}", r.stderr);
+}
+
+#[test]
 fn no_config_file_still_replays_with_defaults() {
     let dir = tmp("empty-cwd");
     std::fs::create_dir_all(&dir).unwrap();

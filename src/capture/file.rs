@@ -113,6 +113,8 @@ struct Format {
     // pcapng
     ng_big_endian: bool,
     ifaces: Vec<Iface>,
+    /// Interfaces of an unsupported link type warned about (a few, not thousands).
+    unsupported_warned: u32,
     last_ts: Ts,
 }
 
@@ -252,6 +254,7 @@ impl FileSource {
             max_caplen: MAX_CAPLEN,
             ng_big_endian: false,
             ifaces: Vec::new(),
+            unsupported_warned: 0,
             last_ts: Ts::ZERO,
         };
         let bad = |path: PathBuf, e: PcapError<&[u8]>| match e {
@@ -284,6 +287,12 @@ impl FileSource {
                     }
                 };
                 fmt.linktype = LinkType((hdr.network.0 as u32) & 0xffff);
+                if !fmt.linktype.is_decoded() {
+                    return Err(CaptureError::LinkType {
+                        path,
+                        linktype: fmt.linktype.0,
+                    });
+                }
                 fmt.nanos = hdr.is_nanosecond_precision();
                 fmt.big_endian = hdr.is_bigendian();
                 fmt.rec_hdr = if hdr.is_modified_format() { 24 } else { 16 };
@@ -596,8 +605,17 @@ fn step_ng(r: &mut PcapNGReader<FullRead>, fmt: &mut Format) -> Step {
                 return Step::Corrupt(format!("unsupported if_tsresol 0x{tsresol:02x}"));
             };
             let snaplen = idb.snaplen;
+            let linktype = LinkType(idb.linktype.0 as u32 & 0xffff);
+            if !linktype.is_decoded() && fmt.unsupported_warned < 8 {
+                fmt.unsupported_warned += 1;
+                tracing::warn!(
+                    "pcapng interface {}: link type {} is not supported; its packets are counted in non_ip_or_l4",
+                    fmt.ifaces.len(),
+                    linktype.0
+                );
+            }
             fmt.ifaces.push(Iface {
-                linktype: LinkType(idb.linktype.0 as u32 & 0xffff),
+                linktype,
                 snaplen,
                 max_caplen: max_caplen_for(snaplen),
                 per_sec,

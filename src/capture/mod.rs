@@ -30,6 +30,12 @@ impl LinkType {
     pub const IPV6: LinkType = LinkType(229);
     /// Linux cooked capture v2 (`tcpdump -i any`, libpcap ≥ 1.10).
     pub const LINUX_SLL2: LinkType = LinkType(276);
+
+    /// Whether the decoder reads frames of this type (the others are counted as
+    /// not IP): the constants above and the historical raw-IP values 12 and 14.
+    pub fn is_decoded(self) -> bool {
+        matches!(self.0, 0 | 1 | 12 | 14 | 101 | 108 | 113 | 228 | 229 | 276)
+    }
 }
 
 /// One captured frame, borrowed from the source.
@@ -61,6 +67,11 @@ pub enum CaptureError {
     },
     #[error("{}: not a pcap or pcapng file: {reason}", path.display())]
     Format { path: PathBuf, reason: String },
+    #[error(
+        "{}: link type {linktype} is not supported (wirebeat decodes Ethernet, Linux cooked v1 and v2, raw IP and BSD loopback)",
+        path.display()
+    )]
+    LinkType { path: PathBuf, linktype: u32 },
     #[error(
         "{}: corrupt record at byte offset {offset} (after {packets} packets): {reason}",
         path.display()
