@@ -59,6 +59,9 @@ pub struct Reassembler {
     ooo_bytes: usize,
     fin_seq: Option<u32>,
     fin_done: bool,
+    /// The sequence range most recently reported lost (`[start, end)`): a segment
+    /// that falls in it later arrived late, it is not a retransmission.
+    lost: Option<(u32, u32)>,
 }
 
 impl Reassembler {
@@ -131,7 +134,11 @@ impl Reassembler {
             if rel <= 0 {
                 let end = rel + wire_len as i64;
                 if end <= 0 {
-                    counters.tcp_retransmits += 1;
+                    if self.was_lost(seq, wire_len) {
+                        counters.tcp_late_segments += 1;
+                    } else {
+                        counters.tcp_retransmits += 1;
+                    }
                 } else {
                     if rel < 0 {
                         counters.tcp_overlaps += 1;
@@ -236,8 +243,19 @@ impl Reassembler {
         counters.tcp_gap_bytes += len;
         emit(Chunk::Gap(len), counters);
         if let Some(n) = self.next.as_mut() {
+            let start = *n;
             *n = n.wrapping_add(len as u32);
+            self.lost = match self.lost {
+                Some((a, b)) if b == start => Some((a, *n)),
+                _ => Some((start, *n)),
+            };
         }
+    }
+
+    /// Whether `[seq, seq + len)` overlaps the range last reported lost.
+    fn was_lost(&self, seq: u32, len: u32) -> bool {
+        self.lost
+            .is_some_and(|(a, b)| diff(seq, b) < 0 && diff(seq.wrapping_add(len), a) > 0)
     }
 
     /// Delivers the part of a segment at or after `next`. The caller checked that the
@@ -451,6 +469,31 @@ mod tests {
             vec![Out::D(b"aa".to_vec()), Out::G(8), Out::D(b"bb".to_vec())]
         );
         assert_eq!(h.c.tcp_gaps, 1);
+    }
+
+    #[test]
+    fn late_originals_are_not_retransmissions() {
+        // The hole 1002..1010 is given up (flush); its bytes arriving afterwards are
+        // late, while bytes delivered twice are a retransmission.
+        let mut h = H::new();
+        h.seg(1000, b"aa", false);
+        h.seg(1010, b"bb", false);
+        h.flush();
+        h.seg(1004, b"xx", false); // inside the lost range
+        assert_eq!(h.c.tcp_late_segments, 1);
+        assert_eq!(h.c.tcp_retransmits, 0);
+        h.seg(1010, b"bb", false); // delivered already
+        assert_eq!(h.c.tcp_retransmits, 1);
+        h.seg(1000, b"aa", false);
+        assert_eq!(h.c.tcp_retransmits, 2);
+        assert_eq!(h.c.tcp_late_segments, 1);
+        // A hole proved lost by the peer's ACK counts the same way.
+        let mut h = H::new();
+        h.seg(1000, b"aa", false);
+        h.seg(1010, b"bb", false);
+        h.ack(1012);
+        h.seg(1002, b"12345678", false);
+        assert_eq!((h.c.tcp_late_segments, h.c.tcp_retransmits), (1, 0));
     }
 
     #[test]

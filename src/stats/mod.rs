@@ -58,6 +58,10 @@ counters! {
         flow_table_full,
         /// TCP segments fully retransmitted (dropped) and overlaps trimmed.
         tcp_retransmits,
+        /// Segments that arrived after their bytes had been reported lost (a hole
+        /// given up at a buffering limit, or proved lost by the peer's ACK): late
+        /// originals, not counted as retransmissions.
+        tcp_late_segments,
         tcp_overlaps,
         /// Segments buffered out of order, and those dropped at a buffering limit.
         tcp_ooo_buffered,
