@@ -450,6 +450,18 @@ fn finish(
                 eprintln!("wirebeat: {e}");
                 code = ExitCode::from(EXIT_RUNTIME);
             }
+            // Events an output gave up on (rejected, or retries exhausted) are lost:
+            // the run did not do its job, whatever else went well.
+            for (name, entries) in registry.snapshot().outputs {
+                let failed = entries
+                    .iter()
+                    .find(|(k, _)| *k == "events_failed")
+                    .map_or(0, |(_, v)| *v);
+                if failed > 0 {
+                    eprintln!("wirebeat: output {name}: {failed} events could not be delivered");
+                    code = ExitCode::from(EXIT_RUNTIME);
+                }
+            }
             code
         }
         Err(e) if what.is_empty() => {

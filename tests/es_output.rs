@@ -392,7 +392,13 @@ fn mapping_errors_are_counted_once_and_not_retried() {
 fn mapping_errors(es: FakeEs) {
     es.state().reject_containing = Some("\"method\":\"SET\"".into());
     let run = replay_es(&es, "redis/pipeline_cli.pcap", &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    // events were lost: the run says so in its exit code
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("events could not be delivered"),
+        "{}",
+        run.stderr
+    );
     let events = run.events();
     let bad = events.iter().filter(|e| e["method"] == "SET").count() as u64;
     assert!(bad > 0 && bad < events.len() as u64);
@@ -426,7 +432,7 @@ fn retries_are_bounded_by_max_retries() {
         &["-E", "output.elasticsearch.max_retries=2"],
     );
     assert!(t0.elapsed() < Duration::from_secs(20));
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, 2, "{}", run.stderr);
     let n = run.events().len() as u64;
     assert_eq!(es.state().bulk_requests, 3, "one batch, sent 1 + 2 times");
     assert_eq!(run.counter("events_dropped"), n, "{}", run.stderr);
@@ -941,7 +947,7 @@ fn https_with_a_ca_file_and_the_verification_switch() {
         "redis/resp3.pcap",
         &["-E", &url, "-E", "output.elasticsearch.max_retries=1"],
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(es.docs("packetbeat-").len(), before);
     assert_eq!(
         run.counter("events_dropped"),

@@ -573,3 +573,28 @@ fn a_lost_server_shows_in_the_stats_while_it_is_retried() {
         "{c:?}"
     );
 }
+
+#[test]
+fn events_lost_to_a_dead_redis_give_exit_2() {
+    // Nothing listens on port 1 of loopback: every batch fails, retries run out.
+    let r = common::replay(
+        &fixture("redis/basic.pcap"),
+        &[
+            "-E",
+            "output.console.enabled=false",
+            "-E",
+            "output.redis.enabled=true",
+            "-E",
+            "output.redis.hosts=[\"127.0.0.1:1\"]",
+            "-E",
+            "output.redis.max_retries=1",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("output redis: 14 events could not be delivered"),
+        "{}",
+        r.stderr
+    );
+}
