@@ -229,8 +229,10 @@ case_cmd() {
             ;;
         es | es-stall)
             if [[ $1 == es ]]; then start_sink 0; else start_sink "$ES_STALL"; fi
+            # every event must be delivered, however long the stalls make the drain
             cmd=("$BIN" -I "$PCAP" -t -E output.elasticsearch.enabled=true
-                -E "output.elasticsearch.hosts=[\"127.0.0.1:$SINK_PORT\"]")
+                -E "output.elasticsearch.hosts=[\"127.0.0.1:$SINK_PORT\"]"
+                -E pipeline.shutdown_timeout=10m)
             ;;
         *) die "unknown case $1" ;;
     esac

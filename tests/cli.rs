@@ -317,6 +317,51 @@ fn sigint_drains_and_exits_0() {
 }
 
 #[test]
+fn sigterm_ends_the_run_within_the_grace_when_the_output_is_dead() {
+    // Paced replay, looping for ever, into a Redis that is not there: SIGTERM must
+    // end it within pipeline.shutdown_timeout, counting what was not delivered.
+    let child = Command::new(env!("CARGO_BIN_EXE_wirebeat"))
+        .current_dir(root())
+        .args([
+            "-c",
+            "configs/wirebeat.yml",
+            "-I",
+            "tests/pcaps/redis/basic.pcap",
+            "-l",
+            "0",
+            "-E",
+            "output.console.enabled=false",
+            "-E",
+            "output.redis.enabled=true",
+            "-E",
+            "output.redis.hosts=[\"127.0.0.1:1\"]",
+            "-E",
+            "pipeline.shutdown_timeout=2s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let started = std::time::Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "{took:?}\n{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("events could not be delivered"), "{stderr}");
+    assert!(final_counter(&stderr, "events_dropped") > 0, "{stderr}");
+}
+
+#[test]
 fn periodic_metrics_report_only_changes_and_final_report_has_response_times() {
     // Paced replay: two passes over a 0.2 s capture with a 1 s pause between them.
     let r = wirebeat(&[

@@ -521,8 +521,14 @@ fn deliver(
         when_full: WhenFull::Block,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let (publisher, writers) =
-        wirebeat::output::start(vec![Box::new(out)], limits, &registry, stop).unwrap();
+    let (publisher, writers) = wirebeat::output::start(
+        vec![Box::new(out)],
+        limits,
+        &registry,
+        stop,
+        Duration::from_secs(30),
+    )
+    .unwrap();
     for i in 0..n {
         publisher.publish(line(i), 1);
     }
@@ -675,8 +681,14 @@ fn stalled_cluster(
         when_full,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let (publisher, writers) =
-        wirebeat::output::start(vec![Box::new(out)], limits, &registry, stop).unwrap();
+    let (publisher, writers) = wirebeat::output::start(
+        vec![Box::new(out)],
+        limits,
+        &registry,
+        stop,
+        Duration::from_secs(30),
+    )
+    .unwrap();
     (es, registry, publisher, writers)
 }
 
@@ -1015,8 +1027,14 @@ fn endless_retries_show_in_the_stats_while_they_happen() {
         when_full: WhenFull::Block,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let (publisher, writers) =
-        wirebeat::output::start(vec![Box::new(out)], limits, &registry, stop).unwrap();
+    let (publisher, writers) = wirebeat::output::start(
+        vec![Box::new(out)],
+        limits,
+        &registry,
+        stop,
+        Duration::from_secs(30),
+    )
+    .unwrap();
     for i in 0..10 {
         publisher.publish(line(i), 1);
     }
@@ -1068,8 +1086,14 @@ fn a_stop_during_endless_retries_keeps_the_live_counts() {
         when_full: WhenFull::Block,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let (publisher, writers) =
-        wirebeat::output::start(vec![Box::new(out)], limits, &registry, Arc::clone(&stop)).unwrap();
+    let (publisher, writers) = wirebeat::output::start(
+        vec![Box::new(out)],
+        limits,
+        &registry,
+        Arc::clone(&stop),
+        Duration::ZERO,
+    )
+    .unwrap();
     for i in 0..10 {
         publisher.publish(line(i), 1);
     }

@@ -485,7 +485,14 @@ fn endless_writer(
         when_full: WhenFull::Block,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (p, w) = wirebeat::output::start(vec![Box::new(out)], limits, &registry, stop).unwrap();
+    let (p, w) = wirebeat::output::start(
+        vec![Box::new(out)],
+        limits,
+        &registry,
+        stop,
+        Duration::from_secs(30),
+    )
+    .unwrap();
     (registry, p, w)
 }
 
@@ -591,6 +598,37 @@ fn events_lost_to_a_dead_redis_give_exit_2() {
         ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("output redis: 14 events could not be delivered"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_destination_that_never_returns_costs_only_the_shutdown_grace() {
+    // Endless retries to a port nobody listens on: the input's end starts the
+    // one-second grace, then what is left is dropped, counted, and the run ends.
+    let t0 = Instant::now();
+    let r = common::replay(
+        &fixture("redis/basic.pcap"),
+        &[
+            "-E",
+            "output.console.enabled=false",
+            "-E",
+            "output.redis.enabled=true",
+            "-E",
+            "output.redis.hosts=[\"127.0.0.1:1\"]",
+            "-E",
+            "output.redis.max_retries=-1",
+            "-E",
+            "pipeline.shutdown_timeout=1s",
+        ],
+    );
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("shutdown_timeout"), "{}", r.stderr);
     assert!(
         r.stderr
             .contains("output redis: 14 events could not be delivered"),

@@ -486,6 +486,10 @@ settings! {
         output_queue_bytes: usize = 64 * 1024 * 1024 => int(4096, MAX_USIZE);
         /// `block` (backpressure) or `drop_newest` (counted).
         when_full: WhenFull = WhenFull::Block => choice;
+        /// Once the input has ended or a stop signal came, how long the outputs may
+        /// still take to deliver what is queued (Beats' `shutdown_timeout`); what is
+        /// left after it is dropped and counted, and the run ends.
+        shutdown_timeout: Duration = Duration::from_secs(10) => duration;
         /// Connections tracked per worker.
         max_flows: usize = 131_072 => int(1, MAX_USIZE);
         /// Closed connections remembered per worker so that their late segments open

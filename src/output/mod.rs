@@ -37,8 +37,9 @@ pub trait Output: Send {
     fn tick(&mut self) -> io::Result<Delivery> {
         Ok(Delivery::default())
     }
-    /// The run's stop flag (SIGINT/SIGTERM): an output that retries without end
-    /// gives up when it is set.
+    /// The run's give-up flag: set when a stopping run (a signal, or the input's
+    /// end) has used up its shutdown grace (`pipeline.shutdown_timeout`). An
+    /// output that retries or waits stops doing so when it is set.
     fn set_stop(&mut self, _stop: Arc<AtomicBool>) {}
     /// Where an output that blocks while it retries reports what it delivered
     /// so far (each failed attempt, as it happens), so that the stats show an
@@ -179,7 +180,53 @@ pub struct Writers {
     queues: Vec<queue::Queue>,
     handles: Vec<(String, JoinHandle<Option<String>>)>,
     stats: Vec<Arc<OutputStats>>,
+    shutdown: Shutdown,
 }
+
+/// When the outputs stop trying: `grace` after the run's stop signal or after
+/// [`Writers::finish`] began, whichever comes first, the give-up flag is set;
+/// writers then drop what is left (counted as failed) instead of sending it.
+#[derive(Clone)]
+struct Shutdown {
+    /// SIGINT/SIGTERM.
+    signal: Arc<AtomicBool>,
+    /// The input ended and the queues are draining.
+    draining: Arc<AtomicBool>,
+    /// Set once the grace has run out.
+    give_up: Arc<AtomicBool>,
+    /// The writers are done (the watcher can go).
+    done: Arc<AtomicBool>,
+    grace: Duration,
+}
+
+impl Shutdown {
+    /// Runs on its own thread: sets `give_up` once `grace` has passed since the
+    /// run began stopping.
+    fn watch(self) {
+        let poll = Duration::from_millis(20);
+        while !self.signal.load(Ordering::Relaxed) && !self.draining.load(Ordering::Relaxed) {
+            if self.done.load(Ordering::Relaxed) {
+                return;
+            }
+            thread::sleep(poll);
+        }
+        let until = retry::deadline(self.grace);
+        while Instant::now() < until {
+            if self.done.load(Ordering::Relaxed) {
+                return;
+            }
+            thread::sleep(poll.min(until.saturating_duration_since(Instant::now())));
+        }
+        if !self.done.load(Ordering::Relaxed) {
+            tracing::warn!(target: "output", "shutdown_timeout ({:?}) reached: events not delivered yet are dropped", self.grace);
+            self.give_up.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How long [`Writers::finish`] still waits for a writer after the give-up flag
+/// was set (one blocked in a network call may not notice before its own timeout).
+const JOIN_AFTER_GIVE_UP: Duration = Duration::from_secs(2);
 
 /// What the outputs did, when they are done.
 #[derive(Debug, Default)]
@@ -198,27 +245,43 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// Starts one writer thread per output, each with its own queue bounded by
 /// `limits`, and returns the handle workers publish through.
+/// `stop` is the run's signal flag; `grace` its shutdown grace (see [`Shutdown`]).
 pub fn start(
     outputs: Vec<Box<dyn Output>>,
     limits: Limits,
     registry: &Registry,
     stop: Arc<AtomicBool>,
+    grace: Duration,
 ) -> io::Result<(Publisher, Writers)> {
+    let shutdown = Shutdown {
+        signal: stop,
+        draining: Arc::new(AtomicBool::new(false)),
+        give_up: Arc::new(AtomicBool::new(false)),
+        done: Arc::new(AtomicBool::new(false)),
+        grace,
+    };
     let mut w = Writers {
         queues: Vec::new(),
         handles: Vec::new(),
         stats: Vec::new(),
+        shutdown: shutdown.clone(),
     };
+    {
+        let s = shutdown.clone();
+        thread::Builder::new()
+            .name("wirebeat-out-grace".into())
+            .spawn(move || s.watch())?;
+    }
     for mut out in outputs {
         let name = out.name();
         let stats = registry.output(name);
         let q = queue::Queue::new(limits, Arc::clone(&stats));
-        out.set_stop(Arc::clone(&stop));
+        out.set_stop(Arc::clone(&shutdown.give_up));
         out.set_progress(DeliveryProgress::new(Arc::clone(&stats)));
-        let (q2, s2) = (q.clone(), Arc::clone(&stats));
+        let (q2, s2, g2) = (q.clone(), Arc::clone(&stats), Arc::clone(&shutdown.give_up));
         let h = thread::Builder::new()
             .name(format!("wirebeat-out-{name}"))
-            .spawn(move || writer_loop(q2, out, s2));
+            .spawn(move || writer_loop(q2, out, s2, g2));
         let h = match h {
             Ok(h) => h,
             Err(e) => {
@@ -235,16 +298,49 @@ pub fn start(
 
 impl Writers {
     /// Closes every queue, lets each writer drain and flush, and joins them.
+    /// The input has ended: the shutdown grace starts.
+    pub fn input_ended(&self) {
+        self.shutdown.draining.store(true, Ordering::Relaxed);
+    }
+
     pub fn finish(self) -> Report {
+        self.input_ended();
         for q in &self.queues {
             q.close();
         }
+        let give_up = &self.shutdown.give_up;
         let mut r = Report::default();
         let mut first = true;
+        let mut gave_up_at: Option<Instant> = None;
         for ((name, h), stats) in self.handles.into_iter().zip(&self.stats) {
-            let err = h
-                .join()
-                .unwrap_or_else(|_| Some(format!("output {name}: writer thread panicked")));
+            // Wait for the writer until the grace has run out, then a little more.
+            while !h.is_finished() {
+                if give_up.load(Ordering::Relaxed) {
+                    let t = *gave_up_at.get_or_insert_with(Instant::now);
+                    if t.elapsed() >= JOIN_AFTER_GIVE_UP {
+                        break;
+                    }
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+            let err = if h.is_finished() {
+                h.join()
+                    .unwrap_or_else(|_| Some(format!("output {name}: writer thread panicked")))
+            } else {
+                // Blocked in a network call: left behind; the process ends anyway.
+                Some(format!(
+                    "output {name}: still blocked when shutdown_timeout ran out"
+                ))
+            };
+            if give_up.load(Ordering::Relaxed) {
+                // Whatever was neither acknowledged nor counted as lost is lost now.
+                let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+                let settled = g(&stats.events_published)
+                    + g(&stats.events_failed)
+                    + g(&stats.events_dropped_full);
+                let left = g(&stats.events_queued).saturating_sub(settled);
+                OutputStats::add(&stats.events_failed, left);
+            }
             if r.error.is_none() {
                 r.error = err;
             }
@@ -274,6 +370,7 @@ fn writer_loop(
     q: queue::Queue,
     mut out: Box<dyn Output>,
     stats: Arc<OutputStats>,
+    give_up: Arc<AtomicBool>,
 ) -> Option<String> {
     let name = out.name();
     let mut error: Option<String> = None;
@@ -285,7 +382,7 @@ fn writer_loop(
     loop {
         match q.pop_timeout(TICK) {
             queue::Pop::Chunk(c) => {
-                if error.is_some() {
+                if error.is_some() || give_up.load(Ordering::Relaxed) {
                     OutputStats::add(&stats.events_failed, c.events);
                     continue;
                 }
@@ -301,7 +398,7 @@ fn writer_loop(
             queue::Pop::Timeout => {}
             queue::Pop::Closed => break,
         }
-        if error.is_none() && last_tick.elapsed() >= TICK {
+        if error.is_none() && !give_up.load(Ordering::Relaxed) && last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             match out.tick() {
                 Ok(d) => d.count(&stats),
@@ -309,10 +406,14 @@ fn writer_loop(
             }
         }
     }
-    match out.flush() {
-        Ok(d) => d.count(&stats),
-        Err(e) => {
-            error.get_or_insert(format!("output {name}: {e}"));
+    // After the grace, what the output still holds is not sent: Writers::finish
+    // counts it as failed.
+    if !give_up.load(Ordering::Relaxed) {
+        match out.flush() {
+            Ok(d) => d.count(&stats),
+            Err(e) => {
+                error.get_or_insert(format!("output {name}: {e}"));
+            }
         }
     }
     error
@@ -379,6 +480,7 @@ mod tests {
             limits,
             registry,
             Arc::new(AtomicBool::new(false)),
+            Duration::from_secs(30),
         )
         .unwrap();
         for _ in 0..10 {
@@ -480,7 +582,14 @@ mod tests {
         };
         let console = console::Console::to_writer(Box::new(io::sink()), false);
         let outs: Vec<Box<dyn Output>> = vec![Box::new(Failing(0)), Box::new(console)];
-        let (p, w) = start(outs, limits, &registry, Arc::new(AtomicBool::new(false))).unwrap();
+        let (p, w) = start(
+            outs,
+            limits,
+            &registry,
+            Arc::new(AtomicBool::new(false)),
+            Duration::from_secs(30),
+        )
+        .unwrap();
         for _ in 0..50 {
             p.publish(b"{\"a\":1}\n{\"a\":2}\n".to_vec(), 2);
         }

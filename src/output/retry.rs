@@ -64,7 +64,7 @@ impl Jitter {
 pub enum GiveUp {
     /// `max_retries` attempts after the first failed.
     MaxRetries,
-    /// Retrying without end, and the run is stopping.
+    /// The run is stopping and its shutdown grace has run out.
     Stopping,
 }
 
@@ -72,7 +72,8 @@ pub enum GiveUp {
 const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// One output's retry policy: backoff, optional jitter, `max_retries`, and the
-/// run's stop flag (SIGINT/SIGTERM), which ends retrying without end.
+/// run's give-up flag, set once a stopping run's shutdown grace
+/// (`pipeline.shutdown_timeout`) has run out: it ends every retry and every wait.
 #[derive(Clone, Debug)]
 pub struct Retry {
     pub backoff: Backoff,
@@ -127,13 +128,14 @@ impl Retry {
 
     /// After `failures` failed attempts: whether to try again. Bounded retries
     /// allow `max_retries` attempts after the first; endless ones go on until
-    /// the run stops.
+    /// the run gives up.
     pub fn check(&self, failures: u64) -> Result<(), GiveUp> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(GiveUp::Stopping);
+        }
         match self.max_retries {
             MaxRetries::Bounded(n) if failures > n => Err(GiveUp::MaxRetries),
-            MaxRetries::Bounded(_) => Ok(()),
-            MaxRetries::Forever if self.stop.load(Ordering::Relaxed) => Err(GiveUp::Stopping),
-            MaxRetries::Forever => Ok(()),
+            _ => Ok(()),
         }
     }
 
@@ -142,15 +144,11 @@ impl Retry {
         self.sleep_until(deadline(d));
     }
 
-    /// Sleeps until `until`. When retrying has no end, a stop signal cuts the
-    /// wait short (bounded retries keep their pace, so that the events still get
-    /// their attempts while the run drains).
+    /// Sleeps until `until`, or until the run gives up.
     pub fn sleep_until(&self, until: Instant) {
         loop {
             let wait = until.saturating_duration_since(Instant::now());
-            if wait.is_zero()
-                || (self.max_retries.is_forever() && self.stop.load(Ordering::Relaxed))
-            {
+            if wait.is_zero() || self.stop.load(Ordering::Relaxed) {
                 return;
             }
             std::thread::sleep(wait.min(STOP_POLL));
@@ -225,34 +223,36 @@ mod tests {
     }
 
     #[test]
-    fn a_stop_ends_endless_retries_and_their_waits() {
-        let b = Backoff::new(Duration::from_secs(3600), Duration::from_secs(3600));
-        let mut r = Retry::new(b, MaxRetries::Forever);
-        let stop = Arc::new(AtomicBool::new(false));
-        r.set_stop(Arc::clone(&stop));
-        assert_eq!(r.check(u64::MAX), Ok(()));
-        let setter = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(100));
-                stop.store(true, Ordering::Relaxed);
-            })
-        };
-        let t = Instant::now();
-        r.sleep(r.backoff.delay(1));
-        setter.join().unwrap();
-        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
-        assert_eq!(r.check(1), Err(GiveUp::Stopping));
-        // Bounded retries ignore the flag: their waits and attempts run out.
-        let mut r = Retry::new(
+    fn giving_up_ends_retries_and_their_waits() {
+        for policy in [MaxRetries::Forever, MaxRetries::Bounded(5)] {
+            let b = Backoff::new(Duration::from_secs(3600), Duration::from_secs(3600));
+            let mut r = Retry::new(b, policy);
+            let stop = Arc::new(AtomicBool::new(false));
+            r.set_stop(Arc::clone(&stop));
+            assert_eq!(r.check(1), Ok(()));
+            let setter = {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(100));
+                    stop.store(true, Ordering::Relaxed);
+                })
+            };
+            let t = Instant::now();
+            r.sleep(r.backoff.delay(1));
+            setter.join().unwrap();
+            assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+            assert_eq!(r.check(1), Err(GiveUp::Stopping));
+        }
+        // Until then bounded retries keep their pace.
+        let r = Retry::new(
             Backoff::new(Duration::from_millis(60), Duration::MAX),
             MaxRetries::Bounded(1),
         );
-        r.set_stop(stop);
         let t = Instant::now();
         r.sleep(Duration::from_millis(60));
         assert!(t.elapsed() >= Duration::from_millis(60));
         assert_eq!(r.check(1), Ok(()));
+        assert_eq!(r.check(2), Err(GiveUp::MaxRetries));
     }
 
     #[test]

@@ -209,6 +209,7 @@ pub fn run(
         crate::output::Limits::from_config(&cfg.pipeline),
         registry,
         Arc::clone(&stop),
+        cfg.pipeline.shutdown_timeout,
     )
     .map_err(|e| PipelineError::Thread("wirebeat-out", e))?;
 
@@ -300,6 +301,9 @@ pub fn run(
             if pin { cores } else { Vec::new() },
         )?,
     };
+    // The input is done: from now on the outputs have the shutdown grace to
+    // deliver what is queued, even while the workers still hand them events.
+    writers.input_ended();
     for h in handles {
         match h.join() {
             Ok(c) => counters.add(&c),
