@@ -193,6 +193,13 @@ impl RedisOutput {
     fn deliver(&mut self, lines: &[&[u8]], d: &mut Delivery) {
         let mut done = 0usize;
         let mut attempts = 0u64;
+        // Each batch gets its own retries, from the first wait on: one that arrives
+        // while the server is down does not inherit the previous batch's backoff
+        // (which made every batch cost all its retries at the longest wait).
+        if self.conn.is_none() && self.failures > 0 {
+            self.failures = 0;
+            self.next_attempt = Instant::now();
+        }
         while done < lines.len() {
             if self.conn.is_none() {
                 self.wait_for_next_attempt();
@@ -607,6 +614,27 @@ mod tests {
         drop(o);
         quit(&addr);
         h.join().unwrap();
+    }
+
+    #[test]
+    fn every_batch_starts_its_backoff_afresh() {
+        // Nothing listens on port 1. Waits 100, 200 ms, then the batch is given up;
+        // the next batch must not start from the 400 ms, 800 ms... waits.
+        let mut c = cfg("127.0.0.1:1");
+        c.reconnect_interval = Duration::from_millis(100);
+        c.backoff_max = Duration::from_secs(60);
+        c.max_retries = MaxRetries::Bounded(2);
+        let mut o = RedisOutput::new(&c).unwrap();
+        for batch in 0..3 {
+            let t = Instant::now();
+            let d = write(&mut o, b"1\n2\n");
+            assert_eq!(d.failed, 2);
+            let took = t.elapsed();
+            assert!(
+                took < Duration::from_millis(1500),
+                "batch {batch}: {took:?}"
+            );
+        }
     }
 
     #[test]
