@@ -1,11 +1,14 @@
 //! The local metrics endpoint (Beats' `http.enabled/host/port`): `GET /stats` as
-//! JSON, `GET /metrics` as Prometheus text, `GET /` for identification. One thread,
-//! one request per connection, bounded request size and read time.
+//! JSON, `GET /metrics` as Prometheus text, `GET /` for identification. An accept
+//! thread hands each connection to a thread of its own, at most [`MAX_CLIENTS`] at
+//! once (further clients get 503 at once); one request per connection, bounded
+//! request size and read time. Idle or trickling clients cannot hold it up.
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,9 +18,20 @@ use crate::event::json::quoted;
 /// Longest request head read.
 const MAX_REQUEST: usize = 8 * 1024;
 /// Time a client has to send its whole request head, and for each write of the
-/// answer. The endpoint serves one connection at a time: a client that sends
-/// nothing, or one byte now and then, holds it for this long at most.
+/// answer: a client that sends nothing, or one byte now and then, holds its
+/// thread for this long at most.
 const IO_TIME: Duration = Duration::from_secs(2);
+/// Connections served at once; one more is answered 503 and closed.
+pub const MAX_CLIENTS: usize = 16;
+
+/// One connection being served: released when its thread ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Starts serving on `host:port` (port 0 picks a free one). Returns the bound
 /// address; the thread lives as long as the process.
@@ -34,14 +48,32 @@ pub fn serve(
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     let started = Instant::now();
+    let busy = Arc::new(AtomicUsize::new(0));
+    let name: Arc<str> = Arc::from(name);
     thread::Builder::new()
         .name("wirebeat-http".into())
         .spawn(move || {
             for conn in listener.incoming() {
                 match conn {
-                    Ok(s) => {
-                        if let Err(e) = handle(s, &registry, &name, started) {
-                            tracing::debug!(target: "metrics", "metrics endpoint: {e}");
+                    Ok(mut s) => {
+                        if busy.load(Ordering::Relaxed) >= MAX_CLIENTS {
+                            let _ = s.set_write_timeout(Some(Duration::from_millis(100)));
+                            let _ = respond(&mut s, 503, "text/plain", "busy, try again\n");
+                            continue;
+                        }
+                        busy.fetch_add(1, Ordering::Relaxed);
+                        let slot = Slot(Arc::clone(&busy));
+                        let (registry, name) = (Arc::clone(&registry), Arc::clone(&name));
+                        let spawned = thread::Builder::new()
+                            .name("wirebeat-http-conn".into())
+                            .spawn(move || {
+                                let _slot = slot;
+                                if let Err(e) = handle(s, &registry, &name, started) {
+                                    tracing::debug!(target: "metrics", "metrics endpoint: {e}");
+                                }
+                            });
+                        if let Err(e) = spawned {
+                            tracing::debug!(target: "metrics", "metrics endpoint: no thread: {e}");
                         }
                     }
                     Err(e) => {
@@ -235,11 +267,15 @@ mod tests {
     use crate::stats::{Counters, OutputStats};
 
     fn get(addr: std::net::SocketAddr, path: &str) -> String {
-        let mut s = TcpStream::connect(addr).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        try_get(addr, path).unwrap()
+    }
+
+    fn try_get(addr: std::net::SocketAddr, path: &str) -> io::Result<String> {
+        let mut s = TcpStream::connect(addr)?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")?;
         let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
+        s.read_to_string(&mut out)?;
+        Ok(out)
     }
 
     #[test]
@@ -290,6 +326,50 @@ mod tests {
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
         assert!(get(addr, "/stats").starts_with("HTTP/1.1 200"));
+    }
+
+    #[test]
+    fn idle_clients_do_not_delay_stats_and_clients_are_bounded() {
+        let addr = serve(Registry::new(), "127.0.0.1", 0, "gw1".into()).unwrap();
+        // Idle connections, more than the endpoint serves at once.
+        let idle: Vec<TcpStream> = (0..MAX_CLIENTS + 8)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let t = Instant::now();
+        let answer = try_get(addr, "/stats");
+        let waited = t.elapsed();
+        // Either served, or told at once that it is busy (a 503, or the connection
+        // closed before the request was read): never left waiting.
+        match &answer {
+            Ok(a) => assert!(
+                a.starts_with("HTTP/1.1 200") || a.starts_with("HTTP/1.1 503"),
+                "{a}"
+            ),
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}"),
+        }
+        assert!(waited < Duration::from_millis(500), "{waited:?}");
+        drop(idle);
+        // Once they are gone (or timed out), the endpoint answers again.
+        let t = Instant::now();
+        loop {
+            if try_get(addr, "/stats").is_ok_and(|a| a.starts_with("HTTP/1.1 200")) {
+                break;
+            }
+            assert!(t.elapsed() < IO_TIME + Duration::from_secs(2));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // A few idle clients leave room for a real one, served at once.
+        let idle: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(100));
+        let t = Instant::now();
+        assert!(get(addr, "/stats").starts_with("HTTP/1.1 200"));
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+        drop(idle);
     }
 
     #[test]
