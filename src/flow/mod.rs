@@ -13,11 +13,12 @@ use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::event::direction::Networks;
 use crate::event::{ConnInfo, Transaction, Transport};
-use crate::protos::{AppBuffer, Chunk, Ctx, Dir, Parser, Progress};
+use crate::protos::{AppBuffer, Chunk, Ctx, Dir, Parser, Progress, ProtocolFactory};
 use crate::stats::Counters;
 use crate::time::Ts;
 use closed::{ClosedFlows, Span};
@@ -114,11 +115,10 @@ fn new_flow(ports: &PortMap, networks: &Networks, id: u64, p: &TcpPacket<'_>) ->
     };
     conn.direction = networks.direction(conn.client_ip, conn.server_ip);
     tracing::debug!(target: "tcp", "{conn}: new {} connection", factory.name());
-    let parser = factory.new_parser(&conn);
     Some(Flow {
         id,
         conn,
-        parser: Some(parser),
+        parser: ParserSlot::Lazy(Arc::clone(factory)),
         max_buffer: factory.max_buffer(),
         streams: Default::default(),
         last_seen: p.ts,
@@ -126,6 +126,37 @@ fn new_flow(ports: &PortMap, networks: &Networks, id: u64, p: &TcpPacket<'_>) ->
         timeout: factory.connection_timeout(),
         next_expire: p.ts,
     })
+}
+
+/// A connection's parser: made when the first payload (or loss) arrives, so that an
+/// idle or half-open connection holds no parser state.
+enum ParserSlot {
+    Lazy(Arc<dyn ProtocolFactory>),
+    Live(Box<dyn Parser>),
+    /// It stopped (protocol upgrade, encryption): never called again.
+    Stopped,
+}
+
+impl ParserSlot {
+    /// The running parser, if one was made and has not stopped.
+    fn live(&mut self) -> Option<&mut Box<dyn Parser>> {
+        match self {
+            ParserSlot::Live(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The parser for `c`: made now if this is the first chunk that needs one (a
+    /// FIN before any payload needs none).
+    fn for_chunk(&mut self, conn: &ConnInfo, c: &Chunk<'_>) -> Option<&mut Box<dyn Parser>> {
+        if let ParserSlot::Lazy(f) = self {
+            if matches!(c, Chunk::Fin) {
+                return None;
+            }
+            *self = ParserSlot::Live(f.new_parser(conn));
+        }
+        self.live()
+    }
 }
 
 /// Engine-side state of one direction: reassembly plus the unconsumed tail.
@@ -139,7 +170,7 @@ struct Flow {
     /// Creation order, for deterministic flushing.
     id: u64,
     conn: ConnInfo,
-    parser: Option<Box<dyn Parser>>,
+    parser: ParserSlot,
     max_buffer: usize,
     streams: [Stream; 2],
     last_seen: Ts,
@@ -188,7 +219,7 @@ enum End {
 /// Parser-facing state of one direction, borrowed apart from its reassembler.
 struct Feed<'a> {
     conn: &'a ConnInfo,
-    parser: &'a mut Option<Box<dyn Parser>>,
+    parser: &'a mut ParserSlot,
     app: &'a mut AppBuffer,
     out: &'a mut Vec<Transaction>,
     dir: Dir,
@@ -199,7 +230,7 @@ struct Feed<'a> {
 impl Feed<'_> {
     /// Hands one reassembled chunk to the parser; forgets a parser that stopped.
     fn chunk(&mut self, c: Chunk<'_>, counters: &mut Counters) {
-        let Some(parser) = self.parser.as_mut() else {
+        let Some(parser) = self.parser.for_chunk(self.conn, &c) else {
             return;
         };
         let mut ctx = Ctx::new(self.ts, self.out, counters);
@@ -212,7 +243,7 @@ impl Feed<'_> {
             &mut ctx,
         );
         if r == Some(Progress::Stop) {
-            *self.parser = None;
+            *self.parser = ParserSlot::Stopped;
         }
     }
 }
@@ -354,7 +385,7 @@ impl FlowTable {
             server_active,
             ..
         } = f;
-        if let Some(pr) = parser.as_mut().filter(|_| check_expiry) {
+        if let Some(pr) = parser.live().filter(|_| check_expiry) {
             let mut ctx = Ctx::new(p.ts, &mut self.scratch, counters);
             ctx.server_active = *server_active;
             pr.expire(p.ts, &mut ctx);
@@ -485,7 +516,7 @@ impl FlowTable {
             });
             st.reasm.discard(&mut self.total_ooo);
         }
-        if let Some(pr) = parser.as_mut() {
+        if let Some(pr) = parser.live() {
             let mut ctx = Ctx::new(ts, &mut self.scratch, counters);
             pr.close(&mut ctx);
         }
