@@ -250,7 +250,9 @@ impl Feed<'_> {
 
 pub struct FlowTable {
     ports: PortMap,
-    flows: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
+    /// Boxed: the table's buckets stay small (key and pointer), so a large or
+    /// mostly idle table costs little beyond the flows themselves.
+    flows: HashMap<FlowKey, Box<Flow>, foldhash::fast::RandomState>,
     expiry: BinaryHeap<Reverse<(Ts, u64, FlowKey)>>,
     closed: ClosedFlows,
     limits: FlowLimits,
@@ -362,7 +364,7 @@ impl FlowTable {
                 self.expiry
                     .push(Reverse((p.ts.saturating_add(flow.timeout), flow.id, key)));
                 counters.flows_created += 1;
-                v.insert(flow)
+                v.insert(Box::new(flow))
             }
         };
         f.last_seen = p.ts;
@@ -384,7 +386,7 @@ impl FlowTable {
             max_buffer,
             server_active,
             ..
-        } = f;
+        } = &mut **f;
         if let Some(pr) = parser.live().filter(|_| check_expiry) {
             let mut ctx = Ctx::new(p.ts, &mut self.scratch, counters);
             ctx.server_active = *server_active;
@@ -499,7 +501,7 @@ impl FlowTable {
             streams,
             max_buffer,
             ..
-        } = &mut f;
+        } = &mut *f;
         for (i, st) in streams.iter_mut().enumerate() {
             let dir = if i == 0 { Dir::ToServer } else { Dir::ToClient };
             let mut feed = Feed {
