@@ -376,7 +376,7 @@ if max(other.values()) > 0.25:
           "run again when the machine is idle.")
 
 # correctness: every wirebeat run must see every frame and every transaction
-bad_counters = ("decode_errors", "truncated_frames", "flow_table_full", "tcp_ooo_dropped",
+bad_counters = ("decode_errors", "truncated_frames", "flow_table_full", "flows_evicted", "tcp_ooo_dropped",
                 "tcp_gaps", "tcp_buffer_overflows", "parse_errors", "parser_stopped",
                 "unmatched_requests", "unmatched_responses", "pairing_evictions",
                 "events_dropped")

@@ -490,7 +490,9 @@ settings! {
         /// still take to deliver what is queued (Beats' `shutdown_timeout`); what is
         /// left after it is dropped and counted, and the run ends.
         shutdown_timeout: Duration = Duration::from_secs(10) => duration;
-        /// Connections tracked per worker.
+        /// Connections tracked at once by the whole process (shared out among the
+        /// workers); when full, a new connection ends the least recently active one
+        /// (counted in `flows_evicted`).
         max_flows: usize = 131_072 => int(1, MAX_USIZE);
         /// Closed connections remembered per worker so that their late segments open
         /// no new flow (0: none).

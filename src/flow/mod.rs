@@ -342,6 +342,20 @@ impl FlowTable {
             return;
         }
         let limits = self.limits.reasm;
+        if self.flows.len() >= self.limits.max_flows && !self.flows.contains_key(&key) {
+            // Full: a packet that would open a connection ends the least recently
+            // active one first.
+            if p.payload.is_empty() && p.missing == 0 && p.flags & TCP_SYN == 0 {
+                return;
+            }
+            if self.closed.is_late(&key, p, counters) {
+                return;
+            }
+            if self.ports.get(p.sport).is_none() && self.ports.get(p.dport).is_none() {
+                return;
+            }
+            self.evict_oldest(sink, counters);
+        }
         let nflows = self.flows.len();
         // One hash lookup per packet: the entry either holds the flow or makes it.
         let f = match self.flows.entry(key) {
@@ -441,6 +455,36 @@ impl FlowTable {
         if done {
             self.close_flow(&key, End::Closed(None), sink, counters);
             counters.flows_closed += 1;
+        }
+    }
+
+    /// Ends the least recently active connection (counted in `flows_evicted`).
+    /// The expiry queue's front is it when its deadline is still the real one; a
+    /// few stale entries are refreshed on the way, and if none is found exact the
+    /// oldest seen goes.
+    fn evict_oldest(&mut self, sink: &mut dyn EventSink, counters: &mut Counters) {
+        let mut oldest: Option<(Ts, FlowKey)> = None;
+        for _ in 0..8 {
+            let Some(Reverse((deadline, id, key))) = self.expiry.pop() else {
+                break;
+            };
+            let Some(f) = self.flows.get(&key).filter(|f| f.id == id) else {
+                continue;
+            };
+            let due = f.last_seen.saturating_add(f.timeout);
+            if due <= deadline {
+                oldest = Some((f.last_seen, key));
+                break;
+            }
+            self.expiry.push(Reverse((due, id, key)));
+            if oldest.is_none_or(|(t, _)| f.last_seen < t) {
+                oldest = Some((f.last_seen, key));
+            }
+        }
+        if let Some((_, key)) = oldest {
+            tracing::debug!(target: "tcp", "flow table full: evicting the least recently active connection");
+            self.close_flow(&key, End::Dropped, sink, counters);
+            counters.flows_evicted += 1;
         }
     }
 

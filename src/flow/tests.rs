@@ -313,29 +313,58 @@ fn rst_and_flow_limit() {
     let mut sim = Sim::new();
     sim.table.limits.max_flows = 1;
     sim.pkt(0, true, 1, 0, TCP_ACK, b"a\n");
-    let p = TcpPacket {
-        ts: Ts(1),
-        src: "10.0.0.3".parse().unwrap(),
+    sim.pkt(1, false, 9, 3, TCP_RST, b"");
+    assert!(sim.table.is_empty());
+    assert_eq!(sim.queries(), vec![(s("a"), None, Status::Error)]);
+}
+
+fn client_pkt(client: &str, ms: u64, seq: u32, data: &'static [u8]) -> TcpPacket<'static> {
+    TcpPacket {
+        ts: Ts(ms * 1_000_000),
+        src: client.parse().unwrap(),
         dst: S.parse().unwrap(),
         sport: 5,
         dport: 7777,
-        seq: 0,
+        seq,
         ack: 0,
         flags: TCP_ACK,
-        payload: b"b\n",
+        payload: data,
         missing: 0,
+    }
+}
+
+#[test]
+fn a_full_table_evicts_the_least_recently_active_connection() {
+    let mut sim = Sim::new();
+    sim.table.limits.max_flows = 2;
+    let send = |sim: &mut Sim, p: TcpPacket<'static>| {
+        sim.table.process_tcp(&p, &mut sim.out, &mut sim.counters)
     };
-    sim.table.process_tcp(&p, &mut sim.out, &mut sim.counters);
-    assert_eq!(sim.counters.flow_table_full, 1);
-    sim.pkt(2, false, 9, 3, TCP_RST, b"");
-    assert!(sim.table.is_empty());
-    assert_eq!(sim.queries(), vec![(s("a"), None, Status::Error)]);
+    send(&mut sim, client_pkt("10.0.0.3", 0, 1, b"a\n"));
+    send(&mut sim, client_pkt("10.0.0.4", 1, 1, b"b\n"));
+    send(&mut sim, client_pkt("10.0.0.3", 2, 3, b"a2\n")); // the first is active again
+    send(&mut sim, client_pkt("10.0.0.5", 3, 1, b"c\n")); // full: the second goes
+    assert_eq!(sim.counters.flows_evicted, 1);
+    assert_eq!(sim.counters.flow_table_full, 0);
+    assert_eq!(sim.table.len(), 2);
+    // The evicted connection's pending request is published as unmatched.
+    assert_eq!(sim.queries(), vec![(s("b"), None, Status::Error)]);
+    // A bare ACK of an unknown connection evicts nothing.
+    let mut ack = client_pkt("10.0.0.6", 4, 1, b"");
+    ack.flags = TCP_ACK;
+    send(&mut sim, ack);
+    assert_eq!(sim.counters.flows_evicted, 1);
+    sim.table.flush_all(&mut sim.out, &mut sim.counters);
+    let mut q: Vec<_> = sim.queries().into_iter().map(|x| x.0).collect();
+    q.sort();
+    assert_eq!(q, vec![s("a"), s("a2"), s("b"), s("c")]);
 }
 
 #[test]
 fn a_million_flows_stay_bounded() {
     // 50 000 new connections per second of packet time for 20 s, 10 s idle timeout:
-    // the table fills, expiry frees room, and nothing grows past the limit.
+    // the table fills, each new connection then ends the least recently active
+    // one, and nothing grows past the limit.
     let mut sim = Sim::new();
     let max = FlowLimits::default().max_flows;
     let n = 1_000_000u32;
@@ -359,10 +388,10 @@ fn a_million_flows_stay_bounded() {
         }
     }
     let c = &sim.counters;
-    assert!(c.flow_table_full > 0, "{c:?}");
-    assert!(c.flows_expired > 100_000, "{c:?}");
-    assert_eq!(c.flows_created + c.flow_table_full, n as u64);
-    assert_eq!(c.unmatched_requests, c.flows_expired);
+    assert_eq!(c.flow_table_full, 0, "{c:?}");
+    assert_eq!(c.flows_evicted, n as u64 - max as u64, "{c:?}");
+    assert_eq!(c.flows_created, n as u64);
+    assert_eq!(c.unmatched_requests, c.flows_evicted + c.flows_expired);
     assert!(sim.table.expiry.len() <= max + 1);
 }
 

@@ -226,6 +226,7 @@ pub fn run(
         senders.push(tx);
         let w = worker::Worker::new(
             cfg,
+            nworkers,
             ports.clone(),
             encoder.clone(),
             publisher.clone(),

@@ -84,8 +84,10 @@ impl EventSink for EncodingSink {
 }
 
 impl Worker {
+    /// One of `workers` workers: `pipeline.max_flows` is shared out among them.
     pub fn new(
         cfg: &Config,
+        workers: usize,
         ports: PortMap,
         encoder: EventEncoder,
         out: Publisher,
@@ -93,7 +95,7 @@ impl Worker {
     ) -> Worker {
         let p = &cfg.pipeline;
         let limits = FlowLimits {
-            max_flows: p.max_flows.max(1),
+            max_flows: (p.max_flows / workers.max(1)).max(1),
             max_closed: p.tcp_max_closed_flows,
             closed_timeout: p.tcp_closed_timeout,
             reasm: ReasmLimits {

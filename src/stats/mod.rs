@@ -54,7 +54,11 @@ counters! {
         flows_created,
         flows_expired,
         flows_closed,
-        /// New flows refused because the flow table was full.
+        /// Connections ended early, when the flow table was full, to make room for
+        /// a new one (the least recently active first).
+        flows_evicted,
+        /// New flows refused because the flow table was full and nothing could be
+        /// evicted.
         flow_table_full,
         /// TCP segments fully retransmitted (dropped) and overlaps trimmed.
         tcp_retransmits,
