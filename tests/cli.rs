@@ -330,14 +330,9 @@ fn sigterm_ends_the_run_within_the_grace_when_the_output_is_dead() {
             "-l",
             "0",
             "-E",
-            "output.console.enabled=false",
-            "-E",
-            "output.redis.enabled=true",
-            "-E",
-            "output.redis.hosts=[\"127.0.0.1:1\"]",
-            "-E",
             "pipeline.shutdown_timeout=2s",
         ])
+        .args(DEAD_REDIS)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

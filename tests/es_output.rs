@@ -520,15 +520,7 @@ fn deliver(
         bytes: 16 << 20,
         when_full: WhenFull::Block,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let (publisher, writers) = wirebeat::output::start(
-        vec![Box::new(out)],
-        limits,
-        &registry,
-        stop,
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let (publisher, writers) = common::start_output(Box::new(out), limits, &registry);
     for i in 0..n {
         publisher.publish(line(i), 1);
     }
@@ -680,15 +672,7 @@ fn stalled_cluster(
         bytes: 1 << 20,
         when_full,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let (publisher, writers) = wirebeat::output::start(
-        vec![Box::new(out)],
-        limits,
-        &registry,
-        stop,
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let (publisher, writers) = common::start_output(Box::new(out), limits, &registry);
     (es, registry, publisher, writers)
 }
 
@@ -1026,15 +1010,7 @@ fn endless_retries_show_in_the_stats_while_they_happen() {
         bytes: 1 << 20,
         when_full: WhenFull::Block,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let (publisher, writers) = wirebeat::output::start(
-        vec![Box::new(out)],
-        limits,
-        &registry,
-        stop,
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let (publisher, writers) = common::start_output(Box::new(out), limits, &registry);
     for i in 0..10 {
         publisher.publish(line(i), 1);
     }
@@ -1086,14 +1062,13 @@ fn a_stop_during_endless_retries_keeps_the_live_counts() {
         when_full: WhenFull::Block,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let (publisher, writers) = wirebeat::output::start(
-        vec![Box::new(out)],
+    let (publisher, writers) = common::start_output_with(
+        Box::new(out),
         limits,
         &registry,
         Arc::clone(&stop),
         Duration::ZERO,
-    )
-    .unwrap();
+    );
     for i in 0..10 {
         publisher.publish(line(i), 1);
     }

@@ -484,15 +484,7 @@ fn endless_writer(
         bytes: 1 << 20,
         when_full: WhenFull::Block,
     };
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (p, w) = wirebeat::output::start(
-        vec![Box::new(out)],
-        limits,
-        &registry,
-        stop,
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let (p, w) = common::start_output(Box::new(out), limits, &registry);
     (registry, p, w)
 }
 
@@ -587,15 +579,10 @@ fn events_lost_to_a_dead_redis_give_exit_2() {
     let r = common::replay(
         &fixture("redis/basic.pcap"),
         &[
-            "-E",
-            "output.console.enabled=false",
-            "-E",
-            "output.redis.enabled=true",
-            "-E",
-            "output.redis.hosts=[\"127.0.0.1:1\"]",
-            "-E",
-            "output.redis.max_retries=1",
-        ],
+            &common::DEAD_REDIS[..],
+            &["-E", "output.redis.max_retries=1"],
+        ]
+        .concat(),
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
@@ -614,17 +601,15 @@ fn a_destination_that_never_returns_costs_only_the_shutdown_grace() {
     let r = common::replay(
         &fixture("redis/basic.pcap"),
         &[
-            "-E",
-            "output.console.enabled=false",
-            "-E",
-            "output.redis.enabled=true",
-            "-E",
-            "output.redis.hosts=[\"127.0.0.1:1\"]",
-            "-E",
-            "output.redis.max_retries=-1",
-            "-E",
-            "pipeline.shutdown_timeout=1s",
-        ],
+            &common::DEAD_REDIS[..],
+            &[
+                "-E",
+                "output.redis.max_retries=-1",
+                "-E",
+                "pipeline.shutdown_timeout=1s",
+            ],
+        ]
+        .concat(),
     );
     assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
     assert_eq!(r.code, 2, "{}", r.stderr);

@@ -67,6 +67,46 @@ pub use wirebeat::protos::testing::{XorShift, expected, fixture};
 #[allow(unused_imports)]
 pub use fixtures::*;
 
+/// Replay settings sending events to a Redis that is not there (nothing listens
+/// on port 1 of loopback), console off.
+pub const DEAD_REDIS: [&str; 6] = [
+    "-E",
+    "output.console.enabled=false",
+    "-E",
+    "output.redis.enabled=true",
+    "-E",
+    "output.redis.hosts=[\"127.0.0.1:1\"]",
+];
+
+/// One output's writer thread as the pipeline starts it: no stop signal, a 30 s
+/// shutdown grace.
+pub fn start_output(
+    out: Box<dyn wirebeat::output::Output>,
+    limits: wirebeat::output::Limits,
+    registry: &wirebeat::stats::Registry,
+) -> (wirebeat::output::Publisher, wirebeat::output::Writers) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    start_output_with(
+        out,
+        limits,
+        registry,
+        stop,
+        std::time::Duration::from_secs(30),
+    )
+}
+
+/// [`start_output`] with `stop` as the run's signal flag and `grace` as its
+/// shutdown grace.
+pub fn start_output_with(
+    out: Box<dyn wirebeat::output::Output>,
+    limits: wirebeat::output::Limits,
+    registry: &wirebeat::stats::Registry,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    grace: std::time::Duration,
+) -> (wirebeat::output::Publisher, wirebeat::output::Writers) {
+    wirebeat::output::start(vec![out], limits, registry, stop, grace).unwrap()
+}
+
 /// Runs `wirebeat` with the reference config, a fixed shipper name and `args`.
 pub fn wirebeat(args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_wirebeat"))
