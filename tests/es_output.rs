@@ -1091,3 +1091,21 @@ fn a_stop_during_endless_retries_keeps_the_live_counts() {
     assert_eq!(g(&stats.events_retried), 10 * (requests - 1));
     assert_eq!(g(&stats.events_failed), 10);
 }
+
+#[test]
+fn a_request_refused_as_too_large_is_split_and_resent() {
+    let es = FakeEs::start("8.11.1");
+    // About a quarter of the one bulk request this capture makes.
+    es.state().max_body = Some(70_000);
+    let run = replay_es(&es, "redis/pipeline_cli.pcap", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(es.state().too_large > 0);
+    assert_exactly_once(&es, &run);
+    assert_eq!(run.counter("events_dropped"), 0, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("refused as too large").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}

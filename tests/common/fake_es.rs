@@ -127,6 +127,11 @@ pub struct State {
     pub stalled: bool,
     /// Bulk requests currently being handled.
     pub in_flight: u32,
+    /// Bulk bodies (after decompression) larger than this are refused with 413, as
+    /// Elasticsearch does past `http.max_content_length`.
+    pub max_body: Option<usize>,
+    /// Bulk requests refused with 413.
+    pub too_large: u64,
 }
 
 pub struct FakeEs {
@@ -521,6 +526,16 @@ fn route(state: &Arc<Mutex<State>>, req: &Request, body: &[u8]) -> (u16, Value) 
 fn bulk(state: &Arc<Mutex<State>>, body: &[u8], step: Option<Step>) -> Option<(u16, Body)> {
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
     s.bulk_requests += 1;
+    if s.max_body.is_some_and(|max| body.len() > max) {
+        s.too_large += 1;
+        return Some((
+            413,
+            Body::Json(json!({
+                "error": {"type": "content_too_long_exception", "reason": "request entity too large"},
+                "status": 413
+            })),
+        ));
+    }
     if let Some(Step::Status(code)) = step {
         return Some((
             code,

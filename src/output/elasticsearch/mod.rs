@@ -139,6 +139,30 @@ impl Elasticsearch {
             })?;
         match rep.status {
             200..=299 => {}
+            413 if items.len() > 1 => {
+                // Too large for the cluster (`http.max_content_length`): each half
+                // goes on its own, split again as long as needed. A half that fails
+                // as a whole is retried with what the other half left.
+                self.log_once("status-413", || {
+                    format!(
+                        "bulk request of {} events refused as too large (413): sent again in smaller requests; lower bulk_max_size",
+                        items.len()
+                    )
+                });
+                let (a, b) = items.split_at(items.len() / 2);
+                let mut retry = Vec::new();
+                for half in [a, b] {
+                    match self.try_send(half, done) {
+                        Ok(r) => retry.extend(r),
+                        Err(e) => {
+                            done.request_errors += 1;
+                            tracing::warn!(target: "elasticsearch", "{e}");
+                            retry.extend_from_slice(half);
+                        }
+                    }
+                }
+                return Ok(retry);
+            }
             429 | 500..=599 | 401 | 403 | 408 => {
                 return Err(format!(
                     "bulk request answered {}: {}",
