@@ -593,3 +593,71 @@ fn hosts_must_name_a_host() {
         .to_string();
     assert!(e.contains("a number is not a host"), "{e}");
 }
+
+/// Every setting `export config` prints, dotted (`protocols.http.ports`).
+fn every_setting() -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirebeat"))
+        .args(["export", "config"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    let mut keys = Vec::new();
+    for line in text.lines() {
+        let body = line.trim_start();
+        if body.is_empty() || body.starts_with('#') || body.starts_with('-') {
+            continue;
+        }
+        let indent = line.len() - body.len();
+        let Some((key, value)) = body.split_once(':') else {
+            continue;
+        };
+        while stack.last().is_some_and(|(i, _)| *i >= indent) {
+            stack.pop();
+        }
+        let path: Vec<&str> = stack.iter().map(|(_, k)| k.as_str()).chain([key]).collect();
+        if value.trim().is_empty() {
+            stack.push((indent, key.to_string()));
+        } else {
+            keys.push(path.join("."));
+        }
+    }
+    keys
+}
+
+#[test]
+fn every_setting_refuses_wrong_values_with_one_clear_error() {
+    let keys = every_setting();
+    assert!(keys.len() > 100, "{keys:?}");
+    let bad = [
+        "-1",
+        "1e300",
+        "99999999999999999999999",
+        "[1, [2]]",
+        "{a: 1}",
+        "\"\\u0000\"",
+        "not a value",
+        "",
+    ];
+    let (mut tried, mut refused) = (0, 0);
+    for key in &keys {
+        for v in bad {
+            tried += 1;
+            let o = vec![format!("{key}={v}")];
+            let r = std::panic::catch_unwind(|| Config::from_yaml_str("", "wirebeat.yml", &o));
+            let Ok(r) = r else {
+                panic!("{key}={v}: panicked");
+            };
+            if let Err(e) = r {
+                refused += 1;
+                let msg = e.to_string();
+                // One error, naming the setting (or the part of it that is wrong).
+                let leaf = key.rsplit('.').next().unwrap();
+                assert!(msg.contains(leaf), "{key}={v}: {msg}");
+                assert_eq!(msg.lines().count(), 1, "{key}={v}: {msg}");
+            }
+        }
+    }
+    // Most of these are wrong for most settings (a text setting takes a number).
+    assert!(refused * 2 > tried, "{refused} of {tried} refused");
+}

@@ -373,6 +373,43 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_request_line_and_garbage_get_an_answer_and_change_nothing() {
+        let addr = serve(Registry::new(), "127.0.0.1", 0, "gw1".into()).unwrap();
+        // 10 MB without a line end: refused once MAX_REQUEST is read.
+        let huge = std::thread::spawn(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            let chunk = vec![b'A'; 64 * 1024];
+            for _ in 0..160 {
+                if s.write_all(&chunk).is_err() {
+                    break; // refused and closed: the rest is not read
+                }
+            }
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            out
+        });
+        let mut g = TcpStream::connect(addr).unwrap();
+        g.write_all(&[0xff, 0x00, 0x13, 0x37, b'\n', b'\n'])
+            .unwrap();
+        let mut out = String::new();
+        let _ = g.read_to_string(&mut out);
+        assert!(out.starts_with("HTTP/1.1 405"), "{out}");
+        let t = Instant::now();
+        assert!(get(addr, "/stats").starts_with("HTTP/1.1 200"));
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+        let answer = huge.join().unwrap();
+        assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1.1 431"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+
+    #[test]
     fn a_trickling_client_holds_the_endpoint_for_the_read_time_at_most() {
         let addr = serve(Registry::new(), "127.0.0.1", 0, "gw1".into()).unwrap();
         // One byte every 300 ms, never a whole request head, for 8 s.
