@@ -35,7 +35,9 @@ pub(super) fn trim(b: &[u8]) -> &[u8] {
 
 /// Whether a Content-Type names a urlencoded form (Packetbeat: contains `urlencoded`).
 pub(super) fn is_form_type(ct: &str) -> bool {
-    ct.to_ascii_lowercase().contains("urlencoded")
+    ct.as_bytes()
+        .windows(b"urlencoded".len())
+        .any(|w| w.eq_ignore_ascii_case(b"urlencoded"))
 }
 
 /// Media type without parameters, lower-cased.
@@ -178,7 +180,7 @@ pub(super) fn decode(coding: &str, body: &[u8], max: usize) -> Option<Vec<u8>> {
 }
 
 /// Host header value → (host without port, port).
-pub(super) fn split_host(h: &str) -> (String, Option<u16>) {
+pub(super) fn split_host(h: &str) -> (&str, Option<u16>) {
     let h = h.trim();
     if let Some(rest) = h.strip_prefix('[')
         && let Some(end) = rest.find(']')
@@ -186,11 +188,11 @@ pub(super) fn split_host(h: &str) -> (String, Option<u16>) {
         let port = rest[end + 1..]
             .strip_prefix(':')
             .and_then(|p| p.parse().ok());
-        return (rest[..end].to_string(), port);
+        return (&rest[..end], port);
     }
     match h.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => (host.to_string(), port.parse().ok()),
-        _ => (h.to_string(), None),
+        Some((host, port)) if !host.contains(':') => (host, port.parse().ok()),
+        _ => (h, None),
     }
 }
 
@@ -222,12 +224,13 @@ mod tests {
 
     #[test]
     fn hosts_and_users() {
-        assert_eq!(
-            split_host("example.com:8080"),
-            ("example.com".into(), Some(8080))
-        );
-        assert_eq!(split_host("[::1]:81"), ("::1".into(), Some(81)));
-        assert_eq!(split_host("::1"), ("::1".into(), None));
+        assert_eq!(split_host("example.com:8080"), ("example.com", Some(8080)));
+        assert_eq!(split_host("[::1]:81"), ("::1", Some(81)));
+        assert_eq!(split_host("::1"), ("::1", None));
+        assert!(is_form_type(
+            "application/x-www-form-URLencoded; charset=utf-8"
+        ));
+        assert!(!is_form_type("application/json"));
         assert_eq!(basic_user(b"Basic dXNlcjpwYXNz"), Some("user".into()));
         assert_eq!(basic_user(b"Bearer abc"), None);
         assert_eq!(basic_user(b"basic !!!"), None);

@@ -386,11 +386,17 @@ impl HttpExchange {
         Some(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    /// `url.*` of a request; `query` is the re-encoded parameters.
-    fn url(&self, req: &Request, query: Option<&str>) -> UrlFields {
-        let (domain, port) = match req.host.as_deref() {
-            Some(h) if !h.is_empty() => split_host(h),
-            _ => (self.server_ip.to_string(), None),
+    /// `url.*` of a request; `host` is its Host header split ([`split_host`]),
+    /// `query` the re-encoded parameters.
+    fn url(
+        &self,
+        req: &Request,
+        host: Option<(&str, Option<u16>)>,
+        query: Option<&str>,
+    ) -> UrlFields {
+        let (domain, port) = match host {
+            Some((h, port)) => (h.to_string(), port),
+            None => (self.server_ip.to_string(), None),
         };
         let port = port.unwrap_or(self.server_port);
         let mut full = String::with_capacity(16 + domain.len() + req.path.len());
@@ -452,14 +458,18 @@ impl Exchange for HttpExchange {
                 form.then_some(&req.body[..]),
                 &s.hide_keywords,
             );
-            tx.destination_domain = req
+            let host = req
                 .host
                 .as_deref()
-                .map(|h| split_host(h).0)
-                .filter(|h| !h.is_empty());
+                .filter(|h| !h.is_empty())
+                .map(split_host);
+            tx.destination_domain = host
+                .map(|(h, _)| h)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string);
             tx.forwarded_ip = req.forwarded_ip.take();
             tx.user_name = req.user_name.take();
-            f.url = Some(self.url(&req, tx.params.as_deref()));
+            f.url = Some(self.url(&req, host, tx.params.as_deref()));
             f.user_agent = req.user_agent.take();
             let mut content = self.body_content(&mut req);
             if let (Some(c), true) = (&mut content, form) {
