@@ -30,6 +30,11 @@ pub enum Replace {
 
 /// Appends `b` to `out` as text, invalid UTF-8 replaced as `how` says.
 pub fn push_lossy(out: &mut String, b: &[u8], how: Replace) {
+    // Most text is valid UTF-8: one validation pass and one copy.
+    if let Ok(s) = std::str::from_utf8(b) {
+        out.push_str(s);
+        return;
+    }
     for chunk in b.utf8_chunks() {
         out.push_str(chunk.valid());
         let bad = chunk.invalid().len();
