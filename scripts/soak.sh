@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# wirebeat reliability figures (docs/RELIABILITY.md): floods and dead outputs, each
+# printed with its wall time, packets/s, peak RSS and the counters that matter.
+#
+#   scripts/soak.sh                 # every check
+#   SOAK_CHECKS="flood" scripts/soak.sh
+#
+# Checks:
+#   flood   1,000,000 half-open connections (one SYN each, never answered) and
+#           200,000 connections holding out-of-order segments behind holes
+#           (scripts/gen-flood-pcap.py): peak RSS stays within the flow-table and
+#           reassembly bounds, evictions and unmatched requests are counted
+#   dead    a paced replay looping for ever into a Redis and an Elasticsearch that
+#           are not there (port 1 of loopback); SIGTERM after 3 s must end the run
+#           within pipeline.shutdown_timeout (2 s here) plus a margin, exit 2, and the
+#           undelivered events counted
+#
+# Environment:
+#   SOAK_CHECKS       subset of the checks above (default: all)
+#   SOAK_NO_BUILD=1   use the existing target/release/wirebeat
+#
+# Everything is written under target/soak/; nothing is sent anywhere but loopback.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CHECKS=${SOAK_CHECKS:-"flood dead"}
+WORK=$ROOT/target/soak
+BIN=$ROOT/target/release/wirebeat
+GEN=$ROOT/scripts/gen-flood-pcap.py
+failed=0
+
+log() { printf 'soak: %s\n' "$*" >&2; }
+fail() {
+    printf 'soak: FAIL: %s\n' "$*" >&2
+    failed=1
+}
+
+[[ -x /usr/bin/time ]] || {
+    log "installing time (for /usr/bin/time)"
+    if [[ $(id -u) -eq 0 ]]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+    else
+        log "not root: install Debian's time package first"
+        exit 1
+    fi
+}
+if [[ ${SOAK_NO_BUILD:-0} != 1 ]]; then
+    log "cargo build --release --locked"
+    (cd "$ROOT" && cargo build --release --locked --quiet)
+fi
+mkdir -p "$WORK"
+
+# counter NAME FILE: the value of NAME in the final counters line, 0 when absent
+counter() {
+    grep -h 'final counters' "$2" | tail -n1 | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n1 | grep . || echo 0
+}
+
+flood() {
+    local name=$1 flows=$2 mode=$3 pcap=$WORK/$1.pcap
+    [[ -s $pcap ]] || python3 "$GEN" --out "$pcap" --flows "$flows" --mode "$mode" >&2
+    local t0 t1
+    t0=$EPOCHREALTIME
+    /usr/bin/time -f '%M' -o "$WORK/$name.rss" "$BIN" -I "$pcap" -t -N 2>"$WORK/$name.err" || {
+        fail "$name: wirebeat failed: $(tail -n2 "$WORK/$name.err")"
+        return
+    }
+    t1=$EPOCHREALTIME
+    local packets rss
+    packets=$(counter packets "$WORK/$name.err")
+    rss=$(($(cat "$WORK/$name.rss") / 1024))
+    python3 -c "import sys; w=float(sys.argv[2])-float(sys.argv[1]); print('%-8s %9d packets  %.2f s  %6.0f k packets/s  peak RSS %d MiB' % (sys.argv[3], int(sys.argv[4]), w, int(sys.argv[4]) / w / 1e3, int(sys.argv[5])))" \
+        "$t0" "$t1" "$name" "$packets" "$rss"
+    grep -h 'final counters' "$WORK/$name.err" | sed 's/^/         /'
+    # The flow table holds 131,072 flows at most: about 0.7 KB each plus buffers.
+    ((rss < 256)) || fail "$name: peak RSS $rss MiB"
+    [[ $(counter flow_table_full "$WORK/$name.err") == 0 ]] || fail "$name: flows refused"
+}
+
+dead() {
+    local name=$1
+    shift
+    local t0 t1 code pid
+    "$BIN" -c "$ROOT/configs/wirebeat.yml" -I "$ROOT/tests/pcaps/redis/basic.pcap" -l 0 \
+        -E output.console.enabled=false -E pipeline.shutdown_timeout=2s "$@" \
+        >/dev/null 2>"$WORK/$name.err" &
+    pid=$!
+    sleep 3
+    t0=$EPOCHREALTIME
+    kill -TERM "$pid"
+    code=0
+    wait "$pid" || code=$?
+    t1=$EPOCHREALTIME
+    local took
+    took=$(python3 -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$t1")
+    echo "$name: ended ${took} s after SIGTERM, exit $code, $(grep -h 'could not be delivered' "$WORK/$name.err" | sed 's/^wirebeat: //')"
+    python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 6 else 1)" "$took" ||
+        fail "$name: took $took s to stop"
+    [[ $code == 2 ]] || fail "$name: exit $code, expected 2"
+}
+
+for c in $CHECKS; do
+    case $c in
+        flood)
+            flood syn1m 1000000 syn
+            flood ooo200k 200000 ooo
+            ;;
+        dead)
+            dead dead-redis -E output.redis.enabled=true -E 'output.redis.hosts=["127.0.0.1:1"]'
+            dead dead-es -E output.elasticsearch.enabled=true \
+                -E 'output.elasticsearch.hosts=["127.0.0.1:1"]'
+            ;;
+        *)
+            log "unknown check $c"
+            exit 2
+            ;;
+    esac
+done
+if ((failed)); then
+    exit 1
+fi
+log "all checks passed"
