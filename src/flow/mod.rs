@@ -128,6 +128,12 @@ fn new_flow(ports: &PortMap, networks: &Networks, id: u64, p: &TcpPacket<'_>) ->
     })
 }
 
+/// Whether a packet of an unknown connection starts following it: a SYN or data,
+/// not a bare ACK or FIN.
+fn opens_flow(p: &TcpPacket<'_>) -> bool {
+    !p.payload.is_empty() || p.missing != 0 || p.flags & TCP_SYN != 0
+}
+
 /// A connection's parser: made when the first payload (or loss) arrives, so that an
 /// idle or half-open connection holds no parser state.
 enum ParserSlot {
@@ -345,13 +351,10 @@ impl FlowTable {
         if self.flows.len() >= self.limits.max_flows && !self.flows.contains_key(&key) {
             // Full: a packet that would open a connection ends the least recently
             // active one first.
-            if p.payload.is_empty() && p.missing == 0 && p.flags & TCP_SYN == 0 {
+            if !opens_flow(p) || self.closed.is_late(&key, p, counters) {
                 return;
             }
-            if self.closed.is_late(&key, p, counters) {
-                return;
-            }
-            if self.ports.get(p.sport).is_none() && self.ports.get(p.dport).is_none() {
+            if !self.wants_ports(p.sport, p.dport) {
                 return;
             }
             self.evict_oldest(sink, counters);
@@ -361,7 +364,7 @@ impl FlowTable {
         let f = match self.flows.entry(key) {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => {
-                if p.payload.is_empty() && p.missing == 0 && p.flags & TCP_SYN == 0 {
+                if !opens_flow(p) {
                     return; // a bare ACK/FIN of a connection we do not follow
                 }
                 if self.closed.is_late(&key, p, counters) {

@@ -297,12 +297,13 @@ pub fn start(
 }
 
 impl Writers {
-    /// Closes every queue, lets each writer drain and flush, and joins them.
     /// The input has ended: the shutdown grace starts.
     pub fn input_ended(&self) {
         self.shutdown.draining.store(true, Ordering::Relaxed);
     }
 
+    /// Closes every queue, lets each writer drain and flush within the shutdown
+    /// grace, and joins them.
     pub fn finish(self) -> Report {
         self.input_ended();
         for q in &self.queues {
@@ -312,6 +313,7 @@ impl Writers {
         let mut r = Report::default();
         let mut first = true;
         let mut gave_up_at: Option<Instant> = None;
+        let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         for ((name, h), stats) in self.handles.into_iter().zip(&self.stats) {
             // Wait for the writer until the grace has run out, then a little more.
             while !h.is_finished() {
@@ -333,18 +335,15 @@ impl Writers {
                 ))
             };
             if give_up.load(Ordering::Relaxed) {
-                // Whatever was neither acknowledged nor counted as lost is lost now.
-                let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-                let settled = g(&stats.events_published)
-                    + g(&stats.events_failed)
-                    + g(&stats.events_dropped_full);
+                // Whatever was queued and neither acknowledged nor counted as lost is
+                // lost now (events dropped at a full queue were never queued).
+                let settled = g(&stats.events_published) + g(&stats.events_failed);
                 let left = g(&stats.events_queued).saturating_sub(settled);
                 OutputStats::add(&stats.events_failed, left);
             }
             if r.error.is_none() {
                 r.error = err;
             }
-            let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
             let published = g(&stats.events_published);
             let dropped = g(&stats.events_dropped_full) + g(&stats.events_failed);
             r.published = if first {
@@ -355,6 +354,8 @@ impl Writers {
             r.dropped = r.dropped.max(dropped);
             first = false;
         }
+        // The watcher can go: nothing is left to give up on.
+        self.shutdown.done.store(true, Ordering::Relaxed);
         r
     }
 

@@ -532,12 +532,12 @@ impl Reader {
                 };
                 if done && self.header_len == 0 && chunk.len() <= MAX_HEADER {
                     // The whole type line is here (the usual case): read it in place,
-                    // and a bulk payload that follows in full with it.
+                    // and the bulk payload after it as far as the data goes.
                     *off += chunk.len() + 1;
                     let line = chunk.strip_suffix(b"\r").unwrap_or(chunk);
                     let r = self.on_header(ty, line);
                     if matches!(r, Adv::More) && matches!(self.st, St::Bulk { .. }) {
-                        return self.bulk_whole(data, off);
+                        return self.bulk(data, off);
                     }
                     return r;
                 }
@@ -672,27 +672,8 @@ impl Reader {
         None
     }
 
-    /// A bulk payload whose CRLF is in `data` too: rendered and finished in one go.
-    /// Otherwise it streams ([`Reader::bulk`]).
-    fn bulk_whole(&mut self, data: &[u8], off: &mut usize) -> Adv {
-        let St::Bulk { left, hide } = self.st else {
-            return Adv::More;
-        };
-        let start = *off;
-        let end = match usize::try_from(left) {
-            Ok(n) if n <= data.len().saturating_sub(start).saturating_sub(2) => start + n,
-            _ => return Adv::More,
-        };
-        if &data[end..end + 2] != b"\r\n" {
-            return Adv::More;
-        }
-        let h = (hide as usize).min(end - start);
-        self.emit(&data[start + h..end]);
-        *off = end + 2;
-        self.finish_value()
-    }
-
-    /// Streams a bulk payload into the rendering.
+    /// Streams a bulk payload into the rendering; when the rest of it and its CRLF
+    /// are in `data`, the element is finished in the same step.
     fn bulk(&mut self, data: &[u8], off: &mut usize) -> Adv {
         let St::Bulk { left, hide } = self.st else {
             return Adv::More;
