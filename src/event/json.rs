@@ -4,72 +4,75 @@
 
 /// Writes one JSON value (usually an object) into `buf`. Commas are placed
 /// automatically; the caller opens and closes objects and arrays in order.
+///
+/// Whether a comma goes before the next element depends only on what was written
+/// last: none after an opening bracket or a key, one after any value (a closed
+/// container included). So one flag replaces a stack of open containers, and a
+/// writer costs no allocation.
 pub struct JsonWriter<'a> {
     buf: &'a mut Vec<u8>,
-    /// One flag per open container: true once it holds at least one element.
-    stack: Vec<bool>,
-    /// Set after `key()`, so the following value writes no comma.
-    after_key: bool,
+    /// The last thing written was a value: the next element needs a comma.
+    comma: bool,
 }
 
 impl<'a> JsonWriter<'a> {
     pub fn new(buf: &'a mut Vec<u8>) -> Self {
-        JsonWriter {
-            buf,
-            stack: Vec::with_capacity(8),
-            after_key: false,
-        }
+        JsonWriter { buf, comma: false }
     }
 
+    /// Before a value or a key: the comma, when one is due. Every value ends by
+    /// setting `comma`.
+    #[inline(always)]
     fn sep(&mut self) {
-        if self.after_key {
-            self.after_key = false;
-            return;
-        }
-        if let Some(has) = self.stack.last_mut() {
-            if *has {
-                self.buf.push(b',');
-            }
-            *has = true;
+        if self.comma {
+            self.buf.push(b',');
         }
     }
 
+    #[inline]
     pub fn begin_object(&mut self) -> &mut Self {
         self.sep();
         self.buf.push(b'{');
-        self.stack.push(false);
+        self.comma = false;
         self
     }
 
+    #[inline]
     pub fn end_object(&mut self) -> &mut Self {
-        self.stack.pop();
         self.buf.push(b'}');
+        self.comma = true;
         self
     }
 
+    #[inline]
     pub fn begin_array(&mut self) -> &mut Self {
         self.sep();
         self.buf.push(b'[');
-        self.stack.push(false);
+        self.comma = false;
         self
     }
 
+    #[inline]
     pub fn end_array(&mut self) -> &mut Self {
-        self.stack.pop();
         self.buf.push(b']');
+        self.comma = true;
         self
     }
 
     /// Writes a fixed object key (a literal of ours: never needs escaping); the next
-    /// call must write its value.
+    /// call must write its value. Inlined so that the literal's length is known
+    /// where it is copied (no call to `memcpy` for a few bytes).
+    #[inline(always)]
     pub fn key(&mut self, k: &'static str) -> &mut Self {
-        self.sep();
         debug_assert!(!any_escape(k.as_bytes()));
+        self.buf.reserve(k.len() + 4);
+        if self.comma {
+            self.buf.push(b',');
+        }
         self.buf.push(b'"');
         self.buf.extend_from_slice(k.as_bytes());
-        self.buf.push(b'"');
-        self.buf.push(b':');
-        self.after_key = true;
+        self.buf.extend_from_slice(b"\":");
+        self.comma = false;
         self
     }
 
@@ -79,18 +82,21 @@ impl<'a> JsonWriter<'a> {
         self.sep();
         write_escaped(self.buf, k.as_bytes());
         self.buf.push(b':');
-        self.after_key = true;
+        self.comma = false;
         self
     }
 
     /// Opens a nested object under `k`.
+    #[inline(always)]
     pub fn object(&mut self, k: &'static str) -> &mut Self {
         self.key(k).begin_object()
     }
 
+    #[inline]
     pub fn str(&mut self, v: &str) -> &mut Self {
         self.sep();
         write_escaped(self.buf, v.as_bytes());
+        self.comma = true;
         self
     }
 
@@ -101,13 +107,16 @@ impl<'a> JsonWriter<'a> {
             Ok(s) => write_escaped(self.buf, s.as_bytes()),
             Err(_) => write_escaped(self.buf, String::from_utf8_lossy(v).as_bytes()),
         }
+        self.comma = true;
         self
     }
 
+    #[inline]
     pub fn u64(&mut self, v: u64) -> &mut Self {
         self.sep();
         let mut b = itoa::Buffer::new();
         self.buf.extend_from_slice(b.format(v).as_bytes());
+        self.comma = true;
         self
     }
 
@@ -115,6 +124,7 @@ impl<'a> JsonWriter<'a> {
         self.sep();
         let mut b = itoa::Buffer::new();
         self.buf.extend_from_slice(b.format(v).as_bytes());
+        self.comma = true;
         self
     }
 
@@ -122,12 +132,14 @@ impl<'a> JsonWriter<'a> {
         self.sep();
         self.buf
             .extend_from_slice(if v { b"true" } else { b"false" });
+        self.comma = true;
         self
     }
 
     pub fn null(&mut self) -> &mut Self {
         self.sep();
         self.buf.extend_from_slice(b"null");
+        self.comma = true;
         self
     }
 
@@ -135,6 +147,7 @@ impl<'a> JsonWriter<'a> {
     pub fn raw(&mut self, json: &[u8]) -> &mut Self {
         self.sep();
         self.buf.extend_from_slice(json);
+        self.comma = true;
         self
     }
 
@@ -145,6 +158,7 @@ impl<'a> JsonWriter<'a> {
         self.buf.push(b'"');
         let _ = write!(self.buf, "{v}");
         self.buf.push(b'"');
+        self.comma = true;
         self
     }
 
@@ -154,38 +168,39 @@ impl<'a> JsonWriter<'a> {
         self.buf.push(b'"');
         ts.write_rfc3339_millis(self.buf);
         self.buf.push(b'"');
+        self.comma = true;
         self
     }
 
     pub fn ip(&mut self, ip: std::net::IpAddr) -> &mut Self {
         self.sep();
         write_ip(self.buf, ip);
+        self.comma = true;
         self
     }
 
+    #[inline(always)]
     pub fn kv_str(&mut self, k: &'static str, v: &str) -> &mut Self {
         self.key(k).str(v)
     }
 
+    #[inline(always)]
     pub fn kv_u64(&mut self, k: &'static str, v: u64) -> &mut Self {
         self.key(k).u64(v)
     }
 
+    #[inline(always)]
     pub fn kv_opt_str(&mut self, k: &'static str, v: Option<&str>) -> &mut Self {
         if let Some(v) = v {
             self.key(k).str(v);
         }
         self
     }
-
-    pub fn buf(&mut self) -> &mut Vec<u8> {
-        self.buf
-    }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-#[inline]
+#[cfg(test)]
 fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f
 }
@@ -193,7 +208,7 @@ fn needs_escape(b: u8) -> bool {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// The bytes of the 8 in `w` (little-endian) that [`needs_escape`]: the high bit of
+/// The bytes of the 8 in `w` (little-endian) that need escaping: the high bit of
 /// the first of them is set, and no bit below it. (A byte `< n` sets its high bit
 /// in `(w - n*ONES) & !w`; a byte equal to `c` is a zero byte of `w ^ c*ONES`. A
 /// borrow only runs from a flagged byte upwards, so bits above the first flagged
@@ -223,13 +238,18 @@ fn next_escape(s: &[u8], from: usize) -> usize {
         }
         i += 8;
     }
-    for &b in words.remainder() {
-        if needs_escape(b) {
-            return i;
-        }
-        i += 1;
+    let rest = words.remainder();
+    if rest.is_empty() {
+        return i;
     }
-    i
+    // The tail as one word, padded with spaces (which never need escaping).
+    let mut w = [b' '; 8];
+    w[..rest.len()].copy_from_slice(rest);
+    let m = escape_mask(u64::from_le_bytes(w));
+    if m != 0 {
+        return i + (m.trailing_zeros() / 8) as usize;
+    }
+    i + rest.len()
 }
 
 /// True when any byte of `s` must be escaped.

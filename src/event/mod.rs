@@ -187,10 +187,52 @@ impl AgentInfo {
     }
 }
 
+/// The parts of every event that depend only on the agent, encoded once.
+#[derive(Clone, Debug)]
+struct Fixed {
+    /// The value of `agent`: `{"type":"wirebeat","name":..,"version":..}`.
+    agent: Vec<u8>,
+    /// The value of `host`: `{"name":..}`.
+    host: Vec<u8>,
+    /// The value of `tags`, when there are any.
+    tags: Option<Vec<u8>>,
+}
+
+impl Fixed {
+    fn new(agent: &AgentInfo) -> Fixed {
+        let encode = |f: &dyn Fn(&mut JsonWriter<'_>)| {
+            let mut out = Vec::new();
+            f(&mut JsonWriter::new(&mut out));
+            out
+        };
+        Fixed {
+            agent: encode(&|w| {
+                w.begin_object()
+                    .kv_str("type", "wirebeat")
+                    .kv_str("name", &agent.name)
+                    .kv_str("version", &agent.version)
+                    .end_object();
+            }),
+            host: encode(&|w| {
+                w.begin_object().kv_str("name", &agent.name).end_object();
+            }),
+            tags: (!agent.tags.is_empty()).then(|| {
+                encode(&|w| {
+                    w.begin_array();
+                    for t in &agent.tags {
+                        w.str(t);
+                    }
+                    w.end_array();
+                })
+            }),
+        }
+    }
+}
+
 /// Encodes transactions as ECS JSON documents.
 #[derive(Clone, Debug)]
 pub struct EventEncoder {
-    agent: AgentInfo,
+    fixed: Fixed,
     /// Shipper names of both ends (`save_topology`), and `ignore_outgoing`.
     topology: Option<TopologyView>,
     ignore_outgoing: bool,
@@ -199,7 +241,7 @@ pub struct EventEncoder {
 impl EventEncoder {
     pub fn new(agent: AgentInfo) -> EventEncoder {
         EventEncoder {
-            agent,
+            fixed: Fixed::new(&agent),
             topology: None,
             ignore_outgoing: false,
         }
@@ -229,11 +271,7 @@ impl EventEncoder {
         let mut w = JsonWriter::new(out);
         w.begin_object();
         w.key("@timestamp").ts(tx.start);
-        w.object("agent")
-            .kv_str("type", "wirebeat")
-            .kv_str("name", &self.agent.name)
-            .kv_str("version", &self.agent.version)
-            .end_object();
+        w.key("agent").raw(&self.fixed.agent);
         endpoint(
             &mut w,
             "client",
@@ -268,12 +306,8 @@ impl EventEncoder {
         }
         w.object("event");
         w.kv_str("kind", "event");
-        w.key("category").begin_array().str("network").end_array();
-        w.key("type")
-            .begin_array()
-            .str("connection")
-            .str("protocol")
-            .end_array();
+        w.key("category").raw(br#"["network"]"#);
+        w.key("type").raw(br#"["connection","protocol"]"#);
         w.kv_str("dataset", tx.kind);
         w.key("start").ts(tx.start);
         if let Some(end) = tx.end {
@@ -281,9 +315,7 @@ impl EventEncoder {
             w.kv_u64("duration", end.since(tx.start));
         }
         w.end_object();
-        w.object("host")
-            .kv_str("name", &self.agent.name)
-            .end_object();
+        w.key("host").raw(&self.fixed.host);
         if let Some(f) = &tx.fields {
             f.write(&mut w);
         }
@@ -340,12 +372,8 @@ impl EventEncoder {
             None,
         );
         w.kv_str("status", tx.status.as_str());
-        if !self.agent.tags.is_empty() {
-            w.key("tags").begin_array();
-            for t in &self.agent.tags {
-                w.str(t);
-            }
-            w.end_array();
+        if let Some(tags) = &self.fixed.tags {
+            w.key("tags").raw(tags);
         }
         if let Some(t) = &self.topology {
             t.with(|m| {
@@ -397,6 +425,28 @@ mod tests {
         let mut out = Vec::new();
         enc.encode(conn, &Transaction::new("http", Ts::default()), &mut out);
         serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn agent_parts_encoded_once_match_the_agent() {
+        let conn = ConnInfo::new(ip("10.0.0.1"), 40000, ip("10.0.0.2"), 80, Transport::Tcp);
+        let tagged = EventEncoder::new(AgentInfo::new(
+            "gw \"1\"\\".into(),
+            vec!["web".into(), "a\tb".into()],
+        ));
+        let e = event(&tagged, &conn);
+        assert_eq!(e["agent"]["type"], "wirebeat");
+        assert_eq!(e["agent"]["name"], "gw \"1\"\\");
+        assert_eq!(e["agent"]["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(e["host"]["name"], "gw \"1\"\\");
+        assert_eq!(e["tags"], serde_json::json!(["web", "a\tb"]));
+        assert_eq!(e["event"]["category"], serde_json::json!(["network"]));
+        assert_eq!(
+            e["event"]["type"],
+            serde_json::json!(["connection", "protocol"])
+        );
+        let plain = EventEncoder::new(AgentInfo::new("gw".into(), vec![]));
+        assert!(event(&plain, &conn).get("tags").is_none());
     }
 
     #[test]
