@@ -38,20 +38,17 @@ impl Ts {
         let rem = secs % 86_400;
         let (y, m, d) = civil_from_days(days as i64);
         let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-        push_num(out, y as u64, 4);
-        out.push(b'-');
-        push_num(out, m as u64, 2);
-        out.push(b'-');
-        push_num(out, d as u64, 2);
-        out.push(b'T');
-        push_num(out, hh, 2);
-        out.push(b':');
-        push_num(out, mm, 2);
-        out.push(b':');
-        push_num(out, ss, 2);
-        out.push(b'.');
-        push_num(out, millis, 3);
-        out.push(b'Z');
+        // A `u64` of nanoseconds ends in 2554: the year always has four digits,
+        // so the text has a fixed layout and is copied in one piece.
+        let mut t = *b"0000-00-00T00:00:00.000Z";
+        put_digits(&mut t[0..4], y as u64);
+        put_digits(&mut t[5..7], m as u64);
+        put_digits(&mut t[8..10], d as u64);
+        put_digits(&mut t[11..13], hh);
+        put_digits(&mut t[14..16], mm);
+        put_digits(&mut t[17..19], ss);
+        put_digits(&mut t[20..23], millis);
+        out.extend_from_slice(&t);
     }
 
     /// UTC calendar date `(year, month, day)` of this instant.
@@ -68,16 +65,13 @@ impl fmt::Display for Ts {
     }
 }
 
-fn push_num(out: &mut Vec<u8>, mut v: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut i = buf.len();
-    while v > 0 && i > 0 {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
+/// Writes the last `to.len()` decimal digits of `v` into `to`, zero-padded.
+#[inline]
+fn put_digits(to: &mut [u8], mut v: u64) {
+    for d in to.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
         v /= 10;
     }
-    let start = i.min(buf.len() - width);
-    out.extend_from_slice(&buf[start..]);
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -109,5 +103,7 @@ mod tests {
             "2026-11-29T22:27:38.000Z"
         );
         assert_eq!(t.utc_date(), (2000, 2, 29));
+        // The last instant a `Ts` holds still has a four-digit year.
+        assert_eq!(Ts(u64::MAX).to_string(), "2554-07-21T23:34:33.709Z");
     }
 }

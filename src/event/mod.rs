@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use crate::time::Ts;
 use crate::topology::TopologyView;
-pub use json::JsonWriter;
+pub use json::{IpText, JsonWriter};
 
 /// ECS version the event layout follows.
 pub const ECS_VERSION: &str = "8.0.0";
@@ -269,13 +269,14 @@ impl EventEncoder {
     /// Appends one JSON object (no trailing newline) for `tx` on `conn` to `out`.
     pub fn encode(&self, conn: &ConnInfo, tx: &Transaction, out: &mut Vec<u8>) {
         let mut w = JsonWriter::new(out);
+        let (client_ip, server_ip) = (IpText::new(conn.client_ip), IpText::new(conn.server_ip));
         w.begin_object();
         w.key("@timestamp").ts(tx.start);
         w.key("agent").raw(&self.fixed.agent);
         endpoint(
             &mut w,
             "client",
-            conn.client_ip,
+            &client_ip,
             conn.client_port,
             tx.request_bytes,
             None,
@@ -283,7 +284,7 @@ impl EventEncoder {
         endpoint(
             &mut w,
             "destination",
-            conn.server_ip,
+            &server_ip,
             conn.server_port,
             tx.response_bytes,
             tx.destination_domain.as_deref(),
@@ -305,10 +306,10 @@ impl EventEncoder {
             }
         }
         w.object("event");
-        w.kv_str("kind", "event");
+        w.kv_lit("kind", "event");
         w.key("category").raw(br#"["network"]"#);
         w.key("type").raw(br#"["connection","protocol"]"#);
-        w.kv_str("dataset", tx.kind);
+        w.kv_lit("dataset", tx.kind);
         w.key("start").ts(tx.start);
         if let Some(end) = tx.end {
             w.key("end").ts(end);
@@ -321,7 +322,7 @@ impl EventEncoder {
         }
         w.kv_opt_str("method", tx.method.as_deref());
         w.object("network")
-            .kv_str(
+            .kv_lit(
                 "type",
                 if conn.client_ip.is_ipv4() {
                     "ipv4"
@@ -329,9 +330,9 @@ impl EventEncoder {
                     "ipv6"
                 },
             )
-            .kv_str("transport", conn.transport.as_str())
-            .kv_str("protocol", tx.kind)
-            .kv_str("direction", conn.direction)
+            .kv_lit("transport", conn.transport.as_str())
+            .kv_lit("protocol", tx.kind)
+            .kv_lit("direction", conn.direction)
             .kv_str("community_id", &conn.community_id)
             .kv_u64("bytes", tx.request_bytes.saturating_add(tx.response_bytes));
         w.kv_opt_str("forwarded_ip", tx.forwarded_ip.as_deref());
@@ -340,9 +341,9 @@ impl EventEncoder {
         w.kv_opt_str("path", tx.path.as_deref());
         w.kv_opt_str("query", tx.query.as_deref());
         w.object("related").key("ip").begin_array();
-        w.ip(conn.client_ip);
+        w.raw(client_ip.as_bytes());
         if conn.server_ip != conn.client_ip {
-            w.ip(conn.server_ip);
+            w.raw(server_ip.as_bytes());
         }
         w.end_array();
         if let Some(d) = &tx.destination_domain {
@@ -358,7 +359,7 @@ impl EventEncoder {
         endpoint(
             &mut w,
             "server",
-            conn.server_ip,
+            &server_ip,
             conn.server_port,
             tx.response_bytes,
             tx.destination_domain.as_deref(),
@@ -366,12 +367,12 @@ impl EventEncoder {
         endpoint(
             &mut w,
             "source",
-            conn.client_ip,
+            &client_ip,
             conn.client_port,
             tx.request_bytes,
             None,
         );
-        w.kv_str("status", tx.status.as_str());
+        w.kv_lit("status", tx.status.as_str());
         if let Some(tags) = &self.fixed.tags {
             w.key("tags").raw(tags);
         }
@@ -387,7 +388,7 @@ impl EventEncoder {
                 }
             });
         }
-        w.kv_str("type", tx.kind);
+        w.kv_lit("type", tx.kind);
         if let Some(u) = &tx.user_name {
             w.object("user").kv_str("name", u).end_object();
         }
@@ -398,13 +399,13 @@ impl EventEncoder {
 fn endpoint(
     w: &mut JsonWriter<'_>,
     name: &'static str,
-    ip: IpAddr,
+    ip: &IpText,
     port: u16,
     bytes: u64,
     domain: Option<&str>,
 ) {
     w.object(name);
-    w.key("ip").ip(ip);
+    w.key("ip").raw(ip.as_bytes());
     w.kv_u64("port", port as u64);
     w.kv_u64("bytes", bytes);
     w.kv_opt_str("domain", domain);
