@@ -151,6 +151,23 @@ impl<'a> JsonWriter<'a> {
         self
     }
 
+    /// Where the next byte goes: with [`JsonWriter::value_copy`], a value written
+    /// once can be repeated under another key.
+    #[inline]
+    pub fn pos(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Writes again, as a value, the bytes written from `start` to `end` (both
+    /// from [`JsonWriter::pos`], around one whole value).
+    #[inline]
+    pub fn value_copy(&mut self, start: usize, end: usize) -> &mut Self {
+        self.sep();
+        self.buf.extend_from_within(start..end);
+        self.comma = true;
+        self
+    }
+
     /// Writes a value with `Display` as a JSON string (IP addresses, timestamps).
     pub fn display(&mut self, v: impl std::fmt::Display) -> &mut Self {
         use std::io::Write;

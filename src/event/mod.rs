@@ -271,9 +271,13 @@ impl EventEncoder {
         let mut w = JsonWriter::new(out);
         let (client_ip, server_ip) = (IpText::new(conn.client_ip), IpText::new(conn.server_ip));
         w.begin_object();
-        w.key("@timestamp").ts(tx.start);
+        w.key("@timestamp");
+        let start_at = w.pos();
+        w.ts(tx.start);
+        let start_end = w.pos();
         w.key("agent").raw(&self.fixed.agent);
-        endpoint(
+        // `source` repeats `client`, and `server` repeats `destination`.
+        let client = endpoint(
             &mut w,
             "client",
             &client_ip,
@@ -281,7 +285,7 @@ impl EventEncoder {
             tx.request_bytes,
             None,
         );
-        endpoint(
+        let server = endpoint(
             &mut w,
             "destination",
             &server_ip,
@@ -310,7 +314,7 @@ impl EventEncoder {
         w.key("category").raw(br#"["network"]"#);
         w.key("type").raw(br#"["connection","protocol"]"#);
         w.kv_lit("dataset", tx.kind);
-        w.key("start").ts(tx.start);
+        w.key("start").value_copy(start_at, start_end);
         if let Some(end) = tx.end {
             w.key("end").ts(end);
             w.kv_u64("duration", end.since(tx.start));
@@ -356,22 +360,8 @@ impl EventEncoder {
         w.kv_opt_str("request", tx.request.as_deref());
         w.kv_opt_str("resource", tx.resource.as_deref());
         w.kv_opt_str("response", tx.response.as_deref());
-        endpoint(
-            &mut w,
-            "server",
-            &server_ip,
-            conn.server_port,
-            tx.response_bytes,
-            tx.destination_domain.as_deref(),
-        );
-        endpoint(
-            &mut w,
-            "source",
-            &client_ip,
-            conn.client_port,
-            tx.request_bytes,
-            None,
-        );
+        w.key("server").value_copy(server.0, server.1);
+        w.key("source").value_copy(client.0, client.1);
         w.kv_lit("status", tx.status.as_str());
         if let Some(tags) = &self.fixed.tags {
             w.key("tags").raw(tags);
@@ -396,6 +386,7 @@ impl EventEncoder {
     }
 }
 
+/// Writes `name` with an endpoint object; returns where its value lies in the output.
 fn endpoint(
     w: &mut JsonWriter<'_>,
     name: &'static str,
@@ -403,13 +394,16 @@ fn endpoint(
     port: u16,
     bytes: u64,
     domain: Option<&str>,
-) {
-    w.object(name);
+) -> (usize, usize) {
+    w.key(name);
+    let start = w.pos();
+    w.begin_object();
     w.key("ip").raw(ip.as_bytes());
     w.kv_u64("port", port as u64);
     w.kv_u64("bytes", bytes);
     w.kv_opt_str("domain", domain);
     w.end_object();
+    (start, w.pos())
 }
 
 #[cfg(test)]
