@@ -596,7 +596,9 @@ fn parser_config() -> httparse::ParserConfig {
 
 /// Parses a complete head (as returned by [`Step::Head`]). `None` when malformed.
 pub fn parse_head(buf: &[u8], request: bool) -> Option<Head<'_>> {
-    let mut hdrs = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    // Left uninitialised (httparse writes each header before it is read): an
+    // initialised array would cost 4 KiB of stores per head.
+    let mut hdrs = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let cfg = parser_config();
     let mut head = Head {
         method: "",
@@ -608,8 +610,8 @@ pub fn parse_head(buf: &[u8], request: bool) -> Option<Head<'_>> {
         fields: Vec::new(),
     };
     let parsed: &[httparse::Header<'_>] = if request {
-        let mut req = httparse::Request::new(&mut hdrs);
-        match cfg.parse_request(&mut req, buf) {
+        let mut req = httparse::Request::new(&mut []);
+        match cfg.parse_request_with_uninit_headers(&mut req, buf, &mut hdrs) {
             Ok(httparse::Status::Complete(_)) => {}
             _ => return None,
         }
@@ -619,8 +621,8 @@ pub fn parse_head(buf: &[u8], request: bool) -> Option<Head<'_>> {
         head.minor = req.version?;
         req.headers
     } else {
-        let mut resp = httparse::Response::new(&mut hdrs);
-        match cfg.parse_response(&mut resp, buf) {
+        let mut resp = httparse::Response::new(&mut []);
+        match cfg.parse_response_with_uninit_headers(&mut resp, buf, &mut hdrs) {
             Ok(httparse::Status::Complete(_)) => {}
             _ => return None,
         }

@@ -410,7 +410,7 @@ impl HttpExchange {
         }
         if port != 80 {
             full.push(':');
-            full.push_str(&port.to_string());
+            full.push_str(itoa::Buffer::new().format(port));
         }
         full.push_str(&req.path);
         if let Some(q) = query {
@@ -448,7 +448,11 @@ impl Exchange for HttpExchange {
         let s = &self.settings;
         if let Some(mut req) = req {
             f.version = Some(req.minor);
-            tx.query = Some(format!("{} {}", req.method, req.path));
+            let mut query = String::with_capacity(req.method.len() + 1 + req.path.len());
+            query.push_str(&req.method);
+            query.push(' ');
+            query.push_str(&req.path);
+            tx.query = Some(query);
             tx.path = Some(req.path.clone());
             let form = req.capture != Capture::None
                 && req.content_type.as_deref().is_some_and(is_form_type);
