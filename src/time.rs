@@ -34,6 +34,18 @@ impl Ts {
     pub fn write_rfc3339_millis(self, out: &mut Vec<u8>) {
         let secs = self.0 / 1_000_000_000;
         let millis = (self.0 % 1_000_000_000) / 1_000_000;
+        // Events come in time order, several per second: the text of the last
+        // second is kept, and only the milliseconds are written again.
+        thread_local! {
+            static LAST: std::cell::Cell<(u64, [u8; 24])> =
+                const { std::cell::Cell::new((u64::MAX, [0; 24])) };
+        }
+        let (last, mut t) = LAST.get();
+        if last == secs {
+            put_digits(&mut t[20..23], millis);
+            out.extend_from_slice(&t);
+            return;
+        }
         let days = secs / 86_400;
         let rem = secs % 86_400;
         let (y, m, d) = civil_from_days(days as i64);
@@ -48,6 +60,7 @@ impl Ts {
         put_digits(&mut t[14..16], mm);
         put_digits(&mut t[17..19], ss);
         put_digits(&mut t[20..23], millis);
+        LAST.set((secs, t));
         out.extend_from_slice(&t);
     }
 
@@ -103,6 +116,15 @@ mod tests {
             "2026-11-29T22:27:38.000Z"
         );
         assert_eq!(t.utc_date(), (2000, 2, 29));
+        // The same second again, then back: the kept text of the last second
+        // never leaks into another.
+        let same = Ts::from_secs_nanos(951_827_696, 5_000_000);
+        assert_eq!(same.to_string(), "2000-02-29T12:34:56.005Z");
+        assert_eq!(
+            Ts::from_secs_nanos(951_827_697, 0).to_string(),
+            "2000-02-29T12:34:57.000Z"
+        );
+        assert_eq!(t.to_string(), "2000-02-29T12:34:56.789Z");
         // The last instant a `Ts` holds still has a four-digit year.
         assert_eq!(Ts(u64::MAX).to_string(), "2554-07-21T23:34:33.709Z");
     }

@@ -387,6 +387,8 @@ impl EventEncoder {
 }
 
 /// Writes `name` with an endpoint object; returns where its value lies in the output.
+/// Inlined, so that the key literals are copied with their lengths known.
+#[inline(always)]
 fn endpoint(
     w: &mut JsonWriter<'_>,
     name: &'static str,
