@@ -195,6 +195,19 @@ fn args(pcap: &std::path::Path, top_speed: bool, http_port: u16, extra: &[String
     a
 }
 
+/// Kills the run when the test fails before it ends.
+struct KillOnPanic(u32);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
+}
+
 /// A run with an outage in the middle.
 struct Outage {
     run: Run,
@@ -221,6 +234,7 @@ fn with_outage(
     let t0 = Instant::now();
     let child = spawn(args);
     let pid = child.id();
+    let _guard = KillOnPanic(pid);
     let rss = Rss::sample(pid);
     let waiter = thread::spawn(move || finish(child));
     let t_ready = Instant::now();
@@ -394,7 +408,7 @@ fn elasticsearch_outage_block() {
         http_port,
         "elasticsearch",
         || es.doc_count() >= 3000,
-        || assert!(es.go_down_mid_request(Duration::from_secs(2))),
+        || assert!(es.go_down_mid_request(Duration::from_secs(5))),
         || es.come_back(),
     );
     let (n, hashes) = stored(&es);
@@ -442,7 +456,7 @@ fn elasticsearch_outage_drop_newest() {
         http_port,
         "elasticsearch",
         || es.doc_count() >= 3000,
-        || assert!(es.go_down_mid_request(Duration::from_secs(2))),
+        || assert!(es.go_down_mid_request(Duration::from_secs(5))),
         || es.come_back(),
     );
     let (n, hashes) = stored(&es);

@@ -134,6 +134,9 @@ pub struct State {
     pub max_body: Option<usize>,
     /// Bulk requests refused with 413.
     pub too_large: u64,
+    /// Set by [`FakeEs::go_down_mid_request`]: the next bulk request is indexed,
+    /// then the server goes down without answering it.
+    pub lose_next_answer: bool,
     /// When set, an indexed document is stored as a hash of its text (a JSON
     /// number) instead of its parsed `_source`: big replays stay small in memory
     /// and duplicates by content are still visible.
@@ -309,23 +312,17 @@ impl FakeEs {
         }
     }
 
-    /// [`Self::go_down`] while a bulk request is being handled (waits for one at
-    /// most `limit`, then goes down anyway); whether one was.
+    /// [`Self::go_down`] in the middle of a bulk request: the next one is indexed
+    /// and never answered (waits for it at most `limit`, then goes down anyway);
+    /// whether one was caught.
     pub fn go_down_mid_request(&self, limit: Duration) -> bool {
+        self.state().lose_next_answer = true;
         let t0 = Instant::now();
-        let mut caught = false;
-        while t0.elapsed() < limit {
-            let s = self.state();
-            if s.in_flight > 0 {
-                // Set under the lock that the request's end takes: it cannot be
-                // answered any more.
-                self.down.store(true, Ordering::SeqCst);
-                caught = true;
-                break;
-            }
-            drop(s);
-            thread::sleep(Duration::from_micros(200));
+        while !self.down.load(Ordering::SeqCst) && t0.elapsed() < limit {
+            thread::sleep(Duration::from_millis(1));
         }
+        let caught = self.down.load(Ordering::SeqCst);
+        self.state().lose_next_answer = false;
         self.go_down();
         caught
     }
@@ -584,6 +581,10 @@ fn serve<S: Read + Write>(
             let lost = {
                 let mut s = lock();
                 s.in_flight -= 1;
+                if s.lose_next_answer {
+                    s.lose_next_answer = false;
+                    down.store(true, Ordering::SeqCst);
+                }
                 down.load(Ordering::SeqCst)
             };
             if lost {
