@@ -8,11 +8,10 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::redis_server::{self, RedisServer};
-use common::{Frame, Run, fixture, read_frames, tmp, write_frames};
+use common::{Frame, Run, finish, fixture, read_frames, spawn, tmp, write_frames};
 use serde_json::Value;
 use wirebeat::output::redis::resp::Reply;
 
@@ -35,26 +34,6 @@ fn args_of(server: &RedisServer, pcap: &Path, extra: &[&str]) -> Vec<String> {
     a.extend(server.output_args());
     a.extend(extra.iter().map(|s| s.to_string()));
     a
-}
-
-/// Starts wirebeat in the background (console on stdout, logs on stderr).
-fn spawn(args: &[String]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_wirebeat"))
-        .current_dir(common::root())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start wirebeat")
-}
-
-fn finish(child: Child) -> Run {
-    let out = child.wait_with_output().expect("wait for wirebeat");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 fn run(server: &RedisServer, pcap: &Path, extra: &[&str]) -> Run {

@@ -79,6 +79,9 @@ pub struct Delivery {
     pub failed: u64,
     /// Events sent again after a retryable failure (once per resend).
     pub retried: u64,
+    /// Events sent again that the destination may already have had
+    /// ([`OutputStats::events_resent`]).
+    pub resent: u64,
     /// Requests or writes sent, and those that failed as a whole.
     pub requests: u64,
     pub request_errors: u64,
@@ -108,6 +111,7 @@ impl Delivery {
         add(&stats.events_published, self.published);
         add(&stats.events_failed, self.failed);
         add(&stats.events_retried, self.retried);
+        add(&stats.events_resent, self.resent);
         add(&stats.batches, self.requests);
         add(&stats.batch_errors, self.request_errors);
         add(&stats.bad_responses, self.bad_responses);
@@ -120,6 +124,7 @@ impl std::ops::AddAssign for Delivery {
         self.published += o.published;
         self.failed += o.failed;
         self.retried += o.retried;
+        self.resent += o.resent;
         self.requests += o.requests;
         self.request_errors += o.request_errors;
         self.bad_responses += o.bad_responses;
@@ -459,6 +464,7 @@ mod tests {
                 published: n - n / 3,
                 failed: n / 3,
                 retried: n,
+                resent: n / 10,
                 requests: 2,
                 request_errors: 1,
                 bad_responses: 1,
@@ -510,6 +516,7 @@ mod tests {
                 ("events_dropped_full", 0),
                 ("events_failed", 10),
                 ("events_retried", 30),
+                ("events_resent", 3),
                 ("batches", 2),
                 ("batch_errors", 1),
                 ("bad_responses", 1),

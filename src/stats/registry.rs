@@ -83,6 +83,11 @@ pub struct OutputStats {
     pub events_failed: AtomicU64,
     /// Events sent again after a retryable failure.
     pub events_retried: AtomicU64,
+    /// Events sent again although the destination may already have had them
+    /// (sent in full, the answer lost). Redis: each may be in the list twice.
+    /// Elasticsearch: the resent items answered 409, already indexed under
+    /// their `_id` and so stored once.
+    pub events_resent: AtomicU64,
     /// Requests or writes sent, and those that failed as a whole.
     pub batches: AtomicU64,
     pub batch_errors: AtomicU64,
@@ -110,6 +115,7 @@ impl OutputStats {
             ("events_dropped_full", g(&self.events_dropped_full)),
             ("events_failed", g(&self.events_failed)),
             ("events_retried", g(&self.events_retried)),
+            ("events_resent", g(&self.events_resent)),
             ("batches", g(&self.batches)),
             ("batch_errors", g(&self.batch_errors)),
             ("bad_responses", g(&self.bad_responses)),

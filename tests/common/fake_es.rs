@@ -6,7 +6,9 @@
 //! request statuses (429 storms, 503), per-item statuses, slow answers, connections
 //! closed before or after indexing, stalls, and broken answers (truncated, not
 //! JSON, too few or too many items). [`FakeEs::start_layout`] lays answers out
-//! like `?pretty` or a reformatting proxy would ([`Layout`]).
+//! like `?pretty` or a reformatting proxy would ([`Layout`]). [`FakeEs::go_down`]
+//! and [`FakeEs::come_back`] are a real outage: connections refused, open ones
+//! dropped, then the same port again with the documents kept.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -132,12 +134,27 @@ pub struct State {
     pub max_body: Option<usize>,
     /// Bulk requests refused with 413.
     pub too_large: u64,
+    /// Set by [`FakeEs::go_down_mid_request`]: the next bulk request is indexed,
+    /// then the server goes down without answering it.
+    pub lose_next_answer: bool,
+    /// When set, an indexed document is stored as a hash of its text (a JSON
+    /// number) instead of its parsed `_source`: big replays stay small in memory
+    /// and duplicates by content are still visible.
+    pub hash_only: bool,
 }
+
+type Conns = Arc<Mutex<HashMap<u64, TcpStream>>>;
 
 pub struct FakeEs {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
+    /// While set, the port is closed (see [`FakeEs::go_down`]).
+    down: Arc<AtomicBool>,
+    /// Whether the accept loop holds a listening socket right now.
+    listening: Arc<AtomicBool>,
+    /// The open connections by number (clones of their sockets, to drop them).
+    conns: Conns,
 }
 
 impl FakeEs {
@@ -183,30 +200,136 @@ impl FakeEs {
             ..Default::default()
         }));
         let stop = Arc::new(AtomicBool::new(false));
+        let down = Arc::new(AtomicBool::new(false));
+        let listening = Arc::new(AtomicBool::new(true));
+        let conns: Conns = Arc::default();
         let (st, sp) = (Arc::clone(&state), Arc::clone(&stop));
+        let (dn, ls, cs) = (
+            Arc::clone(&down),
+            Arc::clone(&listening),
+            Arc::clone(&conns),
+        );
         thread::spawn(move || {
-            for conn in listener.incoming() {
-                if sp.load(Ordering::Relaxed) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let (st, sp) = (Arc::clone(&st), Arc::clone(&sp));
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-                match &tls {
+            let mut listener = Some(listener);
+            let mut n = 0u64;
+            while !sp.load(Ordering::Relaxed) {
+                // Down: the socket is closed, so connections are refused.
+                let l = match listener.take() {
+                    Some(l) => l,
                     None => {
-                        thread::spawn(move || serve(conn, st, sp));
+                        while dn.load(Ordering::Relaxed) && !sp.load(Ordering::Relaxed) {
+                            thread::sleep(Duration::from_millis(5));
+                        }
+                        // std sets SO_REUSEADDR on Linux: the same port again.
+                        match TcpListener::bind(addr) {
+                            Ok(l) => l,
+                            Err(_) => {
+                                thread::sleep(Duration::from_millis(20));
+                                continue;
+                            }
+                        }
                     }
-                    Some(cfg) => {
-                        let Ok(sc) = rustls::ServerConnection::new(Arc::clone(cfg)) else {
-                            continue;
-                        };
-                        let stream = rustls::StreamOwned::new(sc, conn);
-                        thread::spawn(move || serve(stream, st, sp));
+                };
+                ls.store(true, Ordering::SeqCst);
+                for conn in l.incoming() {
+                    if sp.load(Ordering::Relaxed) || dn.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    n += 1;
+                    let id = n;
+                    if let Ok(c) = conn.try_clone() {
+                        cs.lock().unwrap_or_else(|p| p.into_inner()).insert(id, c);
+                    }
+                    let (st, sp, dn) = (Arc::clone(&st), Arc::clone(&sp), Arc::clone(&dn));
+                    // Its clone goes when the connection ends, so that returning
+                    // from `serve` closes it.
+                    let cs = Arc::clone(&cs);
+                    let forget = move || {
+                        cs.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                    };
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+                    match &tls {
+                        None => {
+                            thread::spawn(move || {
+                                serve(conn, st, sp, dn);
+                                forget();
+                            });
+                        }
+                        Some(cfg) => {
+                            let Ok(sc) = rustls::ServerConnection::new(Arc::clone(cfg)) else {
+                                forget();
+                                continue;
+                            };
+                            let stream = rustls::StreamOwned::new(sc, conn);
+                            thread::spawn(move || {
+                                serve(stream, st, sp, dn);
+                                forget();
+                            });
+                        }
                     }
                 }
+                drop(l);
+                ls.store(false, Ordering::SeqCst);
             }
         });
-        FakeEs { addr, state, stop }
+        FakeEs {
+            addr,
+            state,
+            stop,
+            down,
+            listening,
+            conns,
+        }
+    }
+
+    /// An outage: closes the listening socket (new connections are refused) and
+    /// drops every open connection. A bulk request being handled is indexed but
+    /// its answer is lost, as when a node dies before answering. The documents
+    /// stay.
+    pub fn go_down(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        // Wakes the accept loop, which then closes the socket.
+        let _ = TcpStream::connect(self.addr);
+        let t0 = Instant::now();
+        while self.listening.load(Ordering::SeqCst) {
+            assert!(t0.elapsed() < Duration::from_secs(5), "fake es stays up");
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(50));
+            thread::sleep(Duration::from_millis(2));
+        }
+        for (_, c) in self.conns.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Ends an outage: listens again on the same port.
+    pub fn come_back(&self) {
+        self.down.store(false, Ordering::SeqCst);
+        let t0 = Instant::now();
+        while !self.listening.load(Ordering::SeqCst) {
+            assert!(t0.elapsed() < Duration::from_secs(5), "fake es stays down");
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// [`Self::go_down`] in the middle of a bulk request: the next one is indexed
+    /// and never answered (waits for it at most `limit`, then goes down anyway);
+    /// whether one was caught.
+    pub fn go_down_mid_request(&self, limit: Duration) -> bool {
+        self.state().lose_next_answer = true;
+        let t0 = Instant::now();
+        while !self.down.load(Ordering::SeqCst) && t0.elapsed() < limit {
+            thread::sleep(Duration::from_millis(1));
+        }
+        let caught = self.down.load(Ordering::SeqCst);
+        self.state().lose_next_answer = false;
+        self.go_down();
+        caught
+    }
+
+    /// Documents indexed (all indices).
+    pub fn doc_count(&self) -> usize {
+        self.state().docs.len()
     }
 
     pub fn host(&self) -> String {
@@ -257,6 +380,7 @@ impl FakeEs {
 impl Drop for FakeEs {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.down.store(false, Ordering::SeqCst);
         self.state().stalled = false;
         let _ = TcpStream::connect(self.addr);
     }
@@ -397,8 +521,14 @@ fn version_of(s: &str) -> (u32, u32) {
     (a, b)
 }
 
-/// Serves one connection; returning drops (closes) it.
-fn serve<S: Read + Write>(conn: S, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
+/// Serves one connection; returning drops (closes) it. Once `down` is set, a
+/// bulk request being handled is indexed but not answered.
+fn serve<S: Read + Write>(
+    conn: S,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    down: Arc<AtomicBool>,
+) {
     let mut r = BufReader::new(conn);
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
     while !stop.load(Ordering::Relaxed) {
@@ -447,7 +577,19 @@ fn serve<S: Read + Write>(conn: S, state: Arc<Mutex<State>>, stop: Arc<AtomicBoo
                 thread::sleep(*d);
             }
             let out = bulk(&state, &body, step.clone());
-            lock().in_flight -= 1;
+            // Under the lock: see `go_down_mid_request`.
+            let lost = {
+                let mut s = lock();
+                s.in_flight -= 1;
+                if s.lose_next_answer {
+                    s.lose_next_answer = false;
+                    down.store(true, Ordering::SeqCst);
+                }
+                down.load(Ordering::SeqCst)
+            };
+            if lost {
+                return;
+            }
             match out {
                 Some(x) => x,
                 None => return,
@@ -588,7 +730,15 @@ fn bulk(state: &Arc<Mutex<State>>, body: &[u8], step: Option<Step>) -> Option<(u
         let mut item = json!({"_index": index, "_id": id, "status": status});
         match status {
             201 => {
-                s.docs.insert(key, doc.unwrap_or(Value::Null));
+                let doc = if s.hash_only {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    pair[1].hash(&mut h);
+                    json!(h.finish())
+                } else {
+                    doc.unwrap_or(Value::Null)
+                };
+                s.docs.insert(key, doc);
                 item["result"] = json!("created");
             }
             409 => {

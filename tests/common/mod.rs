@@ -122,6 +122,27 @@ pub fn wirebeat(args: &[&str]) -> Run {
     }
 }
 
+/// Starts wirebeat with `args` in the background (stdout and stderr piped).
+pub fn spawn(args: &[String]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_wirebeat"))
+        .current_dir(root())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start wirebeat")
+}
+
+/// Waits for a run started by [`spawn`].
+pub fn finish(child: std::process::Child) -> Run {
+    let out = child.wait_with_output().expect("wait for wirebeat");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 pub fn replay(pcap: &Path, extra: &[&str]) -> Run {
     let p = pcap.to_string_lossy().into_owned();
     let mut args = vec!["-I", p.as_str(), "-t"];

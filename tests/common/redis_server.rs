@@ -121,6 +121,25 @@ impl RedisServer {
         }
     }
 
+    /// A clean stop: `SHUTDOWN` (the append-only file is flushed first), then
+    /// waits for the process to end. [`Self::restart`] starts it again.
+    pub fn shutdown(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Ok(mut conn) = Conn::open(&self.addr(), Duration::from_secs(5), None, 0, 1 << 20)
+            {
+                // The server closes the connection instead of answering.
+                let _ = conn.call(&[b"SHUTDOWN"]);
+            }
+            let t0 = Instant::now();
+            while c.try_wait().ok().flatten().is_none() {
+                if t0.elapsed() > Duration::from_secs(10) {
+                    let _ = c.kill();
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
     /// Kills the server (SIGKILL).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

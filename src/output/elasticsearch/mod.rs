@@ -197,7 +197,12 @@ impl Elasticsearch {
         let mut retry = Vec::new();
         for (it, o) in items.iter().zip(outcomes) {
             match o {
-                Outcome::Ok | Outcome::Duplicate => done.published += 1,
+                Outcome::Ok => done.published += 1,
+                // Indexed by an earlier send whose answer was lost.
+                Outcome::Duplicate => {
+                    done.published += 1;
+                    done.resent += 1;
+                }
                 Outcome::Retry => retry.push(it.clone()),
                 Outcome::Fail(kind, reason) => {
                     done.failed += 1;

@@ -224,6 +224,7 @@ impl RedisOutput {
             d.request_errors += 1;
             let left = lines.len() - done;
             let mut wait = false;
+            let mut maybe_twice = false;
             match err {
                 SendError::Server(e) if !e.is_transient() => {
                     tracing::error!(target: "output", "redis: {} events refused ({e}); they are dropped", left);
@@ -236,6 +237,7 @@ impl RedisOutput {
                 SendError::Io { err, ambiguous } => {
                     self.conn = None;
                     if ambiguous && !self.channel {
+                        maybe_twice = true;
                         tracing::warn!(target: "output", "redis: connection lost after sending {left} events without a reply; they are sent again and may appear twice");
                     }
                     self.mark_down(&format!("connection lost: {err}"));
@@ -246,6 +248,9 @@ impl RedisOutput {
                 break;
             }
             d.retried += left as u64;
+            if maybe_twice {
+                d.resent += left as u64;
+            }
             // Counted as it happens, so that the stats show the outage while
             // the events wait for their next attempt.
             self.retry.report(d);
@@ -522,6 +527,10 @@ mod tests {
         assert_eq!(seen.iter().filter(|a| a[0] == b"RPUSH").count(), 2);
         assert_eq!(total.published, 1);
         assert_eq!(total.retried, 1);
+        assert_eq!(
+            total.resent, 1,
+            "the lost reply may mean the event is there twice"
+        );
         assert_eq!(total.failed, 0);
     }
 
