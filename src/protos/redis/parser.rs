@@ -479,6 +479,9 @@ impl Reader {
             }
             St::Start => {
                 if self.skimming() {
+                    self.fold();
+                }
+                if self.deep > 0 && !self.requests {
                     if let Some(r) = self.skim(data, off) {
                         return r;
                     }
@@ -612,62 +615,85 @@ impl Reader {
             && self.msg.as_ref().is_some_and(|m| m.text.is_cut())
     }
 
-    /// Walks the whole elements of `data` from `*off` while [`Reader::skimming`],
-    /// keeping only the aggregate counts, without the per-byte state machine. Stops
-    /// before the first element that is not complete in `data`, is not a plain
-    /// string, number or aggregate, or is not well formed: the state machine takes
-    /// it from there, with the same outcome as if it had read everything. Returns
-    /// the outcome when the reply ends.
+    /// Folds the levels below the reply's top one into `deep`, the flat count of
+    /// pending elements used past [`MAX_DEPTH`]: the level-1 aggregate in progress
+    /// completes after `Σ left - (levels - 1)` more elements (each nested level's
+    /// own completion comes free with its last element). Only while
+    /// [`Reader::skimming`]: what the folded levels would still write (separators,
+    /// closing brackets) goes to a rendering that is cut, and no argument is
+    /// captured below the top level.
+    fn fold(&mut self) {
+        let below = &self.stack[1..];
+        let pending: u64 = below.iter().map(|l| l.left).sum();
+        self.deep = pending.saturating_sub(below.len() as u64 - 1).max(1);
+        self.deep_attr = false;
+        self.stack.truncate(1);
+        self.cur_arg = None;
+    }
+
+    /// Walks the whole elements of `data` from `*off` while `deep` counts the
+    /// pending elements of an untracked subtree, keeping only that count, without
+    /// the per-byte state machine. Stops before the first element that is not
+    /// complete in `data`, is not a plain string, number, bulk or aggregate, or is
+    /// not well formed: the state machine takes it from there, with the same outcome
+    /// as if it had read everything. Returns the outcome when the subtree ends.
     fn skim(&mut self, data: &[u8], off: &mut usize) -> Option<Adv> {
-        while self.skimming() {
+        while self.deep > 0 {
             let rest = &data[*off..];
             let &b = rest.first()?;
-            // the type line: as the state machine reads it (at most MAX_HEADER bytes
-            // before its `\n`, `\r` optional)
-            let line = |max: usize| -> Option<(usize, &[u8])> {
-                let nl = memchr::memchr(b'\n', &rest[1..rest.len().min(max + 2)])?;
-                let l = &rest[1..1 + nl];
-                Some((nl + 2, l.strip_suffix(b"\r").unwrap_or(l)))
-            };
-            match b {
-                b'$' => {
-                    let (used, head) = line(MAX_HEADER)?;
+            // Elements the subtree gains: an aggregate's entries replace it.
+            let mut gain = 0u64;
+            let used = match b {
+                b'$' | b'=' | b'!' => {
+                    let (used, head) = type_line(rest)?;
                     let n = usize::try_from(parse_int(head)?).ok()?;
-                    if n > rest.len().saturating_sub(used).saturating_sub(2)
-                        || &rest[used + n..used + n + 2] != b"\r\n"
-                    {
+                    let end = used.checked_add(n)?;
+                    if rest.get(end..end.checked_add(2)?)? != b"\r\n" {
                         return None;
                     }
-                    *off += used + n + 2;
+                    end + 2
                 }
                 b'+' | b'-' | b':' | b',' | b'(' => {
-                    let max = usize::try_from(MAX_LINE).unwrap_or(usize::MAX);
-                    let nl = memchr::memchr(b'\n', &rest[1..])?;
-                    if nl > max {
+                    let nl = find_newline(&rest[1..])?;
+                    if nl as u64 > MAX_LINE {
                         return None;
                     }
-                    *off += nl + 2;
+                    nl + 2
                 }
-                b'*' | b'%' | b'~' | b'>' => {
-                    let (used, head) = line(MAX_HEADER)?;
+                b'*' | b'%' | b'~' | b'>' | b'|' => {
+                    let (used, head) = type_line(rest)?;
                     let n = parse_int(head)?;
                     if !(0..=MAX_AGGREGATE).contains(&n) {
                         return None;
                     }
                     let kind = Agg::of(b)?;
-                    *off += used;
-                    self.cur_arg = None;
-                    if self.open(kind, n as u64) {
-                        return Some(Adv::Done);
+                    let elems = (n as u64).saturating_mul(kind.per_entry());
+                    if kind == Agg::Attr {
+                        // An attribute is not an element: its entries come on top.
+                        *off += used;
+                        self.deep = self.deep.saturating_add(elems);
+                        continue;
                     }
-                    continue;
+                    gain = elems;
+                    used
                 }
                 _ => return None,
+            };
+            *off += used;
+            if gain > 0 {
+                self.deep = self.deep.saturating_add(gain - 1);
+                continue;
             }
-            self.cur_arg = None;
-            if self.value_done() {
-                return Some(Adv::Done);
+            if self.deep > 1 {
+                self.deep -= 1;
+                continue;
             }
+            // The subtree's last element: the tracked levels take it from here.
+            return Some(if self.value_done() {
+                Adv::Done
+            } else {
+                Adv::More
+            });
         }
         None
     }
@@ -886,6 +912,30 @@ enum Adv {
 }
 
 /// A decimal integer as RESP writes it (optional `-`, digits only).
+/// The type line at the start of `rest` (a type byte, then at most [`MAX_HEADER`]
+/// bytes before its `\n`, the `\r` optional), as the state machine reads it: the
+/// bytes it takes, and its text. `None` when it does not end in `rest` within that
+/// bound.
+fn type_line(rest: &[u8]) -> Option<(usize, &[u8])> {
+    let nl = find_newline(&rest[1..rest.len().min(MAX_HEADER + 2)])?;
+    let l = &rest[1..1 + nl];
+    Some((nl + 2, l.strip_suffix(b"\r").unwrap_or(l)))
+}
+
+/// The first `\n` of `b`. The lines of nested replies are mostly a few bytes
+/// long: they are searched byte by byte before handing longer ones to `memchr`.
+#[inline]
+fn find_newline(b: &[u8]) -> Option<usize> {
+    let short = &b[..b.len().min(24)];
+    match short.iter().position(|&c| c == b'\n') {
+        Some(i) => Some(i),
+        None if b.len() > short.len() => {
+            memchr::memchr(b'\n', &b[short.len()..]).map(|i| i + short.len())
+        }
+        None => None,
+    }
+}
+
 pub fn parse_int(b: &[u8]) -> Option<i64> {
     let (neg, digits) = match b {
         [b'-', rest @ ..] => (true, rest),

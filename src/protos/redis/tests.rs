@@ -928,8 +928,8 @@ fn bulk_payloads_read_in_one_piece_or_streamed_agree() {
 }
 
 /// A reply shaped like `COMMAND DOCS`: a map of many entries, each a map of strings,
-/// numbers, nested arrays (empty ones too), a nil, a verbatim string and an error
-/// string, far over the rendering cap.
+/// numbers, nested arrays (empty ones too, and some nested past `MAX_DEPTH`), a nil,
+/// a verbatim string, an error string and attributes, far over the rendering cap.
 fn docs_reply(entries: usize) -> Vec<u8> {
     let bulk = |s: &str| format!("${}\r\n{s}\r\n", s.len());
     let mut r = format!("%{entries}\r\n");
@@ -939,15 +939,47 @@ fn docs_reply(entries: usize) -> Vec<u8> {
         r += &bulk("summary");
         r += &bulk(&"word ".repeat(i % 7 + 1));
         r += &bulk("since");
+        if i % 10 == 3 {
+            // Nested past MAX_DEPTH.
+            r += &"*1\r\n".repeat(40);
+        }
         r += ":7\r\n";
         r += &bulk("arguments");
         r += "*3\r\n*0\r\n~2\r\n+a\r\n,1.5\r\n*2\r\n$-1\r\n=8\r\ntxt:abcd\r\n";
         r += &bulk("group");
         r += "-ERR not a real error\r\n";
         r += &bulk("flags");
+        if i % 10 == 5 {
+            // An attribute before the value (it is not an element itself).
+            r += "|1\r\n+ttl\r\n:3\r\n";
+        }
         r += ">1\r\n(12345678901234567890\r\n";
     }
     r.into_bytes()
+}
+
+#[test]
+fn a_reply_cut_deep_inside_ends_where_its_framing_says() {
+    // The rendering is cut inside the third level; the levels under the top one
+    // are then walked as one count of pending elements.
+    let mut reply = format!("*2\r\n*2\r\n*3\r\n$2000\r\n{}\r\n", "x".repeat(2000));
+    reply += ":1\r\n*0\r\n|1\r\n+ttl\r\n:9\r\n:3\r\n%1\r\n+k\r\n*1\r\n:4\r\n";
+    let req = [cmd(&["GET", "deep"]), cmd(&["PING"])].concat();
+    let resp = [reply.as_bytes(), b"+PONG\r\n"].concat();
+    for split in [resp.len(), 1, 2025, 2040, 2055] {
+        let mut h = H::new();
+        h.feed(C, &req);
+        if split == 1 {
+            h.bytewise(S, &resp);
+        } else {
+            h.feed(S, &resp[..split]);
+            h.feed(S, &resp[split..]);
+        }
+        let s = summary(&h);
+        assert_eq!(s.len(), 2, "split {split}: {s:?}");
+        assert_eq!((s[1].0.as_str(), s[1].2.as_str()), ("PING", "PONG"));
+        assert_eq!(h.jsons()[0]["destination"]["bytes"], reply.len() as u64);
+    }
 }
 
 #[test]
@@ -961,11 +993,20 @@ fn large_nested_replies_read_alike_in_any_pieces() {
     let at = broken.len() - 200;
     let i = at + broken[at..].iter().position(|&b| b == b'$').unwrap();
     broken[i] = b'?';
-    for resp in [good, broken] {
+    let docs_len = good.len() - b"+PONG\r\n".len();
+    for (n, resp) in [good, broken].into_iter().enumerate() {
         let mut whole = H::with(cfg.clone());
         whole.feed(C, &req);
         whole.feed(S, &resp);
         let want = exchange_json(&whole);
+        if n == 0 {
+            // The reply ends exactly where it should: the next one answers PING.
+            let s = summary(&whole);
+            assert_eq!(s.len(), 2, "{s:?}");
+            assert_eq!((s[0].0.as_str(), s[0].3), ("COMMAND DOCS", "OK"));
+            assert_eq!((s[1].0.as_str(), s[1].2.as_str()), ("PING", "PONG"));
+            assert_eq!(whole.jsons()[0]["destination"]["bytes"], docs_len as u64);
+        }
         let mut bytes = H::with(cfg.clone());
         bytes.feed(C, &req);
         bytes.bytewise(S, &resp);
