@@ -65,7 +65,6 @@ impl<'a> JsonWriter<'a> {
     #[inline(always)]
     pub fn key(&mut self, k: &'static str) -> &mut Self {
         debug_assert!(!any_escape(k.as_bytes()));
-        self.buf.reserve(k.len() + 4);
         if self.comma {
             self.buf.push(b',');
         }
@@ -207,7 +206,6 @@ impl<'a> JsonWriter<'a> {
     pub fn kv_lit(&mut self, k: &'static str, v: &'static str) -> &mut Self {
         debug_assert!(!any_escape(v.as_bytes()));
         self.key(k);
-        self.buf.reserve(v.len() + 2);
         self.buf.push(b'"');
         self.buf.extend_from_slice(v.as_bytes());
         self.buf.push(b'"');

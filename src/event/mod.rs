@@ -268,6 +268,8 @@ impl EventEncoder {
 
     /// Appends one JSON object (no trailing newline) for `tx` on `conn` to `out`.
     pub fn encode(&self, conn: &ConnInfo, tx: &Transaction, out: &mut Vec<u8>) {
+        // Room for a whole event up front: the writes then never grow the buffer.
+        out.reserve(4096);
         let mut w = JsonWriter::new(out);
         let (client_ip, server_ip) = (IpText::new(conn.client_ip), IpText::new(conn.server_ip));
         w.begin_object();
