@@ -156,7 +156,7 @@ impl ClosedFlows {
         let Some(t) = self.map.get(key) else {
             return false;
         };
-        let me = usize::from((p.src, p.sport) != key.a);
+        let me = usize::from(!key.is_a(p.src, p.sport));
         let (mine, peer) = (t.spans[me], t.spans[1 - me]);
         let syn = p.flags & TCP_SYN != 0;
         let ack = p.flags & TCP_ACK != 0;

@@ -77,26 +77,65 @@ impl Default for FlowLimits {
     }
 }
 
-/// Direction-independent connection key: the lower endpoint first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Direction-independent connection key: the lower endpoint first. Addresses are
+/// kept as integers (with the family beside them), so that comparing and hashing
+/// a key, once per segment, works on plain integers rather than on `IpAddr`'s
+/// variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct FlowKey {
-    a: (IpAddr, u16),
-    b: (IpAddr, u16),
+    a: u128,
+    b: u128,
+    a_port: u16,
+    b_port: u16,
+    v6: bool,
+}
+
+/// The address as one integer, in which its byte order is kept.
+#[inline]
+fn addr_bytes(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u32::from(a) as u128,
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u128(self.a);
+        h.write_u128(self.b);
+        h.write_u32((self.a_port as u32) << 16 | self.b_port as u32);
+        h.write_u8(self.v6 as u8);
+    }
 }
 
 impl FlowKey {
     fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> FlowKey {
-        if (src, sport) <= (dst, dport) {
+        // Both ends of a segment have one family, in which the byte order of the
+        // addresses is `IpAddr`'s order: the lower endpoint is the same.
+        let (s, d) = (addr_bytes(src), addr_bytes(dst));
+        let v6 = src.is_ipv6();
+        if (s, sport) <= (d, dport) {
             FlowKey {
-                a: (src, sport),
-                b: (dst, dport),
+                a: s,
+                b: d,
+                a_port: sport,
+                b_port: dport,
+                v6,
             }
         } else {
             FlowKey {
-                a: (dst, dport),
-                b: (src, sport),
+                a: d,
+                b: s,
+                a_port: dport,
+                b_port: sport,
+                v6,
             }
         }
+    }
+
+    /// Whether `(ip, port)` is the key's lower endpoint.
+    fn is_a(&self, ip: IpAddr, port: u16) -> bool {
+        self.a_port == port && self.a == addr_bytes(ip)
     }
 }
 
@@ -204,7 +243,7 @@ impl Flow {
                 .span()
                 .map(|(isn, first, end)| Span { isn, first, end })
         };
-        let client_is_a = key.a == (self.conn.client_ip, self.conn.client_port);
+        let client_is_a = key.is_a(self.conn.client_ip, self.conn.client_port);
         if client_is_a {
             [span(Dir::ToServer), span(Dir::ToClient)]
         } else {
@@ -576,7 +615,7 @@ impl FlowTable {
             let mut spans = f.spans(key);
             // An RST from an endpoint that sent nothing else still places it.
             if let Some((from, seq)) = rst {
-                let i = usize::from(from != key.a);
+                let i = usize::from(!key.is_a(from.0, from.1));
                 spans[i].get_or_insert(Span {
                     isn: None,
                     first: seq,

@@ -646,3 +646,34 @@ fn a_message_held_over_several_packets_starts_at_its_first_byte() {
         vec![(s("one"), 10), (s("two"), 30), (s("[lossy]four"), 80)]
     );
 }
+
+#[test]
+fn flow_keys_order_endpoints_like_ip_addr_and_keep_families_apart() {
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let pairs = [
+        ("10.0.0.1", 80, "10.0.0.2", 40000),
+        ("10.0.0.2", 80, "10.0.0.1", 40000),
+        ("10.0.0.1", 9, "10.0.0.1", 10),
+        ("255.0.0.1", 1, "1.0.0.255", 2),
+        ("fd00::2", 443, "fd00::1", 5000),
+        ("::ffff:10.0.0.1", 80, "::ffff:10.0.0.2", 40000),
+    ];
+    for (s, sp, d, dp) in pairs {
+        let (s, d) = (ip(s), ip(d));
+        let k = FlowKey::new(s, sp, d, dp);
+        assert_eq!(k, FlowKey::new(d, dp, s, sp), "either direction, one key");
+        // The lower endpoint in IpAddr's order comes first.
+        let (lo, hi) = if (s, sp) <= (d, dp) {
+            ((s, sp), (d, dp))
+        } else {
+            ((d, dp), (s, sp))
+        };
+        assert!(k.is_a(lo.0, lo.1) && !(lo != hi && k.is_a(hi.0, hi.1)));
+    }
+    // An IPv4 connection and the IPv6 one of its mapped addresses are two flows.
+    let v4 = FlowKey::new(ip("10.0.0.1"), 80, ip("10.0.0.2"), 40000);
+    let mapped = FlowKey::new(ip("::ffff:10.0.0.1"), 80, ip("::ffff:10.0.0.2"), 40000);
+    let compat = FlowKey::new(ip("::10.0.0.1"), 80, ip("::10.0.0.2"), 40000);
+    assert_ne!(v4, mapped);
+    assert_ne!(v4, compat);
+}
