@@ -18,16 +18,23 @@
 #           for 8 s during a 100 MiB replay (tests/soak.rs, ignored by cargo test):
 #           every event delivered once (Redis: duplicates only from the batch in
 #           flight, counted in events_resent), drop_newest counted exactly, RSS flat
+#   fuzz    every cargo-fuzz target (fuzz/, harnesses in src/fuzzing.rs) for
+#           SOAK_FUZZ_SECONDS each, one after the other, from the seeds of
+#           scripts/fuzz-seeds.sh plus the corpus of earlier runs; a crash, a hang
+#           over 5 s or more than 512 MB fails, and the input is copied to
+#           tests/fuzz/regressions/<target>/ (replayed by tests/fuzz_regressions.rs)
 #
 # Environment:
-#   SOAK_CHECKS       subset of the checks above (default: all)
-#   SOAK_NO_BUILD=1   use the existing target/release/wirebeat
+#   SOAK_CHECKS         subset of the checks above (default: all)
+#   SOAK_NO_BUILD=1     use the existing target/release/wirebeat
+#   SOAK_FUZZ_SECONDS   run time of each fuzz target (default 60)
+#   SOAK_FUZZ_TARGETS   subset of the fuzz targets (default: all)
 #
 # Everything is written under target/soak/; nothing is sent anywhere but loopback.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CHECKS=${SOAK_CHECKS:-"flood dead outage"}
+CHECKS=${SOAK_CHECKS:-"flood dead outage fuzz"}
 WORK=$ROOT/target/soak
 BIN=$ROOT/target/release/wirebeat
 GEN=$ROOT/scripts/gen-flood-pcap.py
@@ -48,7 +55,7 @@ fail() {
         exit 1
     fi
 }
-if [[ ${SOAK_NO_BUILD:-0} != 1 ]]; then
+if [[ ${SOAK_NO_BUILD:-0} != 1 && " $CHECKS " =~ \ (flood|dead)\  ]]; then
     log "cargo build --release --locked"
     (cd "$ROOT" && cargo build --release --locked --quiet)
 fi
@@ -120,6 +127,57 @@ outage() {
     fi
 }
 # ---- end outage ----
+FUZZ_TARGETS="decode pcap http mysql pgsql redis thrift thrift_idl config resp es_bulk"
+
+# cargo-fuzz needs nightly features: the nightly toolchain when there is one, else
+# stable with RUSTC_BOOTSTRAP=1. Only the fuzz crate is built this way.
+fuzz_cargo() {
+    if rustup run nightly rustc --version >/dev/null 2>&1; then
+        cargo +nightly fuzz "$@"
+    else
+        RUSTC_BOOTSTRAP=1 cargo fuzz "$@"
+    fi
+}
+
+fuzz() {
+    local secs=${SOAK_FUZZ_SECONDS:-60} t code art log found
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        log "installing cargo-fuzz"
+        cargo install cargo-fuzz --locked --quiet
+    fi
+    "$ROOT/scripts/fuzz-seeds.sh" >/dev/null
+    log "cargo fuzz build -O"
+    (cd "$ROOT/fuzz" && fuzz_cargo build -O) >"$WORK/fuzz-build.log" 2>&1 || {
+        fail "fuzz: build failed: $(tail -n3 "$WORK/fuzz-build.log")"
+        return
+    }
+    for t in ${SOAK_FUZZ_TARGETS:-$FUZZ_TARGETS}; do
+        art=$ROOT/fuzz/artifacts/$t
+        log=$WORK/fuzz-$t.log
+        rm -rf "$art"
+        mkdir -p "$art"
+        code=0
+        (cd "$ROOT/fuzz" && fuzz_cargo run -O "$t" "corpus/$t" -- \
+            -max_total_time="$secs" -rss_limit_mb=512 -timeout=5 -print_final_stats=1) \
+            >"$log" 2>&1 || code=$?
+        printf '%-10s %4d s  %10s execs  %7s execs/s  %s  corpus %s files  %s\n' "$t" "$secs" \
+            "$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)" \
+            "$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n1)" \
+            "$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n1)" \
+            "$(find "$ROOT/fuzz/corpus/$t" -type f | wc -l)" \
+            "$(((code)) && echo CRASHED || echo "no crash")"
+        found=$(find "$art" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | head -n1)
+        if ((code)) || [[ -n $found ]]; then
+            if [[ -n $found ]]; then
+                mkdir -p "$ROOT/tests/fuzz/regressions/$t"
+                cp "$found" "$ROOT/tests/fuzz/regressions/$t/"
+                fail "fuzz $t: $(grep -m1 -E 'panicked|ERROR: libFuzzer|ERROR: AddressSanitizer|SUMMARY' "$log"); input copied to tests/fuzz/regressions/$t/$(basename "$found")"
+            else
+                fail "fuzz $t: exit $code without an artifact: $(tail -n3 "$log")"
+            fi
+        fi
+    done
+}
 
 for c in $CHECKS; do
     case $c in
@@ -134,6 +192,9 @@ for c in $CHECKS; do
             dead dead-redis -E output.redis.enabled=true -E 'output.redis.hosts=["127.0.0.1:1"]'
             dead dead-es -E output.elasticsearch.enabled=true \
                 -E 'output.elasticsearch.hosts=["127.0.0.1:1"]'
+            ;;
+        fuzz)
+            fuzz
             ;;
         *)
             log "unknown check $c"

@@ -16,6 +16,8 @@ pub mod config;
 pub mod decode;
 pub mod event;
 pub mod flow;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fuzzing;
 pub mod output;
 pub mod pipeline;
 pub mod protos;
