@@ -21,7 +21,7 @@
 #   fuzz    every cargo-fuzz target (fuzz/, harnesses in src/fuzzing.rs) for
 #           SOAK_FUZZ_SECONDS each, one after the other, from the seeds of
 #           scripts/fuzz-seeds.sh plus the corpus of earlier runs; a crash, a hang
-#           over 5 s or more than 512 MB fails, and the input is copied to
+#           over 5 s or one allocation over 512 MB fails, and the input is copied to
 #           tests/fuzz/regressions/<target>/ (replayed by tests/fuzz_regressions.rs)
 #
 # Environment:
@@ -158,7 +158,8 @@ fuzz() {
         mkdir -p "$art"
         code=0
         (cd "$ROOT/fuzz" && fuzz_cargo run -O "$t" "corpus/$t" -- \
-            -max_total_time="$secs" -rss_limit_mb=512 -timeout=5 -print_final_stats=1) \
+            -max_total_time="$secs" -malloc_limit_mb=512 -rss_limit_mb=2048 -timeout=5 \
+            -print_final_stats=1) \
             >"$log" 2>&1 || code=$?
         printf '%-10s %4d s  %10s execs  %7s execs/s  %s  corpus %s files  %s\n' "$t" "$secs" \
             "$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)" \
