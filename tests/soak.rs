@@ -391,18 +391,14 @@ fn compare(got: &Multiset, want: &Multiset) -> (u64, u64) {
     (extra, missing)
 }
 
-/// `when_full: block`: Elasticsearch goes away for 8 s mid-replay. Every event
-/// is indexed exactly once, the resends find their documents there (409), the
-/// workers wait (the reader is held back, so the run lasts longer than the
-/// outage), and memory stays flat.
-#[test]
-#[ignore]
-fn elasticsearch_outage_block() {
-    let want = reference().events.len() as u64;
+/// A replay into the in-test Elasticsearch with `when_full` (at top speed, or at
+/// the capture's own pace), which goes down mid-request once 3,000 documents are
+/// in and comes back after the outage.
+fn es_outage(when_full: &str, top_speed: bool) -> (FakeEs, Outage) {
     let es = FakeEs::start("8.11.1");
     es.state().hash_only = true;
     let http_port = free_port();
-    let a = args(&capture(), true, http_port, &es_args(&es, "block"));
+    let a = args(&capture(), top_speed, http_port, &es_args(&es, when_full));
     let o = with_outage(
         &a,
         http_port,
@@ -411,6 +407,18 @@ fn elasticsearch_outage_block() {
         || assert!(es.go_down_mid_request(Duration::from_secs(5))),
         || es.come_back(),
     );
+    (es, o)
+}
+
+/// `when_full: block`: Elasticsearch goes away for 8 s mid-replay. Every event
+/// is indexed exactly once, the resends find their documents there (409), the
+/// workers wait (the reader is held back, so the run lasts longer than the
+/// outage), and memory stays flat.
+#[test]
+#[ignore]
+fn elasticsearch_outage_block() {
+    let want = reference().events.len() as u64;
+    let (es, o) = es_outage("block", true);
     let (n, hashes) = stored(&es);
     let (extra, missing) = compare(&hashes, &reference_hashes());
     let conflicts = es.state().conflicts;
@@ -447,18 +455,7 @@ fn elasticsearch_outage_block() {
 #[ignore]
 fn elasticsearch_outage_drop_newest() {
     let want = reference().events.len() as u64;
-    let es = FakeEs::start("8.11.1");
-    es.state().hash_only = true;
-    let http_port = free_port();
-    let a = args(&capture(), false, http_port, &es_args(&es, "drop_newest"));
-    let o = with_outage(
-        &a,
-        http_port,
-        "elasticsearch",
-        || es.doc_count() >= 3000,
-        || assert!(es.go_down_mid_request(Duration::from_secs(5))),
-        || es.come_back(),
-    );
+    let (es, o) = es_outage("drop_newest", false);
     let (n, hashes) = stored(&es);
     let (extra, _) = compare(&hashes, &reference_hashes());
     let conflicts = es.state().conflicts;
