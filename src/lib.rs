@@ -13,6 +13,7 @@
 #[allow(unsafe_code)]
 pub mod capture;
 pub mod config;
+pub mod dashboards;
 pub mod decode;
 pub mod event;
 pub mod flow;

@@ -73,8 +73,16 @@ enum Command {
         #[command(subcommand)]
         what: ExportWhat,
     },
-    /// Load the index template into Elasticsearch (output.elasticsearch) and exit
-    Setup,
+    /// Load the index template into Elasticsearch (output.elasticsearch) and exit;
+    /// with --dashboards, import the Kibana dashboards (setup.kibana)
+    Setup {
+        /// Import the dashboards into Kibana (setup.kibana), overwriting earlier ones
+        #[arg(long)]
+        dashboards: bool,
+        /// Load the index template (the default when no other part is named)
+        #[arg(long = "index-management")]
+        index_management: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,6 +96,9 @@ enum TestWhat {
 enum ExportWhat {
     /// Print the effective configuration in the canonical layout
     Config,
+    /// Print the Kibana 8 saved objects (NDJSON for the saved objects import API):
+    /// a data view over the template's index pattern and four dashboards
+    Dashboards,
     /// Print the Elasticsearch index template (composable; legacy for versions before 7.8)
     Template {
         /// Elasticsearch version the template is for (X.Y)
@@ -123,7 +134,32 @@ fn main() -> ExitCode {
         Some(Command::Export {
             what: ExportWhat::Template { ref es_version },
         }) => export_template(&cli, es_version.as_deref()),
-        Some(Command::Setup) => setup(&cli),
+        Some(Command::Export {
+            what: ExportWhat::Dashboards,
+        }) => match load(&cli) {
+            Ok(l) => {
+                print!(
+                    "{}",
+                    wirebeat::dashboards::export(&es_settings(&l.config).template.pattern)
+                );
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Some(Command::Setup {
+            dashboards,
+            index_management,
+        }) => {
+            let template = index_management || !dashboards;
+            let mut code = ExitCode::SUCCESS;
+            if template {
+                code = setup(&cli);
+            }
+            if dashboards && code == ExitCode::SUCCESS {
+                code = setup_dashboards(&cli);
+            }
+            code
+        }
         None => run(&cli),
     }
 }
@@ -470,6 +506,55 @@ fn finish(
         }
         Err(e) => {
             eprintln!("wirebeat: {what}: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// `setup --dashboards`: imports the saved objects into `setup.kibana`.
+fn setup_dashboards(cli: &Cli) -> ExitCode {
+    use wirebeat::dashboards::{self, kibana};
+    let l = match load(cli) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let k = &l.config.kibana;
+    let objects = dashboards::export(&es_settings(&l.config).template.pattern);
+    let url = match kibana::import_url(k, true) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("wirebeat: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match kibana::import(k, &objects, true) {
+        Ok(done) if done.errors.is_empty() => {
+            let boards: Vec<String> = dashboards::dashboards()
+                .iter()
+                .map(|d| d.title.to_string())
+                .collect();
+            println!(
+                "Imported {} saved objects into Kibana ({}): the data view for {}, dashboards {}",
+                done.count,
+                url.split("/api/").next().unwrap_or(&url),
+                es_settings(&l.config).template.pattern,
+                boards.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(done) => {
+            eprintln!(
+                "wirebeat: setup --dashboards: Kibana imported {} objects and refused {}:",
+                done.count,
+                done.errors.len()
+            );
+            for e in &done.errors {
+                eprintln!("  {e}");
+            }
+            ExitCode::from(EXIT_RUNTIME)
+        }
+        Err(e) => {
+            eprintln!("wirebeat: setup --dashboards: {e}");
             ExitCode::from(EXIT_RUNTIME)
         }
     }

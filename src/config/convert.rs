@@ -607,20 +607,17 @@ fn tls(
     node: Node,
     path: &str,
     ctx: &mut Ctx,
-    es: &mut ElasticsearchOutput,
+    cas: &mut Vec<String>,
+    verify: &mut bool,
 ) -> Result<(), ConfigError> {
     let mut f = Fields::of(node, path, ctx)?;
     let mut enabled = true;
     f.bool(ctx, "enabled", &mut enabled)?;
-    f.strings(
-        ctx,
-        "certificate_authorities",
-        &mut es.tls_certificate_authorities,
-    )?;
+    f.strings(ctx, "certificate_authorities", cas)?;
     let mut insecure = false;
     if f.has("insecure") {
         f.bool(ctx, "insecure", &mut insecure)?;
-        es.tls_verify = !insecure;
+        *verify = !insecure;
     }
     let mut mode = None;
     f.choice(
@@ -630,7 +627,7 @@ fn tls(
         &mut mode,
     )?;
     if let Some(mode) = mode {
-        es.tls_verify = mode != "none";
+        *verify = mode != "none";
     }
     f.unsupported(
         ctx,
@@ -651,9 +648,9 @@ fn tls(
     );
     f.finish(ctx);
     if !enabled {
-        let d = ElasticsearchOutput::default();
-        es.tls_certificate_authorities = d.tls_certificate_authorities;
-        es.tls_verify = d.tls_verify;
+        // TLS settings off: the system roots, verified.
+        cas.clear();
+        *verify = true;
     }
     Ok(())
 }
@@ -796,8 +793,47 @@ pub(super) fn es_tls(
 ) -> Result<(), ConfigError> {
     for name in ["tls", "ssl"] {
         if let Some((n, p)) = f.take_set(name) {
-            tls(n, &p, ctx, es)?;
+            tls(
+                n,
+                &p,
+                ctx,
+                &mut es.tls_certificate_authorities,
+                &mut es.tls_verify,
+            )?;
         }
+    }
+    Ok(())
+}
+
+pub(super) fn kibana_tls(
+    k: &mut KibanaConfig,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
+    for name in ["tls", "ssl"] {
+        if let Some((n, p)) = f.take_set(name) {
+            tls(
+                n,
+                &p,
+                ctx,
+                &mut k.tls_certificate_authorities,
+                &mut k.tls_verify,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `space.id` (Beats' nested form) or `space_id`.
+pub(super) fn kibana_space(
+    k: &mut KibanaConfig,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
+    if let Some((n, p)) = f.take_set("space") {
+        let mut s = Fields::of(n, &p, ctx)?;
+        s.opt_string(ctx, "id", &mut k.space_id)?;
+        s.finish(ctx);
     }
     Ok(())
 }
@@ -896,8 +932,10 @@ fn queue(node: Node, ctx: &mut Ctx, p: &mut PipelineConfig) -> Result<(), Config
     Ok(())
 }
 
-/// Beats 6+: `setup.template.*` applies to the Elasticsearch output's template.
-fn setup(node: Node, ctx: &mut Ctx, out: &mut OutputsConfig) -> Result<(), ConfigError> {
+/// Beats 6+: `setup.template.*` applies to the Elasticsearch output's template;
+/// `setup.kibana.*` is where `setup --dashboards` imports.
+fn setup(node: Node, ctx: &mut Ctx, cfg: &mut Config) -> Result<(), ConfigError> {
+    let out = &mut cfg.output;
     let mut f = Fields::of(node, "setup", ctx)?;
     if let Some(n) = f.take("template") {
         match out.elasticsearch.as_mut() {
@@ -915,7 +953,10 @@ fn setup(node: Node, ctx: &mut Ctx, out: &mut OutputsConfig) -> Result<(), Confi
             }
         }
     }
-    f.unsupported(ctx, &["kibana", "dashboards", "ilm"]);
+    if let Some(n) = f.take("kibana") {
+        cfg.kibana.read_section(n, "setup.kibana", ctx)?;
+    }
+    f.unsupported(ctx, &["dashboards", "ilm"]);
     f.finish(ctx);
     Ok(())
 }
@@ -940,7 +981,7 @@ pub fn build(root: Node, restrict_protocols: bool, ctx: &mut Ctx) -> Result<Conf
         cfg.logging.read_section(n, "logging", ctx)?;
     }
     if let Some(n) = f.take("setup") {
-        setup(n, ctx, &mut cfg.output)?;
+        setup(n, ctx, &mut cfg)?;
     }
     if let Some(n) = f.take("http") {
         // Beats' monitoring endpoint: `http.enabled`, `http.host`, `http.port`.

@@ -149,6 +149,10 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
     let h = &cfg.http;
     w.section(0, "http");
     h.write_settings(&mut w, 2, redact);
+
+    w.section(0, "setup");
+    w.section(2, "kibana");
+    cfg.kibana.write_settings(&mut w, 4, redact);
     w.out
 }
 
@@ -178,6 +182,25 @@ pub(super) fn es_tls(es: &ElasticsearchOutput, w: &mut W, indent: usize, _redact
         "verification_mode",
         q(if es.tls_verify { "full" } else { "none" }),
     );
+}
+
+pub(super) fn kibana_tls(k: &KibanaConfig, w: &mut W, indent: usize, _redact: bool) {
+    w.section(indent, "ssl");
+    w.kv(
+        indent + 2,
+        "certificate_authorities",
+        list(&k.tls_certificate_authorities),
+    );
+    w.kv(
+        indent + 2,
+        "verification_mode",
+        q(if k.tls_verify { "full" } else { "none" }),
+    );
+}
+
+pub(super) fn kibana_space(k: &KibanaConfig, w: &mut W, indent: usize, _redact: bool) {
+    w.section(indent, "space");
+    w.kv(indent + 2, "id", opt(&k.space_id));
 }
 
 pub(super) fn es_template(es: &ElasticsearchOutput, w: &mut W, indent: usize, redact: bool) {

@@ -36,6 +36,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// Beats' local monitoring endpoint (`http.*`): counters as JSON and Prometheus text.
     pub http: HttpEndpointConfig,
+    /// `setup.kibana.*`: where `wirebeat setup --dashboards` imports the dashboards.
+    pub kibana: KibanaConfig,
 }
 
 const MAX_USIZE: i128 = usize::MAX as i128;
@@ -334,6 +336,28 @@ settings! {
         "idle_connection_timeout",
         "codec",
     ]
+}
+
+settings! {
+    /// Beats' `setup.kibana`: the Kibana that `setup --dashboards` imports into.
+    pub struct KibanaConfig {
+        /// `host:port` or a URL; the port defaults to 5601.
+        host: String = "localhost:5601".into() => text;
+        protocol: Option<String> = None => opt_text;
+        path: Option<String> = None => opt_text;
+        username: Option<String> = None => opt_text;
+        password: Option<String> = None => secret;
+        api_key: Option<String> = None => secret;
+        /// `space.id`: the Kibana space; none is the default space.
+        space_id: Option<String> = None => custom(convert::kibana_space, export::kibana_space);
+        /// `ssl.certificate_authorities`.
+        tls_certificate_authorities: Vec<String> = Vec::new()
+            => custom(convert::kibana_tls, export::kibana_tls);
+        /// Read and exported with `tls_certificate_authorities`.
+        tls_verify: bool = true => skip;
+        timeout: Duration = Duration::from_secs(90) => duration;
+    }
+    unsupported ["headers", "proxy_url", "proxy_disable"]
 }
 
 /// Attempts after the first before events are given up (Beats `max_retries`).

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod fake_es;
+pub mod fake_kibana;
 pub mod fixtures;
 pub mod netns;
 

@@ -50,6 +50,16 @@ enum SendError {
 /// `host:port`, `host`, or a URL (`https://h:9200/prefix`), with the output's
 /// `protocol` and `path`, as a base URL without a trailing slash.
 pub fn base_url(host: &str, protocol: Option<&str>, path: Option<&str>) -> Result<String, String> {
+    base_url_port(host, protocol, path, 9200)
+}
+
+/// [`base_url`] with `port` for a host given without one.
+pub fn base_url_port(
+    host: &str,
+    protocol: Option<&str>,
+    path: Option<&str>,
+    port: u16,
+) -> Result<String, String> {
     let host = host.trim();
     if host.is_empty() {
         return Err("empty host".into());
@@ -76,7 +86,8 @@ pub fn base_url(host: &str, protocol: Option<&str>, path: Option<&str>) -> Resul
     };
     let mut url = format!("{scheme}://{authority}");
     if !has_port {
-        url.push_str(":9200");
+        url.push(':');
+        url.push_str(&port.to_string());
     }
     let mut prefix = url_path.trim_end_matches('/').to_string();
     if let Some(p) = path.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
@@ -85,6 +96,67 @@ pub fn base_url(host: &str, protocol: Option<&str>, path: Option<&str>) -> Resul
     }
     url.push_str(&prefix);
     Ok(url)
+}
+
+/// An HTTP agent that verifies servers against `cas` (PEM files; the system roots
+/// when empty) unless `verify` is off, with `timeout` for a whole request. Every
+/// status is an answer, not an error; no redirect is followed.
+pub fn agent(cas: &[String], verify: bool, timeout: Duration) -> Result<Agent, String> {
+    let mut tls = TlsConfig::builder().disable_verification(!verify);
+    if !cas.is_empty() {
+        let mut certs: Vec<Certificate<'static>> = Vec::new();
+        for path in cas {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("tls.certificate_authorities: {path}: {e}"))?;
+            for item in ureq::tls::parse_pem(&pem) {
+                match item {
+                    Ok(PemItem::Certificate(c)) => certs.push(c),
+                    Ok(_) => {}
+                    Err(e) => {
+                        return Err(format!("tls.certificate_authorities: {path}: {e}"));
+                    }
+                }
+            }
+        }
+        if certs.is_empty() {
+            return Err("tls.certificate_authorities: no certificate found".into());
+        }
+        tls = tls.root_certs(RootCerts::new_with_certs(&certs));
+    }
+    Ok(Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout.max(Duration::from_millis(10))))
+        .timeout_connect(Some(
+            timeout.clamp(Duration::from_millis(10), Duration::from_secs(10)),
+        ))
+        .max_idle_connections(16)
+        .max_idle_connections_per_host(4)
+        .max_redirects(0)
+        .user_agent(concat!("wirebeat/", env!("CARGO_PKG_VERSION")))
+        .tls_config(tls.build())
+        .build()
+        .into())
+}
+
+/// The `Authorization` header of Beats' settings: `api_key` (`id:key`, encoded
+/// here, or already encoded) wins over `username`/`password`.
+pub fn auth_header(
+    username: Option<&str>,
+    password: Option<&str>,
+    api_key: Option<&str>,
+) -> Option<String> {
+    if let Some(k) = api_key.filter(|k| !k.is_empty()) {
+        let enc = if k.contains(':') {
+            base64_encode(k.as_bytes())
+        } else {
+            k.to_string()
+        };
+        return Some(format!("ApiKey {enc}"));
+    }
+    username.filter(|u| !u.is_empty()).map(|u| {
+        let pw = password.unwrap_or("");
+        format!("Basic {}", base64_encode(format!("{u}:{pw}").as_bytes()))
+    })
 }
 
 impl Client {
@@ -101,55 +173,16 @@ impl Client {
                 down_until: None,
             });
         }
-        let mut tls = TlsConfig::builder().disable_verification(!cfg.tls_verify);
-        if !cfg.tls_certificate_authorities.is_empty() {
-            let mut certs: Vec<Certificate<'static>> = Vec::new();
-            for path in &cfg.tls_certificate_authorities {
-                let pem = std::fs::read(path)
-                    .map_err(|e| format!("tls.certificate_authorities: {path}: {e}"))?;
-                for item in ureq::tls::parse_pem(&pem) {
-                    match item {
-                        Ok(PemItem::Certificate(c)) => certs.push(c),
-                        Ok(_) => {}
-                        Err(e) => {
-                            return Err(format!("tls.certificate_authorities: {path}: {e}"));
-                        }
-                    }
-                }
-            }
-            if certs.is_empty() {
-                return Err("tls.certificate_authorities: no certificate found".into());
-            }
-            tls = tls.root_certs(RootCerts::new_with_certs(&certs));
-        }
-        let agent: Agent = Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(cfg.timeout.max(Duration::from_millis(10))))
-            .timeout_connect(Some(
-                cfg.timeout
-                    .clamp(Duration::from_millis(10), Duration::from_secs(10)),
-            ))
-            .max_idle_connections(16)
-            .max_idle_connections_per_host(4)
-            .max_redirects(0)
-            .user_agent(concat!("wirebeat/", env!("CARGO_PKG_VERSION")))
-            .tls_config(tls.build())
-            .build()
-            .into();
-        let auth = if let Some(k) = cfg.api_key.as_deref().filter(|k| !k.is_empty()) {
-            // `id:key` is encoded here; an already encoded key is sent as is.
-            let enc = if k.contains(':') {
-                base64_encode(k.as_bytes())
-            } else {
-                k.to_string()
-            };
-            Some(format!("ApiKey {enc}"))
-        } else {
-            cfg.username.as_deref().filter(|u| !u.is_empty()).map(|u| {
-                let pw = cfg.password.as_deref().unwrap_or("");
-                format!("Basic {}", base64_encode(format!("{u}:{pw}").as_bytes()))
-            })
-        };
+        let agent = agent(
+            &cfg.tls_certificate_authorities,
+            cfg.tls_verify,
+            cfg.timeout,
+        )?;
+        let auth = auth_header(
+            cfg.username.as_deref(),
+            cfg.password.as_deref(),
+            cfg.api_key.as_deref(),
+        );
         Ok(Client {
             agent,
             hosts,
