@@ -785,24 +785,32 @@ pub(super) fn es_backoff(
     Ok(())
 }
 
-/// `tls:` (1.x) and `ssl:` (5.x+).
+/// `tls:` (1.x) and `ssl:` (5.x+) of a section, into its CA list and switch.
+fn tls_sections(
+    f: &mut Fields,
+    ctx: &mut Ctx,
+    cas: &mut Vec<String>,
+    verify: &mut bool,
+) -> Result<(), ConfigError> {
+    for name in ["tls", "ssl"] {
+        if let Some((n, p)) = f.take_set(name) {
+            tls(n, &p, ctx, cas, verify)?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn es_tls(
     es: &mut ElasticsearchOutput,
     f: &mut Fields,
     ctx: &mut Ctx,
 ) -> Result<(), ConfigError> {
-    for name in ["tls", "ssl"] {
-        if let Some((n, p)) = f.take_set(name) {
-            tls(
-                n,
-                &p,
-                ctx,
-                &mut es.tls_certificate_authorities,
-                &mut es.tls_verify,
-            )?;
-        }
-    }
-    Ok(())
+    tls_sections(
+        f,
+        ctx,
+        &mut es.tls_certificate_authorities,
+        &mut es.tls_verify,
+    )
 }
 
 pub(super) fn kibana_tls(
@@ -810,18 +818,12 @@ pub(super) fn kibana_tls(
     f: &mut Fields,
     ctx: &mut Ctx,
 ) -> Result<(), ConfigError> {
-    for name in ["tls", "ssl"] {
-        if let Some((n, p)) = f.take_set(name) {
-            tls(
-                n,
-                &p,
-                ctx,
-                &mut k.tls_certificate_authorities,
-                &mut k.tls_verify,
-            )?;
-        }
-    }
-    Ok(())
+    tls_sections(
+        f,
+        ctx,
+        &mut k.tls_certificate_authorities,
+        &mut k.tls_verify,
+    )
 }
 
 /// `space.id` (Beats' nested form) or `space_id`.

@@ -170,31 +170,34 @@ pub(super) fn es_backoff(es: &ElasticsearchOutput, w: &mut W, indent: usize, _re
     w.kv(indent + 2, "max", dur(es.backoff_max));
 }
 
-pub(super) fn es_tls(es: &ElasticsearchOutput, w: &mut W, indent: usize, _redact: bool) {
-    w.section(indent, "tls");
-    w.kv(
-        indent + 2,
-        "certificate_authorities",
-        list(&es.tls_certificate_authorities),
-    );
+/// A `tls`/`ssl` section: the CA files and the verification mode.
+fn tls_section(w: &mut W, indent: usize, name: &str, cas: &[String], verify: bool) {
+    w.section(indent, name);
+    w.kv(indent + 2, "certificate_authorities", list(cas));
     w.kv(
         indent + 2,
         "verification_mode",
-        q(if es.tls_verify { "full" } else { "none" }),
+        q(if verify { "full" } else { "none" }),
+    );
+}
+
+pub(super) fn es_tls(es: &ElasticsearchOutput, w: &mut W, indent: usize, _redact: bool) {
+    tls_section(
+        w,
+        indent,
+        "tls",
+        &es.tls_certificate_authorities,
+        es.tls_verify,
     );
 }
 
 pub(super) fn kibana_tls(k: &KibanaConfig, w: &mut W, indent: usize, _redact: bool) {
-    w.section(indent, "ssl");
-    w.kv(
-        indent + 2,
-        "certificate_authorities",
-        list(&k.tls_certificate_authorities),
-    );
-    w.kv(
-        indent + 2,
-        "verification_mode",
-        q(if k.tls_verify { "full" } else { "none" }),
+    tls_section(
+        w,
+        indent,
+        "ssl",
+        &k.tls_certificate_authorities,
+        k.tls_verify,
     );
 }
 
