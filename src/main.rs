@@ -55,6 +55,10 @@ struct Cli {
     /// Parse but publish nothing (benchmarking)
     #[arg(short = 'N')]
     no_publish: bool,
+    /// With -I: serve the metrics endpoint and the live view (http.*, turned on)
+    /// and keep serving after the input ends, until interrupted
+    #[arg(long)]
+    serve: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -292,7 +296,16 @@ fn run(cli: &Cli) -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let cfg = l.config;
+    let mut cfg = l.config;
+    if cli.serve {
+        if cli.input.is_none() {
+            eprintln!(
+                "wirebeat: --serve is for a replay (-I FILE); live capture serves as long as it runs with http.enabled"
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        cfg.http.enabled = true;
+    }
     if let Err(e) = cfg.internal_networks() {
         eprintln!("wirebeat: configuration error: {e}");
         return ExitCode::from(EXIT_CONFIG);
@@ -326,15 +339,31 @@ fn run(cli: &Cli) -> ExitCode {
         no_publish: cli.no_publish,
         dump: cli.dump.clone(),
     };
-    let result = pipeline::run_replay(&cfg, &opts, outputs, stop, &registry);
-    finish(
+    let result = pipeline::run_replay(
+        &cfg,
+        &opts,
+        outputs,
+        std::sync::Arc::clone(&stop),
+        &registry,
+    );
+    let code = finish(
         result,
         metrics,
         &registry,
         started,
         &format!("{}: input ended early", input.display()),
         &input.display().to_string(),
-    )
+    );
+    if cli.serve && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!(
+            "wirebeat: input ended; serving http://{}:{}/api/summary and /api/topology until interrupted",
+            cfg.http.host, cfg.http.port
+        );
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    code
 }
 
 /// Starts the periodic metrics report (`logging.metrics`) and the optional metrics

@@ -237,6 +237,14 @@ pub fn run(
             registry.counter_slot(&format!("worker-{i}")),
             registry.latency_slot(),
         );
+        let w = if cfg.http.enabled {
+            w.with_live(
+                registry.live_slot(),
+                crate::stats::live::LiveLimits::default(),
+            )
+        } else {
+            w
+        };
         // Live: readers take the first cores, workers the next ones. Replay: a
         // single worker is left to the scheduler.
         let core = if !pin {

@@ -11,7 +11,8 @@ use crate::config::Config;
 use crate::event::{ConnInfo, EventEncoder, Transaction};
 use crate::flow::reassembly::ReasmLimits;
 use crate::flow::{EventSink, FlowLimits, FlowTable, PortMap, TcpPacket};
-use crate::stats::{CounterSlot, Counters, Latencies, LatencySlot};
+use crate::stats::live::{LiveAgg, LiveLimits};
+use crate::stats::{CounterSlot, Counters, Latencies, LatencySlot, LiveSlot};
 
 /// Encoded events are handed to the writer in chunks of about this size.
 const OUT_CHUNK: usize = 256 * 1024;
@@ -23,6 +24,7 @@ pub struct Worker {
     table: FlowTable,
     sink: EncodingSink,
     counters: Counters,
+    live: Option<LiveSlot>,
 }
 
 /// Encodes transactions into an NDJSON chunk, with where each event ends and
@@ -36,6 +38,8 @@ pub struct EncodingSink {
     /// Response times of the transactions emitted since the last merge.
     latencies: Latencies,
     ignored_outgoing: u64,
+    /// The live view's counts (`http.enabled`), handed over with the counters.
+    live: Option<LiveAgg>,
 }
 
 impl EncodingSink {
@@ -48,6 +52,7 @@ impl EncodingSink {
             published: 0,
             latencies: Latencies::default(),
             ignored_outgoing: 0,
+            live: None,
         }
     }
 
@@ -70,6 +75,9 @@ impl EventSink for EncodingSink {
         self.published += 1;
         if let Some(end) = tx.end {
             self.latencies.record(tx.kind, end.since(tx.start) / 1_000);
+        }
+        if let Some(l) = &mut self.live {
+            l.record(conn, &tx);
         }
         if !self.publish {
             return;
@@ -111,7 +119,15 @@ impl Worker {
             table: FlowTable::new(ports, limits).with_internal_networks(networks),
             sink: EncodingSink::new(encoder, out, publish),
             counters: Counters::default(),
+            live: None,
         }
+    }
+
+    /// Keeps the live view's counts (`http.enabled`) and hands them to `slot`.
+    pub fn with_live(mut self, slot: LiveSlot, limits: LiveLimits) -> Worker {
+        self.sink.live = Some(LiveAgg::new(limits));
+        self.live = Some(slot);
+        self
     }
 
     /// Hands emptied batches back to the reader for reuse.
@@ -140,6 +156,9 @@ impl Worker {
                 c.events_published += self.sink.published;
             }
             slot.publish(&c);
+            if let (Some(agg), Some(live)) = (&self.sink.live, &self.live) {
+                live.publish(agg);
+            }
         }
     }
 

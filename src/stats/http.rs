@@ -1,5 +1,6 @@
 //! The local metrics endpoint (Beats' `http.enabled/host/port`): `GET /stats` as
-//! JSON, `GET /metrics` as Prometheus text, `GET /` for identification. An accept
+//! JSON, `GET /metrics` as Prometheus text, `GET /` for identification, and the
+//! live view's data, `GET /api/summary` and `GET /api/topology` ([`super::live`]). An accept
 //! thread hands each connection to a thread of its own, at most [`MAX_CLIENTS`] at
 //! once (further clients get 503 at once); one request per connection, bounded
 //! request size and read time. Idle or trickling clients cannot hold it up.
@@ -140,13 +141,161 @@ fn handle(mut s: TcpStream, registry: &Registry, name: &str, started: Instant) -
             let body = prometheus(&registry.snapshot());
             respond(&mut s, 200, "text/plain; version=0.0.4", &body)
         }
+        "/api/summary" => {
+            let body = summary_json(&registry.snapshot(), &registry.live());
+            respond(&mut s, 200, "application/json", &body)
+        }
+        "/api/topology" => {
+            let body = topology_json(&registry.live());
+            respond(&mut s, 200, "application/json", &body)
+        }
         _ => respond(
             &mut s,
             404,
             "text/plain",
-            "not found: try /stats or /metrics\n",
+            "not found: try /stats, /metrics, /api/summary or /api/topology\n",
         ),
     }
+}
+
+/// Endpoints listed per ranking in `/api/summary`.
+const TOP: usize = 10;
+
+/// `/api/summary`: per protocol, transactions and errors in all and per second of
+/// capture time (the last [`super::live::SECONDS_KEPT`]), response-time
+/// percentiles; the top endpoints by count, by average response time and by
+/// errors; capture health; what the bounds left out.
+pub fn summary_json(snap: &Snapshot, live: &super::live::LiveAgg) -> String {
+    use serde_json::{Value, json};
+    let mut protocols = serde_json::Map::new();
+    for (p, st) in &live.protocols {
+        let seconds: Vec<Value> = st
+            .seconds
+            .iter()
+            .map(|&(s, n, e)| json!([s, n, e]))
+            .collect();
+        protocols.insert(
+            p.to_string(),
+            json!({
+                "transactions": st.transactions,
+                "errors": st.errors,
+                "error_rate": if st.transactions == 0 { 0.0 } else { st.errors as f64 / st.transactions as f64 },
+                "per_second": seconds,
+            }),
+        );
+    }
+    for l in snap.latencies.summaries() {
+        let p = protocols
+            .entry(l.protocol.to_string())
+            .or_insert_with(|| json!({}));
+        p["latency_us"] =
+            json!({"count": l.count, "p50": l.p50, "p90": l.p90, "p99": l.p99, "max": l.max});
+    }
+    let row = |((proto, ep), e): (&(&'static str, String), &super::live::EndpointStat)| {
+        json!({
+            "protocol": proto,
+            "endpoint": ep,
+            "transactions": e.transactions,
+            "errors": e.errors,
+            "avg_us": e.total_ns.checked_div(e.timed).unwrap_or(0) / 1000,
+            "max_us": e.max_ns / 1000,
+        })
+    };
+    let mut all: Vec<_> = live.endpoints.iter().collect();
+    let top = |all: &mut Vec<_>, key: &dyn Fn(&super::live::EndpointStat) -> u64| -> Vec<Value> {
+        // Ties by name, so that the answer is stable.
+        all.sort_by(
+            |a: &(&(&'static str, String), &super::live::EndpointStat),
+             b: &(&(&'static str, String), &super::live::EndpointStat)| {
+                key(b.1).cmp(&key(a.1)).then_with(|| a.0.cmp(b.0))
+            },
+        );
+        all.iter()
+            .filter(|(_, e)| key(e) > 0)
+            .take(TOP)
+            .map(|&(k, e)| row((k, e)))
+            .collect()
+    };
+    let by_count = top(&mut all, &|e| e.transactions);
+    let by_latency = top(&mut all, &|e| e.total_ns.checked_div(e.timed).unwrap_or(0));
+    let by_errors = top(&mut all, &|e| e.errors);
+    let c = &snap.counters;
+    let health: serde_json::Map<String, Value> = c
+        .entries()
+        .into_iter()
+        .filter(|(k, _)| {
+            matches!(
+                *k,
+                "packets"
+                    | "kernel_drops"
+                    | "reader_queue_full_drops"
+                    | "decode_errors"
+                    | "parse_errors"
+                    | "tcp_gaps"
+                    | "flows_evicted"
+                    | "unmatched_requests"
+                    | "unmatched_responses"
+            )
+        })
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let mut out = json!({
+        "protocols": protocols,
+        "top": {"by_count": by_count, "by_latency": by_latency, "by_errors": by_errors},
+        "health": health,
+        "tracked": {
+            "endpoints": live.endpoints.len(),
+            "endpoints_dropped": live.endpoints_dropped,
+            "edges": live.edges.len(),
+            "edges_dropped": live.edges_dropped,
+        },
+    })
+    .to_string();
+    out.push('\n');
+    out
+}
+
+/// `/api/topology`: hosts (with the transactions and bytes they took part in) and
+/// who calls whom over which protocol, with the error rate.
+pub fn topology_json(live: &super::live::LiveAgg) -> String {
+    use serde_json::json;
+    use std::collections::BTreeMap;
+    let mut nodes: BTreeMap<std::net::IpAddr, (u64, u64, u64, u64)> = BTreeMap::new();
+    let mut edges: Vec<_> = live.edges.iter().collect();
+    edges.sort_by(|a, b| a.0.cmp(b.0));
+    for ((c, s, _), e) in &edges {
+        let n = nodes.entry(*c).or_default();
+        n.0 += e.transactions;
+        n.1 = n.1.saturating_add(e.bytes);
+        n.2 += e.transactions;
+        let n = nodes.entry(*s).or_default();
+        n.0 += e.transactions;
+        n.1 = n.1.saturating_add(e.bytes);
+        n.3 += e.transactions;
+    }
+    let nodes: Vec<_> = nodes
+        .iter()
+        .map(|(ip, (t, b, out, inc))| {
+            json!({"id": ip.to_string(), "transactions": t, "bytes": b, "as_client": out, "as_server": inc})
+        })
+        .collect();
+    let edges: Vec<_> = edges
+        .iter()
+        .map(|((c, s, p), e)| {
+            json!({
+                "source": c.to_string(),
+                "target": s.to_string(),
+                "protocol": p,
+                "transactions": e.transactions,
+                "errors": e.errors,
+                "error_rate": if e.transactions == 0 { 0.0 } else { e.errors as f64 / e.transactions as f64 },
+                "bytes": e.bytes,
+            })
+        })
+        .collect();
+    let mut out = json!({"nodes": nodes, "edges": edges}).to_string();
+    out.push('\n');
+    out
 }
 
 fn respond(s: &mut TcpStream, status: u16, ctype: &str, body: &str) -> io::Result<()> {

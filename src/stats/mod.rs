@@ -4,11 +4,12 @@
 
 pub mod http;
 pub mod latency;
+pub mod live;
 pub mod registry;
 pub mod report;
 
 pub use latency::Latencies;
-pub use registry::{CounterSlot, LatencySlot, OutputStats, Registry, Snapshot};
+pub use registry::{CounterSlot, LatencySlot, LiveSlot, OutputStats, Registry, Snapshot};
 
 macro_rules! counters {
     ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* $field:ident),* $(,)? }) => {

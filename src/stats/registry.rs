@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::Counters;
 use super::latency::Latencies;
+use super::live::LiveAgg;
 
 /// How often a thread copies its counters into its slot at most.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(250);
@@ -133,6 +134,21 @@ pub struct Registry {
     slots: Mutex<Slots>,
     latencies: Mutex<Vec<Arc<Mutex<Latencies>>>>,
     outputs: Mutex<Vec<(String, Arc<OutputStats>)>>,
+    live: Mutex<Vec<Arc<Mutex<LiveAgg>>>>,
+}
+
+/// Where one worker hands over a copy of its [`LiveAgg`] (with its counters).
+#[derive(Debug)]
+pub struct LiveSlot {
+    shared: Arc<Mutex<LiveAgg>>,
+}
+
+impl LiveSlot {
+    pub fn publish(&self, agg: &LiveAgg) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.clone_from(agg);
+        }
+    }
 }
 
 /// What every thread has published so far.
@@ -163,6 +179,28 @@ impl Registry {
             shared,
             last: Instant::now(),
         }
+    }
+
+    /// A new live-view slot for one worker.
+    pub fn live_slot(&self) -> LiveSlot {
+        let shared = Arc::new(Mutex::new(LiveAgg::default()));
+        if let Ok(mut l) = self.live.lock() {
+            l.push(Arc::clone(&shared));
+        }
+        LiveSlot { shared }
+    }
+
+    /// Every worker's live view, merged.
+    pub fn live(&self) -> LiveAgg {
+        let mut all = LiveAgg::default();
+        if let Ok(slots) = self.live.lock() {
+            for l in slots.iter() {
+                if let Ok(l) = l.lock() {
+                    all.add(&l);
+                }
+            }
+        }
+        all
     }
 
     /// A new response-time slot for one worker.
