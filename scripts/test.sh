@@ -38,6 +38,8 @@ if [ "$(id -u)" = 0 ]; then
     need redis-cli || live+=(redis-tools)
     need tcpdump || live+=(tcpdump)
     need tcpreplay || live+=(tcpreplay)
+    # The live view is checked in headless Chromium (tests/live_view.rs).
+    need chromium || live+=(chromium)
     ldconfig -p 2>/dev/null | grep -q 'libpcap\.so' || live+=(libpcap0.8)
     if [ ${#live[@]} -gt 0 ] && need apt-get; then
         # Keep the packages' init scripts from starting system-wide nginx/redis: the

@@ -156,3 +156,100 @@ fn serve_needs_a_replay() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--serve"));
 }
+
+/// Debian's Chromium, when installed (scripts/test.sh installs it as root).
+fn chromium() -> Option<&'static str> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+/// Headless Chromium on `url`, with a fresh profile and no background traffic;
+/// `what` is `--dump-dom` or `--screenshot=FILE`.
+fn headless(chrome: &str, url: &str, what: &str) -> std::process::Output {
+    let profile = std::env::temp_dir().join(format!(
+        "wirebeat-chromium-{}-{}",
+        std::process::id(),
+        what.len()
+    ));
+    let out = Command::new(chrome)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,1100",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(what)
+        .arg(url)
+        .output()
+        .expect("run chromium");
+    let _ = std::fs::remove_dir_all(&profile);
+    out
+}
+
+#[test]
+fn the_page_draws_the_graph_and_the_charts_in_headless_chromium() {
+    let Some(chrome) = chromium() else {
+        assert!(
+            std::env::var("WIREBEAT_REQUIRE_ROOT_TESTS").is_err(),
+            "chromium is not installed"
+        );
+        eprintln!(
+            "the_page_draws...: Debian's chromium is not installed; skipped (scripts/test.sh installs it as root)"
+        );
+        return;
+    };
+    let s = serve("tests/pcaps/sample.pcap");
+    summary_when(&s, "http", 6);
+    let url = format!("http://127.0.0.1:{}/", s.port);
+    let out = headless(chrome, &url, "--dump-dom");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("data-ready=\"1\""),
+        "the page did not finish a refresh: {dom}"
+    );
+    let count = |needle: &str| dom.matches(needle).count();
+    assert_eq!(count("class=\"node\""), 2, "{dom}");
+    assert_eq!(count("class=\"edge\""), 1, "{dom}");
+    assert!(count("class=\"series\"") >= 1, "no chart line: {dom}");
+    assert!(dom.contains("GET /private/"), "{dom}");
+    assert!(
+        dom.contains("<pre id=\"errors\"></pre>"),
+        "the page reported an error: {dom}"
+    );
+    let png = common::root().join("target/live-view-test.png");
+    let _ = std::fs::remove_file(&png);
+    headless(chrome, &url, &format!("--screenshot={}", png.display()));
+    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 10_000, "screenshot of {size} bytes");
+}
+
+#[test]
+fn browsers_get_the_page_and_other_clients_the_beat_info() {
+    let s = serve("tests/pcaps/sample.pcap");
+    summary_when(&s, "http", 6);
+    let ask = |accept: &str| {
+        let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        write!(c, "GET / HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n\r\n").unwrap();
+        let mut t = String::new();
+        c.read_to_string(&mut t).unwrap();
+        t
+    };
+    let page = ask("text/html,application/xhtml+xml");
+    assert!(
+        page.contains("content-type: text/html") || page.contains("Content-Type: text/html"),
+        "{page}"
+    );
+    assert!(page.contains("<svg id=\"graph\""));
+    // Everything the page needs is in it: no external script, style or font.
+    assert!(!page.contains("src=\"http") && !page.contains("href=\"http"));
+    let info = ask("*/*");
+    assert!(info.contains("\"beat\":\"wirebeat\""), "{info}");
+}

@@ -123,7 +123,15 @@ fn handle(mut s: TcpStream, registry: &Registry, name: &str, started: Instant) -
     if method != "GET" && method != "HEAD" {
         return respond(&mut s, 405, "text/plain", "only GET\n");
     }
+    // A browser asking for `/` gets the live view; other clients (Beats' API) the
+    // identification JSON.
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let wants_html = head
+        .lines()
+        .any(|l| l.starts_with("accept:") && l.contains("text/html"));
     match path {
+        "/live" => respond(&mut s, 200, "text/html; charset=utf-8", LIVE_PAGE),
+        "/" if wants_html => respond(&mut s, 200, "text/html; charset=utf-8", LIVE_PAGE),
         "/" => {
             let body = format!(
                 "{{\"beat\":\"wirebeat\",\"name\":{},\"version\":\"{}\",\"uptime_ms\":{}}}\n",
@@ -157,6 +165,9 @@ fn handle(mut s: TcpStream, registry: &Registry, name: &str, started: Instant) -
         ),
     }
 }
+
+/// The live view: one page, no external asset, embedded at build time.
+const LIVE_PAGE: &str = include_str!("live.html");
 
 /// Endpoints listed per ranking in `/api/summary`.
 const TOP: usize = 10;
