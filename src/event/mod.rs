@@ -255,6 +255,19 @@ impl EventEncoder {
         self
     }
 
+    /// The shipper names of the two ends (`save_topology`), when known.
+    pub fn names_of(&self, conn: &ConnInfo) -> (Option<String>, Option<String>) {
+        match &self.topology {
+            Some(t) => t.with(|m| {
+                (
+                    m.name_of(conn.client_ip).map(str::to_string),
+                    m.name_of(conn.server_ip).map(str::to_string),
+                )
+            }),
+            None => (None, None),
+        }
+    }
+
     /// `shipper.ignore_outgoing`: this host is the client and another shipper sees
     /// the server, which reports the transaction itself.
     pub fn ignores(&self, conn: &ConnInfo) -> bool {
@@ -458,6 +471,8 @@ mod tests {
             .clone()
             .with_topology(TopologyView::new(Arc::clone(&topo)), true);
         let out = ConnInfo::new(ip("10.0.0.1"), 40000, ip("10.0.0.2"), 80, Transport::Tcp);
+        assert_eq!(enc.names_of(&out), (Some("me".into()), Some("db".into())));
+        assert_eq!(plain.names_of(&out), (None, None));
         let e = event(&enc, &out);
         assert_eq!(e["topology"]["client_server"], "me");
         assert_eq!(e["topology"]["server"], "db");

@@ -77,7 +77,8 @@ impl EventSink for EncodingSink {
             self.latencies.record(tx.kind, end.since(tx.start) / 1_000);
         }
         if let Some(l) = &mut self.live {
-            l.record(conn, &tx);
+            let enc = &self.encoder;
+            l.record(conn, &tx, || enc.names_of(conn));
         }
         if !self.publish {
             return;

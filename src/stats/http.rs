@@ -287,7 +287,11 @@ pub fn topology_json(live: &super::live::LiveAgg) -> String {
     let nodes: Vec<_> = nodes
         .iter()
         .map(|(ip, (t, b, out, inc))| {
-            json!({"id": ip.to_string(), "transactions": t, "bytes": b, "as_client": out, "as_server": inc})
+            let mut n = json!({"id": ip.to_string(), "transactions": t, "bytes": b, "as_client": out, "as_server": inc});
+            if let Some(name) = live.names.get(ip) {
+                n["name"] = json!(name);
+            }
+            n
         })
         .collect();
     let edges: Vec<_> = edges

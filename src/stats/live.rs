@@ -109,6 +109,8 @@ pub struct LiveAgg {
     /// Transactions whose endpoint or edge was not tracked: the bound was reached.
     pub endpoints_dropped: u64,
     pub edges_dropped: u64,
+    /// Shipper names of the hosts of tracked edges (`save_topology`).
+    pub names: HashMap<IpAddr, String>,
 }
 
 /// The shape of an SQL statement: literals replaced by `?`, spaces folded, cut.
@@ -185,8 +187,15 @@ impl LiveAgg {
         }
     }
 
-    /// Counts one published transaction.
-    pub fn record(&mut self, conn: &ConnInfo, tx: &Transaction) {
+    /// Counts one published transaction. `names` gives the shipper names of the
+    /// two ends (the topology map); it is asked when an edge is new, then again
+    /// at its 2nd, 4th, 8th, ... transaction, as names can arrive later.
+    pub fn record(
+        &mut self,
+        conn: &ConnInfo,
+        tx: &Transaction,
+        names: impl FnOnce() -> (Option<String>, Option<String>),
+    ) {
         let error = tx.status != Status::Ok;
         let sec = tx.start.0 / 1_000_000_000;
         self.protocols
@@ -216,6 +225,14 @@ impl LiveAgg {
             e.transactions += 1;
             e.errors += error as u64;
             e.bytes = e.bytes.saturating_add(bytes);
+            if e.transactions.is_power_of_two() {
+                let (c, s) = names();
+                for (ip, n) in [(conn.client_ip, c), (conn.server_ip, s)] {
+                    if let Some(n) = n {
+                        self.names.insert(ip, n);
+                    }
+                }
+            }
         }
     }
 
@@ -240,6 +257,9 @@ impl LiveAgg {
         }
         self.endpoints_dropped += o.endpoints_dropped;
         self.edges_dropped += o.edges_dropped;
+        for (ip, n) in &o.names {
+            self.names.insert(*ip, n.clone());
+        }
     }
 }
 
@@ -282,6 +302,40 @@ mod tests {
         )
     }
 
+    impl LiveAgg {
+        fn record_plain(&mut self, c: &ConnInfo, t: &Transaction) {
+            self.record(c, t, || (None, None));
+        }
+    }
+
+    #[test]
+    fn hosts_are_named_from_the_topology_map() {
+        let mut a = LiveAgg::new(LiveLimits::default());
+        let c = conn("10.0.0.1", "10.0.0.9");
+        let mut asked = 0;
+        for _ in 0..5 {
+            a.record(&c, &tx("http", "GET /", 1, 1, true), || {
+                asked += 1;
+                (None, Some("db-1".into()))
+            });
+        }
+        assert_eq!(asked, 3, "at the 1st, 2nd and 4th transaction");
+        assert_eq!(a.names.get(&c.server_ip).map(String::as_str), Some("db-1"));
+        assert!(!a.names.contains_key(&c.client_ip));
+        let mut all = LiveAgg::default();
+        all.add(&a);
+        assert_eq!(all.names.len(), 1);
+        let t: serde_json::Value =
+            serde_json::from_str(&crate::stats::http::topology_json(&all)).unwrap();
+        let names: Vec<_> = t["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["id"].as_str().unwrap(), n["name"].as_str()))
+            .collect();
+        assert_eq!(names, [("10.0.0.1", None), ("10.0.0.9", Some("db-1"))]);
+    }
+
     #[test]
     fn statement_shapes_hide_literals() {
         assert_eq!(
@@ -302,19 +356,19 @@ mod tests {
             max_edges: 1,
         };
         let mut a = LiveAgg::new(limits);
-        a.record(
+        a.record_plain(
             &conn("10.0.0.1", "10.0.0.9"),
             &tx("http", "GET /a", 100, 5, true),
         );
-        a.record(
+        a.record_plain(
             &conn("10.0.0.1", "10.0.0.9"),
             &tx("http", "GET /a", 101, 15, false),
         );
-        a.record(
+        a.record_plain(
             &conn("10.0.0.2", "10.0.0.9"),
             &tx("http", "GET /b", 101, 1, true),
         );
-        a.record(
+        a.record_plain(
             &conn("10.0.0.2", "10.0.0.9"),
             &tx("http", "GET /c", 99, 1, true),
         );
@@ -334,7 +388,7 @@ mod tests {
         assert_eq!(a.edges.len(), 1);
         assert_eq!(a.edges_dropped, 2);
         let mut b = LiveAgg::new(limits);
-        b.record(
+        b.record_plain(
             &conn("10.0.0.3", "10.0.0.9"),
             &tx("mysql", "SELECT 1", 101, 2, true),
         );
