@@ -28,6 +28,8 @@ pub enum Chart {
     Lines,
     /// Stacked areas over time.
     Areas,
+    /// Bars over time, each split into the shares of its series (a rate).
+    ShareBars,
     /// A table: one row per top value of the split.
     Table,
 }
@@ -162,8 +164,8 @@ pub fn dashboards() -> Vec<Dashboard> {
                 )),
                 Panel::Vis(Vis {
                     id: "wirebeat-errors-over-time",
-                    title: "Transactions by status",
-                    chart: Chart::Bars,
+                    title: "Error rate (share of transactions by status)",
+                    chart: Chart::ShareBars,
                     split: Some(("status", 5)),
                     metrics: vec![("Transactions", Op::Count)],
                     query: "",
@@ -390,6 +392,7 @@ impl Vis {
             chart => {
                 let series = match chart {
                     Chart::Bars => "bar_stacked",
+                    Chart::ShareBars => "bar_percentage_stacked",
                     Chart::Lines => "line",
                     _ => "area_stacked",
                 };
