@@ -144,7 +144,7 @@ fn main() -> ExitCode {
             Ok(l) => {
                 print!(
                     "{}",
-                    wirebeat::dashboards::export(&es_settings(&l.config).template.pattern)
+                    wirebeat::dashboards::export(&data_view_pattern(&l.config))
                 );
                 ExitCode::SUCCESS
             }
@@ -540,6 +540,18 @@ fn finish(
     }
 }
 
+/// The index pattern of the dashboards' data view: the template's, or the
+/// configured index's when only the index was changed.
+fn data_view_pattern(cfg: &Config) -> String {
+    let es = es_settings(cfg);
+    let defaults = wirebeat::config::ElasticsearchOutput::default();
+    if es.template.pattern == defaults.template.pattern && es.index != defaults.index {
+        format!("{}-*", es.index)
+    } else {
+        es.template.pattern
+    }
+}
+
 /// `setup --dashboards`: imports the saved objects into `setup.kibana`.
 fn setup_dashboards(cli: &Cli) -> ExitCode {
     use wirebeat::dashboards::{self, kibana};
@@ -548,7 +560,8 @@ fn setup_dashboards(cli: &Cli) -> ExitCode {
         Err(code) => return code,
     };
     let k = &l.config.kibana;
-    let objects = dashboards::export(&es_settings(&l.config).template.pattern);
+    let pattern = data_view_pattern(&l.config);
+    let objects = dashboards::export(&pattern);
     let url = match kibana::import_url(k, true) {
         Ok(u) => u,
         Err(e) => {
@@ -566,7 +579,7 @@ fn setup_dashboards(cli: &Cli) -> ExitCode {
                 "Imported {} saved objects into Kibana ({}): the data view for {}, dashboards {}",
                 done.count,
                 url.split("/api/").next().unwrap_or(&url),
-                es_settings(&l.config).template.pattern,
+                pattern,
                 boards.join(", ")
             );
             ExitCode::SUCCESS

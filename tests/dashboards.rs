@@ -140,6 +140,25 @@ fn the_data_view_follows_the_template_pattern() {
     assert_eq!(first["type"], "index-pattern");
     assert_eq!(first["attributes"]["title"], "wb-*");
     assert_eq!(first["attributes"]["timeFieldName"], "@timestamp");
+    // Only the index changed: its pattern.
+    let run = wirebeat(&[
+        "export",
+        "dashboards",
+        "-E",
+        "output.elasticsearch.index=gw",
+        "-E",
+        "output.elasticsearch.enabled=false",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let first: Value = serde_json::from_str(
+        String::from_utf8(run.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["attributes"]["title"], "gw-*");
 }
 
 fn setup_into(kb: &FakeKibana, extra: &[&str]) -> common::Run {
