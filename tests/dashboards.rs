@@ -118,47 +118,32 @@ fn every_field_of_the_dashboards_is_mapped_by_the_template_with_a_fitting_type()
     }
 }
 
+/// The data view that `export dashboards` prints with the settings `sets`.
+fn data_view(sets: &[&str]) -> Value {
+    let mut args = vec![
+        "export",
+        "dashboards",
+        "-E",
+        "output.elasticsearch.enabled=false",
+    ];
+    for s in sets {
+        args.extend(["-E", s]);
+    }
+    let run = wirebeat(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = String::from_utf8(run.stdout).unwrap();
+    serde_json::from_str(text.lines().next().unwrap()).unwrap()
+}
+
 #[test]
 fn the_data_view_follows_the_template_pattern() {
-    let run = wirebeat(&[
-        "export",
-        "dashboards",
-        "-E",
-        "setup.template.pattern=wb-*",
-        "-E",
-        "output.elasticsearch.enabled=false",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let first: Value = serde_json::from_str(
-        String::from_utf8(run.stdout)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(first["type"], "index-pattern");
-    assert_eq!(first["attributes"]["title"], "wb-*");
-    assert_eq!(first["attributes"]["timeFieldName"], "@timestamp");
+    let v = data_view(&["setup.template.pattern=wb-*"]);
+    assert_eq!(v["type"], "index-pattern");
+    assert_eq!(v["attributes"]["title"], "wb-*");
+    assert_eq!(v["attributes"]["timeFieldName"], "@timestamp");
     // Only the index changed: its pattern.
-    let run = wirebeat(&[
-        "export",
-        "dashboards",
-        "-E",
-        "output.elasticsearch.index=gw",
-        "-E",
-        "output.elasticsearch.enabled=false",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let first: Value = serde_json::from_str(
-        String::from_utf8(run.stdout)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(first["attributes"]["title"], "gw-*");
+    let v = data_view(&["output.elasticsearch.index=gw"]);
+    assert_eq!(v["attributes"]["title"], "gw-*");
 }
 
 fn setup_into(kb: &FakeKibana, extra: &[&str]) -> common::Run {

@@ -1,6 +1,10 @@
 //! Outputs coming back after an outage, on a 100 MiB replay (docs/RELIABILITY.md,
-//! "Outputs coming back: nothing lost, nothing twice"). Slow, so `#[ignore]`d; run
-//! by `scripts/soak.sh` (check `outage`):
+//! "Outputs coming back: nothing lost, nothing twice"). They take about 40 s and a
+//! generated 100 MiB capture, so they are `#[ignore]`d in `cargo test` and run by
+//! `scripts/soak.sh` (check `outage`); the same behaviours are checked fast in the
+//! regular suite (`tests/es_output.rs` `backpressure_blocks_then_recovers_exactly_once`
+//! and `drop_newest_counts_while_stalled`, `tests/redis_output.rs`
+//! `reconnects_after_the_server_restarts`):
 //!
 //! ```sh
 //! cargo test --release --features test-support --test soak -- --ignored --nocapture --test-threads=1

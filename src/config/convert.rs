@@ -826,7 +826,7 @@ pub(super) fn kibana_tls(
     )
 }
 
-/// `space.id` (Beats' nested form) or `space_id`.
+/// `space.id` (Beats' nested form).
 pub(super) fn kibana_space(
     k: &mut KibanaConfig,
     f: &mut Fields,
