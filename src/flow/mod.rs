@@ -6,12 +6,13 @@
 mod closed;
 mod ports;
 pub mod reassembly;
+mod table;
 
 pub use ports::PortMap;
+pub use table::{Warm, prefetch};
 
 use std::cmp::Reverse;
-use std::collections::hash_map::Entry;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::stats::Counters;
 use crate::time::Ts;
 use closed::{ClosedFlows, Span};
 use reassembly::{ReasmLimits, Reassembler};
+use table::FlowMap;
 
 pub use crate::decode::{TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 
@@ -81,7 +83,7 @@ impl Default for FlowLimits {
 /// kept as integers (with the family beside them), so that comparing and hashing
 /// a key, once per segment, works on plain integers rather than on `IpAddr`'s
 /// variants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 struct FlowKey {
     a: u128,
     b: u128,
@@ -140,7 +142,13 @@ impl FlowKey {
 }
 
 /// Builds the state of a new connection, if one of its ports belongs to a protocol.
-fn new_flow(ports: &PortMap, networks: &Networks, id: u64, p: &TcpPacket<'_>) -> Option<Flow> {
+fn new_flow(
+    ports: &PortMap,
+    networks: &Networks,
+    id: u64,
+    key: FlowKey,
+    p: &TcpPacket<'_>,
+) -> Option<Flow> {
     // The side on a protocol port is the server; the destination wins a tie.
     let (factory, server_is_dst) = match (ports.get(p.dport), ports.get(p.sport)) {
         (Some(f), _) => (f, true),
@@ -156,6 +164,7 @@ fn new_flow(ports: &PortMap, networks: &Networks, id: u64, p: &TcpPacket<'_>) ->
     tracing::debug!(target: "tcp", "{conn}: new {} connection", factory.name());
     Some(Flow {
         id,
+        key,
         conn,
         parser: ParserSlot::Lazy(Arc::clone(factory)),
         max_buffer: factory.max_buffer(),
@@ -214,6 +223,7 @@ struct Stream {
 struct Flow {
     /// Creation order, for deterministic flushing.
     id: u64,
+    key: FlowKey,
     conn: ConnInfo,
     parser: ParserSlot,
     max_buffer: usize,
@@ -224,6 +234,41 @@ struct Flow {
     timeout: Duration,
     /// Packet time of the next transaction-timeout check.
     next_expire: Ts,
+}
+
+impl table::Entry for Flow {
+    fn key(&self) -> &FlowKey {
+        &self.key
+    }
+
+    #[inline]
+    fn warm_lines(&self) {
+        prefetch(&self.key);
+        prefetch(&self.conn);
+        prefetch(&self.conn.client_ip);
+        prefetch(&self.parser);
+        prefetch(&self.last_seen);
+        prefetch(&self.next_expire);
+        for st in &self.streams {
+            prefetch(&st.reasm);
+            prefetch(&st.app);
+        }
+    }
+
+    /// The parser's state and the buffered tails, where a segment's parser call
+    /// starts.
+    #[inline]
+    fn warm_state(&self) {
+        if let ParserSlot::Live(p) = &self.parser {
+            p.warm();
+            p.prefetch();
+        }
+        for st in &self.streams {
+            if let Some(b) = st.app.first_byte() {
+                prefetch(b);
+            }
+        }
+    }
 }
 
 impl Flow {
@@ -295,9 +340,9 @@ impl Feed<'_> {
 
 pub struct FlowTable {
     ports: PortMap,
-    /// Boxed: the table's buckets stay small (key and pointer), so a large or
-    /// mostly idle table costs little beyond the flows themselves.
-    flows: HashMap<FlowKey, Box<Flow>, foldhash::fast::RandomState>,
+    /// Boxed flows behind 16-byte slots: a large or mostly idle table costs little
+    /// beyond the flows themselves, and a segment's slot can be prefetched.
+    flows: FlowMap<Flow>,
     expiry: BinaryHeap<Reverse<(Ts, u64, FlowKey)>>,
     closed: ClosedFlows,
     limits: FlowLimits,
@@ -314,7 +359,7 @@ impl FlowTable {
     pub fn new(ports: impl Into<PortMap>, limits: FlowLimits) -> FlowTable {
         FlowTable {
             ports: ports.into(),
-            flows: HashMap::default(),
+            flows: FlowMap::default(),
             expiry: BinaryHeap::new(),
             closed: ClosedFlows::new(limits.max_closed, limits.closed_timeout),
             limits,
@@ -347,7 +392,7 @@ impl FlowTable {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.flows.len() == 0
     }
 
     /// Bytes held in out-of-order buffers across all streams.
@@ -362,11 +407,64 @@ impl FlowTable {
         sink: &mut dyn EventSink,
         counters: &mut Counters,
     ) {
-        self.advance(p.ts, sink, counters);
         let key = FlowKey::new(p.src, p.sport, p.dst, p.dport);
+        let hash = self.flows.hash(&key);
+        self.process_keyed(p, key, hash, sink, counters);
+    }
+
+    /// Processes segments `0..n` (`pkt(i)` is the i-th) in order, each exactly as
+    /// [`FlowTable::process_tcp`] would, while the memory of the segments a few places
+    /// ahead is asked for in three steps: the table slot, the flow it points to, the
+    /// flow's parser state. Each step reads only what the step before brought in, so
+    /// the misses of several segments overlap instead of stalling one after another.
+    pub fn process_batch<'a>(
+        &mut self,
+        n: usize,
+        pkt: impl Fn(usize) -> TcpPacket<'a>,
+        sink: &mut dyn EventSink,
+        counters: &mut Counters,
+    ) {
+        const AHEAD: usize = 16;
+        const FLOW_AHEAD: usize = 8;
+        const STATE_AHEAD: usize = 4;
+        const RING: usize = 32;
+        let mut ring = [(FlowKey::default(), 0u64); RING];
+        let prepare = |flows: &FlowMap<Flow>, p: &TcpPacket<'_>| {
+            let key = FlowKey::new(p.src, p.sport, p.dst, p.dport);
+            let hash = flows.hash(&key);
+            flows.prefetch_slot(hash);
+            (key, hash)
+        };
+        for (j, r) in ring.iter_mut().enumerate().take(n.min(AHEAD)) {
+            *r = prepare(&self.flows, &pkt(j));
+        }
+        for i in 0..n {
+            if i + AHEAD < n {
+                ring[(i + AHEAD) % RING] = prepare(&self.flows, &pkt(i + AHEAD));
+            }
+            if i + FLOW_AHEAD < n {
+                self.flows.prefetch_flow(ring[(i + FLOW_AHEAD) % RING].1);
+            }
+            if i + STATE_AHEAD < n {
+                self.flows.prefetch_state(ring[(i + STATE_AHEAD) % RING].1);
+            }
+            let (key, hash) = ring[i % RING];
+            self.process_keyed(&pkt(i), key, hash, sink, counters);
+        }
+    }
+
+    fn process_keyed(
+        &mut self,
+        p: &TcpPacket<'_>,
+        key: FlowKey,
+        hash: u64,
+        sink: &mut dyn EventSink,
+        counters: &mut Counters,
+    ) {
+        self.advance(p.ts, sink, counters);
         if p.flags & TCP_SYN != 0 && p.flags & TCP_ACK == 0 {
             // A fresh SYN on a tuple we track at another position: a new connection.
-            let reused = match self.flows.get_mut(&key) {
+            let reused = match self.flows.get_mut(hash, &key) {
                 Some(f) => {
                     let d = f.dir_of(p.src, p.sport);
                     !f.streams[d.idx()].reasm.syn(p.seq)
@@ -379,7 +477,7 @@ impl FlowTable {
             }
         }
         if p.flags & TCP_RST != 0 {
-            if self.flows.contains_key(&key) {
+            if self.flows.contains(hash, &key) {
                 let rst = Some(((p.src, p.sport), p.seq));
                 self.close_flow(&key, End::Closed(rst), sink, counters);
                 counters.flows_closed += 1;
@@ -387,40 +485,35 @@ impl FlowTable {
             return;
         }
         let limits = self.limits.reasm;
-        if self.flows.len() >= self.limits.max_flows && !self.flows.contains_key(&key) {
-            // Full: a packet that would open a connection ends the least recently
-            // active one first.
-            if !opens_flow(p) || self.closed.is_late(&key, p, counters) {
-                return;
-            }
-            if !self.wants_ports(p.sport, p.dport) {
-                return;
-            }
-            self.evict_oldest(sink, counters);
-        }
-        let nflows = self.flows.len();
-        // One hash lookup per packet: the entry either holds the flow or makes it.
-        let f = match self.flows.entry(key) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => {
+        let f = match self.flows.get_mut(hash, &key) {
+            Some(f) => f,
+            None => {
                 if !opens_flow(p) {
                     return; // a bare ACK/FIN of a connection we do not follow
                 }
                 if self.closed.is_late(&key, p, counters) {
                     return; // a late segment of a connection that has closed
                 }
-                if nflows >= self.limits.max_flows {
-                    counters.flow_table_full += 1;
+                if !self.wants_ports(p.sport, p.dport) {
                     return;
                 }
-                let Some(flow) = new_flow(&self.ports, &self.networks, self.next_id, p) else {
+                if self.flows.len() >= self.limits.max_flows {
+                    // Full: a packet that would open a connection ends the least
+                    // recently active one first.
+                    self.evict_oldest(sink, counters);
+                    if self.flows.len() >= self.limits.max_flows {
+                        counters.flow_table_full += 1;
+                        return;
+                    }
+                }
+                let Some(flow) = new_flow(&self.ports, &self.networks, self.next_id, key, p) else {
                     return;
                 };
                 self.next_id += 1;
                 self.expiry
                     .push(Reverse((p.ts.saturating_add(flow.timeout), flow.id, key)));
                 counters.flows_created += 1;
-                v.insert(Box::new(flow))
+                self.flows.insert(hash, Box::new(flow))
             }
         };
         f.last_seen = p.ts;
@@ -442,7 +535,7 @@ impl FlowTable {
             max_buffer,
             server_active,
             ..
-        } = &mut **f;
+        } = f;
         if let Some(pr) = parser.live().filter(|_| check_expiry) {
             let mut ctx = Ctx::new(p.ts, &mut self.scratch, counters);
             ctx.server_active = *server_active;
@@ -510,7 +603,8 @@ impl FlowTable {
             let Some(Reverse((deadline, id, key))) = self.expiry.pop() else {
                 break;
             };
-            let Some(f) = self.flows.get(&key).filter(|f| f.id == id) else {
+            let hash = self.flows.hash(&key);
+            let Some(f) = self.flows.get(hash, &key).filter(|f| f.id == id) else {
                 continue;
             };
             let due = f.last_seen.saturating_add(f.timeout);
@@ -542,7 +636,7 @@ impl FlowTable {
                 break;
             }
             self.expiry.pop();
-            let Some(f) = self.flows.get(&key) else {
+            let Some(f) = self.flows.get(self.flows.hash(&key), &key) else {
                 continue;
             };
             if f.id != id {
@@ -560,7 +654,7 @@ impl FlowTable {
 
     /// Ends every connection (end of input): flushes holes, then each parser.
     pub fn flush_all(&mut self, sink: &mut dyn EventSink, counters: &mut Counters) {
-        let mut keys: Vec<(u64, FlowKey)> = self.flows.iter().map(|(k, f)| (f.id, *k)).collect();
+        let mut keys: Vec<(u64, FlowKey)> = self.flows.iter().map(|f| (f.id, f.key)).collect();
         keys.sort_unstable();
         for (_, k) in keys {
             self.close_flow(&k, End::Dropped, sink, counters);
@@ -576,7 +670,7 @@ impl FlowTable {
         sink: &mut dyn EventSink,
         counters: &mut Counters,
     ) {
-        let Some(mut f) = self.flows.remove(key) else {
+        let Some(mut f) = self.flows.remove(self.flows.hash(key), key) else {
             return;
         };
         let ts = self.now.max(f.last_seen);

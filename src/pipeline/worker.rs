@@ -178,10 +178,11 @@ impl Worker {
             };
             match msg {
                 WorkerMsg::Packets(mut b) => {
-                    for r in &b.recs {
+                    let (recs, data) = (&b.recs, &b.data);
+                    let packet = |i: usize| {
+                        let r = &recs[i];
                         let start = r.off as usize;
-                        let payload = b.data.get(start..start + r.len as usize).unwrap_or(&[]);
-                        let p = TcpPacket {
+                        TcpPacket {
                             ts: r.ts,
                             src: r.src,
                             dst: r.dst,
@@ -190,12 +191,16 @@ impl Worker {
                             seq: r.seq,
                             ack: r.ack,
                             flags: r.flags,
-                            payload,
+                            payload: data.get(start..start + r.len as usize).unwrap_or(&[]),
                             missing: r.missing,
-                        };
-                        self.table
-                            .process_tcp(&p, &mut self.sink, &mut self.counters);
-                    }
+                        }
+                    };
+                    self.table.process_batch(
+                        recs.len(),
+                        packet,
+                        &mut self.sink,
+                        &mut self.counters,
+                    );
                     if let Some(tx) = &self.recycle {
                         b.recs.clear();
                         b.data.clear();

@@ -130,7 +130,7 @@ impl<'a> Ctx<'a> {
 }
 
 /// Per-connection protocol state machine for one protocol.
-pub trait Parser: Send {
+pub trait Parser: Send + crate::flow::Warm {
     /// Feeds in-order bytes of direction `dir`.
     fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress;
 
@@ -151,6 +151,12 @@ pub trait Parser: Send {
     /// The connection ended (RST, FIN both ways, idle expiry, end of input): publish
     /// every message in flight.
     fn close(&mut self, ctx: &mut Ctx<'_>);
+
+    /// A hint, called a segment or two before this parser's next call: asks for the
+    /// cache lines of its state that the call reads first (with
+    /// [`crate::flow::prefetch`] on fields, never reading them). The engine already
+    /// asks for the first line of the state.
+    fn prefetch(&self) {}
 }
 
 impl<P: Parser + ?Sized> Parser for Box<P> {
@@ -168,6 +174,9 @@ impl<P: Parser + ?Sized> Parser for Box<P> {
     }
     fn close(&mut self, ctx: &mut Ctx<'_>) {
         (**self).close(ctx)
+    }
+    fn prefetch(&self) {
+        (**self).prefetch()
     }
 }
 

@@ -156,6 +156,14 @@ impl<R: Message, S: Message> Pairing<R, S> {
         }
     }
 
+    /// Asks for the lines of the queue's bookkeeping (a hint; see
+    /// [`crate::protos::Parser::prefetch`]).
+    pub fn prefetch(&self) {
+        crate::flow::prefetch(&self.pending);
+        crate::flow::prefetch(&self.answer);
+        crate::flow::prefetch(&self.bytes);
+    }
+
     /// Requests queued, open ones included.
     pub fn len(&self) -> usize {
         self.pending.len()

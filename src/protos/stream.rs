@@ -30,6 +30,12 @@ pub struct AppBuffer {
 }
 
 impl AppBuffer {
+    /// The first buffered byte, if any (for a prefetch).
+    #[inline]
+    pub fn first_byte(&self) -> Option<&u8> {
+        self.buf.first()
+    }
+
     /// Bytes held for the parser.
     pub fn held(&self) -> usize {
         self.buf.len()

@@ -518,7 +518,15 @@ mod tests {
                 a.starts_with("HTTP/1.1 200") || a.starts_with("HTTP/1.1 503"),
                 "{a}"
             ),
-            Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}"),
+            // Closed while the request was being written (a broken pipe) or after
+            // (a reset): which one depends on timing.
+            Err(e) => assert!(
+                matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                ),
+                "{e}"
+            ),
         }
         assert!(waited < Duration::from_millis(500), "{waited:?}");
         drop(idle);

@@ -266,6 +266,16 @@ impl Parser for HttpParser {
         self.pairing.expire(&self.ex, now, ctx);
     }
 
+    fn prefetch(&self) {
+        use crate::flow::prefetch;
+        prefetch(&self.ex);
+        self.pairing.prefetch();
+        for side in &self.sides {
+            prefetch(&side.wire);
+            prefetch(&side.msg);
+        }
+    }
+
     fn close(&mut self, ctx: &mut Ctx<'_>) {
         for dir in [Dir::ToServer, Dir::ToClient] {
             let side = &mut self.sides[dir.idx()];
