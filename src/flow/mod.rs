@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::event::direction::Networks;
 use crate::event::{ConnInfo, Transaction, Transport};
-use crate::protos::{AppBuffer, Chunk, Ctx, Dir, Parser, Progress, ProtocolFactory};
+use crate::protos::{AppBuffer, Chunk, Ctx, Dir, Parser, Prefetch, Progress, ProtocolFactory};
 use crate::stats::Counters;
 use crate::time::Ts;
 use closed::{ClosedFlows, Span};
@@ -261,12 +261,19 @@ impl table::Entry for Flow {
     fn warm_state(&self) {
         if let ParserSlot::Live(p) = &self.parser {
             p.warm();
-            p.prefetch();
+            p.prefetch(Prefetch::Fields);
         }
         for st in &self.streams {
             if let Some(b) = st.app.first_byte() {
                 prefetch(b);
             }
+        }
+    }
+
+    #[inline]
+    fn warm_deep(&self) {
+        if let ParserSlot::Live(p) = &self.parser {
+            p.prefetch(Prefetch::Owned);
         }
     }
 }
@@ -414,9 +421,10 @@ impl FlowTable {
 
     /// Processes segments `0..n` (`pkt(i)` is the i-th) in order, each exactly as
     /// [`FlowTable::process_tcp`] would, while the memory of the segments a few places
-    /// ahead is asked for in three steps: the table slot, the flow it points to, the
-    /// flow's parser state. Each step reads only what the step before brought in, so
-    /// the misses of several segments overlap instead of stalling one after another.
+    /// ahead is asked for in four steps: the table slot (16 ahead), the flow it points
+    /// to (8), the flow's parser state and buffered tails (4), what the parser state
+    /// points to (2). Each step reads only what the step before brought in, so the
+    /// misses of several segments overlap instead of stalling one after another.
     pub fn process_batch<'a>(
         &mut self,
         n: usize,
@@ -427,6 +435,7 @@ impl FlowTable {
         const AHEAD: usize = 16;
         const FLOW_AHEAD: usize = 8;
         const STATE_AHEAD: usize = 4;
+        const DEEP_AHEAD: usize = 2;
         const RING: usize = 32;
         let mut ring = [(FlowKey::default(), 0u64); RING];
         let prepare = |flows: &FlowMap<Flow>, p: &TcpPacket<'_>| {
@@ -447,6 +456,9 @@ impl FlowTable {
             }
             if i + STATE_AHEAD < n {
                 self.flows.prefetch_state(ring[(i + STATE_AHEAD) % RING].1);
+            }
+            if i + DEEP_AHEAD < n {
+                self.flows.prefetch_deep(ring[(i + DEEP_AHEAD) % RING].1);
             }
             let (key, hash) = ring[i % RING];
             self.process_keyed(&pkt(i), key, hash, sink, counters);

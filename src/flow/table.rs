@@ -1,7 +1,8 @@
 //! The flow table's map: open addressing with linear probing over slots of 16 bytes
 //! (the key's hash and the boxed flow), so that a worker can prefetch the slot of a
 //! segment several segments ahead, then the flow it points to, then the flow's
-//! parser state, and find them in cache when the segment's turn comes. At 4,000
+//! parser state and what that points to, and find them in cache when the segment's
+//! turn comes. At 4,000
 //! open connections and a payload stream that evicts everything between two
 //! segments of one connection, those first touches were most of a worker's time.
 //!
@@ -47,6 +48,8 @@ pub(super) trait Entry {
     fn warm_lines(&self) {}
     /// Prefetches what the entry points to (its lines are in cache by now).
     fn warm_state(&self) {}
+    /// Prefetches what the entry's pointees point to (a step after `warm_state`).
+    fn warm_deep(&self) {}
 }
 
 struct Slot<V> {
@@ -220,6 +223,14 @@ impl<V: Entry> FlowMap<V> {
         }
     }
 
+    /// Fourth step: what the parser state points to.
+    #[inline]
+    pub fn prefetch_deep(&self, hash: u64) {
+        if let Some(f) = self.peek(hash) {
+            f.warm_deep();
+        }
+    }
+
     /// The first flow with this hash near its home, if any.
     #[inline]
     fn peek(&self, hash: u64) -> Option<&V> {
@@ -323,6 +334,7 @@ mod tests {
             m.prefetch_slot(m.hash(&k));
             m.prefetch_flow(m.hash(&k));
             m.prefetch_state(m.hash(&k));
+            m.prefetch_deep(m.hash(&k));
         }
     }
 }

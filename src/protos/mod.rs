@@ -130,6 +130,15 @@ impl<'a> Ctx<'a> {
 }
 
 /// Per-connection protocol state machine for one protocol.
+/// The two steps of [`Parser::prefetch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefetch {
+    /// The parser's own fields.
+    Fields,
+    /// What the fields point to.
+    Owned,
+}
+
 pub trait Parser: Send + crate::flow::Warm {
     /// Feeds in-order bytes of direction `dir`.
     fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress;
@@ -152,11 +161,13 @@ pub trait Parser: Send + crate::flow::Warm {
     /// every message in flight.
     fn close(&mut self, ctx: &mut Ctx<'_>);
 
-    /// A hint, called a segment or two before this parser's next call: asks for the
-    /// cache lines of its state that the call reads first (with
-    /// [`crate::flow::prefetch`] on fields, never reading them). The engine already
-    /// asks for the first line of the state.
-    fn prefetch(&self) {}
+    /// A hint, called a few segments before this parser's next call, in two steps:
+    /// with [`Prefetch::Fields`] it asks for the cache lines of its own state that
+    /// the call reads first ([`crate::flow::prefetch`] on fields, never reading
+    /// them: they are not in cache yet); with [`Prefetch::Owned`], a segment later,
+    /// for what those fields point to (reading them is cheap by then). The engine
+    /// already asks for the first line of the state.
+    fn prefetch(&self, _step: Prefetch) {}
 }
 
 impl<P: Parser + ?Sized> Parser for Box<P> {
@@ -175,8 +186,8 @@ impl<P: Parser + ?Sized> Parser for Box<P> {
     fn close(&mut self, ctx: &mut Ctx<'_>) {
         (**self).close(ctx)
     }
-    fn prefetch(&self) {
-        (**self).prefetch()
+    fn prefetch(&self, step: Prefetch) {
+        (**self).prefetch(step)
     }
 }
 

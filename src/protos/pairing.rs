@@ -158,10 +158,24 @@ impl<R: Message, S: Message> Pairing<R, S> {
 
     /// Asks for the lines of the queue's bookkeeping (a hint; see
     /// [`crate::protos::Parser::prefetch`]).
-    pub fn prefetch(&self) {
-        crate::flow::prefetch(&self.pending);
-        crate::flow::prefetch(&self.answer);
-        crate::flow::prefetch(&self.bytes);
+    pub fn prefetch(&self, step: crate::protos::Prefetch) {
+        use crate::flow::prefetch;
+        match step {
+            crate::protos::Prefetch::Fields => {
+                prefetch(&self.pending);
+                prefetch(&self.answer);
+                prefetch(&self.bytes);
+            }
+            crate::protos::Prefetch::Owned => {
+                // The oldest request (a response pairs with it) and the newest (the
+                // open one, which more of a request goes into): each slot's first
+                // and last lines.
+                for s in self.pending.front().into_iter().chain(self.pending.back()) {
+                    prefetch(&s.req);
+                    prefetch(&s.open);
+                }
+            }
+        }
     }
 
     /// Requests queued, open ones included.

@@ -8,7 +8,7 @@ use super::parser::{self, Framing, GapEffect, Step, Wire};
 use super::transaction::{HttpExchange, HttpSettings, Msg, Request, Response};
 use crate::event::ConnInfo;
 use crate::protos::pairing::{Limits, Pairing};
-use crate::protos::{Ctx, Dir, Parser, Progress};
+use crate::protos::{Ctx, Dir, Parser, Prefetch, Progress};
 use crate::time::Ts;
 
 /// One direction's state: framing plus the message in progress.
@@ -266,14 +266,19 @@ impl Parser for HttpParser {
         self.pairing.expire(&self.ex, now, ctx);
     }
 
-    fn prefetch(&self) {
+    fn prefetch(&self, step: Prefetch) {
         use crate::flow::prefetch;
-        prefetch(&self.ex);
-        self.pairing.prefetch();
-        for side in &self.sides {
-            prefetch(&side.wire);
-            prefetch(&side.msg);
+        match step {
+            Prefetch::Fields => {
+                prefetch(&self.ex);
+                for side in &self.sides {
+                    prefetch(&side.wire);
+                    prefetch(&side.msg);
+                }
+            }
+            Prefetch::Owned => {}
         }
+        self.pairing.prefetch(step);
     }
 
     fn close(&mut self, ctx: &mut Ctx<'_>) {
