@@ -9,6 +9,7 @@
 #   AB_RUNS   runs per build (default 8)
 #   AB_CASE   parse (-N, no publishing) or file (events to a file; default parse)
 #   AB_PCAP   capture (default: the 1 GiB capture scripts/bench.sh makes)
+#   AB_ARGS   more wirebeat arguments, e.g. "-E pipeline.workers=2"
 #
 # Copy each build aside first (cp target/release/wirebeat /tmp/wb-old), since a
 # rebuild replaces the binary in place.
@@ -38,11 +39,12 @@ cat "$PCAP" > /dev/null # into the page cache
 for ((r = 0; r < RUNS; r++)); do
     i=0
     for bin in "$@"; do
-        /usr/bin/time -f "%e %U" -a -o "$TIMES/$i" "$bin" -I "$PCAP" -t "${ARGS[@]}" > /dev/null 2>&1
+        # shellcheck disable=SC2086 # AB_ARGS is a list of words
+        /usr/bin/time -f "%e %U" -a -o "$TIMES/$i" "$bin" -I "$PCAP" -t "${ARGS[@]}" ${AB_ARGS:-} > /dev/null 2>&1
         i=$((i + 1))
     done
 done
-echo "case $CASE, $RUNS interleaved runs each, $(basename "$PCAP")"
+echo "case $CASE${AB_ARGS:+ $AB_ARGS}, $RUNS interleaved runs each, $(basename "$PCAP")"
 i=0
 for bin in "$@"; do
     sort -n "$TIMES/$i" | awk -v b="$bin" '{w[NR] = $1; u[NR] = $2; if (NR == 1 || $2 < um) um = $2}
