@@ -115,8 +115,10 @@ pub fn decode(data: &[u8]) {
 }
 
 /// The pcap/pcapng reader, as `-I` runs it: every packet read from the input is
-/// decoded and handed to a flow table tracking every protocol on its default ports,
-/// whose events are encoded.
+/// decoded and handed, in batches as the reader packs them for a worker, to a flow
+/// table tracking every protocol on its default ports, whose events are encoded.
+/// Batch sizes vary with the input (1 to 37 segments), so that the worker's
+/// prefetching batch loop meets every boundary.
 pub fn pcap(data: &[u8]) {
     let Ok(mut src) = FileSource::from_reader("fuzz.pcap", Cursor::new(data.to_vec())) else {
         return;
@@ -125,6 +127,29 @@ pub fn pcap(data: &[u8]) {
     let mut counters = Counters::default();
     let mut table = FlowTable::new(protos::enabled(&fuzz_config()), FlowLimits::default());
     let mut sink = Vec::new();
+    let batch = 1 + data.len() % 37;
+    // Segments with their payloads copied out (a batch outlives the packet it came
+    // from), as the reader's batches do.
+    let mut segs: Vec<(TcpPacket<'static>, std::ops::Range<usize>)> = Vec::new();
+    let mut bytes: Vec<u8> = Vec::new();
+    let flush = |segs: &mut Vec<(TcpPacket<'static>, std::ops::Range<usize>)>,
+                 bytes: &mut Vec<u8>,
+                 table: &mut FlowTable,
+                 sink: &mut Vec<_>,
+                 counters: &mut Counters| {
+        let (s, b) = (&*segs, &*bytes);
+        table.process_batch(
+            s.len(),
+            |i| TcpPacket {
+                payload: &b[s[i].1.clone()],
+                ..s[i].0
+            },
+            sink,
+            counters,
+        );
+        segs.clear();
+        bytes.clear();
+    };
     while let Ok(Some(p)) = src.next_packet() {
         let Some(ip) = dec.decode(p.ts, p.linktype, p.data, p.orig_len, &mut counters) else {
             continue;
@@ -133,6 +158,8 @@ pub fn pcap(data: &[u8]) {
         if !table.wants_ports(t.src_port, t.dst_port) {
             continue;
         }
+        let at = bytes.len();
+        bytes.extend_from_slice(t.payload);
         let seg = TcpPacket {
             ts: p.ts,
             src: ip.src,
@@ -142,11 +169,15 @@ pub fn pcap(data: &[u8]) {
             seq: t.seq,
             ack: t.ack,
             flags: t.flags,
-            payload: t.payload,
+            payload: &[],
             missing: t.missing,
         };
-        table.process_tcp(&seg, &mut sink, &mut counters);
+        segs.push((seg, at..bytes.len()));
+        if segs.len() >= batch {
+            flush(&mut segs, &mut bytes, &mut table, &mut sink, &mut counters);
+        }
     }
+    flush(&mut segs, &mut bytes, &mut table, &mut sink, &mut counters);
     std::hint::black_box(src.packets_read());
     table.flush_all(&mut sink, &mut counters);
     encode_all(&sink);
