@@ -506,12 +506,12 @@ impl FlowTable {
                 if self.closed.is_late(&key, p, counters) {
                     return; // a late segment of a connection that has closed
                 }
-                if !self.wants_ports(p.sport, p.dport) {
-                    return;
-                }
                 if self.flows.len() >= self.limits.max_flows {
                     // Full: a packet that would open a connection ends the least
-                    // recently active one first.
+                    // recently active one first (if it belongs to a protocol).
+                    if !self.wants_ports(p.sport, p.dport) {
+                        return;
+                    }
                     self.evict_oldest(sink, counters);
                     if self.flows.len() >= self.limits.max_flows {
                         counters.flow_table_full += 1;

@@ -2,9 +2,9 @@
 //! (the key's hash and the boxed flow), so that a worker can prefetch the slot of a
 //! segment several segments ahead, then the flow it points to, then the flow's
 //! parser state and what that points to, and find them in cache when the segment's
-//! turn comes. At 4,000
-//! open connections and a payload stream that evicts everything between two
-//! segments of one connection, those first touches were most of a worker's time.
+//! turn comes. At 4,000 open connections and a payload stream that evicts
+//! everything between two segments of one connection, those first touches were
+//! most of a worker's time.
 //!
 //! The hash is seeded per table (attackers choose tuples), the load factor stays at
 //! or under one half, and removal shifts the following entries back (no tombstones),

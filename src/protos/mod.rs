@@ -129,7 +129,6 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Per-connection protocol state machine for one protocol.
 /// The two steps of [`Parser::prefetch`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Prefetch {
@@ -139,6 +138,7 @@ pub enum Prefetch {
     Owned,
 }
 
+/// Per-connection protocol state machine for one protocol.
 pub trait Parser: Send + crate::flow::Warm {
     /// Feeds in-order bytes of direction `dir`.
     fn parse(&mut self, dir: Dir, data: &[u8], ctx: &mut Ctx<'_>) -> Progress;
@@ -164,9 +164,10 @@ pub trait Parser: Send + crate::flow::Warm {
     /// A hint, called a few segments before this parser's next call, in two steps:
     /// with [`Prefetch::Fields`] it asks for the cache lines of its own state that
     /// the call reads first ([`crate::flow::prefetch`] on fields, never reading
-    /// them: they are not in cache yet); with [`Prefetch::Owned`], a segment later,
-    /// for what those fields point to (reading them is cheap by then). The engine
-    /// already asks for the first line of the state.
+    /// them: they are not in cache yet); with [`Prefetch::Owned`], two segments
+    /// later, for what those fields point to (reading them is cheap by then). The
+    /// engine already asks for the first line of the state. Parsers that leave it
+    /// out get only that line.
     fn prefetch(&self, _step: Prefetch) {}
 }
 

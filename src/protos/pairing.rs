@@ -169,7 +169,7 @@ impl<R: Message, S: Message> Pairing<R, S> {
             crate::protos::Prefetch::Owned => {
                 // The oldest request (a response pairs with it) and the newest (the
                 // open one, which more of a request goes into): each slot's first
-                // and last lines.
+                // line and the one holding its `open` flag.
                 for s in self.pending.front().into_iter().chain(self.pending.back()) {
                     prefetch(&s.req);
                     prefetch(&s.open);
