@@ -29,7 +29,7 @@ case $CASE in
     file)
         OUT=$(mktemp -d)
         trap 'rm -rf "$OUT"' EXIT
-        ARGS=(-E "output.file.path=$OUT" -E output.file.filename=wirebeat)
+        ARGS=(-E output.console.enabled=false -E "output.file.path=$OUT" -E output.file.filename=wirebeat)
         ;;
     *) echo "bench-ab: AB_CASE must be parse or file" >&2; exit 2 ;;
 esac

@@ -28,6 +28,7 @@
 #   parse-loop3  parse over the file 3 times (-l 3): peak RSS must not grow with bytes seen
 #   console      wirebeat -t, NDJSON on stdout > /dev/null    (+ event encoding)
 #   file         wirebeat -t, output.file (rotating NDJSON)   (the SPEC 7 reference case)
+#                alone: like redis and es, the console output of the bundled config off
 #   file-w2      file with pipeline.workers=2
 #   redis        wirebeat -t, output.redis into a local redis-server list (RPUSH per
 #                batch); the list is emptied before each run and its length checked
@@ -206,7 +207,10 @@ fi
 
 case_cmd() {
     loops=1
-    local file_out=(-E "output.file.path=$EVDIR" -E output.file.filename=wirebeat)
+    # every output case but console has that output alone (the bundled config also
+    # turns console on)
+    local file_out=(-E output.console.enabled=false -E "output.file.path=$EVDIR"
+        -E output.file.filename=wirebeat)
     case $1 in
         tcpdump) cmd=("$TCPDUMP" -r "$PCAP" -w /dev/null) ;;
         suricata)
@@ -230,7 +234,8 @@ case_cmd() {
         es | es-stall)
             if [[ $1 == es ]]; then start_sink 0; else start_sink "$ES_STALL"; fi
             # every event must be delivered, however long the stalls make the drain
-            cmd=("$BIN" -I "$PCAP" -t -E output.elasticsearch.enabled=true
+            cmd=("$BIN" -I "$PCAP" -t -E output.console.enabled=false
+                -E output.elasticsearch.enabled=true
                 -E "output.elasticsearch.hosts=[\"127.0.0.1:$SINK_PORT\"]"
                 -E pipeline.shutdown_timeout=10m)
             ;;

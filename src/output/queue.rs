@@ -78,6 +78,66 @@ pub struct Chunk {
     pub data: Arc<Vec<u8>>,
     pub events: u64,
     pub lines: Arc<Vec<Line>>,
+    /// Where the buffers go back when the last output is done with them.
+    pool: Option<Pool>,
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        let Some(pool) = &self.pool else { return };
+        // Only the last holder gets both buffers; when two outputs drop their clones
+        // at the same instant neither may, and the buffers are simply freed.
+        if let (Some(data), Some(lines)) =
+            (Arc::get_mut(&mut self.data), Arc::get_mut(&mut self.lines))
+        {
+            pool.give(ChunkBuf {
+                data: std::mem::take(data),
+                lines: std::mem::take(lines),
+            });
+        }
+    }
+}
+
+/// About how many bytes of events a worker encodes into one chunk.
+pub const CHUNK_BYTES: usize = 256 * 1024;
+/// Room a fresh [`ChunkBuf`] starts with: a chunk plus the event that overflows it.
+const CHUNK_ROOM: usize = CHUNK_BYTES + 4096;
+/// Spent buffers kept for reuse, per publisher (each about [`CHUNK_ROOM`]).
+const POOL_BUFS: usize = 16;
+
+/// Spent chunk buffers on their way back from the writers to the workers, so that
+/// encoding writes into memory already mapped and warm instead of a fresh
+/// allocation per chunk (a 260 KiB buffer freed on another thread goes back to the
+/// OS and costs a page fault and zeroing when it is allocated again). Bounded:
+/// buffers beyond [`POOL_BUFS`], or grown past twice [`CHUNK_ROOM`] by a huge
+/// event, are freed.
+#[derive(Clone, Debug)]
+struct Pool {
+    give: crossbeam_channel::Sender<ChunkBuf>,
+    take: crossbeam_channel::Receiver<ChunkBuf>,
+}
+
+impl Pool {
+    fn new(bufs: usize) -> Pool {
+        let (give, take) = crossbeam_channel::bounded(bufs);
+        Pool { give, take }
+    }
+
+    fn give(&self, mut b: ChunkBuf) {
+        if b.data.capacity() > 2 * CHUNK_ROOM || b.lines.capacity() > 2 * CHUNK_ROOM / 256 {
+            return;
+        }
+        b.data.clear();
+        b.lines.clear();
+        // Full: the buffer is freed.
+        let _ = self.give.try_send(b);
+    }
+
+    fn take(&self) -> ChunkBuf {
+        self.take
+            .try_recv()
+            .unwrap_or_else(|_| ChunkBuf::with_capacity(CHUNK_ROOM))
+    }
 }
 
 impl Chunk {
@@ -103,6 +163,7 @@ impl Chunk {
             data: Arc::new(data),
             events,
             lines: Arc::new(lines),
+            pool: None,
         }
     }
 
@@ -169,11 +230,12 @@ impl ChunkBuf {
         self.data.is_empty()
     }
 
-    fn into_chunk(self) -> Chunk {
+    fn into_chunk(self, pool: Option<Pool>) -> Chunk {
         Chunk {
             events: self.lines.len() as u64,
             data: Arc::new(self.data),
             lines: Arc::new(self.lines),
+            pool,
         }
     }
 }
@@ -312,12 +374,23 @@ impl Queue {
 #[derive(Clone, Default)]
 pub struct Publisher {
     queues: Arc<Vec<Queue>>,
+    pool: Option<Pool>,
 }
 
 impl Publisher {
     pub fn new(queues: Vec<Queue>) -> Publisher {
         Publisher {
             queues: Arc::new(queues),
+            pool: Some(Pool::new(POOL_BUFS)),
+        }
+    }
+
+    /// An empty buffer to encode the next chunk into: a spent one when the writers
+    /// have handed one back, else a new one with room for [`CHUNK_BYTES`].
+    pub fn fresh_buf(&self) -> ChunkBuf {
+        match &self.pool {
+            Some(p) => p.take(),
+            None => ChunkBuf::with_capacity(CHUNK_ROOM),
         }
     }
 
@@ -334,7 +407,7 @@ impl Publisher {
         if buf.is_empty() || self.queues.is_empty() {
             return;
         }
-        self.push(buf.into_chunk());
+        self.push(buf.into_chunk(self.pool.clone()));
     }
 
     fn push(&self, chunk: Chunk) {
@@ -380,7 +453,7 @@ mod tests {
         b.end_event(EventHour::of(ts));
         b.data().extend_from_slice(b"{\"x\":2}");
         b.end_event(EventHour::of(Ts(ts.0 + 1)));
-        let c = b.into_chunk();
+        let c = b.into_chunk(None);
         assert_eq!(c.events, 2);
         assert_eq!(&c.data[..], b"{\"x\":1}\n{\"x\":2}\n");
         let hours: Vec<[u8; 13]> = c.events().map(|(_, h)| h.unwrap().text()).collect();
@@ -484,5 +557,61 @@ mod tests {
         // What was queued before closing is still drained.
         assert!(matches!(q.pop_timeout(Duration::ZERO), Pop::Chunk(_)));
         assert!(matches!(q.pop_timeout(Duration::ZERO), Pop::Closed));
+    }
+
+    fn pop(q: &Queue) -> Chunk {
+        match q.pop_timeout(Duration::ZERO) {
+            Pop::Chunk(c) => c,
+            _ => panic!("no chunk"),
+        }
+    }
+
+    #[test]
+    fn spent_buffers_come_back_to_the_publisher() {
+        let stats = Arc::new(OutputStats::default());
+        let limits = limits(1000, 1 << 30, WhenFull::Block);
+        let (q1, q2) = (
+            Queue::new(limits, Arc::clone(&stats)),
+            Queue::new(limits, Arc::clone(&stats)),
+        );
+        let p = Publisher::new(vec![q1.clone(), q2.clone()]);
+        let mut b = p.fresh_buf();
+        b.data().extend_from_slice(b"{\"a\":1}");
+        b.end_event(EventHour(1));
+        let ptr = b.data().as_ptr();
+        p.publish_buf(b);
+        let (c1, c2) = (pop(&q1), pop(&q2));
+        assert_eq!(&c2.data[..], b"{\"a\":1}\n");
+        drop(c1);
+        // The second output still reads it: nothing went back yet.
+        assert_eq!(&c2.data[..], b"{\"a\":1}\n");
+        assert!(p.pool.as_ref().unwrap().take.is_empty());
+        drop(c2);
+        let mut again = p.fresh_buf();
+        assert!(again.is_empty() && again.lines.is_empty());
+        assert_eq!(again.data().as_ptr(), ptr, "the same buffer, reused");
+        assert!(again.data().capacity() >= CHUNK_BYTES);
+
+        // A buffer a huge event grew is freed, not kept.
+        again.data().resize(3 * CHUNK_ROOM, b'x');
+        again.end_event(EventHour(1));
+        p.publish_buf(again);
+        drop((pop(&q1), pop(&q2)));
+        assert!(p.pool.as_ref().unwrap().take.is_empty());
+
+        // The pool is bounded: more spent buffers than it holds are freed.
+        let mut held = Vec::new();
+        for _ in 0..POOL_BUFS + 5 {
+            let mut b = p.fresh_buf();
+            b.data().push(b'x');
+            b.end_event(EventHour(1));
+            p.publish_buf(b);
+            held.push((pop(&q1), pop(&q2)));
+        }
+        drop(held);
+        assert_eq!(p.pool.as_ref().unwrap().take.len(), POOL_BUFS);
+        // Chunks made from plain bytes have no pool to go back to.
+        drop(Chunk::from_ndjson(b"x\n".to_vec(), 1));
+        assert_eq!(p.pool.as_ref().unwrap().take.len(), POOL_BUFS);
     }
 }

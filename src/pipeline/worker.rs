@@ -4,7 +4,7 @@
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::output::Publisher;
-use crate::output::queue::{ChunkBuf, EventHour};
+use crate::output::queue::{CHUNK_BYTES, ChunkBuf, EventHour};
 
 use super::WorkerMsg;
 use crate::config::Config;
@@ -13,9 +13,6 @@ use crate::flow::reassembly::ReasmLimits;
 use crate::flow::{EventSink, FlowLimits, FlowTable, PortMap, TcpPacket};
 use crate::stats::live::{LiveAgg, LiveLimits};
 use crate::stats::{CounterSlot, Counters, Latencies, LatencySlot, LiveSlot};
-
-/// Encoded events are handed to the writer in chunks of about this size.
-const OUT_CHUNK: usize = 256 * 1024;
 
 pub struct Worker {
     recycle: Option<Sender<super::Batch>>,
@@ -46,7 +43,7 @@ impl EncodingSink {
     pub fn new(encoder: EventEncoder, out: Publisher, publish: bool) -> EncodingSink {
         EncodingSink {
             encoder,
-            buf: ChunkBuf::with_capacity(OUT_CHUNK + 4096),
+            buf: out.fresh_buf(),
             out,
             publish,
             published: 0,
@@ -60,7 +57,7 @@ impl EncodingSink {
         if self.buf.is_empty() {
             return;
         }
-        let full = std::mem::replace(&mut self.buf, ChunkBuf::with_capacity(OUT_CHUNK + 4096));
+        let full = std::mem::replace(&mut self.buf, self.out.fresh_buf());
         // Waits for room when an output's queue is full (`when_full: block`).
         self.out.publish_buf(full);
     }
@@ -86,7 +83,8 @@ impl EventSink for EncodingSink {
         self.encoder.encode(conn, &tx, self.buf.data());
         // The encoder writes `tx.start` as the event's `@timestamp`.
         self.buf.end_event(EventHour::of(tx.start));
-        if self.buf.len() >= OUT_CHUNK {
+        // Encoded events go to the writers in chunks of about CHUNK_BYTES.
+        if self.buf.len() >= CHUNK_BYTES {
             self.ship();
         }
     }
