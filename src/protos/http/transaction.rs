@@ -232,6 +232,11 @@ impl Msg {
             m.phrase = head.reason.to_ascii_lowercase();
         }
 
+        let real_ip = if request {
+            s.real_ip_header.as_deref()
+        } else {
+            None
+        };
         for f in &head.fields {
             let name = f.name;
             let value = trim(f.value);
@@ -240,43 +245,46 @@ impl Msg {
                 let (from, to) =
                     after_colon(head_bytes, f.value_at).unwrap_or((f.value_at, value_end));
                 edits.push((from, to, Cow::Owned("*".repeat(to - from))));
-            } else if s.redacts(name) {
+            } else if !s.redact_headers.is_empty() && s.redacts(name) {
                 edits.push((f.value_at, value_end, Cow::Borrowed(REDACTED)));
             }
-            let is = |n: &str| name.eq_ignore_ascii_case(n);
-            if is("content-length") {
-                let parsed = std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|v| v.parse::<u64>().ok());
-                match (parsed, m.body_info.content_length) {
-                    (None, _) => m.body_info.bad_length = true,
-                    (Some(n), Some(prev)) if n != prev => m.body_info.bad_length = true,
-                    (Some(n), _) => m.body_info.content_length = Some(n),
-                }
-            } else if is("transfer-encoding") {
-                let v = lossy(value).to_ascii_lowercase();
-                let last = v.rsplit(',').next().unwrap_or("").trim();
-                m.body_info.chunked = last == "chunked";
-                m.body_info.other_coding = !m.body_info.chunked && !last.is_empty();
-                for coding in v.split(',').map(str::trim) {
-                    if coding == "gzip" || coding == "x-gzip" || coding == "deflate" {
-                        m.content_encoding = Some(coding.to_string());
+            let known = Known::of(name);
+            match known {
+                Known::ContentLength => {
+                    let parsed = std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| v.parse::<u64>().ok());
+                    match (parsed, m.body_info.content_length) {
+                        (None, _) => m.body_info.bad_length = true,
+                        (Some(n), Some(prev)) if n != prev => m.body_info.bad_length = true,
+                        (Some(n), _) => m.body_info.content_length = Some(n),
                     }
                 }
-            } else if is("content-type") {
-                m.content_type = Some(lossy(value));
-            } else if is("content-encoding") {
-                m.content_encoding = Some(lossy(value).to_ascii_lowercase());
-            } else if request && is("host") {
-                m.host = Some(lossy(value));
-            } else if request && is("user-agent") {
-                m.user_agent = Some(lossy(value));
-            } else if request && is("referer") {
-                m.referrer = Some(lossy(value));
-            } else if request && is("authorization") {
-                authorization = Some(value);
+                Known::TransferEncoding => {
+                    let v = lossy(value).to_ascii_lowercase();
+                    let last = v.rsplit(',').next().unwrap_or("").trim();
+                    m.body_info.chunked = last == "chunked";
+                    m.body_info.other_coding = !m.body_info.chunked && !last.is_empty();
+                    for coding in v.split(',').map(str::trim) {
+                        if coding == "gzip" || coding == "x-gzip" || coding == "deflate" {
+                            m.content_encoding = Some(coding.to_string());
+                        }
+                    }
+                }
+                Known::ContentType => m.content_type = Some(lossy(value)),
+                Known::ContentEncoding => {
+                    m.content_encoding = Some(lossy(value).to_ascii_lowercase());
+                }
+                Known::Host if request => m.host = Some(lossy(value)),
+                Known::UserAgent if request => m.user_agent = Some(lossy(value)),
+                Known::Referer if request => m.referrer = Some(lossy(value)),
+                Known::Authorization if request => authorization = Some(value),
+                _ => {}
             }
-            if request && m.forwarded_ip.is_none() && s.real_ip_header.as_deref().is_some_and(is) {
+            if m.forwarded_ip.is_none()
+                && let Some(h) = real_ip
+                && name.eq_ignore_ascii_case(h)
+            {
                 let v = lossy(value);
                 let first = v.split(',').next().unwrap_or("").trim();
                 if !first.is_empty() {
@@ -285,9 +293,8 @@ impl Msg {
             }
             if export
                 && (s.send_all_headers
-                    || is("content-length")
-                    || is("content-type")
-                    || s.send_headers.iter().any(|h| is(h)))
+                    || matches!(known, Known::ContentLength | Known::ContentType)
+                    || s.send_headers.iter().any(|h| name.eq_ignore_ascii_case(h)))
             {
                 let lname = name.to_ascii_lowercase();
                 let v = lossy(value);
@@ -309,16 +316,21 @@ impl Msg {
             m.user_name = authorization.and_then(basic_user);
         }
 
-        let ct = m.content_type.as_deref().unwrap_or("").to_ascii_lowercase();
         let include = if request {
             &s.include_request
         } else {
             &s.include_response
         };
-        if !ct.is_empty() && include.iter().any(|i| ct.contains(i.as_str())) {
-            m.capture = Capture::Include;
-        } else if request && is_form_type(&ct) {
-            m.capture = Capture::Form;
+        if let Some(ct) = m.content_type.as_deref().filter(|c| !c.is_empty()) {
+            let included = !include.is_empty() && {
+                let ct = ct.to_ascii_lowercase();
+                include.iter().any(|i| ct.contains(i.as_str()))
+            };
+            if included {
+                m.capture = Capture::Include;
+            } else if request && is_form_type(ct) {
+                m.capture = Capture::Form;
+            }
         }
 
         let want_raw = if request {
@@ -361,6 +373,40 @@ impl Msg {
             self.body.reserve_exact(target - self.body.len());
         }
         self.body.extend_from_slice(&b[..take]);
+    }
+}
+
+/// The header fields a message's own fields come from, told apart by length first
+/// so that each field name is compared with at most one known name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Known {
+    ContentLength,
+    TransferEncoding,
+    ContentType,
+    ContentEncoding,
+    Host,
+    UserAgent,
+    Referer,
+    Authorization,
+    Other,
+}
+
+impl Known {
+    fn of(name: &str) -> Known {
+        // Each arm compares with a constant, which the compiler turns into a few
+        // word compares.
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        match name.len() {
+            4 if is("host") => Known::Host,
+            7 if is("referer") => Known::Referer,
+            10 if is("user-agent") => Known::UserAgent,
+            12 if is("content-type") => Known::ContentType,
+            13 if is(AUTHORIZATION) => Known::Authorization,
+            14 if is("content-length") => Known::ContentLength,
+            16 if is("content-encoding") => Known::ContentEncoding,
+            17 if is("transfer-encoding") => Known::TransferEncoding,
+            _ => Known::Other,
+        }
     }
 }
 
