@@ -171,6 +171,7 @@ pub fn pcap(data: &[u8]) {
             flags: t.flags,
             payload: &[],
             missing: t.missing,
+            udp: false,
         };
         segs.push((seg, at..bytes.len()));
         if segs.len() >= batch {
@@ -269,6 +270,7 @@ impl Conn {
             flags,
             payload,
             missing,
+            udp: false,
         };
         self.table
             .process_tcp(&p, &mut self.sink, &mut self.counters);

@@ -468,7 +468,11 @@ fn run_live(
     let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1);
     let readers = live::readers_per_device(cfg, cores);
     // The ports the readers and flow tables track (the same map, built the same way).
-    let ports = wirebeat::flow::PortMap::new(wirebeat::protos::enabled(cfg)).ports();
+    let map = wirebeat::flow::PortMap::new(wirebeat::protos::enabled(cfg));
+    let ports = live::Ports {
+        tcp: map.ports(),
+        udp: map.udp_ports(),
+    };
     let protocols: Vec<&str> = wirebeat::protos::REGISTRY.iter().map(|(n, _)| *n).collect();
     let sources = match live::open_sources(cfg, readers, &ports, &protocols) {
         Ok(s) => s,

@@ -239,8 +239,12 @@ fn fanout_helper() {
         ignore_outgoing: false,
         fanout_group: None,
         filter: Some(
-            wirebeat::capture::live::ports_filter(wirebeat::capture::LinkType::ETHERNET, &[80])
-                .unwrap(),
+            wirebeat::capture::live::ports_filter(
+                wirebeat::capture::LinkType::ETHERNET,
+                &[80],
+                &[],
+            )
+            .unwrap(),
         ),
     };
     let first = AfPacketSource::open(&opts).unwrap();

@@ -26,6 +26,13 @@ pub fn pf_ring_error() -> LiveError {
     )
 }
 
+/// The ports the capture keeps, by transport.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ports {
+    pub tcp: Vec<u16>,
+    pub udp: Vec<u16>,
+}
+
 /// The filter for AF_PACKET sockets as classic BPF: a custom `bpf_filter` compiled
 /// by libpcap, else the filter generated from the ports of the `protocols` wirebeat
 /// implements (compiled by libpcap when present, by our own builder from `ports`
@@ -34,7 +41,7 @@ pub fn af_packet_filter(
     cfg: &Config,
     linktype: LinkType,
     snaplen: u32,
-    ports: &[u16],
+    ports: &Ports,
     protocols: &[&str],
 ) -> Result<Option<Vec<libc::sock_filter>>, LiveError> {
     let custom = cfg
@@ -49,7 +56,7 @@ pub fn af_packet_filter(
     if custom || pcap_live::available() {
         return pcap_live::compile_filter(&expr, linktype, snaplen).map(Some);
     }
-    ports_filter(linktype, ports).map(Some)
+    ports_filter(linktype, &ports.tcp, &ports.udp).map(Some)
 }
 
 /// The tcpdump-syntax filter for this configuration (custom, or generated for the
@@ -58,22 +65,38 @@ pub fn tcpdump_filter(cfg: &Config, protocols: &[&str]) -> String {
     cfg.bpf_filter(protocols)
 }
 
-/// `tcp port P1 or tcp port P2 ...` for IPv4 and IPv6 over Ethernet, built without
-/// libpcap. For other link types everything is captured (the readers filter ports
-/// anyway).
+/// `tcp port P1 or ... or udp port U1 ...` for IPv4 and IPv6 over Ethernet, built
+/// without libpcap. For other link types everything is captured (the readers filter
+/// ports anyway).
 pub fn ports_filter(
     linktype: LinkType,
-    ports: &[u16],
+    tcp: &[u16],
+    udp: &[u16],
 ) -> Result<Vec<libc::sock_filter>, LiveError> {
-    if linktype != LinkType::ETHERNET || ports.is_empty() {
+    let all: Vec<(bool, u16)> = tcp
+        .iter()
+        .map(|&p| (false, p))
+        .chain(udp.iter().map(|&p| (true, p)))
+        .collect();
+    let Some(&(udp0, p0)) = all.first() else {
+        return Ok(accept_all());
+    };
+    if linktype != LinkType::ETHERNET {
         return Ok(accept_all());
     }
-    let mut b = netring::BpfFilter::builder().ipv4().tcp().port(ports[0]);
-    for (i, &p) in ports.iter().enumerate() {
+    let v4 = netring::BpfFilter::builder().ipv4();
+    let mut b = if udp0 { v4.udp() } else { v4.tcp() }.port(p0);
+    for (i, &(is_udp, p)) in all.iter().enumerate() {
         if i > 0 {
-            b = b.or(move |x| x.ipv4().tcp().port(p));
+            b = b.or(move |x| {
+                let x = x.ipv4();
+                if is_udp { x.udp() } else { x.tcp() }.port(p)
+            });
         }
-        b = b.or(move |x| x.ipv6().tcp().port(p));
+        b = b.or(move |x| {
+            let x = x.ipv6();
+            if is_udp { x.udp() } else { x.tcp() }.port(p)
+        });
     }
     let f = b
         .build()
@@ -150,7 +173,7 @@ pub fn check_devices(cfg: &Config) -> Result<(), LiveError> {
 pub fn open_sources(
     cfg: &Config,
     readers: usize,
-    ports: &[u16],
+    ports: &Ports,
     protocols: &[&str],
 ) -> Result<Vec<Box<dyn PacketSource>>, LiveError> {
     check_devices(cfg)?;
@@ -224,13 +247,18 @@ mod tests {
     use super::*;
 
     fn frame(v6: bool, sport: u16, dport: u16) -> Vec<u8> {
+        proto_frame(v6, 6, sport, dport)
+    }
+
+    /// Ethernet + IPv4/IPv6 + a TCP (`proto` 6) or UDP (17) header.
+    fn proto_frame(v6: bool, proto: u8, sport: u16, dport: u16) -> Vec<u8> {
         let mut f = vec![0u8; 12];
         if v6 {
             f.extend_from_slice(&[0x86, 0xdd]);
             let mut ip = vec![0u8; 40];
             ip[0] = 0x60;
             ip[4..6].copy_from_slice(&20u16.to_be_bytes());
-            ip[6] = 6;
+            ip[6] = proto;
             ip[7] = 64;
             f.extend_from_slice(&ip);
         } else {
@@ -239,7 +267,7 @@ mod tests {
             ip[0] = 0x45;
             ip[2..4].copy_from_slice(&40u16.to_be_bytes());
             ip[8] = 64;
-            ip[9] = 6;
+            ip[9] = proto;
             f.extend_from_slice(&ip);
         }
         let mut tcp = vec![0u8; 20];
@@ -250,9 +278,39 @@ mod tests {
         f
     }
 
+    fn compiled(prog: &[libc::sock_filter]) -> netring::BpfFilter {
+        netring::BpfFilter::new(
+            prog.iter()
+                .map(|i| netring::BpfInsn {
+                    code: i.code,
+                    jt: i.jt,
+                    jf: i.jf,
+                    k: i.k,
+                })
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn own_port_filter_keeps_udp_ports_apart_from_tcp_ones() {
+        let f = compiled(&ports_filter(LinkType::ETHERNET, &[80], &[53]).unwrap());
+        for v6 in [false, true] {
+            assert!(f.matches(&proto_frame(v6, 17, 40000, 53)), "v6={v6}");
+            assert!(f.matches(&proto_frame(v6, 17, 53, 40000)), "v6={v6}");
+            assert!(!f.matches(&proto_frame(v6, 6, 40000, 53)), "v6={v6}");
+            assert!(!f.matches(&proto_frame(v6, 17, 40000, 80)), "v6={v6}");
+            assert!(f.matches(&proto_frame(v6, 6, 40000, 80)), "v6={v6}");
+        }
+        // UDP ports alone.
+        let f = compiled(&ports_filter(LinkType::ETHERNET, &[], &[53]).unwrap());
+        assert!(f.matches(&proto_frame(false, 17, 40000, 53)));
+        assert!(!f.matches(&proto_frame(false, 6, 40000, 53)));
+    }
+
     #[test]
     fn own_port_filter_matches_both_families_and_directions() {
-        let prog = ports_filter(LinkType::ETHERNET, &[80, 6379]).unwrap();
+        let prog = ports_filter(LinkType::ETHERNET, &[80, 6379], &[]).unwrap();
         let f = netring::BpfFilter::new(
             prog.iter()
                 .map(|i| netring::BpfInsn {
@@ -274,8 +332,11 @@ mod tests {
 
     #[test]
     fn snaplen_caps_every_accepting_return() {
-        let prog =
-            with_snaplen(Some(ports_filter(LinkType::ETHERNET, &[80]).unwrap()), 96).unwrap();
+        let prog = with_snaplen(
+            Some(ports_filter(LinkType::ETHERNET, &[80], &[]).unwrap()),
+            96,
+        )
+        .unwrap();
         let rets: Vec<u32> = prog
             .iter()
             .filter(|i| i.code == 0x06)

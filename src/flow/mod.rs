@@ -7,6 +7,7 @@ mod closed;
 mod ports;
 pub mod reassembly;
 mod table;
+mod udp;
 
 pub use ports::PortMap;
 pub use table::{Warm, prefetch};
@@ -45,6 +46,9 @@ pub struct TcpPacket<'a> {
     pub payload: &'a [u8],
     /// Payload bytes cut by the snaplen.
     pub missing: u32,
+    /// A UDP datagram of a UDP protocol's port (`seq`, `ack`, `flags` unused): it goes
+    /// to the table's UDP flows, not to TCP reassembly.
+    pub udp: bool,
 }
 
 /// Where completed transactions go.
@@ -358,6 +362,8 @@ pub struct FlowTable {
     now: Ts,
     scratch: Vec<Transaction>,
     networks: Networks,
+    /// Datagrams of the UDP protocols, by 5-tuple.
+    udp: udp::UdpFlows,
 }
 
 impl FlowTable {
@@ -375,6 +381,7 @@ impl FlowTable {
             now: Ts::ZERO,
             scratch: Vec::new(),
             networks: Networks::default(),
+            udp: udp::UdpFlows::new(limits.max_flows),
         }
     }
 
@@ -393,6 +400,11 @@ impl FlowTable {
         self.flows.len()
     }
 
+    /// UDP flows open.
+    pub fn udp_len(&self) -> usize {
+        self.udp.len()
+    }
+
     /// Closed connections remembered (tombstones).
     pub fn closed_len(&self) -> usize {
         self.closed.len()
@@ -407,7 +419,7 @@ impl FlowTable {
         self.total_ooo
     }
 
-    /// Processes one TCP segment.
+    /// Processes one TCP segment (or, with [`TcpPacket::udp`], one UDP datagram).
     pub fn process_tcp(
         &mut self,
         p: &TcpPacket<'_>,
@@ -474,6 +486,11 @@ impl FlowTable {
         counters: &mut Counters,
     ) {
         self.advance(p.ts, sink, counters);
+        if p.udp {
+            self.udp
+                .datagram(&self.ports, &self.networks, key, p, sink, counters);
+            return;
+        }
         if p.flags & TCP_SYN != 0 && p.flags & TCP_ACK == 0 {
             // A fresh SYN on a tuple we track at another position: a new connection.
             let reused = match self.flows.get_mut(hash, &key) {
@@ -643,6 +660,7 @@ impl FlowTable {
         }
         self.now = now;
         self.closed.expire(now);
+        self.udp.expire(now, sink, counters);
         while let Some(Reverse((deadline, id, key))) = self.expiry.peek().copied() {
             if deadline > now {
                 break;
@@ -673,6 +691,7 @@ impl FlowTable {
         }
         self.expiry.clear();
         self.closed.clear();
+        self.udp.flush_all(self.now, sink, counters);
     }
 
     fn close_flow(

@@ -1,8 +1,8 @@
-//! Port → protocol: which enabled protocol a TCP port belongs to. Built once from the
-//! enabled protocols and shared (cheaply cloned) by the readers, which keep only the
-//! packets of a tracked port, and by every worker's flow table, which picks the
-//! parser of a new connection with the same lookup; live capture builds its kernel
-//! filter from the same ports.
+//! Port → protocol: which enabled protocol a TCP or UDP port belongs to (one map per
+//! transport). Built once from the enabled protocols and shared (cheaply cloned) by
+//! the readers, which keep only the packets of a tracked port, and by every worker's
+//! flow table, which picks the parser of a new connection with the same lookup; live
+//! capture builds its kernel filter from the same ports.
 
 use std::sync::Arc;
 
@@ -16,30 +16,59 @@ const MAX_PROTOCOLS: usize = u8::MAX as usize - 1;
 #[derive(Clone)]
 pub struct PortMap {
     protos: Arc<[Arc<dyn ProtocolFactory>]>,
-    /// Port → index into `protos` + 1 (0 = no protocol).
+    /// TCP port → index into `protos` + 1 (0 = no protocol).
     slots: Arc<[u8; 65536]>,
+    /// The same for UDP ports.
+    udp_slots: Arc<[u8; 65536]>,
 }
 
 impl PortMap {
-    /// Ports of the TCP protocols among `protos`; a port claimed twice goes to the
-    /// first protocol that claims it.
+    /// Ports of the protocols among `protos`, by the transport each runs on; a port
+    /// claimed twice on one transport goes to the first protocol that claims it.
     pub fn new(protos: Vec<Arc<dyn ProtocolFactory>>) -> PortMap {
-        let mut map = Arc::new([0u8; 65536]);
-        let slots = Arc::make_mut(&mut map);
-        for (i, p) in protos.iter().enumerate().take(MAX_PROTOCOLS) {
-            if p.transport() != Transport::Tcp {
-                continue;
-            }
-            for &port in p.ports() {
-                if slots[port as usize] == 0 {
-                    slots[port as usize] = (i + 1) as u8;
+        let mut tcp = Arc::new([0u8; 65536]);
+        let mut udp = Arc::new([0u8; 65536]);
+        {
+            let (tcp, udp) = (Arc::make_mut(&mut tcp), Arc::make_mut(&mut udp));
+            for (i, p) in protos.iter().enumerate().take(MAX_PROTOCOLS) {
+                let slots = match p.transport() {
+                    Transport::Tcp => &mut *tcp,
+                    Transport::Udp => &mut *udp,
+                };
+                for &port in p.ports() {
+                    if slots[port as usize] == 0 {
+                        slots[port as usize] = (i + 1) as u8;
+                    }
                 }
             }
         }
         PortMap {
             protos: protos.into(),
-            slots: map,
+            slots: tcp,
+            udp_slots: udp,
         }
+    }
+
+    /// The UDP protocol on `port`, if any.
+    #[inline]
+    pub fn get_udp(&self, port: u16) -> Option<&Arc<dyn ProtocolFactory>> {
+        match self.udp_slots[port as usize] {
+            0 => None,
+            i => self.protos.get(i as usize - 1),
+        }
+    }
+
+    /// True when either port belongs to an enabled UDP protocol.
+    #[inline]
+    pub fn wants_udp(&self, sport: u16, dport: u16) -> bool {
+        self.udp_slots[sport as usize] != 0 || self.udp_slots[dport as usize] != 0
+    }
+
+    /// Every tracked UDP port, ascending (for the capture filter).
+    pub fn udp_ports(&self) -> Vec<u16> {
+        (0..=u16::MAX)
+            .filter(|&p| self.udp_slots[p as usize] != 0)
+            .collect()
     }
 
     /// The protocol on `port`, if any.
@@ -57,7 +86,7 @@ impl PortMap {
         self.slots[sport as usize] != 0 || self.slots[dport as usize] != 0
     }
 
-    /// Every tracked port, ascending (for the capture filter).
+    /// Every tracked TCP port, ascending (for the capture filter).
     pub fn ports(&self) -> Vec<u16> {
         (0..=u16::MAX)
             .filter(|&p| self.slots[p as usize] != 0)

@@ -156,6 +156,7 @@ impl Sim {
             flags,
             payload: data,
             missing: 0,
+            udp: false,
         };
         self.table
             .process_tcp(&p, &mut self.out, &mut self.counters);
@@ -245,6 +246,7 @@ fn mid_stream_pickup_unmatched_and_timeout() {
         flags: TCP_ACK,
         payload: b"x",
         missing: 0,
+        udp: false,
     };
     sim.table
         .process_tcp(&other, &mut sim.out, &mut sim.counters);
@@ -330,6 +332,7 @@ fn client_pkt(client: &str, ms: u64, seq: u32, data: &'static [u8]) -> TcpPacket
         flags: TCP_ACK,
         payload: data,
         missing: 0,
+        udp: false,
     }
 }
 
@@ -380,6 +383,7 @@ fn a_million_flows_stay_bounded() {
             flags: TCP_ACK,
             payload: b"q\n",
             missing: 0,
+            udp: false,
         };
         sim.table.process_tcp(&p, &mut sim.out, &mut sim.counters);
         assert!(sim.table.len() <= max);
@@ -537,6 +541,7 @@ fn closed_connections_are_bounded_and_evictions_counted() {
             flags,
             payload: if flags & TCP_SYN != 0 { b"" } else { b"z\n" },
             missing: 0,
+            udp: false,
         };
         sim.table.process_tcp(&p, &mut sim.out, &mut sim.counters);
     };
@@ -746,6 +751,7 @@ fn batches_match_segment_by_segment() {
             flags: p.5,
             payload: &p.6,
             missing: 0,
+            udp: false,
         }
     }
     let summary = |sim: &Sim| {
@@ -788,4 +794,226 @@ fn batches_match_segment_by_segment() {
             assert!(one.counters.flows_evicted > 0, "{:?}", one.counters);
         }
     }
+}
+
+/// The line protocol over UDP on port 5353: each datagram holds whole lines.
+struct UdpLineFactory;
+impl ProtocolFactory for UdpLineFactory {
+    fn name(&self) -> &'static str {
+        "udpline"
+    }
+    fn transport(&self) -> Transport {
+        Transport::Udp
+    }
+    fn ports(&self) -> &[u16] {
+        &[5353]
+    }
+    fn connection_timeout(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+    fn new_parser(&self, conn: &ConnInfo) -> Box<dyn Parser> {
+        LineFactory.new_parser(conn)
+    }
+}
+
+fn datagram<'a>(ms: u64, src: (&str, u16), dst: (&str, u16), data: &'a [u8]) -> TcpPacket<'a> {
+    TcpPacket {
+        ts: Ts(ms * 1_000_000),
+        src: src.0.parse().unwrap(),
+        dst: dst.0.parse().unwrap(),
+        sport: src.1,
+        dport: dst.1,
+        seq: 0,
+        ack: 0,
+        flags: 0,
+        payload: data,
+        missing: 0,
+        udp: true,
+    }
+}
+
+fn udp_table(max_flows: usize) -> FlowTable {
+    FlowTable::new(
+        vec![
+            Arc::new(LineFactory) as Arc<dyn ProtocolFactory>,
+            Arc::new(UdpLineFactory),
+        ],
+        FlowLimits {
+            max_flows,
+            ..FlowLimits::default()
+        },
+    )
+}
+
+#[test]
+fn udp_datagrams_pair_within_their_flow() {
+    let mut t = udp_table(16);
+    let (mut out, mut c) = (Vec::<(ConnInfo, Transaction)>::new(), Counters::default());
+    let (cl, sv) = ((C, 40000), (S, 5353));
+    t.process_tcp(&datagram(1, cl, sv, b"Q1\n"), &mut out, &mut c);
+    // A second client port is a flow of its own.
+    t.process_tcp(&datagram(2, (C, 40001), sv, b"Q2\n"), &mut out, &mut c);
+    t.process_tcp(&datagram(3, sv, (C, 40001), b"A2\n"), &mut out, &mut c);
+    t.process_tcp(&datagram(4, sv, cl, b"A1\n"), &mut out, &mut c);
+    assert_eq!((t.udp_len(), t.len()), (2, 0), "no TCP flow");
+    assert_eq!((c.udp_flows_created, c.udp_datagrams), (2, 4));
+    let got: Vec<_> = out
+        .iter()
+        .map(|(conn, tx)| {
+            (
+                conn.client_port,
+                conn.server_port,
+                conn.transport,
+                tx.query.clone(),
+                tx.response.clone(),
+                tx.end.map(|e| e.since(tx.start)),
+            )
+        })
+        .collect();
+    let udp = Transport::Udp;
+    assert_eq!(
+        got,
+        vec![
+            (
+                40001,
+                5353,
+                udp,
+                Some("Q2".into()),
+                Some("A2".into()),
+                Some(1_000_000)
+            ),
+            (
+                40000,
+                5353,
+                udp,
+                Some("Q1".into()),
+                Some("A1".into()),
+                Some(3_000_000)
+            ),
+        ]
+    );
+    assert_eq!(out[0].0.client_ip, C.parse::<IpAddr>().unwrap());
+
+    // A datagram on a port no UDP protocol claims opens nothing, nor does TCP's
+    // port over UDP.
+    t.process_tcp(&datagram(5, cl, (S, 7777), b"Q3\n"), &mut out, &mut c);
+    t.process_tcp(&datagram(5, cl, (S, 9), b"Q3\n"), &mut out, &mut c);
+    assert_eq!((t.udp_len(), c.udp_flows_created), (2, 2));
+}
+
+#[test]
+fn udp_flows_end_when_idle_and_at_the_end_of_input() {
+    let mut t = udp_table(16);
+    let (mut out, mut c) = (Vec::<(ConnInfo, Transaction)>::new(), Counters::default());
+    // The server speaks first: it is still the side on the protocol's port.
+    t.process_tcp(
+        &datagram(0, (S, 5353), (C, 40000), b"A0\n"),
+        &mut out,
+        &mut c,
+    );
+    t.process_tcp(
+        &datagram(1, (C, 40000), (S, 5353), b"Q1\n"),
+        &mut out,
+        &mut c,
+    );
+    t.process_tcp(
+        &datagram(2, (C, 40002), (S, 5353), b"Q2\n"),
+        &mut out,
+        &mut c,
+    );
+    assert_eq!(t.udp_len(), 2);
+    assert_eq!(out.len(), 1, "the response without a request");
+    assert_eq!(out[0].0.server_port, 5353);
+    // 9 s later the second flow is still active; 10 s after its last datagram the
+    // first one ends and its unanswered query is published. The second flow's own
+    // transaction timeout (10 s) expires Q2 while the flow stays busy.
+    t.process_tcp(
+        &datagram(9_000, (C, 40002), (S, 5353), b"Q3\n"),
+        &mut out,
+        &mut c,
+    );
+    assert_eq!(out.len(), 1);
+    t.process_tcp(
+        &datagram(10_500, (C, 40002), (S, 5353), b"Q4\n"),
+        &mut out,
+        &mut c,
+    );
+    assert_eq!((t.udp_len(), c.udp_flows_expired), (1, 1));
+    let late: Vec<_> = out[1..]
+        .iter()
+        .map(|(conn, tx)| (conn.client_port, tx.query.clone(), tx.response.is_none()))
+        .collect();
+    assert_eq!(
+        late,
+        vec![
+            (40000, Some("Q1".into()), true),
+            (40002, Some("Q2".into()), true)
+        ]
+    );
+    t.process_tcp(
+        &datagram(12_100, (C, 40002), (S, 5353), b"Q5\n"),
+        &mut out,
+        &mut c,
+    );
+    assert_eq!(out.len(), 3);
+    let before = out.len();
+    t.flush_all(&mut out, &mut c);
+    assert_eq!(t.udp_len(), 0);
+    let rest: Vec<_> = out[before..]
+        .iter()
+        .map(|(_, tx)| tx.query.clone())
+        .collect();
+    assert_eq!(
+        rest,
+        vec![Some("Q3".into()), Some("Q4".into()), Some("Q5".into())]
+    );
+}
+
+#[test]
+fn the_udp_flow_table_is_bounded() {
+    let mut t = udp_table(2);
+    let (mut out, mut c) = (Vec::<(ConnInfo, Transaction)>::new(), Counters::default());
+    for i in 0..50u16 {
+        t.process_tcp(
+            &datagram(u64::from(i), (C, 40000 + i), (S, 5353), b"Q\n"),
+            &mut out,
+            &mut c,
+        );
+        assert!(t.udp_len() <= 2);
+    }
+    assert_eq!((c.udp_flows_created, c.flows_evicted), (50, 48));
+    // Each evicted flow published its query; the oldest went first.
+    assert_eq!(out.len(), 48);
+    let ports: Vec<u16> = out.iter().map(|(conn, _)| conn.client_port).collect();
+    assert_eq!(ports, (40000..40048).collect::<Vec<_>>());
+    // Activity keeps a flow: the least recently active one is ended instead.
+    t.process_tcp(
+        &datagram(60, (C, 40048), (S, 5353), b"Q\n"),
+        &mut out,
+        &mut c,
+    );
+    t.process_tcp(
+        &datagram(61, (C, 41000), (S, 5353), b"Q\n"),
+        &mut out,
+        &mut c,
+    );
+    assert_eq!(out.last().unwrap().0.client_port, 40049);
+    assert_eq!(c.udp_flow_table_full, 0);
+}
+
+#[test]
+fn udp_and_tcp_flows_of_one_tuple_are_apart() {
+    let mut t = udp_table(16);
+    let (mut out, mut c) = (Vec::<(ConnInfo, Transaction)>::new(), Counters::default());
+    // TCP line protocol on 7777, and UDP on 5353: same addresses and client port.
+    let mut syn = datagram(0, (C, 40000), (S, 7777), b"");
+    syn.udp = false;
+    syn.flags = crate::decode::TCP_SYN;
+    t.process_tcp(&syn, &mut out, &mut c);
+    t.process_tcp(
+        &datagram(1, (C, 40000), (S, 5353), b"Q\n"),
+        &mut out,
+        &mut c,
+    );
+    assert_eq!((t.len(), t.udp_len()), (1, 1));
 }

@@ -69,6 +69,8 @@ pub struct Rec {
     pub seq: u32,
     pub ack: u32,
     pub flags: u8,
+    /// A UDP datagram (`seq`, `ack` and `flags` are then zero).
+    pub udp: bool,
     pub missing: u32,
     pub off: u32,
     pub len: u32,

@@ -1,5 +1,5 @@
 //! The reader: takes frames from one input (a capture file pass, or one live source),
-//! decodes them, keeps the TCP segments of tracked ports and packs them into
+//! decodes them, keeps the TCP segments and UDP datagrams of tracked ports and packs them into
 //! per-worker batches, chosen by a seeded symmetric flow hash so that both directions
 //! of a connection reach the same worker. It also paces a replay to the capture's
 //! timing, loops over a file with time moving forward, and writes `--dump`.
@@ -187,18 +187,26 @@ impl Reader {
             else {
                 return;
             };
-            let L4::Tcp(seg) = &ip.l4 else {
-                self.counters.ignored_ports += 1;
-                return;
+            let (sport, dport, payload, missing, tcp) = match &ip.l4 {
+                L4::Tcp(seg) if self.ports.wants(seg.src_port, seg.dst_port) => (
+                    seg.src_port,
+                    seg.dst_port,
+                    seg.payload,
+                    seg.missing,
+                    Some(seg),
+                ),
+                L4::Udp(d) if self.ports.wants_udp(d.src_port, d.dst_port) => {
+                    (d.src_port, d.dst_port, d.payload, d.missing, None)
+                }
+                _ => {
+                    self.counters.ignored_ports += 1;
+                    return;
+                }
             };
-            if !self.ports.wants(seg.src_port, seg.dst_port) {
-                self.counters.ignored_ports += 1;
-                return;
-            }
             let w = if self.senders.len() == 1 {
                 0
             } else {
-                (flow_hash(ip.src, ip.dst, seg.src_port, seg.dst_port, 6, self.seed)
+                (flow_hash(ip.src, ip.dst, sport, dport, ip.ip_proto(), self.seed)
                     % self.senders.len() as u64) as usize
             };
             let b = &mut self.batches[w];
@@ -206,16 +214,17 @@ impl Reader {
                 ts,
                 src: ip.src,
                 dst: ip.dst,
-                sport: seg.src_port,
-                dport: seg.dst_port,
-                seq: seg.seq,
-                ack: seg.ack,
-                flags: seg.flags,
-                missing: seg.missing,
+                sport,
+                dport,
+                seq: tcp.map_or(0, |t| t.seq),
+                ack: tcp.map_or(0, |t| t.ack),
+                flags: tcp.map_or(0, |t| t.flags),
+                udp: tcp.is_none(),
+                missing,
                 off: b.data.len() as u32,
-                len: seg.payload.len() as u32,
+                len: payload.len() as u32,
             });
-            b.data.extend_from_slice(seg.payload);
+            b.data.extend_from_slice(payload);
             if b.recs.len() >= self.batch_packets || b.data.len() >= 1 << 20 {
                 self.send(w);
             }
@@ -340,5 +349,101 @@ impl Reader {
         self.senders.clear();
         self.slot.publish(&self.counters);
         self.counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::event::{ConnInfo, Transport};
+    use crate::protos::{Parser, ProtocolFactory};
+
+    /// A UDP protocol on port 53 whose parsers are never made here.
+    struct Udp53;
+    impl ProtocolFactory for Udp53 {
+        fn name(&self) -> &'static str {
+            "udp53"
+        }
+        fn transport(&self) -> Transport {
+            Transport::Udp
+        }
+        fn ports(&self) -> &[u16] {
+            &[53]
+        }
+        fn connection_timeout(&self) -> Duration {
+            Duration::from_secs(1)
+        }
+        fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
+            unreachable!("the reader makes no parser")
+        }
+    }
+
+    /// Ethernet + IPv4 (`10.0.0.1` -> `10.0.0.2`) + UDP or TCP.
+    fn frame(udp: bool, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let l4_len = if udp { 8 } else { 20 };
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00]);
+        let total = (20 + l4_len + payload.len()) as u16;
+        f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0]);
+        f.extend_from_slice(&[64, if udp { 17 } else { 6 }, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        f.extend_from_slice(&sport.to_be_bytes());
+        f.extend_from_slice(&dport.to_be_bytes());
+        if udp {
+            f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+            f.extend_from_slice(&[0, 0]);
+        } else {
+            f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        }
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn datagrams_of_udp_ports_are_batched_with_their_flag() {
+        let ports = PortMap::new(vec![Arc::new(Udp53) as Arc<dyn ProtocolFactory>]);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (_recycle_tx, recycled) = crossbeam_channel::unbounded();
+        let registry = crate::stats::Registry::new();
+        let mut r = Reader::new(
+            &Config::default(),
+            ports,
+            ToWorkers {
+                senders: vec![tx],
+                recycled,
+                seed: 1,
+            },
+            Mode::Replay { top_speed: true },
+            None,
+            registry.counter_slot("reader"),
+        );
+        let eth = LinkType::ETHERNET;
+        r.push(Ts(1), eth, &frame(true, 40000, 53, b"query"), 47);
+        r.push(Ts(2), eth, &frame(true, 53, 40000, b"answer"), 48);
+        // Not a tracked UDP port, and TCP on the UDP protocol's port.
+        r.push(Ts(3), eth, &frame(true, 40000, 54, b"x"), 43);
+        r.push(Ts(4), eth, &frame(false, 40000, 53, b"x"), 55);
+        assert_eq!(r.counters.ignored_ports, 2);
+        r.flush_partial();
+        let Ok(WorkerMsg::Packets(b)) = rx.try_recv() else {
+            panic!("no batch");
+        };
+        let got: Vec<_> = b
+            .recs
+            .iter()
+            .map(|rec| {
+                let data = &b.data[rec.off as usize..(rec.off + rec.len) as usize];
+                (rec.udp, rec.sport, rec.dport, data.to_vec())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (true, 40000, 53, b"query".to_vec()),
+                (true, 53, 40000, b"answer".to_vec())
+            ]
+        );
     }
 }

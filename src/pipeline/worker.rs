@@ -191,6 +191,7 @@ impl Worker {
                             flags: r.flags,
                             payload: data.get(start..start + r.len as usize).unwrap_or(&[]),
                             missing: r.missing,
+                            udp: r.udp,
                         }
                     };
                     self.table.process_batch(

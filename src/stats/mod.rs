@@ -61,6 +61,14 @@ counters! {
         /// New flows refused because the flow table was full and nothing could be
         /// evicted.
         flow_table_full,
+        /// Datagrams of a UDP protocol's port handed to its parser.
+        udp_datagrams,
+        /// UDP flows (one per 5-tuple) created, and ended by idle time.
+        udp_flows_created,
+        udp_flows_expired,
+        /// Datagrams of a new UDP flow dropped because the UDP flow table was full
+        /// and its least recently active flow could not be ended.
+        udp_flow_table_full,
         /// TCP segments fully retransmitted (dropped) and overlaps trimmed.
         tcp_retransmits,
         /// Segments that arrived after their bytes had been reported lost (a hole
@@ -123,6 +131,10 @@ counters! {
 /// Counters that mean a configured limit was hit, with the setting that governs it.
 const LIMITS: &[(&str, &str)] = &[
     ("flow_table_full", "pipeline.max_flows"),
+    (
+        "udp_flow_table_full",
+        "pipeline.max_flows (UDP flows, a table of their own)",
+    ),
     ("tcp_closed_evictions", "pipeline.tcp_max_closed_flows"),
     (
         "tcp_ooo_dropped",

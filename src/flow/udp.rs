@@ -1,0 +1,213 @@
+//! UDP flows: the datagrams of one 5-tuple on a UDP protocol's port, each handed whole
+//! to that protocol's parser (one [`Parser::parse`] call per datagram; a datagram is a
+//! message, nothing is reassembled or buffered by the engine). The side on the
+//! protocol's port is the server, as for TCP. A flow ends when it has been idle for
+//! the protocol's transaction timeout ([`Parser::close`] then publishes what is still
+//! waiting, such as unanswered queries) or at the end of the input. The table is
+//! bounded by `pipeline.max_flows` (a table of its own beside the TCP one): a new flow
+//! beyond it ends the least recently active one first.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Duration;
+
+use super::{EventSink, FlowKey, PortMap, TcpPacket};
+use crate::event::direction::Networks;
+use crate::event::{ConnInfo, Transaction, Transport};
+use crate::protos::{Ctx, Dir, Parser, Progress};
+use crate::stats::Counters;
+use crate::time::Ts;
+
+/// How often (packet time) a busy flow's parser is asked to expire transactions.
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
+
+struct UdpFlow {
+    id: u64,
+    conn: ConnInfo,
+    /// `None` once the parser stopped following the flow.
+    parser: Option<Box<dyn Parser>>,
+    last_seen: Ts,
+    timeout: Duration,
+    next_expire: Ts,
+}
+
+/// One worker's UDP flows.
+pub(super) struct UdpFlows {
+    /// Keys come from the wire: std's randomly seeded hasher keeps them from being
+    /// chosen to collide.
+    flows: HashMap<FlowKey, UdpFlow>,
+    /// `(due, id, key)` of every flow; an entry whose flow was active since is pushed
+    /// again with its new due time when it comes up.
+    expiry: BinaryHeap<Reverse<(Ts, u64, FlowKey)>>,
+    max_flows: usize,
+    next_id: u64,
+    scratch: Vec<Transaction>,
+}
+
+impl UdpFlows {
+    pub(super) fn new(max_flows: usize) -> UdpFlows {
+        UdpFlows {
+            flows: HashMap::new(),
+            expiry: BinaryHeap::new(),
+            max_flows: max_flows.max(1),
+            next_id: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// One datagram `p` of flow `key`.
+    pub(super) fn datagram(
+        &mut self,
+        ports: &PortMap,
+        networks: &Networks,
+        key: FlowKey,
+        p: &TcpPacket<'_>,
+        sink: &mut dyn EventSink,
+        counters: &mut Counters,
+    ) {
+        if !self.flows.contains_key(&key) {
+            // The side on a protocol port is the server; the destination wins a tie.
+            let (factory, server_is_dst) = match (ports.get_udp(p.dport), ports.get_udp(p.sport)) {
+                (Some(f), _) => (f, true),
+                (None, Some(f)) => (f, false),
+                (None, None) => return,
+            };
+            if self.flows.len() >= self.max_flows {
+                self.evict_oldest(sink, counters);
+                if self.flows.len() >= self.max_flows {
+                    counters.udp_flow_table_full += 1;
+                    return;
+                }
+            }
+            let mut conn = if server_is_dst {
+                ConnInfo::new(p.src, p.sport, p.dst, p.dport, Transport::Udp)
+            } else {
+                ConnInfo::new(p.dst, p.dport, p.src, p.sport, Transport::Udp)
+            };
+            conn.direction = networks.direction(conn.client_ip, conn.server_ip);
+            tracing::debug!(target: "udp", "{conn}: new {} flow", factory.name());
+            let parser = factory.new_parser(&conn);
+            let timeout = factory.connection_timeout();
+            let id = self.next_id;
+            self.next_id += 1;
+            self.expiry
+                .push(Reverse((p.ts.saturating_add(timeout), id, key)));
+            self.flows.insert(
+                key,
+                UdpFlow {
+                    id,
+                    conn,
+                    parser: Some(parser),
+                    last_seen: p.ts,
+                    timeout,
+                    next_expire: p.ts.saturating_add(EXPIRE_EVERY),
+                },
+            );
+            counters.udp_flows_created += 1;
+        }
+        let Some(f) = self.flows.get_mut(&key) else {
+            return;
+        };
+        f.last_seen = f.last_seen.max(p.ts);
+        let Some(parser) = f.parser.as_mut() else {
+            return;
+        };
+        counters.udp_datagrams += 1;
+        let dir = if p.src == f.conn.client_ip && p.sport == f.conn.client_port {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        let mut ctx = Ctx::new(p.ts, &mut self.scratch, counters);
+        if p.ts >= f.next_expire {
+            parser.expire(p.ts, &mut ctx);
+            f.next_expire = p.ts.saturating_add(EXPIRE_EVERY);
+        }
+        match parser.parse(dir, p.payload, &mut ctx) {
+            Progress::Consumed { .. } => {}
+            Progress::Error => ctx.counters.parse_errors += 1,
+            Progress::Stop => {
+                parser.close(&mut ctx);
+                ctx.counters.parser_stopped += 1;
+                f.parser = None;
+            }
+        }
+        if p.missing > 0
+            && let Some(parser) = f.parser.as_mut()
+        {
+            // The end of the datagram was cut by the snaplen.
+            parser.gap(dir, u64::from(p.missing), &mut ctx);
+        }
+        for tx in self.scratch.drain(..) {
+            sink.emit(&f.conn, tx);
+        }
+    }
+
+    /// Ends the flows idle for their timeout at packet time `now`.
+    pub(super) fn expire(&mut self, now: Ts, sink: &mut dyn EventSink, counters: &mut Counters) {
+        while let Some(&Reverse((due, id, key))) = self.expiry.peek() {
+            if due > now {
+                break;
+            }
+            self.expiry.pop();
+            let Some(f) = self.flows.get(&key).filter(|f| f.id == id) else {
+                continue;
+            };
+            let due = f.last_seen.saturating_add(f.timeout);
+            if due > now {
+                self.expiry.push(Reverse((due, id, key)));
+                continue;
+            }
+            self.close(&key, now, sink, counters);
+            counters.udp_flows_expired += 1;
+        }
+    }
+
+    /// The table is full: ends the least recently active flow.
+    fn evict_oldest(&mut self, sink: &mut dyn EventSink, counters: &mut Counters) {
+        while let Some(Reverse((_, id, key))) = self.expiry.pop() {
+            let Some(f) = self.flows.get(&key).filter(|f| f.id == id) else {
+                continue;
+            };
+            let due = f.last_seen.saturating_add(f.timeout);
+            // Active since this entry was pushed: its turn comes later.
+            if let Some(&Reverse((next, _, _))) = self.expiry.peek()
+                && due > next
+            {
+                self.expiry.push(Reverse((due, id, key)));
+                continue;
+            }
+            let now = f.last_seen;
+            self.close(&key, now, sink, counters);
+            counters.flows_evicted += 1;
+            return;
+        }
+    }
+
+    /// End of input: ends every flow, oldest first.
+    pub(super) fn flush_all(&mut self, now: Ts, sink: &mut dyn EventSink, counters: &mut Counters) {
+        let mut keys: Vec<(u64, FlowKey)> = self.flows.iter().map(|(k, f)| (f.id, *k)).collect();
+        keys.sort_unstable();
+        for (_, k) in keys {
+            self.close(&k, now, sink, counters);
+        }
+        self.expiry.clear();
+    }
+
+    fn close(&mut self, key: &FlowKey, now: Ts, sink: &mut dyn EventSink, counters: &mut Counters) {
+        let Some(mut f) = self.flows.remove(key) else {
+            return;
+        };
+        if let Some(mut parser) = f.parser.take() {
+            let mut ctx = Ctx::new(now.max(f.last_seen), &mut self.scratch, counters);
+            parser.close(&mut ctx);
+        }
+        for tx in self.scratch.drain(..) {
+            sink.emit(&f.conn, tx);
+        }
+    }
+}
