@@ -10,7 +10,7 @@
 # (namespaces, servers, tcpdump, temp dir) is removed on exit, also on failure.
 #
 # Usage: scripts/capture-fixtures.sh SET[:SCENARIO,...]...
-#   SET is one of: http, mysql, pgsql, redis, thrift, all
+#   SET is one of: http, mysql, pgsql, redis, thrift, dns, all
 #   With :SCENARIO,... only those scenarios of the set are recorded anew; the set's
 #   other scenarios are taken from their committed pcaps (tests/pcaps/SET/NAME.pcap)
 #   and summarised and checked exactly as if just recorded, so expected.json, the
@@ -28,7 +28,7 @@
 
 set -euo pipefail
 
-readonly SETS=(http mysql pgsql redis thrift)
+readonly SETS=(http mysql pgsql redis thrift dns)
 
 readonly NS_PREFIX=${WB_FIXTURE_NS:-wb}
 [[ $NS_PREFIX =~ ^[a-z0-9]{1,8}$ ]] || { echo "WB_FIXTURE_NS must be 1-8 of [a-z0-9]" >&2; exit 2; }
@@ -241,18 +241,19 @@ all_closed() {
 
 # ------------------------------------------------------------------ capture
 
-# record SET NAME FUNC PCAP
+# record SET NAME FUNC PCAP [FILTER]
 # Runs FUNC (the clients of one scenario, with a timeout of their own) while tcpdump
 # in the client namespace writes PCAP; waits until every connection has closed, lets
 # the last packets settle, stops tcpdump and checks it dropped nothing.
 record() {
-    local set=$1 name=$2 func=$3 pcap=$4 tlog=$WORK/log/tcpdump-$2.log pid
+    local set=$1 name=$2 func=$3 pcap=$4 filter=${5:-tcp and host $ADDR_SRV}
+    local tlog=$WORK/log/tcpdump-$2.log pid
     if reuse_committed "$set" "$name" "$pcap"; then return 0; fi
     log "[$set] $name"
     wait_until "$WAIT_TIMEOUT" "earlier connections to close" all_closed
     # -U, --immediate-mode: write each packet at once; -Z root: keep the privileges to write the file.
     bg "tcpdump-$name" ip netns exec "$NS_CLI" tcpdump -i "$IF_CLI" -nn -U --immediate-mode -Z root \
-        -s 65535 -w "$pcap" "tcp and host $ADDR_SRV"
+        -s 65535 -w "$pcap" "$filter"
     pid=$BG_PID
     wait_until "$WAIT_TIMEOUT" "tcpdump to listen on $IF_CLI" grep -q "listening on" "$tlog"
     sleep 0.2
@@ -1299,6 +1300,154 @@ for name in order:
             t["status"], t["num_rows"],
             t["affected_rows"], t["error_code"] or "-", t["request_bytes"], t["response_bytes"]))
 EOF
+}
+
+# ------------------------------------------------------------------ DNS set
+
+readonly DNS_PORT=53
+readonly DNS_ZONE=wirebeat.test
+
+ensure_dns_packages() {
+    local missing=()
+    command -v dnsmasq >/dev/null || [[ -x /usr/sbin/dnsmasq ]] || missing+=(dnsmasq-base)
+    command -v dig >/dev/null || missing+=(bind9-dnsutils)
+    "$PY" -c 'import dns.message' 2>/dev/null || missing+=(python3-dnspython)
+    ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+}
+
+# dnsmasq as the authoritative server of wirebeat.test on 10.77.0.2 (UDP and TCP),
+# with one record of each kind the events show; other zones are refused.
+DNS_PID=""
+start_dns_server() {
+    local big
+    big=$("$PY" -c 'print(",".join("%02d-%s" % (i, "x" * 60) for i in range(12)))')
+    bg dnsmasq ip netns exec "$NS_SRV" /usr/sbin/dnsmasq --keep-in-foreground \
+        --conf-file=/dev/null --no-resolv --no-hosts --no-poll --pid-file= --user=root \
+        --listen-address="$ADDR_SRV" --bind-interfaces --port="$DNS_PORT" --log-queries \
+        --log-facility=- \
+        --auth-server="ns1.$DNS_ZONE,$IF_SRV" --auth-zone="$DNS_ZONE,10.77.0.0/24" \
+        --auth-soa="2024010101,hostmaster.$DNS_ZONE,1200,120,604800,300" --auth-ttl=300 \
+        --host-record="ns1.$DNS_ZONE,$ADDR_SRV" \
+        --host-record="www.$DNS_ZONE,10.77.0.50,fd00::50" \
+        --host-record="mail.$DNS_ZONE,10.77.0.51" \
+        --cname="web.$DNS_ZONE,www.$DNS_ZONE" \
+        --mx-host="$DNS_ZONE,mail.$DNS_ZONE,10" \
+        --srv-host="_http._tcp.$DNS_ZONE,www.$DNS_ZONE,80,5,20" \
+        --txt-record="$DNS_ZONE,v=spf1 -all,hello world" \
+        --txt-record="big.$DNS_ZONE,$big" \
+        --ptr-record="50.0.77.10.in-addr.arpa,www.$DNS_ZONE" \
+        --dns-rr="odd.$DNS_ZONE,65280,00ff0a776972656265617422"
+    DNS_PID=$BG_PID
+    wait_until "$WAIT_TIMEOUT" "dnsmasq on $ADDR_SRV:$DNS_PORT" listening "$NS_SRV" "$DNS_PORT"
+}
+
+# qdig ARGS...: one dig query to the fixture server, one try, no search list.
+qdig() { cli dig @"$ADDR_SRV" -p "$DNS_PORT" +tries=1 +time=2 +nosearch "$@"; }
+
+dns_udp_records() {
+    qdig "www.$DNS_ZONE" A
+    qdig "www.$DNS_ZONE" AAAA
+    qdig "web.$DNS_ZONE" A
+    qdig "$DNS_ZONE" MX
+    qdig "_http._tcp.$DNS_ZONE" SRV
+    qdig "$DNS_ZONE" TXT
+    qdig -x 10.77.0.50
+    qdig "$DNS_ZONE" SOA
+    qdig "$DNS_ZONE" NS
+    qdig "odd.$DNS_ZONE" TYPE65280
+    qdig "nope.$DNS_ZONE" A
+    qdig +noedns "www.$DNS_ZONE" A
+    qdig +dnssec +nocookie "mail.$DNS_ZONE" A
+}
+
+dns_tcp() {
+    qdig +tcp "www.$DNS_ZONE" A
+    # Three queries on one connection.
+    qdig +tcp +keepopen "$DNS_ZONE" MX "www.$DNS_ZONE" AAAA "nope.$DNS_ZONE" A
+}
+
+dns_truncated() {
+    # Over 512 bytes without EDNS: a truncated answer, then dig asks again over TCP.
+    qdig +noedns "big.$DNS_ZONE" TXT
+    # With EDNS the whole answer comes over UDP.
+    qdig +bufsize=4096 "big.$DNS_ZONE" TXT
+}
+
+dns_unanswered() {
+    # A zone dnsmasq is not authoritative for: REFUSED.
+    qdig "host.slow.test" A
+    # The server is down: the query is never answered (the ICMP port unreachable
+    # is not captured), then it is back.
+    stop_pid "$DNS_PID"
+    forget_pid "$DNS_PID"
+    qdig "www.$DNS_ZONE" A || true
+    start_dns_server
+    qdig "mail.$DNS_ZONE" A
+}
+
+dns_capture() {
+    local name=$1 func=$2 txs=$3 desc=$4
+    local out=$WORK/out/dns pcap
+    mkdir -p "$out"
+    pcap=$out/$name.pcap
+    record dns "$name" "$func" "$pcap" "host $ADDR_SRV and port $DNS_PORT"
+    "$PY" "$HELPERS/dns_summary.py" --json "$pcap" >"$out/$name.json"
+    "$PY" - "$out/$name.json" "$name" "$txs" <<'CHECK'
+import json, sys
+path, name, txs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+t = json.load(open(path))["transactions"]
+if len(t) != txs:
+    sys.exit("%s: %d transactions, expected %d" % (name, len(t), txs))
+CHECK
+    {
+        printf '# %s.pcap\n\n%s\n\n' "$name" "$desc"
+        # shellcheck disable=SC2016 # literal backticks (markdown)
+        printf 'Recorded by `scripts/capture-fixtures.sh dns`; the table below is computed\n'
+        # shellcheck disable=SC2016
+        printf 'from the pcap by `scripts/fixtures/dns_summary.py --markdown`.\n\n'
+        "$PY" "$HELPERS/dns_summary.py" --markdown "$pcap"
+    } >"$out/$name.md"
+}
+
+set_dns() {
+    ensure_dns_packages
+    start_dns_server
+    dns_capture udp_records dns_udp_records 13 \
+        "dig over UDP against dnsmasq, authoritative for wirebeat.test: A, AAAA, a CNAME chain, MX, SRV, TXT (two strings), PTR (\`dig -x\`), SOA, NS, an unknown type (TYPE65280), NXDOMAIN (with the SOA in the authority section), a query without EDNS, and one with the DO bit and no cookie."
+    dns_capture tcp dns_tcp 4 \
+        "dig over TCP: one query on its own connection, then three queries (MX, AAAA, NXDOMAIN) on one connection (\`+keepopen\`)."
+    dns_capture truncated dns_truncated 3 \
+        "A TXT answer over 512 bytes: without EDNS the UDP answer is truncated (TC) and dig asks again over TCP; with EDNS (\`+bufsize=4096\`) it comes whole over UDP."
+    dns_capture unanswered dns_unanswered 3 \
+        "A query for a zone dnsmasq does not serve (REFUSED); a query while the server is down, never answered; one answered after it is back."
+    write_dns_readme
+    install_set dns
+}
+
+write_dns_readme() {
+    local out=$WORK/out/dns
+    cat >"$out/README.md" <<'README'
+# DNS fixtures
+
+Recorded by `sudo scripts/capture-fixtures.sh dns` (see ../README.md): dnsmasq at
+10.77.0.2, authoritative for `wirebeat.test` (records of every kind the events show;
+other zones are refused), queried with `dig` from
+10.77.0.1, captured with tcpdump on the client end of the veth pair (UDP and TCP
+port 53), MTU 1500, offloads off.
+
+`expected.json` lists every transaction as `scripts/fixtures/dns_summary.py` derives
+it from the pcap with dnspython, independently of wirebeat: the flow, the message id,
+the question, the response code and flags, every record of each section in
+Packetbeat's presentation, the EDNS record, and the bytes of the query and of the
+answer. Each `<name>.md` shows one pcap's transactions.
+
+| pcap | what |
+|---|---|
+| udp_records.pcap | one query of each record type over UDP, NXDOMAIN, with and without EDNS |
+| tcp.pcap | queries over TCP, three on one connection |
+| truncated.pcap | a truncated UDP answer and its TCP retry; the same answer whole with EDNS |
+| unanswered.pcap | a refused query, and one never answered while the server is down |
+README
 }
 
 # ------------------------------------------------------------------ main
