@@ -140,6 +140,7 @@ fn bench_replay(c: &mut Criterion) {
         "protocols.pgsql.enabled=false",
         "protocols.redis.enabled=false",
         "protocols.thrift.enabled=false",
+        "protocols.dns.enabled=false",
     ]);
     let http = config(&[]);
     let http_w2 = config(&["pipeline.workers=2"]);

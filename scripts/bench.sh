@@ -76,7 +76,7 @@ GEN=$ROOT/scripts/gen-traffic-pcap.py
 # The bare read + decode loop: HTTP moved to an unused port, every other protocol
 # disabled, so no connection is tracked.
 NO_PROTOCOLS=(-E 'protocols.http.ports=[1]')
-for p in mysql pgsql redis thrift; do NO_PROTOCOLS+=(-E "protocols.$p.enabled=false"); done
+for p in mysql pgsql redis thrift dns; do NO_PROTOCOLS+=(-E "protocols.$p.enabled=false"); done
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }

@@ -127,7 +127,7 @@ outage() {
     fi
 }
 # ---- end outage ----
-FUZZ_TARGETS="decode pcap http mysql pgsql redis thrift thrift_idl config resp es_bulk"
+FUZZ_TARGETS="decode pcap http mysql pgsql redis thrift dns thrift_idl config resp es_bulk"
 
 # cargo-fuzz needs nightly features: the nightly toolchain when there is one, else
 # stable with RUSTC_BOOTSTRAP=1. Only the fuzz crate is built this way.

@@ -6,8 +6,9 @@
 //! A harness may ignore `Err` results but never catches a panic: any panic, hang or
 //! unbounded allocation reached from one of them is a wirebeat bug.
 //!
-//! The protocol harnesses ([`http`], [`mysql`], [`pgsql`], [`redis`], [`thrift`])
-//! drive one connection through the engine itself (flow table, TCP reassembly, the
+//! The protocol harnesses ([`http`], [`mysql`], [`pgsql`], [`redis`], [`thrift`],
+//! and [`dns`] over TCP; over UDP it drives datagrams through the UDP flows) drive
+//! one connection through the engine itself (flow table, TCP reassembly, the
 //! per-direction [`AppBuffer`](crate::protos::AppBuffer), then the parser, then the
 //! event encoder), from a sequence of operations decoded from the input (see
 //! [`StreamOps`]), so that chunking, lost bytes, FINs, resets and timeouts are all
@@ -41,6 +42,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("pgsql", pgsql),
     ("redis", redis),
     ("thrift", thrift),
+    ("dns", dns),
     ("thrift_idl", thrift_idl),
     ("config", config),
     ("resp", resp),
@@ -154,25 +156,37 @@ pub fn pcap(data: &[u8]) {
         let Some(ip) = dec.decode(p.ts, p.linktype, p.data, p.orig_len, &mut counters) else {
             continue;
         };
-        let L4::Tcp(t) = &ip.l4 else { continue };
-        if !table.wants_ports(t.src_port, t.dst_port) {
-            continue;
-        }
-        let at = bytes.len();
-        bytes.extend_from_slice(t.payload);
-        let seg = TcpPacket {
-            ts: p.ts,
-            src: ip.src,
-            dst: ip.dst,
-            sport: t.src_port,
-            dport: t.dst_port,
-            seq: t.seq,
-            ack: t.ack,
-            flags: t.flags,
-            payload: &[],
-            missing: t.missing,
-            udp: false,
+        let seg = match &ip.l4 {
+            L4::Tcp(t) if table.wants_ports(t.src_port, t.dst_port) => TcpPacket {
+                ts: p.ts,
+                src: ip.src,
+                dst: ip.dst,
+                sport: t.src_port,
+                dport: t.dst_port,
+                seq: t.seq,
+                ack: t.ack,
+                flags: t.flags,
+                payload: &[],
+                missing: t.missing,
+                udp: false,
+            },
+            L4::Udp(u) if table.wants_udp_ports(u.src_port, u.dst_port) => TcpPacket {
+                ts: p.ts,
+                src: ip.src,
+                dst: ip.dst,
+                sport: u.src_port,
+                dport: u.dst_port,
+                seq: 0,
+                ack: 0,
+                flags: 0,
+                payload: &[],
+                missing: u.missing,
+                udp: true,
+            },
+            _ => continue,
         };
+        let at = bytes.len();
+        bytes.extend_from_slice(ip.payload());
         segs.push((seg, at..bytes.len()));
         if segs.len() >= batch {
             flush(&mut segs, &mut bytes, &mut table, &mut sink, &mut counters);
@@ -368,6 +382,72 @@ pub fn thrift(data: &[u8]) {
     stream("thrift", data);
 }
 
+/// DNS. With the first byte odd, one TCP connection ([`StreamOps`]). Otherwise the
+/// rest is parsed as one message, then read as operations on the UDP flows of up to
+/// 16 clients (the table holds 8, so flows are evicted too): an operation byte with
+/// bit 6 set advances the clock by a `u16` times 10 ms; else bit 0 is the direction
+/// (0: to the server), bits 1-4 the client, bit 7 a datagram cut by the snaplen, and
+/// a `u16` length and the datagram follow.
+pub fn dns(data: &[u8]) {
+    let Some((&head, rest)) = data.split_first() else {
+        return;
+    };
+    if head & 1 == 1 {
+        stream("dns", rest);
+        return;
+    }
+    if let Ok(m) = protos::dns::parser::parse(rest) {
+        std::hint::black_box(protos::dns::transaction::text(&m));
+    }
+    let cfg = fuzz_config();
+    let factory = protos::factory("dns", &cfg).expect("dns enabled by default");
+    let limits = FlowLimits {
+        max_flows: 8,
+        ..FlowLimits::default()
+    };
+    let mut table = FlowTable::new(vec![factory], limits);
+    let (mut sink, mut counters) = (Vec::new(), Counters::default());
+    let (client, server) = (
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+    );
+    let mut ts = 1_000_000_000u64;
+    let mut d = rest;
+    while let Some((&op, r)) = d.split_first() {
+        d = r;
+        if op & 0x40 != 0 {
+            ts += u64::from(take_u16(&mut d)) * 10_000_000;
+            table.advance(Ts(ts), &mut sink, &mut counters);
+            continue;
+        }
+        let len = take_u16(&mut d) as usize;
+        let payload = take(&mut d, len);
+        let cport = 40000 + u16::from(op >> 1 & 15);
+        let (src, sport, dst, dport) = if op & 1 == 0 {
+            (client, cport, server, 53)
+        } else {
+            (server, 53, client, cport)
+        };
+        let p = TcpPacket {
+            ts: Ts(ts),
+            src,
+            dst,
+            sport,
+            dport,
+            seq: 0,
+            ack: 0,
+            flags: 0,
+            payload,
+            missing: if op & 0x80 != 0 { 7 } else { 0 },
+            udp: true,
+        };
+        table.process_tcp(&p, &mut sink, &mut counters);
+        ts += 1_000;
+    }
+    table.flush_all(&mut sink, &mut counters);
+    encode_all(&sink);
+}
+
 /// The Thrift IDL parser (`protocols.thrift.idl_files`), on the input as text.
 pub fn thrift_idl(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
@@ -553,6 +633,35 @@ pub mod seeds {
             let name = TARGETS.iter().find(|t| t.0 == name).map(|t| t.0);
             out.push((name.expect("a target per protocol"), seeds));
         }
+        // DNS: the UDP messages of the captures as datagram operations, the TCP
+        // connections as StreamOps after an odd first byte.
+        let mut seeds = Vec::new();
+        for p in files(&pcaps.join("dns"), "pcap") {
+            let mut ops = vec![0u8];
+            if let Ok(mut src) = FileSource::open(&p) {
+                let mut dec = Decoder::new(DefragLimits::default());
+                let mut counters = Counters::default();
+                while let Ok(Some(f)) = src.next_packet() {
+                    let Some(ip) = dec.decode(f.ts, f.linktype, f.data, f.orig_len, &mut counters)
+                    else {
+                        continue;
+                    };
+                    let L4::Udp(u) = &ip.l4 else { continue };
+                    let to_server = u.dst_port == 53;
+                    let client = if to_server { u.src_port } else { u.dst_port };
+                    ops.push(u8::from(!to_server) | ((client & 15) as u8) << 1);
+                    ops.extend_from_slice(&(u.payload.len() as u16).to_le_bytes());
+                    ops.extend_from_slice(u.payload);
+                }
+            }
+            if ops.len() > 1 {
+                seeds.push(ops);
+            }
+            for conv in crate::protos::testing::conversations(&p, 53) {
+                seeds.push([&[1u8][..], &StreamOps::encode(&conv)].concat());
+            }
+        }
+        out.push(("dns", seeds));
         out.push((
             "thrift_idl",
             files(&root.join("scripts/fixtures/thrift"), "thrift")

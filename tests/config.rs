@@ -52,7 +52,7 @@ fn seed_config_loads_verbatim() {
     // Protocols not listed are off.
     assert!(!c.protocols.pgsql.common.enabled);
     assert!(!c.protocols.redis.common.enabled);
-    assert!(!c.protocols.dns.enabled);
+    assert!(!c.protocols.dns.common.enabled);
     let es = c.output.elasticsearch.as_ref().expect("es");
     assert!(es.enabled);
     assert_eq!(es.hosts, vec!["192.168.0.2:9200".to_string()]);
@@ -72,17 +72,19 @@ fn seed_config_loads_verbatim() {
 fn packetbeat_1x_sample_loads() {
     let l = Config::load(Some(&repo_file("packetbeat-1x-sample.yml")), &[]).expect("sample loads");
     let c = &l.config;
-    assert_eq!(c.protocols.dns.ports, vec![53]);
+    assert_eq!(c.protocols.dns.common.ports, vec![53]);
     assert!(c.protocols.thrift.common.enabled);
     assert_eq!(c.protocols.mysql.common.ports, vec![3306]);
     assert_eq!(
         c.output.elasticsearch.as_ref().map(|e| e.hosts.clone()),
         Some(vec!["localhost:9200".to_string()])
     );
-    // mongodb, dns include_* and logging.files are Packetbeat settings wirebeat does not use.
+    // mongodb and logging.files are Packetbeat settings wirebeat does not use; DNS's
+    // include_* are read.
     let all = l.warnings.join("\n");
     assert!(all.contains("protocols.mongodb"), "{all}");
-    assert!(all.contains("protocols.dns.include_authorities"), "{all}");
+    assert!(!all.contains("protocols.dns"), "{all}");
+    assert!(c.protocols.dns.include_authorities && c.protocols.dns.include_additionals);
     assert!(all.contains("logging.files"), "{all}");
 }
 
@@ -118,7 +120,7 @@ fn prefixed_layout() {
     assert_eq!(c.interfaces[0].device, "eth0");
     assert_eq!(c.interfaces[0].kind, CaptureType::Pcap);
     assert_eq!(c.protocols.http.common.ports, vec![8080]);
-    assert_eq!(c.protocols.dns.ports, vec![5353]);
+    assert_eq!(c.protocols.dns.common.ports, vec![5353]);
     assert!(!c.protocols.mysql.common.enabled);
     assert!(c.shipper.ignore_outgoing);
 }
@@ -390,7 +392,7 @@ fn bpf_generation() {
         load("protocols:\n  http: {ports: [80, 8080]}\n  mysql: {ports: [3306]}\n  dns:\n").config;
     assert_eq!(
         c.bpf_filter(&all),
-        "tcp port 80 or tcp port 8080 or tcp port 3306 or udp port 53"
+        "tcp port 80 or tcp port 8080 or tcp port 3306 or port 53"
     );
     assert_eq!(c.bpf_filter(&["http"]), "tcp port 80 or tcp port 8080");
 
@@ -409,7 +411,7 @@ fn bpf_generation() {
         c.bpf_filter(&all),
         "tcp port 80 or tcp port 8080 or tcp port 8000 or tcp port 5000 or tcp port 8002 or \
          tcp port 3306 or tcp port 3307 or tcp port 6379 or tcp port 5432 or tcp port 9090 or \
-         udp port 53 or port 11211"
+         port 53 or port 11211"
     );
 }
 

@@ -231,9 +231,8 @@ pub(super) fn log_metrics(l: &LoggingConfig, w: &mut W, indent: usize, _redact: 
 /// How a protocol's ports appear in the capture filter.
 fn port_expr(protocol: &str) -> &'static str {
     match protocol {
-        "dns" => "udp port",
-        // Packetbeat analyses memcache over both TCP and UDP.
-        "memcache" => "port",
+        // Both are analysed over TCP and UDP.
+        "dns" | "memcache" => "port",
         _ => "tcp port",
     }
 }

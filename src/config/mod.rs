@@ -221,6 +221,17 @@ settings! {
     unsupported []
 }
 
+settings! {
+    pub struct DnsConfig {
+        common: ProtoCommon = ProtoCommon::with_ports(&[53]) => flatten;
+        /// Write `dns.authorities` (the authority section).
+        include_authorities: bool = false => bool;
+        /// Write `dns.additionals` (the additional section, without OPT).
+        include_additionals: bool = false => bool;
+    }
+    unsupported []
+}
+
 protocols! {
     pub struct ProtocolsConfig {
         http: HttpConfig = HttpConfig::default(), unsupported [];
@@ -234,8 +245,7 @@ protocols! {
             "maxbytespervalue",
             "udptransactiontimeout",
         ];
-        dns: ProtoCommon = ProtoCommon::with_ports(&[53]),
-            unsupported ["include_authorities", "include_additionals"];
+        dns: DnsConfig = DnsConfig::default(), unsupported [];
     }
 }
 
@@ -267,7 +277,7 @@ macro_rules! has_common {
     };
 }
 
-has_common!(HttpConfig, SqlConfig, RedisConfig, ThriftConfig);
+has_common!(HttpConfig, SqlConfig, RedisConfig, ThriftConfig, DnsConfig);
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OutputsConfig {
@@ -668,7 +678,7 @@ impl Config {
 
     /// tcpdump-syntax capture filter: the first interface's `bpf_filter` when set,
     /// else generated from the ports of the enabled protocols named in
-    /// `implemented` (`tcp port N`, `udp port N` for dns, `port N` for memcache,
+    /// `implemented` (`tcp port N`, `port N` for dns and memcache,
     /// OR-joined in Packetbeat's protocol order), wrapped as `X or (vlan and (X))`
     /// with `with_vlans`. Empty when no port is left (capture everything).
     pub fn bpf_filter(&self, implemented: &[&str]) -> String {
@@ -744,7 +754,7 @@ mod tests {
         assert!(c.protocols.redis.common.enabled);
         assert_eq!(c.protocols.redis.common.ports, vec![6379]);
         assert!(!c.protocols.http.common.enabled);
-        assert!(!c.protocols.dns.enabled);
+        assert!(!c.protocols.dns.common.enabled);
     }
 
     #[test]

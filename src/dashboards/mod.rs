@@ -303,6 +303,7 @@ fn data_type(field: &str) -> &'static str {
         Some(Kind::Long) => "number",
         Some(Kind::Ip) => "ip",
         Some(Kind::Date) => "date",
+        Some(Kind::Boolean) => "boolean",
         _ => "string",
     }
 }

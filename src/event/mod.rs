@@ -149,6 +149,9 @@ pub struct Transaction {
     pub forwarded_ip: Option<String>,
     /// `user.name` (e.g. from HTTP Basic auth).
     pub user_name: Option<String>,
+    /// More addresses for `related.ip` (e.g. the addresses a DNS answer resolved),
+    /// each once.
+    pub related_ip: Vec<std::net::IpAddr>,
     pub fields: Option<Box<dyn ProtoFields>>,
 }
 
@@ -363,6 +366,12 @@ impl EventEncoder {
         w.raw(client_ip.as_bytes());
         if conn.server_ip != conn.client_ip {
             w.raw(server_ip.as_bytes());
+        }
+        // Already without repeats (see `Transaction::related_ip`).
+        for ip in &tx.related_ip {
+            if *ip != conn.client_ip && *ip != conn.server_ip {
+                w.ip(*ip);
+            }
         }
         w.end_array();
         if let Some(d) = &tx.destination_domain {

@@ -400,6 +400,11 @@ impl FlowTable {
         self.flows.len()
     }
 
+    /// True when either port belongs to a configured UDP protocol.
+    pub fn wants_udp_ports(&self, sport: u16, dport: u16) -> bool {
+        self.ports.wants_udp(sport, dport)
+    }
+
     /// UDP flows open.
     pub fn udp_len(&self) -> usize {
         self.udp.len()

@@ -31,13 +31,15 @@ impl PortMap {
         {
             let (tcp, udp) = (Arc::make_mut(&mut tcp), Arc::make_mut(&mut udp));
             for (i, p) in protos.iter().enumerate().take(MAX_PROTOCOLS) {
-                let slots = match p.transport() {
-                    Transport::Tcp => &mut *tcp,
-                    Transport::Udp => &mut *udp,
-                };
-                for &port in p.ports() {
-                    if slots[port as usize] == 0 {
-                        slots[port as usize] = (i + 1) as u8;
+                for t in p.transports() {
+                    let slots = match t {
+                        Transport::Tcp => &mut *tcp,
+                        Transport::Udp => &mut *udp,
+                    };
+                    for &port in p.ports() {
+                        if slots[port as usize] == 0 {
+                            slots[port as usize] = (i + 1) as u8;
+                        }
                     }
                 }
             }

@@ -802,8 +802,8 @@ impl ProtocolFactory for UdpLineFactory {
     fn name(&self) -> &'static str {
         "udpline"
     }
-    fn transport(&self) -> Transport {
-        Transport::Udp
+    fn transports(&self) -> &[Transport] {
+        &[Transport::Udp]
     }
     fn ports(&self) -> &[u16] {
         &[5353]

@@ -367,8 +367,8 @@ mod tests {
         fn name(&self) -> &'static str {
             "udp53"
         }
-        fn transport(&self) -> Transport {
-            Transport::Udp
+        fn transports(&self) -> &[Transport] {
+            &[Transport::Udp]
         }
         fn ports(&self) -> &[u16] {
             &[53]

@@ -15,6 +15,7 @@
 //! engine keeps the unconsumed tail (bounded) and calls again once enough has arrived.
 
 pub mod csv;
+pub mod dns;
 pub mod framing;
 pub mod http;
 pub mod mysql;
@@ -195,8 +196,9 @@ impl<P: Parser + ?Sized> Parser for Box<P> {
 /// Builds parsers for one configured protocol.
 pub trait ProtocolFactory: Send + Sync {
     fn name(&self) -> &'static str;
-    fn transport(&self) -> Transport {
-        Transport::Tcp
+    /// The transports it runs on (its ports are claimed on each).
+    fn transports(&self) -> &[Transport] {
+        &[Transport::Tcp]
     }
     fn ports(&self) -> &[u16];
     /// Idle time after which a connection of this protocol is expired.
@@ -226,6 +228,8 @@ pub struct Protocol<S> {
     pub max_buffer: usize,
     pub settings: S,
     pub new_parser: NewParser<S>,
+    /// See [`ProtocolFactory::transports`]; TCP unless the protocol says otherwise.
+    pub transports: &'static [Transport],
 }
 
 impl<S: Send + Sync + 'static> Protocol<S> {
@@ -249,7 +253,14 @@ impl<S: Send + Sync + 'static> Protocol<S> {
             max_buffer,
             settings: settings(),
             new_parser,
+            transports: &[Transport::Tcp],
         })
+    }
+
+    /// The same protocol on other transports (DNS: UDP and TCP).
+    pub fn on(mut self, transports: &'static [Transport]) -> Protocol<S> {
+        self.transports = transports;
+        self
     }
 
     pub fn shared(self) -> Arc<dyn ProtocolFactory> {
@@ -274,6 +285,10 @@ impl<S: Send + Sync> ProtocolFactory for Protocol<S> {
         self.max_buffer
     }
 
+    fn transports(&self) -> &[Transport] {
+        self.transports
+    }
+
     fn new_parser(&self, conn: &ConnInfo) -> Box<dyn Parser> {
         (self.new_parser)(&self.settings, self.limits, conn)
     }
@@ -291,6 +306,7 @@ pub const REGISTRY: &[(&str, FactoryCtor)] = &[
     ("pgsql", |c| pgsql::protocol(c).map(Protocol::shared)),
     ("redis", |c| redis::protocol(c).map(Protocol::shared)),
     ("thrift", |c| thrift::protocol(c).map(Protocol::shared)),
+    ("dns", |c| dns::protocol(c).map(Protocol::shared)),
 ];
 
 /// Factories of every enabled protocol.
@@ -310,7 +326,7 @@ mod tests {
 
     use super::*;
 
-    fn commons(cfg: &mut Config) -> [&mut ProtoCommon; 5] {
+    fn commons(cfg: &mut Config) -> [&mut ProtoCommon; 6] {
         let p = &mut cfg.protocols;
         [
             &mut p.http.common,
@@ -318,16 +334,18 @@ mod tests {
             &mut p.pgsql.common,
             &mut p.redis.common,
             &mut p.thrift.common,
+            &mut p.dns.common,
         ]
     }
 
-    fn limits(cfg: &Config) -> [Limits; 5] {
+    fn limits(cfg: &Config) -> [Limits; 6] {
         [
             http::protocol(cfg).expect("http").limits,
             mysql::protocol(cfg).expect("mysql").limits,
             pgsql::protocol(cfg).expect("pgsql").limits,
             redis::protocol(cfg).expect("redis").limits,
             thrift::protocol(cfg).expect("thrift").limits,
+            dns::protocol(cfg).expect("dns").limits,
         ]
     }
 
@@ -366,6 +384,7 @@ mod tests {
             (1024, 16 << 20),
             (1024, 16 << 20),
             (20000, 1 << 20),
+            (1024, 4 << 20),
             (1024, 4 << 20),
         ];
         assert_eq!(got, expected);
