@@ -37,6 +37,9 @@ if [ "$(id -u)" = 0 ]; then
     need redis-server || live+=(redis-server)
     need redis-cli || live+=(redis-tools)
     need tcpdump || live+=(tcpdump)
+    # DNS over live capture: dnsmasq answers dig (tests/live_capture.rs).
+    need dnsmasq || live+=(dnsmasq-base)
+    need dig || live+=(bind9-dnsutils)
     need tcpreplay || live+=(tcpreplay)
     # The live view is checked in headless Chromium (tests/live_view.rs).
     need chromium || live+=(chromium)

@@ -139,6 +139,95 @@ fn af_packet_http_and_redis_transactions() {
     http_and_redis("af_packet");
 }
 
+/// dig against dnsmasq over UDP and TCP, captured live: exactly these queries.
+fn dns_queries(kind: &str) {
+    let mut pair = Pair::new();
+    pair.start_dnsmasq();
+    let server = pair.server.clone();
+    let client = pair.client.clone();
+    let cfg = format!(
+        "interfaces:\n  device: {}\n  type: {kind}\nprotocols:\n  dns:\n    ports: [53]\n\
+         shipper:\n  name: live-test\noutput:\n  console: {{}}\n",
+        pair.server_if
+    );
+    let cap = Capture::start(&pair, &server, &cfg, &[]);
+    let at = format!("@{SERVER_IP}");
+    for extra in ["+notcp", "+tcp"] {
+        let o = pair.exec(
+            &client,
+            &[
+                "dig",
+                &at,
+                extra,
+                "+tries=1",
+                "+time=2",
+                "+short",
+                "www.wirebeat.test",
+            ],
+        );
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "10.77.0.50");
+    }
+    let o = pair.exec(
+        &client,
+        &["dig", &at, "+tries=1", "+time=2", "nope.wirebeat.test"],
+    );
+    assert!(o.status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, stdout, stderr) = cap.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let mut seen: Vec<String> = events(&stdout)
+        .iter()
+        .filter(|e| get(e, "dns.question.name") != "ns1.wirebeat.test")
+        .map(|e| {
+            assert_eq!(get(e, "type"), "dns", "{e}");
+            assert_eq!(get(e, "client.ip"), CLIENT_IP, "{e}");
+            assert_eq!(get(e, "server.ip"), SERVER_IP, "{e}");
+            format!(
+                "{} {} {} {}",
+                get(e, "network.transport").as_str().unwrap_or(""),
+                get(e, "dns.question.name").as_str().unwrap_or(""),
+                get(e, "dns.response_code").as_str().unwrap_or(""),
+                get(e, "dns.resolved_ip"),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            "tcp www.wirebeat.test NOERROR [\"10.77.0.50\"]",
+            "udp nope.wirebeat.test NXDOMAIN null",
+            "udp www.wirebeat.test NOERROR [\"10.77.0.50\"]",
+        ],
+        "{stderr}"
+    );
+    assert_eq!(counter(&stderr, "kernel_drops"), 0, "{stderr}");
+}
+
+const DNS_TOOLS: &[&str] = &["dnsmasq", "dig"];
+
+#[test]
+fn af_packet_dns_over_udp_and_tcp() {
+    if !netns::prerequisites("af_packet_dns_over_udp_and_tcp", DNS_TOOLS) {
+        return;
+    }
+    dns_queries("af_packet");
+}
+
+#[test]
+fn pcap_dns_over_udp_and_tcp() {
+    if !netns::prerequisites("pcap_dns_over_udp_and_tcp", DNS_TOOLS) {
+        return;
+    }
+    if !wirebeat::capture::pcap_live::available() {
+        let msg = "pcap_dns_over_udp_and_tcp: needs libpcap (libpcap0.8)";
+        assert!(!netns::required(), "{msg}");
+        eprintln!("SKIPPED {msg}");
+        return;
+    }
+    dns_queries("pcap");
+}
+
 #[test]
 fn pcap_http_and_redis_transactions() {
     if !netns::prerequisites("pcap_http_and_redis_transactions", TOOLS) {

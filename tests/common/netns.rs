@@ -288,6 +288,50 @@ impl Pair {
         });
     }
 
+    /// Starts dnsmasq in the server namespace on UDP and TCP port 53, authoritative
+    /// for `wirebeat.test` with `www.wirebeat.test` at 10.77.0.50.
+    pub fn start_dnsmasq(&mut self) {
+        let server = self.server.clone();
+        let listen = format!("--listen-address={SERVER_IP}");
+        let auth = format!("--auth-server=ns1.wirebeat.test,{}", self.server_if);
+        self.spawn(
+            &server,
+            &[
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--no-poll",
+                "--pid-file=",
+                "--user=root",
+                &listen,
+                "--bind-interfaces",
+                "--port=53",
+                &auth,
+                "--auth-zone=wirebeat.test",
+                "--host-record=www.wirebeat.test,10.77.0.50",
+            ],
+            "dnsmasq.log",
+        );
+        let client = self.client.clone();
+        self.wait_ready("dnsmasq", || {
+            let at = format!("@{SERVER_IP}");
+            let o = self.exec(
+                &client,
+                &[
+                    "dig",
+                    &at,
+                    "+tries=1",
+                    "+time=1",
+                    "+short",
+                    "ns1.wirebeat.test",
+                ],
+            );
+            o.status.success()
+        });
+    }
+
     fn wait_ready(&self, what: &str, mut ok: impl FnMut() -> bool) {
         let until = Instant::now() + Duration::from_secs(10);
         while Instant::now() < until {
