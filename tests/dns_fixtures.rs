@@ -192,6 +192,12 @@ fn every_fixture_gives_exactly_the_recorded_transactions() {
                 unanswered as u64,
                 "{name}"
             );
+            // A UDP flow ends with the answer to its one query.
+            let answered_udp = want
+                .iter()
+                .filter(|t| t["transport"] == "udp" && t["dns_type"] == "answer")
+                .count();
+            assert_eq!(run.counter("udp_flows_done"), answered_udp as u64, "{name}");
         }
     }
 }

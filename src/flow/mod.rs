@@ -410,6 +410,11 @@ impl FlowTable {
         self.udp.len()
     }
 
+    /// Entries of the UDP flows' expiry heap (live flows and not yet dropped ones).
+    pub fn udp_expiry_len(&self) -> usize {
+        self.udp.expiry_len()
+    }
+
     /// Closed connections remembered (tombstones).
     pub fn closed_len(&self) -> usize {
         self.closed.len()

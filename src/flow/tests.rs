@@ -29,6 +29,8 @@ impl Exchange for LineEx {
 
 struct LineParser {
     pairing: Pairing<Line>,
+    /// Says it is idle when nothing waits (the UDP flows then end at once).
+    report_idle: bool,
     lossy: [bool; 2],
     /// Returned `Progress::Stop`: the engine must never call again.
     stopped: bool,
@@ -90,6 +92,10 @@ impl Parser for LineParser {
     fn close(&mut self, ctx: &mut Ctx<'_>) {
         self.pairing.drain(&LineEx, ctx);
     }
+
+    fn idle(&self) -> bool {
+        self.report_idle && self.pairing.is_empty()
+    }
 }
 
 struct LineFactory;
@@ -114,6 +120,7 @@ impl ProtocolFactory for LineFactory {
             }),
             lossy: [false, false],
             stopped: false,
+            report_idle: false,
         })
     }
 }
@@ -796,8 +803,9 @@ fn batches_match_segment_by_segment() {
     }
 }
 
-/// The line protocol over UDP on port 5353: each datagram holds whole lines.
-struct UdpLineFactory;
+/// The line protocol over UDP on port 5353: each datagram holds whole lines. With
+/// `true`, its parser says when it is idle.
+struct UdpLineFactory(bool);
 impl ProtocolFactory for UdpLineFactory {
     fn name(&self) -> &'static str {
         "udpline"
@@ -811,8 +819,16 @@ impl ProtocolFactory for UdpLineFactory {
     fn connection_timeout(&self) -> Duration {
         Duration::from_secs(10)
     }
-    fn new_parser(&self, conn: &ConnInfo) -> Box<dyn Parser> {
-        LineFactory.new_parser(conn)
+    fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
+        Box::new(LineParser {
+            pairing: Pairing::new(Limits {
+                timeout: Duration::from_secs(10),
+                ..Limits::default()
+            }),
+            lossy: [false, false],
+            stopped: false,
+            report_idle: self.0,
+        })
     }
 }
 
@@ -833,10 +849,14 @@ fn datagram<'a>(ms: u64, src: (&str, u16), dst: (&str, u16), data: &'a [u8]) -> 
 }
 
 fn udp_table(max_flows: usize) -> FlowTable {
+    udp_table_idle(max_flows, false)
+}
+
+fn udp_table_idle(max_flows: usize, idle: bool) -> FlowTable {
     FlowTable::new(
         vec![
             Arc::new(LineFactory) as Arc<dyn ProtocolFactory>,
-            Arc::new(UdpLineFactory),
+            Arc::new(UdpLineFactory(idle)),
         ],
         FlowLimits {
             max_flows,
@@ -1016,4 +1036,46 @@ fn udp_and_tcp_flows_of_one_tuple_are_apart() {
         &mut c,
     );
     assert_eq!((t.len(), t.udp_len()), (1, 1));
+}
+
+#[test]
+fn a_udp_flow_with_nothing_in_flight_ends_at_once() {
+    let mut t = udp_table_idle(16, true);
+    let (mut out, mut c) = (Vec::<(ConnInfo, Transaction)>::new(), Counters::default());
+    t.process_tcp(
+        &datagram(1, (C, 40000), (S, 5353), b"Q1\n"),
+        &mut out,
+        &mut c,
+    );
+    assert_eq!(t.udp_len(), 1, "the query waits");
+    t.process_tcp(
+        &datagram(2, (S, 5353), (C, 40000), b"A1\n"),
+        &mut out,
+        &mut c,
+    );
+    assert_eq!((t.udp_len(), c.udp_flows_done, out.len()), (0, 1, 1));
+    // A late copy of the answer opens the flow again: an answer without a query.
+    t.process_tcp(
+        &datagram(3, (S, 5353), (C, 40000), b"A1\n"),
+        &mut out,
+        &mut c,
+    );
+    assert_eq!((t.udp_len(), c.udp_flows_created, out.len()), (0, 2, 2));
+    assert!(out[1].1.query.is_none());
+    // Many short flows: the expiry heap stays within a constant of the live flows.
+    for i in 0..20_000u64 {
+        let port = 20_000 + (i % 30_000) as u16;
+        t.process_tcp(
+            &datagram(10 + i, (C, port), (S, 5353), b"Q\n"),
+            &mut out,
+            &mut c,
+        );
+        t.process_tcp(
+            &datagram(10 + i, (S, 5353), (C, port), b"A\n"),
+            &mut out,
+            &mut c,
+        );
+    }
+    assert_eq!(t.udp_len(), 0);
+    assert!(t.udp_expiry_len() <= 1024 + 2, "{}", t.udp_expiry_len());
 }

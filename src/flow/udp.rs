@@ -3,7 +3,9 @@
 //! message, nothing is reassembled or buffered by the engine). The side on the
 //! protocol's port is the server, as for TCP. A flow ends when it has been idle for
 //! the protocol's transaction timeout ([`Parser::close`] then publishes what is still
-//! waiting, such as unanswered queries) or at the end of the input. The table is
+//! waiting, such as unanswered queries), at once when its parser has nothing in
+//! flight after a datagram ([`Parser::idle`]: a DNS answer to the only query), or at
+//! the end of the input. The table is
 //! bounded by `pipeline.max_flows` (a table of its own beside the TCP one): a new flow
 //! beyond it ends the least recently active one first.
 
@@ -57,6 +59,10 @@ impl UdpFlows {
 
     pub(super) fn len(&self) -> usize {
         self.flows.len()
+    }
+
+    pub(super) fn expiry_len(&self) -> usize {
+        self.expiry.len()
     }
 
     /// One datagram `p` of flow `key`.
@@ -145,6 +151,11 @@ impl UdpFlows {
         for tx in self.scratch.drain(..) {
             sink.emit(&f.conn, tx);
         }
+        if f.parser.as_ref().is_some_and(|p| p.idle()) {
+            // Nothing waits for a later datagram: the flow's state goes now.
+            self.close(&key, p.ts, sink, counters);
+            counters.udp_flows_done += 1;
+        }
     }
 
     /// Ends the flows idle for their timeout at packet time `now`.
@@ -202,6 +213,16 @@ impl UdpFlows {
         let Some(mut f) = self.flows.remove(key) else {
             return;
         };
+        // Entries of ended flows stay in the heap until they come up; rebuilt from
+        // the live flows when they outnumber them, so the heap stays within a
+        // constant of the table (amortised O(1) per ended flow).
+        if self.expiry.len() > 2 * self.flows.len() + 1024 {
+            self.expiry = self
+                .flows
+                .iter()
+                .map(|(k, f)| Reverse((f.last_seen.saturating_add(f.timeout), f.id, *k)))
+                .collect();
+        }
         if let Some(mut parser) = f.parser.take() {
             let mut ctx = Ctx::new(now.max(f.last_seen), &mut self.scratch, counters);
             parser.close(&mut ctx);

@@ -162,6 +162,13 @@ pub trait Parser: Send + crate::flow::Warm {
     /// every message in flight.
     fn close(&mut self, ctx: &mut Ctx<'_>);
 
+    /// Nothing is in flight: every message seen has been published. A UDP flow whose
+    /// parser is idle after a datagram ends at once instead of waiting out its idle
+    /// timeout (a DNS client's port usually carries one query). TCP ignores it.
+    fn idle(&self) -> bool {
+        false
+    }
+
     /// A hint, called a few segments before this parser's next call, in two steps:
     /// with [`Prefetch::Fields`] it asks for the cache lines of its own state that
     /// the call reads first ([`crate::flow::prefetch`] on fields, never reading
@@ -187,6 +194,9 @@ impl<P: Parser + ?Sized> Parser for Box<P> {
     }
     fn close(&mut self, ctx: &mut Ctx<'_>) {
         (**self).close(ctx)
+    }
+    fn idle(&self) -> bool {
+        (**self).idle()
     }
     fn prefetch(&self, step: Prefetch) {
         (**self).prefetch(step)

@@ -63,9 +63,11 @@ counters! {
         flow_table_full,
         /// Datagrams of a UDP protocol's port handed to its parser.
         udp_datagrams,
-        /// UDP flows (one per 5-tuple) created, and ended by idle time.
+        /// UDP flows (one per 5-tuple) created, ended by idle time, and ended at once
+        /// because their parser had nothing in flight (a DNS query answered).
         udp_flows_created,
         udp_flows_expired,
+        udp_flows_done,
         /// Datagrams of a new UDP flow dropped because the UDP flow table was full
         /// and its least recently active flow could not be ended.
         udp_flow_table_full,

@@ -222,6 +222,10 @@ impl Parser for DnsParser {
         }
     }
 
+    fn idle(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     fn close(&mut self, ctx: &mut Ctx<'_>) {
         while let Some(p) = self.take(0) {
             self.unanswered(p, NOTE_NO_RESPONSE, ctx);
