@@ -310,18 +310,7 @@ mod tests {
 
     #[test]
     fn own_port_filter_matches_both_families_and_directions() {
-        let prog = ports_filter(LinkType::ETHERNET, &[80, 6379], &[]).unwrap();
-        let f = netring::BpfFilter::new(
-            prog.iter()
-                .map(|i| netring::BpfInsn {
-                    code: i.code,
-                    jt: i.jt,
-                    jf: i.jf,
-                    k: i.k,
-                })
-                .collect(),
-        )
-        .unwrap();
+        let f = compiled(&ports_filter(LinkType::ETHERNET, &[80, 6379], &[]).unwrap());
         for v6 in [false, true] {
             assert!(f.matches(&frame(v6, 40000, 80)), "v6={v6}");
             assert!(f.matches(&frame(v6, 80, 40000)), "v6={v6}");

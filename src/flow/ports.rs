@@ -51,35 +51,31 @@ impl PortMap {
         }
     }
 
+    fn protocol_in<'a>(
+        &'a self,
+        slots: &[u8; 65536],
+        port: u16,
+    ) -> Option<&'a Arc<dyn ProtocolFactory>> {
+        match slots[port as usize] {
+            0 => None,
+            i => self.protos.get(i as usize - 1),
+        }
+    }
+
+    fn ports_in(slots: &[u8; 65536]) -> Vec<u16> {
+        (0..=u16::MAX).filter(|&p| slots[p as usize] != 0).collect()
+    }
+
+    /// The TCP protocol on `port`, if any.
+    #[inline]
+    pub fn get(&self, port: u16) -> Option<&Arc<dyn ProtocolFactory>> {
+        self.protocol_in(&self.slots, port)
+    }
+
     /// The UDP protocol on `port`, if any.
     #[inline]
     pub fn get_udp(&self, port: u16) -> Option<&Arc<dyn ProtocolFactory>> {
-        match self.udp_slots[port as usize] {
-            0 => None,
-            i => self.protos.get(i as usize - 1),
-        }
-    }
-
-    /// True when either port belongs to an enabled UDP protocol.
-    #[inline]
-    pub fn wants_udp(&self, sport: u16, dport: u16) -> bool {
-        self.udp_slots[sport as usize] != 0 || self.udp_slots[dport as usize] != 0
-    }
-
-    /// Every tracked UDP port, ascending (for the capture filter).
-    pub fn udp_ports(&self) -> Vec<u16> {
-        (0..=u16::MAX)
-            .filter(|&p| self.udp_slots[p as usize] != 0)
-            .collect()
-    }
-
-    /// The protocol on `port`, if any.
-    #[inline]
-    pub fn get(&self, port: u16) -> Option<&Arc<dyn ProtocolFactory>> {
-        match self.slots[port as usize] {
-            0 => None,
-            i => self.protos.get(i as usize - 1),
-        }
+        self.protocol_in(&self.udp_slots, port)
     }
 
     /// True when either port belongs to an enabled TCP protocol.
@@ -88,11 +84,20 @@ impl PortMap {
         self.slots[sport as usize] != 0 || self.slots[dport as usize] != 0
     }
 
+    /// True when either port belongs to an enabled UDP protocol.
+    #[inline]
+    pub fn wants_udp(&self, sport: u16, dport: u16) -> bool {
+        self.udp_slots[sport as usize] != 0 || self.udp_slots[dport as usize] != 0
+    }
+
     /// Every tracked TCP port, ascending (for the capture filter).
     pub fn ports(&self) -> Vec<u16> {
-        (0..=u16::MAX)
-            .filter(|&p| self.slots[p as usize] != 0)
-            .collect()
+        Self::ports_in(&self.slots)
+    }
+
+    /// Every tracked UDP port, ascending (for the capture filter).
+    pub fn udp_ports(&self) -> Vec<u16> {
+        Self::ports_in(&self.udp_slots)
     }
 
     /// Every enabled protocol, in configuration order.

@@ -98,6 +98,19 @@ impl Parser for LineParser {
     }
 }
 
+/// A line parser with a 10 s transaction timeout.
+fn line_parser(report_idle: bool) -> Box<dyn Parser> {
+    Box::new(LineParser {
+        pairing: Pairing::new(Limits {
+            timeout: Duration::from_secs(10),
+            ..Limits::default()
+        }),
+        lossy: [false, false],
+        stopped: false,
+        report_idle,
+    })
+}
+
 struct LineFactory;
 impl ProtocolFactory for LineFactory {
     fn name(&self) -> &'static str {
@@ -113,15 +126,7 @@ impl ProtocolFactory for LineFactory {
         64
     }
     fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
-        Box::new(LineParser {
-            pairing: Pairing::new(Limits {
-                timeout: Duration::from_secs(10),
-                ..Limits::default()
-            }),
-            lossy: [false, false],
-            stopped: false,
-            report_idle: false,
-        })
+        line_parser(false)
     }
 }
 
@@ -820,15 +825,7 @@ impl ProtocolFactory for UdpLineFactory {
         Duration::from_secs(10)
     }
     fn new_parser(&self, _conn: &ConnInfo) -> Box<dyn Parser> {
-        Box::new(LineParser {
-            pairing: Pairing::new(Limits {
-                timeout: Duration::from_secs(10),
-                ..Limits::default()
-            }),
-            lossy: [false, false],
-            stopped: false,
-            report_idle: self.0,
-        })
+        line_parser(self.0)
     }
 }
 
