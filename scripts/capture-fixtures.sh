@@ -10,7 +10,7 @@
 # (namespaces, servers, tcpdump, temp dir) is removed on exit, also on failure.
 #
 # Usage: scripts/capture-fixtures.sh SET[:SCENARIO,...]...
-#   SET is one of: http, mysql, pgsql, redis, thrift, dns, all
+#   SET is one of: http, mysql, pgsql, redis, thrift, dns, icmp, all
 #   With :SCENARIO,... only those scenarios of the set are recorded anew; the set's
 #   other scenarios are taken from their committed pcaps (tests/pcaps/SET/NAME.pcap)
 #   and summarised and checked exactly as if just recorded, so expected.json, the
@@ -28,7 +28,7 @@
 
 set -euo pipefail
 
-readonly SETS=(http mysql pgsql redis thrift dns)
+readonly SETS=(http mysql pgsql redis thrift dns icmp)
 
 readonly NS_PREFIX=${WB_FIXTURE_NS:-wb}
 [[ $NS_PREFIX =~ ^[a-z0-9]{1,8}$ ]] || { echo "WB_FIXTURE_NS must be 1-8 of [a-z0-9]" >&2; exit 2; }
@@ -264,7 +264,7 @@ record() {
     sleep "$SETTLE"
     stop_pid "$pid" INT
     forget_pid "$pid"
-    grep -q "packets captured" "$tlog" || die "tcpdump for $name did not finish cleanly"
+    grep -Eq "packets? captured" "$tlog" || die "tcpdump for $name did not finish cleanly"
     if grep -Eq "^[1-9][0-9]* packets? dropped by kernel" "$tlog"; then
         die "tcpdump dropped packets while recording $name"
     fi
@@ -667,7 +667,7 @@ thrift_capture() {
     forget_pid "$tpid"
     stop_pid "$spid"
     forget_pid "$spid"
-    grep -q "packets captured" "$tlog" || die "tcpdump for $name did not finish cleanly"
+    grep -Eq "packets? captured" "$tlog" || die "tcpdump for $name did not finish cleanly"
     if grep -Eq "^[1-9][0-9]* packets? dropped by kernel" "$tlog"; then
         die "tcpdump dropped packets while recording $name"
     fi
@@ -1447,6 +1447,142 @@ answer. Each `<name>.md` shows one pcap's transactions.
 | tcp.pcap | queries over TCP, three on one connection |
 | truncated.pcap | a truncated UDP answer and its TCP retry; the same answer whole with EDNS |
 | unanswered.pcap | a refused query, and one never answered while the server is down |
+README
+}
+
+# ------------------------------------------------------------------ ICMP set
+
+readonly ADDR6_CLI=fd00:77::1 ADDR6_SRV=fd00:77::2
+
+ensure_icmp_packages() {
+    command -v ping >/dev/null || apt_install iputils-ping
+}
+
+# IPv6 on the veth pair, for the ICMPv6 scenario only: fixed addresses without
+# duplicate address detection, no link-local address, no router solicitations, so
+# that the only discovery traffic is the neighbour solicitation the first packet
+# needs. The multicast listener reports of the new addresses are sent at once; they
+# are over before the recording starts.
+ICMP_V6_UP=0
+enable_ipv6() {
+    ((ICMP_V6_UP)) && return 0
+    local ns ifc addr
+    for ns in "$NS_CLI" "$NS_SRV"; do
+        if [[ $ns == "$NS_CLI" ]]; then ifc=$IF_CLI addr=$ADDR6_CLI; else ifc=$IF_SRV addr=$ADDR6_SRV; fi
+        ip netns exec "$ns" sh -c "
+            echo 0 >/proc/sys/net/ipv6/conf/$ifc/router_solicitations &&
+            echo 1 >/proc/sys/net/ipv6/conf/$ifc/addr_gen_mode &&
+            echo 0 >/proc/sys/net/ipv6/conf/$ifc/accept_dad &&
+            echo 0 >/proc/sys/net/ipv6/conf/$ifc/disable_ipv6"
+        ip -n "$ns" addr add "$addr/64" dev "$ifc" nodad
+    done
+    ICMP_V6_UP=1
+    sleep 3
+}
+
+# udp_probe ADDR: one UDP datagram to a port nobody listens on (9, discard).
+udp_probe() {
+    cli "$PY" -c '
+import socket, sys
+a = sys.argv[1]
+s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b"wirebeat", (a, 9))
+' "$1"
+}
+
+icmp_echo() {
+    cli ping -n -c 3 -i 0.2 -W 2 "$ADDR_SRV"
+    # Larger than the MTU: the request and the reply each come in two fragments.
+    cli ping -n -c 1 -s 2000 -W 2 "$ADDR_SRV"
+}
+
+icmp_unanswered() {
+    ip netns exec "$NS_SRV" sh -c 'echo 1 >/proc/sys/net/ipv4/icmp_echo_ignore_all'
+    cli ping -n -c 2 -i 0.2 -W 1 "$ADDR_SRV" || true
+    ip netns exec "$NS_SRV" sh -c 'echo 0 >/proc/sys/net/ipv4/icmp_echo_ignore_all'
+    cli ping -n -c 1 -W 2 "$ADDR_SRV"
+}
+
+icmp_unreachable() {
+    udp_probe "$ADDR_SRV"
+    sleep 0.3
+}
+
+icmp_v6() {
+    enable_ipv6
+    cli ping -6 -n -c 2 -i 0.2 -W 2 "$ADDR6_SRV"
+    udp_probe "$ADDR6_SRV"
+    sleep 0.3
+}
+
+icmp_capture() {
+    local name=$1 func=$2 desc=$3
+    local out=$WORK/out/icmp pcap
+    mkdir -p "$out"
+    pcap=$out/$name.pcap
+    record icmp "$name" "$func" "$pcap" "icmp or icmp6"
+    "$PY" "$HELPERS/icmp_summary.py" --json "$pcap" >"$out/$name.json"
+    {
+        printf '# %s.pcap\n\n%s\n\n' "$name" "$desc"
+        # shellcheck disable=SC2016 # literal backticks (markdown)
+        printf 'Recorded by `scripts/capture-fixtures.sh icmp`; the table below is computed\n'
+        # shellcheck disable=SC2016
+        printf 'from the pcap by `scripts/fixtures/icmp_summary.py --markdown`.\n\n'
+        "$PY" "$HELPERS/icmp_summary.py" --markdown "$pcap"
+    } >"$out/$name.md"
+}
+
+# check_icmp NAME PYTHON-EXPR: fails unless EXPR holds for the list `t` of NAME's
+# transactions (what each scenario must have produced).
+check_icmp() {
+    "$PY" - "$WORK/out/icmp/$1.json" "$1" "$2" <<'CHECK'
+import json, sys
+path, name, expr = sys.argv[1:4]
+t = json.load(open(path))["transactions"]
+if not eval(expr, {"t": t}):
+    sys.exit("%s: unexpected transactions: %s" % (name, json.dumps(t, indent=1)))
+CHECK
+}
+
+set_icmp() {
+    ensure_icmp_packages
+    icmp_capture echo icmp_echo \
+        "\`ping\` from 10.77.0.1 to 10.77.0.2: three echo requests answered, then one of 2,000 bytes of data, sent and answered in two IP fragments each."
+    check_icmp echo 'len(t) == 4 and all(x["status"] == "OK" and x["response"] for x in t)'
+    icmp_capture unanswered icmp_unanswered \
+        "Two echo requests while 10.77.0.2 ignores them (\`icmp_echo_ignore_all\`), never answered, then one answered."
+    check_icmp unanswered 'len(t) == 3 and sum(1 for x in t if x["response"] is None) == 2'
+    icmp_capture unreachable icmp_unreachable \
+        "A UDP datagram to a closed port of 10.77.0.2 (not in the capture): its ICMP destination unreachable (port) error, a message of its own."
+    check_icmp unreachable 'len(t) == 1 and t[0]["request"]["type"] == 3 and t[0]["status"] == "Error"'
+    icmp_capture v6 icmp_v6 \
+        "ICMPv6 between fd00:77::1 and fd00:77::2: the neighbour solicitation and advertisement before the first packet, two echo requests answered, and the destination unreachable (port) error for a UDP datagram to a closed port."
+    check_icmp v6 'sum(1 for x in t if x["response"]) == 2 and any(x["request"] and x["request"]["type"] == 1 for x in t)'
+    write_icmp_readme
+    install_set icmp
+}
+
+write_icmp_readme() {
+    local out=$WORK/out/icmp
+    cat >"$out/README.md" <<'README'
+# ICMP fixtures
+
+Recorded by `sudo scripts/capture-fixtures.sh icmp` (see ../README.md): `ping` and a
+UDP datagram to a closed port from 10.77.0.1 (fd00:77::1) to 10.77.0.2
+(fd00:77::2), the kernels of both namespaces answering, captured with tcpdump on the
+client end of the veth pair (`icmp or icmp6`), MTU 1500, offloads off.
+
+`expected.json` lists every transaction as `scripts/fixtures/icmp_summary.py`
+derives it from the pcap, independently of wirebeat: requester and responder, the
+type, code and name of each side, the bytes, status, note, start, duration and
+Community ID. Each `<name>.md` shows one pcap's transactions.
+
+| pcap | what |
+|---|---|
+| echo.pcap | echo requests answered, one of them fragmented |
+| unanswered.pcap | echo requests the server ignores, then one answered |
+| unreachable.pcap | a destination unreachable (port) error |
+| v6.pcap | ICMPv6: neighbour discovery, echo, destination unreachable |
 README
 }
 

@@ -23,7 +23,7 @@ use crate::capture::LinkType;
 use crate::capture::file::FileSource;
 use crate::config::Config;
 use crate::decode::{Decoder, DefragLimits, L4, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
-use crate::event::{AgentInfo, ConnInfo, EventEncoder, Transaction};
+use crate::event::{AgentInfo, ConnInfo, EventEncoder, Transaction, Transport};
 use crate::flow::{FlowLimits, FlowTable, TcpPacket};
 use crate::protos::{self, Dir};
 use crate::stats::Counters;
@@ -168,7 +168,7 @@ pub fn pcap(data: &[u8]) {
                 flags: t.flags,
                 payload: &[],
                 missing: t.missing,
-                udp: false,
+                transport: Transport::Tcp,
             },
             L4::Udp(u) if table.wants_udp_ports(u.src_port, u.dst_port) => TcpPacket {
                 ts: p.ts,
@@ -181,7 +181,24 @@ pub fn pcap(data: &[u8]) {
                 flags: 0,
                 payload: &[],
                 missing: u.missing,
-                udp: true,
+                transport: Transport::Udp,
+            },
+            L4::Icmp(m) if table.wants_icmp() => TcpPacket {
+                ts: p.ts,
+                src: ip.src,
+                dst: ip.dst,
+                sport: 0,
+                dport: 0,
+                seq: 0,
+                ack: 0,
+                flags: 0,
+                payload: &[],
+                missing: m.missing,
+                transport: if m.v6 {
+                    Transport::Icmpv6
+                } else {
+                    Transport::Icmp
+                },
             },
             _ => continue,
         };
@@ -284,7 +301,7 @@ impl Conn {
             flags,
             payload,
             missing,
-            udp: false,
+            transport: Transport::Tcp,
         };
         self.table
             .process_tcp(&p, &mut self.sink, &mut self.counters);
@@ -439,7 +456,7 @@ pub fn dns(data: &[u8]) {
             flags: 0,
             payload,
             missing: if op & 0x80 != 0 { 7 } else { 0 },
-            udp: true,
+            transport: Transport::Udp,
         };
         table.process_tcp(&p, &mut sink, &mut counters);
         ts += 1_000;

@@ -472,6 +472,7 @@ fn run_live(
     let ports = live::Ports {
         tcp: map.ports(),
         udp: map.udp_ports(),
+        icmp: map.wants_icmp(),
     };
     let protocols: Vec<&str> = wirebeat::protos::REGISTRY.iter().map(|(n, _)| *n).collect();
     let sources = match live::open_sources(cfg, readers, &ports, &protocols) {

@@ -139,7 +139,7 @@ fn prefixed_interfaces_as_list() {
 #[test]
 fn list_style_protocols() {
     let l = load(
-        "packetbeat.protocols:\n- type: http\n  ports: [80]\n- type: redis\n  ports: [6380]\n  enabled: false\n- type: icmp\n",
+        "packetbeat.protocols:\n- type: http\n  ports: [80]\n- type: redis\n  ports: [6380]\n  enabled: false\n- type: icmp\n- type: amqp\n",
     );
     let c = &l.config;
     assert_eq!(c.protocols.http.common.ports, vec![80]);
@@ -147,8 +147,9 @@ fn list_style_protocols() {
     assert!(!c.protocols.redis.common.enabled);
     assert_eq!(c.protocols.redis.common.ports, vec![6380]);
     assert!(!c.protocols.pgsql.common.enabled);
+    assert!(c.protocols.icmp.common.enabled);
     assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
-    assert!(l.warnings[0].contains("protocols.icmp"), "{:?}", l.warnings);
+    assert!(l.warnings[0].contains("protocols.amqp"), "{:?}", l.warnings);
 
     let l = load("protocols:\n  - {type: mysql, ports: [3306]}\n");
     assert!(l.config.protocols.mysql.common.enabled);

@@ -111,14 +111,14 @@ fn run<'a>(
 fn tcp_of<'a>(p: &IpPacket<'a>) -> wirebeat::decode::TcpSegment<'a> {
     match p.l4 {
         L4::Tcp(t) => t,
-        L4::Udp(_) => panic!("expected TCP"),
+        _ => panic!("expected TCP"),
     }
 }
 
 fn udp_payload<'a>(p: &IpPacket<'a>) -> (&'a [u8], u32) {
     match p.l4 {
         L4::Udp(u) => (u.payload, u.missing),
-        L4::Tcp(_) => panic!("expected UDP"),
+        _ => panic!("expected UDP"),
     }
 }
 
@@ -322,14 +322,14 @@ fn non_ip_and_other_protocols_are_counted() {
     let mut c = Counters::default();
     let arp = eth(0x0806, &[0u8; 28]);
     assert!(run(&mut d, LinkType::ETHERNET, &arp, &mut c).is_none());
-    let icmp = eth(0x0800, &ipv4(1, &[8, 0, 0, 0, 0, 1, 0, 1]));
-    assert!(run(&mut d, LinkType::ETHERNET, &icmp, &mut c).is_none());
+    let igmp = eth(0x0800, &ipv4(2, &[0x11, 0, 0, 0, 0, 0, 0, 0]));
+    assert!(run(&mut d, LinkType::ETHERNET, &igmp, &mut c).is_none());
     let esp = ipv6(50, &[0u8; 16]);
     assert!(run(&mut d, LinkType::RAW, &esp, &mut c).is_none());
     let nonext = ipv6(59, &[]);
     assert!(run(&mut d, LinkType::RAW, &nonext, &mut c).is_none());
-    let icmp6 = ipv6(58, &[128, 0, 0, 0]);
-    assert!(run(&mut d, LinkType::RAW, &icmp6, &mut c).is_none());
+    let sctp6 = ipv6(132, &[0u8; 12]);
+    assert!(run(&mut d, LinkType::RAW, &sctp6, &mut c).is_none());
     let mut null = 7u32.to_le_bytes().to_vec();
     null.extend_from_slice(&ipv4(17, &udp(1, 2, b"")));
     assert!(run(&mut d, LinkType::NULL, &null, &mut c).is_none());
@@ -415,6 +415,7 @@ fn feed(d: &mut Decoder, frames: &[Vec<u8>], order: &[usize], c: &mut Counters) 
             let pl = match p.l4 {
                 L4::Udp(u) => u.payload.to_vec(),
                 L4::Tcp(t) => t.payload.to_vec(),
+                L4::Icmp(m) => m.data.to_vec(),
             };
             out = Some(pl);
         }
@@ -657,15 +658,54 @@ fn ipv6_fragments() {
     let mut d = dec();
     let mut c = Counters::default();
     assert_eq!(feed(&mut d, &frames, &[1, 0], &mut c).unwrap(), payload);
-    // Fragments of an ICMPv6 datagram reassemble but are not TCP/UDP.
+    // Fragments of an ICMPv6 datagram reassemble into the whole message.
     let frames = v6_frags(
         8,
         58,
         &inner,
         &[(0, 1000, true), (1000, inner.len() - 1000, false)],
     );
+    assert_eq!(feed(&mut d, &frames, &[0, 1], &mut c).unwrap(), inner);
+    // Those of another protocol reassemble but are not decoded.
+    let frames = v6_frags(
+        9,
+        132,
+        &inner,
+        &[(0, 1000, true), (1000, inner.len() - 1000, false)],
+    );
     assert!(feed(&mut d, &frames, &[0, 1], &mut c).is_none());
     assert_eq!(c.non_ip_or_l4, 1);
+}
+
+#[test]
+fn icmp_messages_decode_with_their_header() {
+    let mut d = dec();
+    let mut c = Counters::default();
+    let echo = eth(
+        0x0800,
+        &ipv4(1, &[8, 0, 0, 0, 0x12, 0x34, 0, 9, 0xaa, 0xbb]),
+    );
+    let p = run(&mut d, LinkType::ETHERNET, &echo, &mut c).expect("icmp");
+    assert_eq!((p.ip_proto(), p.ports()), (1, (0, 0)));
+    let L4::Icmp(m) = p.l4 else {
+        panic!("expected ICMP")
+    };
+    let h = m.header().expect("header");
+    assert_eq!((h.ty, h.id, h.seq, h.body_len), (8, 0x1234, 9, 2));
+    assert_eq!(p.payload().len(), 10, "the whole message, header included");
+    let echo6 = ipv6(58, &[129, 0, 0, 0, 0, 7, 0, 1]);
+    let p = run(&mut d, LinkType::RAW, &echo6, &mut c).expect("icmpv6");
+    assert_eq!(p.ip_proto(), 58);
+    // ICMPv6 in IPv4 and messages shorter than 4 bytes are malformed; IPv6 has no
+    // protocol 1.
+    for f in [
+        eth(0x0800, &ipv4(58, &[128, 0, 0, 0])),
+        eth(0x0800, &ipv4(1, &[8, 0, 0])),
+        eth(0x86dd, &ipv6(1, &[8, 0, 0, 0, 0, 0, 0, 0])),
+    ] {
+        assert!(run(&mut d, LinkType::ETHERNET, &f, &mut c).is_none());
+    }
+    assert_eq!((c.decode_errors, c.non_ip_or_l4), (2, 1));
 }
 
 #[test]

@@ -332,6 +332,7 @@ fn fanout_helper() {
                 wirebeat::capture::LinkType::ETHERNET,
                 &[80],
                 &[],
+                false,
             )
             .unwrap(),
         ),

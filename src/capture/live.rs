@@ -31,6 +31,8 @@ pub fn pf_ring_error() -> LiveError {
 pub struct Ports {
     pub tcp: Vec<u16>,
     pub udp: Vec<u16>,
+    /// ICMP and ICMPv6 messages are followed.
+    pub icmp: bool,
 }
 
 /// The filter for AF_PACKET sockets as classic BPF: a custom `bpf_filter` compiled
@@ -56,7 +58,7 @@ pub fn af_packet_filter(
     if custom || pcap_live::available() {
         return pcap_live::compile_filter(&expr, linktype, snaplen).map(Some);
     }
-    ports_filter(linktype, &ports.tcp, &ports.udp).map(Some)
+    ports_filter(linktype, &ports.tcp, &ports.udp, ports.icmp).map(Some)
 }
 
 /// The tcpdump-syntax filter for this configuration (custom, or generated for the
@@ -72,31 +74,41 @@ pub fn ports_filter(
     linktype: LinkType,
     tcp: &[u16],
     udp: &[u16],
+    icmp: bool,
 ) -> Result<Vec<libc::sock_filter>, LiveError> {
-    let all: Vec<(bool, u16)> = tcp
+    /// One alternative of the filter, for each IP version.
+    #[derive(Clone, Copy)]
+    enum Term {
+        Tcp(u16),
+        Udp(u16),
+        Icmp,
+    }
+    let all: Vec<Term> = tcp
         .iter()
-        .map(|&p| (false, p))
-        .chain(udp.iter().map(|&p| (true, p)))
+        .map(|&p| Term::Tcp(p))
+        .chain(udp.iter().map(|&p| Term::Udp(p)))
+        .chain(icmp.then_some(Term::Icmp))
         .collect();
-    let Some(&(udp0, p0)) = all.first() else {
+    let Some(&first) = all.first() else {
         return Ok(accept_all());
     };
     if linktype != LinkType::ETHERNET {
         return Ok(accept_all());
     }
-    let v4 = netring::BpfFilter::builder().ipv4();
-    let mut b = if udp0 { v4.udp() } else { v4.tcp() }.port(p0);
-    for (i, &(is_udp, p)) in all.iter().enumerate() {
-        if i > 0 {
-            b = b.or(move |x| {
-                let x = x.ipv4();
-                if is_udp { x.udp() } else { x.tcp() }.port(p)
-            });
+    let term = |x: netring::BpfFilterBuilder, v6: bool, t: Term| {
+        let x = if v6 { x.ipv6() } else { x.ipv4() };
+        match t {
+            Term::Tcp(p) => x.tcp().port(p),
+            Term::Udp(p) => x.udp().port(p),
+            Term::Icmp => x.ip_proto(if v6 { 58 } else { 1 }),
         }
-        b = b.or(move |x| {
-            let x = x.ipv6();
-            if is_udp { x.udp() } else { x.tcp() }.port(p)
-        });
+    };
+    let mut b = term(netring::BpfFilter::builder(), false, first);
+    for (i, &t) in all.iter().enumerate() {
+        if i > 0 {
+            b = b.or(move |x| term(x, false, t));
+        }
+        b = b.or(move |x| term(x, true, t));
     }
     let f = b
         .build()
@@ -294,7 +306,7 @@ mod tests {
 
     #[test]
     fn own_port_filter_keeps_udp_ports_apart_from_tcp_ones() {
-        let f = compiled(&ports_filter(LinkType::ETHERNET, &[80], &[53]).unwrap());
+        let f = compiled(&ports_filter(LinkType::ETHERNET, &[80], &[53], false).unwrap());
         for v6 in [false, true] {
             assert!(f.matches(&proto_frame(v6, 17, 40000, 53)), "v6={v6}");
             assert!(f.matches(&proto_frame(v6, 17, 53, 40000)), "v6={v6}");
@@ -303,14 +315,28 @@ mod tests {
             assert!(f.matches(&proto_frame(v6, 6, 40000, 80)), "v6={v6}");
         }
         // UDP ports alone.
-        let f = compiled(&ports_filter(LinkType::ETHERNET, &[], &[53]).unwrap());
+        let f = compiled(&ports_filter(LinkType::ETHERNET, &[], &[53], false).unwrap());
         assert!(f.matches(&proto_frame(false, 17, 40000, 53)));
         assert!(!f.matches(&proto_frame(false, 6, 40000, 53)));
     }
 
     #[test]
+    fn own_port_filter_takes_icmp_of_each_family() {
+        let f = compiled(&ports_filter(LinkType::ETHERNET, &[80], &[], true).unwrap());
+        assert!(f.matches(&proto_frame(false, 1, 0, 0)));
+        assert!(f.matches(&proto_frame(true, 58, 0, 0)));
+        assert!(!f.matches(&proto_frame(false, 58, 0, 0)), "ICMPv6 in IPv4");
+        assert!(!f.matches(&proto_frame(false, 17, 40000, 53)));
+        assert!(f.matches(&proto_frame(true, 6, 40000, 80)));
+        // ICMP alone.
+        let f = compiled(&ports_filter(LinkType::ETHERNET, &[], &[], true).unwrap());
+        assert!(f.matches(&proto_frame(false, 1, 0, 0)));
+        assert!(!f.matches(&proto_frame(false, 6, 40000, 80)));
+    }
+
+    #[test]
     fn own_port_filter_matches_both_families_and_directions() {
-        let f = compiled(&ports_filter(LinkType::ETHERNET, &[80, 6379], &[]).unwrap());
+        let f = compiled(&ports_filter(LinkType::ETHERNET, &[80, 6379], &[], false).unwrap());
         for v6 in [false, true] {
             assert!(f.matches(&frame(v6, 40000, 80)), "v6={v6}");
             assert!(f.matches(&frame(v6, 80, 40000)), "v6={v6}");
@@ -322,7 +348,7 @@ mod tests {
     #[test]
     fn snaplen_caps_every_accepting_return() {
         let prog = with_snaplen(
-            Some(ports_filter(LinkType::ETHERNET, &[80], &[]).unwrap()),
+            Some(ports_filter(LinkType::ETHERNET, &[80], &[], false).unwrap()),
             96,
         )
         .unwrap();

@@ -430,7 +430,6 @@ pub(super) fn proto_ports(
 /// Protocols Packetbeat has and wirebeat does not parse.
 const OTHER_PROTOCOLS: &[&str] = &[
     "mongodb",
-    "icmp",
     "amqp",
     "cassandra",
     "tls",
@@ -442,7 +441,7 @@ const OTHER_PROTOCOLS: &[&str] = &[
 
 /// Every protocol wirebeat knows, in Packetbeat's protocol-id order (used for BPF generation).
 pub const PROTOCOL_NAMES: &[&str] = &[
-    "http", "mysql", "redis", "pgsql", "thrift", "dns", "memcache",
+    "http", "mysql", "redis", "pgsql", "thrift", "dns", "memcache", "icmp",
 ];
 
 fn protocols(
@@ -487,6 +486,14 @@ fn protocols(
         f.unsupported(ctx, ProtoCommon::UNSUPPORTED);
         f.unsupported(ctx, unsupported);
         f.finish(ctx);
+        if key.name == "icmp" && !pc.icmp.common.ports.is_empty() {
+            ctx.warn(
+                key.pos,
+                &join(&path, "ports"),
+                "ICMP has no ports: every ICMP message is followed; ignored",
+            );
+            pc.icmp.common.ports.clear();
+        }
     }
     let claims = std::mem::take(&mut ctx.claims);
     check_ports(&pc, claims, ctx)?;

@@ -256,6 +256,11 @@ pub fn bpf_filter(cfg: &Config, implemented: &[&str]) -> String {
         if !c.enabled {
             continue;
         }
+        if *name == "icmp" {
+            // As Packetbeat adds them: every ICMP message of either version.
+            exprs.extend(["icmp".to_string(), "icmp6".to_string()]);
+            continue;
+        }
         for port in &c.ports {
             exprs.push(format!("{} {port}", port_expr(name)));
         }

@@ -232,6 +232,14 @@ settings! {
     unsupported []
 }
 
+settings! {
+    /// ICMP and ICMPv6 (no ports: every message is followed).
+    pub struct IcmpConfig {
+        common: ProtoCommon = ProtoCommon::default() => flatten;
+    }
+    unsupported []
+}
+
 protocols! {
     pub struct ProtocolsConfig {
         http: HttpConfig = HttpConfig::default(), unsupported [];
@@ -246,6 +254,7 @@ protocols! {
             "udptransactiontimeout",
         ];
         dns: DnsConfig = DnsConfig::default(), unsupported [];
+        icmp: IcmpConfig = IcmpConfig::default(), unsupported [];
     }
 }
 
@@ -277,7 +286,14 @@ macro_rules! has_common {
     };
 }
 
-has_common!(HttpConfig, SqlConfig, RedisConfig, ThriftConfig, DnsConfig);
+has_common!(
+    HttpConfig,
+    SqlConfig,
+    RedisConfig,
+    ThriftConfig,
+    DnsConfig,
+    IcmpConfig
+);
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OutputsConfig {

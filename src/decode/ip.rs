@@ -3,7 +3,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::defrag::{Defrag, Frag, FragKey};
-use super::{IPPROTO_TCP, IPPROTO_UDP, IpPacket, L4, TcpSegment, UdpDatagram};
+use super::{
+    IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IcmpMessage, IpPacket, L4, TcpSegment,
+    UdpDatagram,
+};
 use crate::stats::Counters;
 use crate::time::Ts;
 
@@ -66,7 +69,7 @@ pub(crate) fn v4<'a>(
     let frag = be16(b, 6);
     if frag & 0x3fff != 0 {
         c.ip_fragments += 1;
-        if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
+        if !matches!(proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_ICMP) {
             c.non_ip_or_l4 += 1;
             return None;
         }
@@ -111,7 +114,7 @@ enum Walk {
 fn walk_v6(mut nh: u8, p: &[u8], mut off: usize) -> Walk {
     for _ in 0..MAX_EXT_HEADERS {
         match nh {
-            IPPROTO_TCP | IPPROTO_UDP => return Walk::L4(nh, off),
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_ICMPV6 => return Walk::L4(nh, off),
             // hop-by-hop, routing, destination options
             0 | 43 | 60 => {
                 let Some(h) = p.get(off..off + 2) else {
@@ -140,7 +143,7 @@ fn walk_v6(mut nh: u8, p: &[u8], mut off: usize) -> Walk {
                 nh = h[0];
                 off += 8;
             }
-            // ESP (50), no next header (59), ICMPv6 and anything else.
+            // ESP (50), no next header (59) and anything else.
             _ => return Walk::NotL4,
         }
     }
@@ -288,6 +291,19 @@ fn l4<'a>(
                 dst_port: be16(seg, 2),
                 payload: &seg[8..have],
                 missing: (whole - have) as u32,
+            })
+        }
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => {
+            let v6 = proto == IPPROTO_ICMPV6;
+            // ICMP in IPv6 and ICMPv6 in IPv4 are no messages of either.
+            if v6 != src.is_ipv6() || seg.len() < 4 {
+                c.decode_errors += 1;
+                return None;
+            }
+            L4::Icmp(IcmpMessage {
+                v6,
+                data: seg,
+                missing: missing as u32,
             })
         }
         _ => {

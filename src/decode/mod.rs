@@ -1,15 +1,18 @@
-//! L2–L4 decoding: link layer → IPv4/IPv6 (with fragment reassembly) → TCP/UDP.
+//! L2–L4 decoding: link layer → IPv4/IPv6 (with fragment reassembly) → TCP/UDP/ICMP.
 //!
 //! Every length read from a packet is checked before use; nothing here panics on
 //! malformed input, and the common path (an unfragmented packet) does not allocate.
 
 mod defrag;
+mod icmp;
 mod ip;
 mod link;
 
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::time::Duration;
+
+pub use icmp::{IcmpHeader, IcmpRole};
 
 use crate::capture::LinkType;
 use crate::stats::Counters;
@@ -24,6 +27,8 @@ pub const TCP_URG: u8 = 0x20;
 
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_ICMPV6: u8 = 58;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpSegment<'a> {
@@ -48,10 +53,27 @@ pub struct UdpDatagram<'a> {
     pub missing: u32,
 }
 
+/// An ICMP (or ICMPv6) message: its bytes from the ICMP header on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpMessage<'a> {
+    pub v6: bool,
+    pub data: &'a [u8],
+    /// bytes missing because the frame was cut by snaplen
+    pub missing: u32,
+}
+
+impl IcmpMessage<'_> {
+    /// Its header; `None` when the message is shorter than one.
+    pub fn header(&self) -> Option<IcmpHeader> {
+        IcmpHeader::parse(self.v6, self.data, self.data.len() + self.missing as usize)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum L4<'a> {
     Tcp(TcpSegment<'a>),
     Udp(UdpDatagram<'a>),
+    Icmp(IcmpMessage<'a>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,30 +87,35 @@ pub struct IpPacket<'a> {
 }
 
 impl IpPacket<'_> {
-    /// `(source port, destination port)`.
+    /// `(source port, destination port)`; `(0, 0)` for ICMP.
     #[inline]
     pub fn ports(&self) -> (u16, u16) {
         match &self.l4 {
             L4::Tcp(t) => (t.src_port, t.dst_port),
             L4::Udp(u) => (u.src_port, u.dst_port),
+            L4::Icmp(_) => (0, 0),
         }
     }
 
-    /// IANA protocol number of the transport: 6 (TCP) or 17 (UDP).
+    /// IANA protocol number of the transport: 6 (TCP), 17 (UDP), 1 (ICMP) or 58
+    /// (ICMPv6).
     #[inline]
     pub fn ip_proto(&self) -> u8 {
         match self.l4 {
             L4::Tcp(_) => IPPROTO_TCP,
             L4::Udp(_) => IPPROTO_UDP,
+            L4::Icmp(m) if m.v6 => IPPROTO_ICMPV6,
+            L4::Icmp(_) => IPPROTO_ICMP,
         }
     }
 
-    /// Transport payload.
+    /// Transport payload (for ICMP the whole message, header included).
     #[inline]
     pub fn payload(&self) -> &[u8] {
         match &self.l4 {
             L4::Tcp(t) => t.payload,
             L4::Udp(u) => u.payload,
+            L4::Icmp(m) => m.data,
         }
     }
 
@@ -133,7 +160,7 @@ impl Decoder {
         }
     }
 
-    /// Decodes one frame down to TCP/UDP. Returns None (after counting why) for non-IP,
+    /// Decodes one frame down to TCP/UDP/ICMP. Returns None (after counting why) for non-IP,
     /// other L4 protocols, malformed frames, and fragments that do not yet complete a
     /// datagram. A completed datagram borrows the decoder's reassembly buffer.
     ///

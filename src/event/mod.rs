@@ -25,13 +25,18 @@ pub const NOTE_LOSS_RESPONSE: &str = "Packet loss while capturing the response";
 pub enum Transport {
     Tcp,
     Udp,
+    Icmp,
+    Icmpv6,
 }
 
 impl Transport {
+    /// `network.transport`.
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Tcp => "tcp",
             Transport::Udp => "udp",
+            Transport::Icmp => "icmp",
+            Transport::Icmpv6 => "ipv6-icmp",
         }
     }
 
@@ -39,7 +44,14 @@ impl Transport {
         match self {
             Transport::Tcp => 6,
             Transport::Udp => 17,
+            Transport::Icmp => 1,
+            Transport::Icmpv6 => 58,
         }
+    }
+
+    /// ICMP or ICMPv6: no ports.
+    pub fn is_icmp(self) -> bool {
+        matches!(self, Transport::Icmp | Transport::Icmpv6)
     }
 }
 
@@ -80,6 +92,27 @@ impl ConnInfo {
             server_port,
             transport,
             community_id,
+            direction: "unknown",
+        }
+    }
+}
+
+impl ConnInfo {
+    /// The ends of an ICMP exchange whose first message, of type `ty` and code
+    /// `code`, `client` sent to `server`: no ports; the Community ID is the ICMP one.
+    pub fn icmp(client_ip: IpAddr, server_ip: IpAddr, ty: u8, code: u8) -> ConnInfo {
+        let v6 = client_ip.is_ipv6();
+        ConnInfo {
+            client_ip,
+            client_port: 0,
+            server_ip,
+            server_port: 0,
+            transport: if v6 {
+                Transport::Icmpv6
+            } else {
+                Transport::Icmp
+            },
+            community_id: community_id::community_id_icmp(client_ip, server_ip, v6, ty, code),
             direction: "unknown",
         }
     }
@@ -294,12 +327,15 @@ impl EventEncoder {
         w.ts(tx.start);
         let start_end = w.pos();
         w.key("agent").raw(&self.fixed.agent);
-        // `source` repeats `client`, and `server` repeats `destination`.
+        // `source` repeats `client`, and `server` repeats `destination`. ICMP has
+        // no ports.
+        let icmp = conn.transport.is_icmp();
+        let port = |p: u16| (!icmp).then_some(p);
         let client = endpoint(
             &mut w,
             "client",
             &client_ip,
-            conn.client_port,
+            port(conn.client_port),
             tx.request_bytes,
             None,
         );
@@ -307,7 +343,7 @@ impl EventEncoder {
             &mut w,
             "destination",
             &server_ip,
-            conn.server_port,
+            port(conn.server_port),
             tx.response_bytes,
             tx.destination_domain.as_deref(),
         );
@@ -330,7 +366,13 @@ impl EventEncoder {
         w.object("event");
         w.kv_lit("kind", "event");
         w.key("category").raw(br#"["network"]"#);
-        w.key("type").raw(br#"["connection","protocol"]"#);
+        // Packetbeat's ICMP events are connections only.
+        let types: &[u8] = if icmp {
+            br#"["connection"]"#
+        } else {
+            br#"["connection","protocol"]"#
+        };
+        w.key("type").raw(types);
         w.kv_lit("dataset", tx.kind);
         w.key("start").value_copy(start_at, start_end);
         if let Some(end) = tx.end {
@@ -417,7 +459,7 @@ fn endpoint(
     w: &mut JsonWriter<'_>,
     name: &'static str,
     ip: &IpText,
-    port: u16,
+    port: Option<u16>,
     bytes: u64,
     domain: Option<&str>,
 ) -> (usize, usize) {
@@ -425,7 +467,9 @@ fn endpoint(
     let start = w.pos();
     w.begin_object();
     w.key("ip").raw(ip.as_bytes());
-    w.kv_u64("port", port as u64);
+    if let Some(port) = port {
+        w.kv_u64("port", port as u64);
+    }
     w.kv_u64("bytes", bytes);
     w.kv_opt_str("domain", domain);
     w.end_object();

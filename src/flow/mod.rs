@@ -27,6 +27,7 @@ use closed::{ClosedFlows, Span};
 use reassembly::{ReasmLimits, Reassembler};
 use table::FlowMap;
 
+use crate::decode::{IcmpHeader, IcmpRole};
 pub use crate::decode::{TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 
 /// Transaction timeouts are checked at most this often per connection (packet time).
@@ -46,9 +47,10 @@ pub struct TcpPacket<'a> {
     pub payload: &'a [u8],
     /// Payload bytes cut by the snaplen.
     pub missing: u32,
-    /// A UDP datagram of a UDP protocol's port (`seq`, `ack`, `flags` unused): it goes
-    /// to the table's UDP flows, not to TCP reassembly.
-    pub udp: bool,
+    /// TCP; or a UDP datagram of a UDP protocol's port, or an ICMP message (the
+    /// whole message, header included, no ports), which go to the table's datagram
+    /// flows, not to TCP reassembly (`seq`, `ack`, `flags` unused).
+    pub transport: Transport,
 }
 
 /// Where completed transactions go.
@@ -136,6 +138,41 @@ impl FlowKey {
                 b_port: sport,
                 v6,
             }
+        }
+    }
+
+    /// The key of ICMP message `p`, oriented rather than ordered: the requester's
+    /// address first, with the identifier as its port, then the responder's, so
+    /// that a reply finds its request and each side's requests have flows of their
+    /// own. A message of its own (an error, neighbour discovery...) has marker 1 in
+    /// the responder's port: it never joins an exchange.
+    fn icmp(p: &TcpPacket<'_>) -> FlowKey {
+        let header = IcmpHeader::parse(
+            p.transport == Transport::Icmpv6,
+            p.payload,
+            p.payload.len() + p.missing as usize,
+        );
+        let (client, server, id, marker) = match header.map(|h| (h.role(), h.id)) {
+            Some((IcmpRole::Request, id)) => (p.src, p.dst, id, 0),
+            Some((IcmpRole::Reply, id)) => (p.dst, p.src, id, 0),
+            _ => (p.src, p.dst, 0, 1),
+        };
+        FlowKey {
+            a: addr_bytes(client),
+            b: addr_bytes(server),
+            a_port: id,
+            b_port: marker,
+            v6: client.is_ipv6(),
+        }
+    }
+
+    /// The key of any packet: ordered for TCP and UDP, oriented for ICMP.
+    #[inline]
+    fn of(p: &TcpPacket<'_>) -> FlowKey {
+        if p.transport.is_icmp() {
+            FlowKey::icmp(p)
+        } else {
+            FlowKey::new(p.src, p.sport, p.dst, p.dport)
         }
     }
 
@@ -364,6 +401,8 @@ pub struct FlowTable {
     networks: Networks,
     /// Datagrams of the UDP protocols, by 5-tuple.
     udp: udp::UdpFlows,
+    /// ICMP messages, by requester, responder and identifier.
+    icmp: udp::UdpFlows,
 }
 
 impl FlowTable {
@@ -381,7 +420,8 @@ impl FlowTable {
             now: Ts::ZERO,
             scratch: Vec::new(),
             networks: Networks::default(),
-            udp: udp::UdpFlows::new(limits.max_flows),
+            udp: udp::UdpFlows::new(limits.max_flows, udp::UDP),
+            icmp: udp::UdpFlows::new(limits.max_flows, udp::ICMP),
         }
     }
 
@@ -410,6 +450,16 @@ impl FlowTable {
         self.udp.len()
     }
 
+    /// True when a protocol follows ICMP messages.
+    pub fn wants_icmp(&self) -> bool {
+        self.ports.wants_icmp()
+    }
+
+    /// ICMP flows open.
+    pub fn icmp_len(&self) -> usize {
+        self.icmp.len()
+    }
+
     /// Entries of the UDP flows' expiry heap (live flows and not yet dropped ones).
     pub fn udp_expiry_len(&self) -> usize {
         self.udp.expiry_len()
@@ -429,14 +479,15 @@ impl FlowTable {
         self.total_ooo
     }
 
-    /// Processes one TCP segment (or, with [`TcpPacket::udp`], one UDP datagram).
+    /// Processes one TCP segment (or, by [`TcpPacket::transport`], one UDP datagram
+    /// or ICMP message).
     pub fn process_tcp(
         &mut self,
         p: &TcpPacket<'_>,
         sink: &mut dyn EventSink,
         counters: &mut Counters,
     ) {
-        let key = FlowKey::new(p.src, p.sport, p.dst, p.dport);
+        let key = FlowKey::of(p);
         let hash = self.flows.hash(&key);
         self.process_keyed(p, key, hash, sink, counters);
     }
@@ -461,7 +512,7 @@ impl FlowTable {
         const RING: usize = 32;
         let mut ring = [(FlowKey::default(), 0u64); RING];
         let prepare = |flows: &FlowMap<Flow>, p: &TcpPacket<'_>| {
-            let key = FlowKey::new(p.src, p.sport, p.dst, p.dport);
+            let key = FlowKey::of(p);
             let hash = flows.hash(&key);
             flows.prefetch_slot(hash);
             (key, hash)
@@ -496,10 +547,51 @@ impl FlowTable {
         counters: &mut Counters,
     ) {
         self.advance(p.ts, sink, counters);
-        if p.udp {
-            self.udp
-                .datagram(&self.ports, &self.networks, key, p, sink, counters);
-            return;
+        match p.transport {
+            Transport::Tcp => {}
+            Transport::Udp => {
+                let ports = &self.ports;
+                let open = || {
+                    // The side on a protocol port is the server; the destination
+                    // wins a tie.
+                    let (factory, server_is_dst) =
+                        match (ports.get_udp(p.dport), ports.get_udp(p.sport)) {
+                            (Some(f), _) => (f, true),
+                            (None, Some(f)) => (f, false),
+                            (None, None) => return None,
+                        };
+                    let conn = if server_is_dst {
+                        ConnInfo::new(p.src, p.sport, p.dst, p.dport, Transport::Udp)
+                    } else {
+                        ConnInfo::new(p.dst, p.dport, p.src, p.sport, Transport::Udp)
+                    };
+                    Some((factory, conn))
+                };
+                self.udp
+                    .datagram(&self.networks, key, p, open, sink, counters);
+                return;
+            }
+            Transport::Icmp | Transport::Icmpv6 => {
+                let ports = &self.ports;
+                let open = || {
+                    let factory = ports.get_icmp()?;
+                    let (ty, code) = match p.payload {
+                        [ty, code, ..] => (*ty, *code),
+                        _ => (0, 0),
+                    };
+                    // The key's first address is the requester's.
+                    let client_is_src = key.a == addr_bytes(p.src);
+                    let conn = if client_is_src {
+                        ConnInfo::icmp(p.src, p.dst, ty, code)
+                    } else {
+                        ConnInfo::icmp(p.dst, p.src, ty, code)
+                    };
+                    Some((factory, conn))
+                };
+                self.icmp
+                    .datagram(&self.networks, key, p, open, sink, counters);
+                return;
+            }
         }
         if p.flags & TCP_SYN != 0 && p.flags & TCP_ACK == 0 {
             // A fresh SYN on a tuple we track at another position: a new connection.
@@ -671,6 +763,7 @@ impl FlowTable {
         self.now = now;
         self.closed.expire(now);
         self.udp.expire(now, sink, counters);
+        self.icmp.expire(now, sink, counters);
         while let Some(Reverse((deadline, id, key))) = self.expiry.peek().copied() {
             if deadline > now {
                 break;
@@ -702,6 +795,7 @@ impl FlowTable {
         self.expiry.clear();
         self.closed.clear();
         self.udp.flush_all(self.now, sink, counters);
+        self.icmp.flush_all(self.now, sink, counters);
     }
 
     fn close_flow(

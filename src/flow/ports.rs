@@ -1,5 +1,5 @@
 //! Port → protocol: which enabled protocol a TCP or UDP port belongs to (one map per
-//! transport). Built once from the enabled protocols and shared (cheaply cloned) by
+//! transport), and the protocol of ICMP messages, which have no ports. Built once from the enabled protocols and shared (cheaply cloned) by
 //! the readers, which keep only the packets of a tracked port, and by every worker's
 //! flow table, which picks the parser of a new connection with the same lookup; live
 //! capture builds its kernel filter from the same ports.
@@ -20,6 +20,8 @@ pub struct PortMap {
     slots: Arc<[u8; 65536]>,
     /// The same for UDP ports.
     udp_slots: Arc<[u8; 65536]>,
+    /// The protocol of ICMP and ICMPv6 messages (index + 1, 0 = none).
+    icmp: u8,
 }
 
 impl PortMap {
@@ -28,6 +30,7 @@ impl PortMap {
     pub fn new(protos: Vec<Arc<dyn ProtocolFactory>>) -> PortMap {
         let mut tcp = Arc::new([0u8; 65536]);
         let mut udp = Arc::new([0u8; 65536]);
+        let mut icmp = 0;
         {
             let (tcp, udp) = (Arc::make_mut(&mut tcp), Arc::make_mut(&mut udp));
             for (i, p) in protos.iter().enumerate().take(MAX_PROTOCOLS) {
@@ -35,6 +38,12 @@ impl PortMap {
                     let slots = match t {
                         Transport::Tcp => &mut *tcp,
                         Transport::Udp => &mut *udp,
+                        Transport::Icmp | Transport::Icmpv6 => {
+                            if icmp == 0 {
+                                icmp = (i + 1) as u8;
+                            }
+                            continue;
+                        }
                     };
                     for &port in p.ports() {
                         if slots[port as usize] == 0 {
@@ -48,6 +57,7 @@ impl PortMap {
             protos: protos.into(),
             slots: tcp,
             udp_slots: udp,
+            icmp,
         }
     }
 
@@ -88,6 +98,21 @@ impl PortMap {
     #[inline]
     pub fn wants_udp(&self, sport: u16, dport: u16) -> bool {
         self.udp_slots[sport as usize] != 0 || self.udp_slots[dport as usize] != 0
+    }
+
+    /// The protocol of ICMP messages, if one is enabled.
+    #[inline]
+    pub fn get_icmp(&self) -> Option<&Arc<dyn ProtocolFactory>> {
+        match self.icmp {
+            0 => None,
+            i => self.protos.get(i as usize - 1),
+        }
+    }
+
+    /// True when a protocol follows ICMP messages.
+    #[inline]
+    pub fn wants_icmp(&self) -> bool {
+        self.icmp != 0
     }
 
     /// Every tracked TCP port, ascending (for the capture filter).

@@ -168,7 +168,7 @@ impl Sim {
             flags,
             payload: data,
             missing: 0,
-            udp: false,
+            transport: Transport::Tcp,
         };
         self.table
             .process_tcp(&p, &mut self.out, &mut self.counters);
@@ -258,7 +258,7 @@ fn mid_stream_pickup_unmatched_and_timeout() {
         flags: TCP_ACK,
         payload: b"x",
         missing: 0,
-        udp: false,
+        transport: Transport::Tcp,
     };
     sim.table
         .process_tcp(&other, &mut sim.out, &mut sim.counters);
@@ -344,7 +344,7 @@ fn client_pkt(client: &str, ms: u64, seq: u32, data: &'static [u8]) -> TcpPacket
         flags: TCP_ACK,
         payload: data,
         missing: 0,
-        udp: false,
+        transport: Transport::Tcp,
     }
 }
 
@@ -395,7 +395,7 @@ fn a_million_flows_stay_bounded() {
             flags: TCP_ACK,
             payload: b"q\n",
             missing: 0,
-            udp: false,
+            transport: Transport::Tcp,
         };
         sim.table.process_tcp(&p, &mut sim.out, &mut sim.counters);
         assert!(sim.table.len() <= max);
@@ -553,7 +553,7 @@ fn closed_connections_are_bounded_and_evictions_counted() {
             flags,
             payload: if flags & TCP_SYN != 0 { b"" } else { b"z\n" },
             missing: 0,
-            udp: false,
+            transport: Transport::Tcp,
         };
         sim.table.process_tcp(&p, &mut sim.out, &mut sim.counters);
     };
@@ -763,7 +763,7 @@ fn batches_match_segment_by_segment() {
             flags: p.5,
             payload: &p.6,
             missing: 0,
-            udp: false,
+            transport: Transport::Tcp,
         }
     }
     let summary = |sim: &Sim| {
@@ -841,7 +841,7 @@ fn datagram<'a>(ms: u64, src: (&str, u16), dst: (&str, u16), data: &'a [u8]) -> 
         flags: 0,
         payload: data,
         missing: 0,
-        udp: true,
+        transport: Transport::Udp,
     }
 }
 
@@ -1024,7 +1024,7 @@ fn udp_and_tcp_flows_of_one_tuple_are_apart() {
     let (mut out, mut c) = (Vec::<(ConnInfo, Transaction)>::new(), Counters::default());
     // TCP line protocol on 7777, and UDP on 5353: same addresses and client port.
     let mut syn = datagram(0, (C, 40000), (S, 7777), b"");
-    syn.udp = false;
+    syn.transport = Transport::Tcp;
     syn.flags = crate::decode::TCP_SYN;
     t.process_tcp(&syn, &mut out, &mut c);
     t.process_tcp(

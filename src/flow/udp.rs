@@ -1,22 +1,26 @@
-//! UDP flows: the datagrams of one 5-tuple on a UDP protocol's port, each handed whole
-//! to that protocol's parser (one [`Parser::parse`] call per datagram; a datagram is a
-//! message, nothing is reassembled or buffered by the engine). The side on the
-//! protocol's port is the server, as for TCP. A flow ends when it has been idle for
+//! Datagram flows: the datagrams of one 5-tuple on a UDP protocol's port, or the ICMP
+//! messages of one exchange, each handed whole to that protocol's parser (one
+//! [`Parser::parse`] call per datagram; a datagram is a message, nothing is
+//! reassembled or buffered by the engine). For UDP the side on the protocol's port
+//! is the server, as for TCP; for ICMP the requester is the client. A flow ends when it has been idle for
 //! the protocol's transaction timeout ([`Parser::close`] then publishes what is still
 //! waiting, such as unanswered queries), at once when its parser has nothing in
 //! flight after a datagram ([`Parser::idle`]: a DNS answer to the only query), or at
 //! the end of the input. The table is
-//! bounded by `pipeline.max_flows` (a table of its own beside the TCP one): a new flow
-//! beyond it ends the least recently active one first.
+//! bounded by `pipeline.max_flows` (UDP and ICMP each have a table of their own
+//! beside the TCP one): a new flow beyond it ends the least recently active one
+//! first.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Duration;
 
-use super::{EventSink, FlowKey, PortMap, TcpPacket};
+use std::sync::Arc;
+
+use super::{EventSink, FlowKey, TcpPacket};
 use crate::event::direction::Networks;
-use crate::event::{ConnInfo, Transaction, Transport};
-use crate::protos::{Ctx, Dir, Parser, Progress};
+use crate::event::{ConnInfo, Transaction};
+use crate::protos::{Ctx, Dir, Parser, Progress, ProtocolFactory};
 use crate::stats::Counters;
 use crate::time::Ts;
 
@@ -33,7 +37,32 @@ struct UdpFlow {
     next_expire: Ts,
 }
 
-/// One worker's UDP flows.
+/// The counters one kind of datagram flow counts into.
+pub(super) struct Tally {
+    datagrams: fn(&mut Counters) -> &mut u64,
+    created: fn(&mut Counters) -> &mut u64,
+    expired: fn(&mut Counters) -> &mut u64,
+    done: fn(&mut Counters) -> &mut u64,
+    table_full: fn(&mut Counters) -> &mut u64,
+}
+
+pub(super) const UDP: Tally = Tally {
+    datagrams: |c| &mut c.udp_datagrams,
+    created: |c| &mut c.udp_flows_created,
+    expired: |c| &mut c.udp_flows_expired,
+    done: |c| &mut c.udp_flows_done,
+    table_full: |c| &mut c.udp_flow_table_full,
+};
+
+pub(super) const ICMP: Tally = Tally {
+    datagrams: |c| &mut c.icmp_messages,
+    created: |c| &mut c.icmp_flows_created,
+    expired: |c| &mut c.icmp_flows_expired,
+    done: |c| &mut c.icmp_flows_done,
+    table_full: |c| &mut c.icmp_flow_table_full,
+};
+
+/// One worker's UDP (or ICMP) flows.
 pub(super) struct UdpFlows {
     /// Keys come from the wire: std's randomly seeded hasher keeps them from being
     /// chosen to collide.
@@ -44,16 +73,18 @@ pub(super) struct UdpFlows {
     max_flows: usize,
     next_id: u64,
     scratch: Vec<Transaction>,
+    tally: Tally,
 }
 
 impl UdpFlows {
-    pub(super) fn new(max_flows: usize) -> UdpFlows {
+    pub(super) fn new(max_flows: usize, tally: Tally) -> UdpFlows {
         UdpFlows {
             flows: HashMap::new(),
             expiry: BinaryHeap::new(),
             max_flows: max_flows.max(1),
             next_id: 0,
             scratch: Vec::new(),
+            tally,
         }
     }
 
@@ -65,35 +96,29 @@ impl UdpFlows {
         self.expiry.len()
     }
 
-    /// One datagram `p` of flow `key`.
-    pub(super) fn datagram(
+    /// One datagram `p` of flow `key`. When the flow is new, `open` names its protocol
+    /// and its ends (the client first), or `None` when no protocol follows it.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn datagram<'f>(
         &mut self,
-        ports: &PortMap,
         networks: &Networks,
         key: FlowKey,
         p: &TcpPacket<'_>,
+        open: impl FnOnce() -> Option<(&'f Arc<dyn ProtocolFactory>, ConnInfo)>,
         sink: &mut dyn EventSink,
         counters: &mut Counters,
     ) {
         if !self.flows.contains_key(&key) {
-            // The side on a protocol port is the server; the destination wins a tie.
-            let (factory, server_is_dst) = match (ports.get_udp(p.dport), ports.get_udp(p.sport)) {
-                (Some(f), _) => (f, true),
-                (None, Some(f)) => (f, false),
-                (None, None) => return,
+            let Some((factory, mut conn)) = open() else {
+                return;
             };
             if self.flows.len() >= self.max_flows {
                 self.evict_oldest(sink, counters);
                 if self.flows.len() >= self.max_flows {
-                    counters.udp_flow_table_full += 1;
+                    *(self.tally.table_full)(counters) += 1;
                     return;
                 }
             }
-            let mut conn = if server_is_dst {
-                ConnInfo::new(p.src, p.sport, p.dst, p.dport, Transport::Udp)
-            } else {
-                ConnInfo::new(p.dst, p.dport, p.src, p.sport, Transport::Udp)
-            };
             conn.direction = networks.direction(conn.client_ip, conn.server_ip);
             tracing::debug!(target: "udp", "{conn}: new {} flow", factory.name());
             let parser = factory.new_parser(&conn);
@@ -113,7 +138,7 @@ impl UdpFlows {
                     next_expire: p.ts.saturating_add(EXPIRE_EVERY),
                 },
             );
-            counters.udp_flows_created += 1;
+            *(self.tally.created)(counters) += 1;
         }
         let Some(f) = self.flows.get_mut(&key) else {
             return;
@@ -122,7 +147,7 @@ impl UdpFlows {
         let Some(parser) = f.parser.as_mut() else {
             return;
         };
-        counters.udp_datagrams += 1;
+        *(self.tally.datagrams)(counters) += 1;
         let dir = if p.src == f.conn.client_ip && p.sport == f.conn.client_port {
             Dir::ToServer
         } else {
@@ -154,7 +179,7 @@ impl UdpFlows {
         if f.parser.as_ref().is_some_and(|p| p.idle()) {
             // Nothing waits for a later datagram: the flow's state goes now.
             self.close(&key, p.ts, sink, counters);
-            counters.udp_flows_done += 1;
+            *(self.tally.done)(counters) += 1;
         }
     }
 
@@ -174,7 +199,7 @@ impl UdpFlows {
                 continue;
             }
             self.close(&key, now, sink, counters);
-            counters.udp_flows_expired += 1;
+            *(self.tally.expired)(counters) += 1;
         }
     }
 

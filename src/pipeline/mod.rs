@@ -26,7 +26,7 @@ use crate::capture::file::FileSource;
 use crate::capture::source::PacketSource;
 use crate::capture::{CaptureError, LiveError};
 use crate::config::Config;
-use crate::event::{AgentInfo, EventEncoder};
+use crate::event::{AgentInfo, EventEncoder, Transport};
 use crate::flow::PortMap;
 use crate::output::Output;
 use crate::protos;
@@ -58,7 +58,8 @@ pub struct Summary {
     pub output_error: Option<String>,
 }
 
-/// One decoded TCP segment inside a batch; its payload lives in `Batch::data`.
+/// One decoded TCP segment, UDP datagram or ICMP message inside a batch; its payload
+/// lives in `Batch::data`.
 #[derive(Clone, Copy, Debug)]
 pub struct Rec {
     pub ts: Ts,
@@ -69,8 +70,9 @@ pub struct Rec {
     pub seq: u32,
     pub ack: u32,
     pub flags: u8,
-    /// A UDP datagram (`seq`, `ack` and `flags` are then zero).
-    pub udp: bool,
+    /// TCP, or a UDP datagram or ICMP message (`seq`, `ack` and `flags` are then
+    /// zero; ICMP has no ports either, its payload is the whole message).
+    pub transport: Transport,
     pub missing: u32,
     pub off: u32,
     pub len: u32,

@@ -17,6 +17,7 @@ use crate::capture::file::FileSource;
 use crate::capture::{CaptureError, LinkType};
 use crate::config::Config;
 use crate::decode::{Decoder, DefragLimits, L4, flow_hash};
+use crate::event::Transport;
 use crate::flow::PortMap;
 use crate::stats::{CounterSlot, Counters};
 use crate::time::Ts;
@@ -187,17 +188,36 @@ impl Reader {
             else {
                 return;
             };
-            let (sport, dport, payload, missing, tcp) = match &ip.l4 {
+            let (sport, dport, payload, missing, tcp, transport) = match &ip.l4 {
                 L4::Tcp(seg) if self.ports.wants(seg.src_port, seg.dst_port) => (
                     seg.src_port,
                     seg.dst_port,
                     seg.payload,
                     seg.missing,
                     Some(seg),
+                    Transport::Tcp,
                 ),
-                L4::Udp(d) if self.ports.wants_udp(d.src_port, d.dst_port) => {
-                    (d.src_port, d.dst_port, d.payload, d.missing, None)
-                }
+                L4::Udp(d) if self.ports.wants_udp(d.src_port, d.dst_port) => (
+                    d.src_port,
+                    d.dst_port,
+                    d.payload,
+                    d.missing,
+                    None,
+                    Transport::Udp,
+                ),
+                // ICMP has no ports: the two addresses pick the worker.
+                L4::Icmp(m) if self.ports.wants_icmp() => (
+                    0,
+                    0,
+                    m.data,
+                    m.missing,
+                    None,
+                    if m.v6 {
+                        Transport::Icmpv6
+                    } else {
+                        Transport::Icmp
+                    },
+                ),
                 _ => {
                     self.counters.ignored_ports += 1;
                     return;
@@ -219,7 +239,7 @@ impl Reader {
                 seq: tcp.map_or(0, |t| t.seq),
                 ack: tcp.map_or(0, |t| t.ack),
                 flags: tcp.map_or(0, |t| t.flags),
-                udp: tcp.is_none(),
+                transport,
                 missing,
                 off: b.data.len() as u32,
                 len: payload.len() as u32,
@@ -435,7 +455,12 @@ mod tests {
             .iter()
             .map(|rec| {
                 let data = &b.data[rec.off as usize..(rec.off + rec.len) as usize];
-                (rec.udp, rec.sport, rec.dport, data.to_vec())
+                (
+                    rec.transport == Transport::Udp,
+                    rec.sport,
+                    rec.dport,
+                    data.to_vec(),
+                )
             })
             .collect();
         assert_eq!(

@@ -191,7 +191,7 @@ impl Worker {
                             flags: r.flags,
                             payload: data.get(start..start + r.len as usize).unwrap_or(&[]),
                             missing: r.missing,
-                            udp: r.udp,
+                            transport: r.transport,
                         }
                     };
                     self.table.process_batch(

@@ -18,6 +18,7 @@ pub mod csv;
 pub mod dns;
 pub mod framing;
 pub mod http;
+pub mod icmp;
 pub mod mysql;
 pub mod pairing;
 pub mod pgsql;
@@ -317,6 +318,7 @@ pub const REGISTRY: &[(&str, FactoryCtor)] = &[
     ("redis", |c| redis::protocol(c).map(Protocol::shared)),
     ("thrift", |c| thrift::protocol(c).map(Protocol::shared)),
     ("dns", |c| dns::protocol(c).map(Protocol::shared)),
+    ("icmp", |c| icmp::protocol(c).map(Protocol::shared)),
 ];
 
 /// Factories of every enabled protocol.
@@ -336,7 +338,7 @@ mod tests {
 
     use super::*;
 
-    fn commons(cfg: &mut Config) -> [&mut ProtoCommon; 6] {
+    fn commons(cfg: &mut Config) -> [&mut ProtoCommon; 7] {
         let p = &mut cfg.protocols;
         [
             &mut p.http.common,
@@ -345,10 +347,11 @@ mod tests {
             &mut p.redis.common,
             &mut p.thrift.common,
             &mut p.dns.common,
+            &mut p.icmp.common,
         ]
     }
 
-    fn limits(cfg: &Config) -> [Limits; 6] {
+    fn limits(cfg: &Config) -> [Limits; 7] {
         [
             http::protocol(cfg).expect("http").limits,
             mysql::protocol(cfg).expect("mysql").limits,
@@ -356,6 +359,7 @@ mod tests {
             redis::protocol(cfg).expect("redis").limits,
             thrift::protocol(cfg).expect("thrift").limits,
             dns::protocol(cfg).expect("dns").limits,
+            icmp::protocol(cfg).expect("icmp").limits,
         ]
     }
 
@@ -394,6 +398,7 @@ mod tests {
             (1024, 16 << 20),
             (1024, 16 << 20),
             (20000, 1 << 20),
+            (1024, 4 << 20),
             (1024, 4 << 20),
             (1024, 4 << 20),
         ];

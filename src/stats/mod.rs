@@ -42,7 +42,7 @@ counters! {
         decode_errors,
         /// Frames cut by the snaplen (captured length < wire length).
         truncated_frames,
-        /// Packets that are not IPv4/IPv6 TCP/UDP.
+        /// Packets that are not IPv4/IPv6 TCP/UDP/ICMP.
         non_ip_or_l4,
         /// Packets on no configured port.
         ignored_ports,
@@ -71,6 +71,15 @@ counters! {
         /// Datagrams of a new UDP flow dropped because the UDP flow table was full
         /// and its least recently active flow could not be ended.
         udp_flow_table_full,
+        /// The same for ICMP: messages handed to the ICMP parser, flows (one per
+        /// requester, responder and identifier, or one per message of its own, such
+        /// as an error) created, ended by idle time, ended at once when nothing
+        /// waits for a reply, and messages of a new flow dropped at the table's bound.
+        icmp_messages,
+        icmp_flows_created,
+        icmp_flows_expired,
+        icmp_flows_done,
+        icmp_flow_table_full,
         /// TCP segments fully retransmitted (dropped) and overlaps trimmed.
         tcp_retransmits,
         /// Segments that arrived after their bytes had been reported lost (a hole
@@ -136,6 +145,10 @@ const LIMITS: &[(&str, &str)] = &[
     (
         "udp_flow_table_full",
         "pipeline.max_flows (UDP flows, a table of their own)",
+    ),
+    (
+        "icmp_flow_table_full",
+        "pipeline.max_flows (ICMP flows, a table of their own)",
     ),
     ("tcp_closed_evictions", "pipeline.tcp_max_closed_flows"),
     (

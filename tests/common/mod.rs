@@ -213,7 +213,7 @@ pub fn tcp_info(f: &Frame) -> Option<(usize, u16, u16)> {
     let ip = d.decode(f.ts, f.linktype, &f.data, f.orig_len, &mut c)?;
     match &ip.l4 {
         L4::Tcp(t) => Some((t.payload.len(), t.src_port, t.dst_port)),
-        L4::Udp(_) => None,
+        L4::Udp(_) | L4::Icmp(_) => None,
     }
 }
 
