@@ -41,6 +41,8 @@ if [ "$(id -u)" = 0 ]; then
     need dnsmasq || live+=(dnsmasq-base)
     need dig || live+=(bind9-dnsutils)
     need tcpreplay || live+=(tcpreplay)
+    # ICMP over live capture: ping (tests/live_capture.rs).
+    need ping || live+=(iputils-ping)
     # The live view is checked in headless Chromium (tests/live_view.rs).
     need chromium || live+=(chromium)
     ldconfig -p 2>/dev/null | grep -q 'libpcap\.so' || live+=(libpcap0.8)

@@ -228,6 +228,83 @@ fn pcap_dns_over_udp_and_tcp() {
     dns_queries("pcap");
 }
 
+/// ping and a UDP datagram to a closed port, captured live beside an HTTP port:
+/// two echo pairs and the port unreachable error, nothing else.
+fn icmp_messages(kind: &str) {
+    let pair = Pair::new();
+    let server = pair.server.clone();
+    let client = pair.client.clone();
+    let cfg = format!(
+        "interfaces:\n  device: {}\n  type: {kind}\nprotocols:\n  http:\n    ports: [80]\n\
+         \x20 icmp:\n    enabled: true\nshipper:\n  name: live-test\noutput:\n  console: {{}}\n",
+        pair.server_if
+    );
+    let cap = Capture::start(&pair, &server, &cfg, &[]);
+    let o = pair.exec(
+        &client,
+        &["ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", SERVER_IP],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let probe = format!(
+        "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('{SERVER_IP}', 9))"
+    );
+    let o = pair.exec(&client, &["python3", "-c", &probe]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, stdout, stderr) = cap.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let mut seen: Vec<String> = events(&stdout)
+        .iter()
+        .map(|e| {
+            assert_eq!(get(e, "type"), "icmp", "{e}");
+            format!(
+                "{} -> {} {} / {} {}",
+                get(e, "source.ip").as_str().unwrap_or(""),
+                get(e, "destination.ip").as_str().unwrap_or(""),
+                get(e, "icmp.request.message").as_str().unwrap_or("-"),
+                get(e, "icmp.response.message").as_str().unwrap_or("-"),
+                get(e, "status").as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    seen.sort();
+    let echo = format!("{CLIENT_IP} -> {SERVER_IP} EchoRequest / EchoReply OK");
+    assert_eq!(
+        seen,
+        vec![
+            format!("{SERVER_IP} -> {CLIENT_IP} DestinationUnreachable(Port) / - Error"),
+            echo.clone(),
+            echo,
+        ],
+        "{stderr}"
+    );
+    assert_eq!(counter(&stderr, "kernel_drops"), 0, "{stderr}");
+}
+
+const ICMP_TOOLS: &[&str] = &["ping", "python3"];
+
+#[test]
+fn af_packet_icmp_echo_and_errors() {
+    if !netns::prerequisites("af_packet_icmp_echo_and_errors", ICMP_TOOLS) {
+        return;
+    }
+    icmp_messages("af_packet");
+}
+
+#[test]
+fn pcap_icmp_echo_and_errors() {
+    if !netns::prerequisites("pcap_icmp_echo_and_errors", ICMP_TOOLS) {
+        return;
+    }
+    if !wirebeat::capture::pcap_live::available() {
+        let msg = "pcap_icmp_echo_and_errors: needs libpcap (libpcap0.8)";
+        assert!(!netns::required(), "{msg}");
+        eprintln!("SKIPPED {msg}");
+        return;
+    }
+    icmp_messages("pcap");
+}
+
 #[test]
 fn pcap_http_and_redis_transactions() {
     if !netns::prerequisites("pcap_http_and_redis_transactions", TOOLS) {
