@@ -263,21 +263,11 @@ fn send_request_and_send_response_write_the_messages_as_text() {
 
 #[test]
 fn two_workers_give_the_same_events() {
-    for name in ["udp_records", "tcp", "truncated", "unanswered"] {
-        let pcap = fixture(&format!("dns/{name}.pcap"));
-        let lines = |extra: &[&str]| {
-            let run = replay(&pcap, extra);
-            assert_eq!(run.code, 0, "{}", run.stderr);
-            let mut l: Vec<Vec<u8>> = run
-                .stdout
-                .split(|&b| b == b'\n')
-                .map(<[u8]>::to_vec)
-                .collect();
-            l.sort();
-            l
-        };
-        assert_eq!(lines(&[]), lines(&["-E", "pipeline.workers=2"]), "{name}");
-    }
+    let names: Vec<String> = ["udp_records", "tcp", "truncated", "unanswered"]
+        .iter()
+        .map(|n| format!("dns/{n}.pcap"))
+        .collect();
+    assert_two_workers_agree(&names);
 }
 
 #[test]

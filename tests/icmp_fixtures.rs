@@ -142,21 +142,11 @@ fn disabled_icmp_follows_nothing() {
 
 #[test]
 fn two_workers_give_the_same_events() {
-    for name in ["echo", "unanswered", "unreachable", "v6"] {
-        let pcap = fixture(&format!("icmp/{name}.pcap"));
-        let lines = |extra: &[&str]| {
-            let run = replay(&pcap, extra);
-            assert_eq!(run.code, 0, "{}", run.stderr);
-            let mut l: Vec<Vec<u8>> = run
-                .stdout
-                .split(|&b| b == b'\n')
-                .map(<[u8]>::to_vec)
-                .collect();
-            l.sort();
-            l
-        };
-        assert_eq!(lines(&[]), lines(&["-E", "pipeline.workers=2"]), "{name}");
-    }
+    let names: Vec<String> = ["echo", "unanswered", "unreachable", "v6"]
+        .iter()
+        .map(|n| format!("icmp/{n}.pcap"))
+        .collect();
+    assert_two_workers_agree(&names);
 }
 
 #[test]

@@ -183,8 +183,20 @@ impl UdpFlows {
         }
     }
 
-    /// Ends the flows idle for their timeout at packet time `now`.
+    /// Ends the flows idle for their timeout at packet time `now`. Called for every
+    /// packet: the check that nothing is due stays inline.
+    #[inline]
     pub(super) fn expire(&mut self, now: Ts, sink: &mut dyn EventSink, counters: &mut Counters) {
+        if self
+            .expiry
+            .peek()
+            .is_some_and(|Reverse((due, _, _))| *due <= now)
+        {
+            self.expire_due(now, sink, counters);
+        }
+    }
+
+    fn expire_due(&mut self, now: Ts, sink: &mut dyn EventSink, counters: &mut Counters) {
         while let Some(&Reverse((due, id, key))) = self.expiry.peek() {
             if due > now {
                 break;

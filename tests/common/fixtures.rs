@@ -88,3 +88,23 @@ pub fn without(frames: &[Frame], i: usize) -> Vec<Frame> {
     v.remove(i);
     v
 }
+
+/// Each of `names` (under tests/pcaps/) gives the same events, in any order, with
+/// two workers as with one.
+pub fn assert_two_workers_agree(names: &[String]) {
+    for name in names {
+        let pcap = fixture(name);
+        let lines = |extra: &[&str]| {
+            let run = replay(&pcap, extra);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            let mut l: Vec<Vec<u8>> = run
+                .stdout
+                .split(|&b| b == b'\n')
+                .map(<[u8]>::to_vec)
+                .collect();
+            l.sort();
+            l
+        };
+        assert_eq!(lines(&[]), lines(&["-E", "pipeline.workers=2"]), "{name}");
+    }
+}
