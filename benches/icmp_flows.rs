@@ -61,11 +61,7 @@ fn bench(c: &mut Criterion) {
                         flags: 0,
                         payload: m,
                         missing: 0,
-                        transport: if *v6 {
-                            Transport::Icmpv6
-                        } else {
-                            Transport::Icmp
-                        },
+                        transport: Transport::icmp(*v6),
                     };
                     table.process_tcp(&p, &mut sink, &mut counters);
                 }

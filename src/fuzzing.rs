@@ -194,11 +194,7 @@ pub fn pcap(data: &[u8]) {
                 flags: 0,
                 payload: &[],
                 missing: m.missing,
-                transport: if m.v6 {
-                    Transport::Icmpv6
-                } else {
-                    Transport::Icmp
-                },
+                transport: Transport::icmp(m.v6),
             },
             _ => continue,
         };

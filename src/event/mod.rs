@@ -49,6 +49,15 @@ impl Transport {
         }
     }
 
+    /// ICMPv6 when `v6`, else ICMP.
+    pub fn icmp(v6: bool) -> Transport {
+        if v6 {
+            Transport::Icmpv6
+        } else {
+            Transport::Icmp
+        }
+    }
+
     /// ICMP or ICMPv6: no ports.
     pub fn is_icmp(self) -> bool {
         matches!(self, Transport::Icmp | Transport::Icmpv6)
@@ -107,11 +116,7 @@ impl ConnInfo {
             client_port: 0,
             server_ip,
             server_port: 0,
-            transport: if v6 {
-                Transport::Icmpv6
-            } else {
-                Transport::Icmp
-            },
+            transport: Transport::icmp(v6),
             community_id: community_id::community_id_icmp(client_ip, server_ip, v6, ty, code),
             direction: "unknown",
         }

@@ -184,6 +184,27 @@ impl FlowKey {
     }
 }
 
+/// The protocol of a new TCP connection or UDP flow (looked up by port with `get`)
+/// and its ends: the side on a protocol port is the server; the destination wins a
+/// tie.
+fn by_port<'p>(
+    get: impl Fn(u16) -> Option<&'p Arc<dyn ProtocolFactory>>,
+    p: &TcpPacket<'_>,
+    transport: Transport,
+) -> Option<(&'p Arc<dyn ProtocolFactory>, ConnInfo)> {
+    let (factory, server_is_dst) = match (get(p.dport), get(p.sport)) {
+        (Some(f), _) => (f, true),
+        (None, Some(f)) => (f, false),
+        (None, None) => return None,
+    };
+    let conn = if server_is_dst {
+        ConnInfo::new(p.src, p.sport, p.dst, p.dport, transport)
+    } else {
+        ConnInfo::new(p.dst, p.dport, p.src, p.sport, transport)
+    };
+    Some((factory, conn))
+}
+
 /// Builds the state of a new connection, if one of its ports belongs to a protocol.
 fn new_flow(
     ports: &PortMap,
@@ -192,17 +213,7 @@ fn new_flow(
     key: FlowKey,
     p: &TcpPacket<'_>,
 ) -> Option<Flow> {
-    // The side on a protocol port is the server; the destination wins a tie.
-    let (factory, server_is_dst) = match (ports.get(p.dport), ports.get(p.sport)) {
-        (Some(f), _) => (f, true),
-        (None, Some(f)) => (f, false),
-        (None, None) => return None,
-    };
-    let mut conn = if server_is_dst {
-        ConnInfo::new(p.src, p.sport, p.dst, p.dport, Transport::Tcp)
-    } else {
-        ConnInfo::new(p.dst, p.dport, p.src, p.sport, Transport::Tcp)
-    };
+    let (factory, mut conn) = by_port(|port| ports.get(port), p, Transport::Tcp)?;
     conn.direction = networks.direction(conn.client_ip, conn.server_ip);
     tracing::debug!(target: "tcp", "{conn}: new {} connection", factory.name());
     Some(Flow {
@@ -555,22 +566,7 @@ impl FlowTable {
             Transport::Tcp => {}
             Transport::Udp => {
                 let ports = &self.ports;
-                let open = || {
-                    // The side on a protocol port is the server; the destination
-                    // wins a tie.
-                    let (factory, server_is_dst) =
-                        match (ports.get_udp(p.dport), ports.get_udp(p.sport)) {
-                            (Some(f), _) => (f, true),
-                            (None, Some(f)) => (f, false),
-                            (None, None) => return None,
-                        };
-                    let conn = if server_is_dst {
-                        ConnInfo::new(p.src, p.sport, p.dst, p.dport, Transport::Udp)
-                    } else {
-                        ConnInfo::new(p.dst, p.dport, p.src, p.sport, Transport::Udp)
-                    };
-                    Some((factory, conn))
-                };
+                let open = || by_port(|port| ports.get_udp(port), p, Transport::Udp);
                 self.udp
                     .datagram(&self.networks, key, p, open, sink, counters);
                 return;

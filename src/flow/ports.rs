@@ -1,8 +1,9 @@
 //! Port → protocol: which enabled protocol a TCP or UDP port belongs to (one map per
-//! transport), and the protocol of ICMP messages, which have no ports. Built once from the enabled protocols and shared (cheaply cloned) by
-//! the readers, which keep only the packets of a tracked port, and by every worker's
-//! flow table, which picks the parser of a new connection with the same lookup; live
-//! capture builds its kernel filter from the same ports.
+//! transport), and the protocol of ICMP messages, which have no ports. Built once
+//! from the enabled protocols and shared (cheaply cloned) by the readers, which keep
+//! only the packets of a tracked port, and by every worker's flow table, which picks
+//! the parser of a new connection with the same lookup; live capture builds its
+//! kernel filter from the same ports.
 
 use std::sync::Arc;
 

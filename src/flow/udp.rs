@@ -2,20 +2,18 @@
 //! messages of one exchange, each handed whole to that protocol's parser (one
 //! [`Parser::parse`] call per datagram; a datagram is a message, nothing is
 //! reassembled or buffered by the engine). For UDP the side on the protocol's port
-//! is the server, as for TCP; for ICMP the requester is the client. A flow ends when it has been idle for
-//! the protocol's transaction timeout ([`Parser::close`] then publishes what is still
-//! waiting, such as unanswered queries), at once when its parser has nothing in
-//! flight after a datagram ([`Parser::idle`]: a DNS answer to the only query), or at
-//! the end of the input. The table is
-//! bounded by `pipeline.max_flows` (UDP and ICMP each have a table of their own
-//! beside the TCP one): a new flow beyond it ends the least recently active one
-//! first.
+//! is the server, as for TCP; for ICMP the requester is the client. A flow ends when
+//! it has been idle for the protocol's transaction timeout ([`Parser::close`] then
+//! publishes what is still waiting, such as unanswered queries), at once when its
+//! parser has nothing in flight after a datagram ([`Parser::idle`]: a DNS answer to
+//! the only query), or at the end of the input. The table is bounded by
+//! `pipeline.max_flows` (UDP and ICMP each have a table of their own beside the TCP
+//! one): a new flow beyond it ends the least recently active one first.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{EventSink, FlowKey, TcpPacket};
 use crate::event::direction::Networks;

@@ -206,18 +206,9 @@ impl Reader {
                     Transport::Udp,
                 ),
                 // ICMP has no ports: the two addresses pick the worker.
-                L4::Icmp(m) if self.ports.wants_icmp() => (
-                    0,
-                    0,
-                    m.data,
-                    m.missing,
-                    None,
-                    if m.v6 {
-                        Transport::Icmpv6
-                    } else {
-                        Transport::Icmp
-                    },
-                ),
+                L4::Icmp(m) if self.ports.wants_icmp() => {
+                    (0, 0, m.data, m.missing, None, Transport::icmp(m.v6))
+                }
                 _ => {
                     self.counters.ignored_ports += 1;
                     return;
