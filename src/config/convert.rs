@@ -923,6 +923,57 @@ pub(super) fn log_metrics(
     Ok(())
 }
 
+/// `flows.timeout`: at least one second (Packetbeat refuses less).
+pub(super) fn flows_timeout(
+    fc: &mut FlowsConfig,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
+    if let Some((n, path)) = f.take_set("timeout") {
+        let d = to_duration(&n, &path, ctx)?;
+        if d < Duration::from_secs(1) {
+            return Err(ctx.err(n.pos, &path, "the flow timeout must be at least 1s"));
+        }
+        fc.timeout = d;
+    }
+    Ok(())
+}
+
+/// `flows.period`: a duration of at least one second, or `-1` (any value <= 0) for
+/// final reports only.
+pub(super) fn flows_period(
+    fc: &mut FlowsConfig,
+    f: &mut Fields,
+    ctx: &mut Ctx,
+) -> Result<(), ConfigError> {
+    let Some((n, path)) = f.take_set("period") else {
+        return Ok(());
+    };
+    let off = match &n.value {
+        Value::Int(i) => *i <= 0,
+        Value::Float(x) => *x <= 0.0,
+        Value::Str(s) => s.trim().starts_with('-'),
+        _ => false,
+    };
+    if off {
+        fc.period = None;
+        return Ok(());
+    }
+    let d = to_duration(&n, &path, ctx)?;
+    if d.is_zero() {
+        fc.period = None;
+    } else if d < Duration::from_secs(1) {
+        return Err(ctx.err(
+            n.pos,
+            &path,
+            "the flow report period must be -1 or at least 1s",
+        ));
+    } else {
+        fc.period = Some(d);
+    }
+    Ok(())
+}
+
 /// Beats 5+: `queue.mem.events`, `queue.mem.bytes` and `queue.when_full` are the
 /// per-output queue bounds (`pipeline.output_queue_events`, `output_queue_bytes`,
 /// `when_full`).
@@ -999,12 +1050,16 @@ pub fn build(root: Node, restrict_protocols: bool, ctx: &mut Ctx) -> Result<Conf
     if let Some(n) = f.take("queue") {
         queue(n, ctx, &mut cfg.pipeline)?;
     }
+    if let Some(n) = f.take("flows") {
+        // Packetbeat: the section being there turns flows on.
+        cfg.flows.enabled = true;
+        cfg.flows.read_section(n, "flows", ctx)?;
+    }
     if let Some(n) = f.take("packetbeat") {
         let mut p = Fields::of(n, "packetbeat", ctx)?;
         p.unsupported(
             ctx,
             &[
-                "flows",
                 "procs",
                 "shutdown_timeout",
                 "overwrite_pipelines",
@@ -1018,7 +1073,6 @@ pub fn build(root: Node, restrict_protocols: bool, ctx: &mut Ctx) -> Result<Conf
         ctx,
         &[
             "procs",
-            "flows",
             "fields",
             "fields_under_root",
             "processors",

@@ -153,7 +153,21 @@ pub fn to_yaml(cfg: &Config, redact: bool) -> String {
     w.section(0, "setup");
     w.section(2, "kibana");
     cfg.kibana.write_settings(&mut w, 4, redact);
+
+    w.section(0, "flows");
+    cfg.flows.write_settings(&mut w, 2, redact);
     w.out
+}
+
+pub(super) fn flows_timeout(fc: &FlowsConfig, w: &mut W, indent: usize, _redact: bool) {
+    w.kv(indent, "timeout", dur(fc.timeout));
+}
+
+pub(super) fn flows_period(fc: &FlowsConfig, w: &mut W, indent: usize, _redact: bool) {
+    match fc.period {
+        Some(p) => w.kv(indent, "period", dur(p)),
+        None => w.kv(indent, "period", "-1".to_string()),
+    }
 }
 
 pub(super) fn device(i: &InterfaceConfig, w: &mut W, indent: usize, _redact: bool) {
@@ -244,6 +258,10 @@ pub fn bpf_filter(cfg: &Config, implemented: &[&str]) -> String {
         .filter(|f| !f.trim().is_empty())
     {
         return f.to_string();
+    }
+    if cfg.flows.enabled {
+        // Flows count every packet: as Packetbeat, nothing is filtered out.
+        return String::new();
     }
     let mut exprs: Vec<String> = Vec::new();
     for name in PROTOCOL_NAMES {

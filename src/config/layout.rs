@@ -3,7 +3,7 @@
 //!
 //! Accepted besides the canonical layout:
 //! - the `packetbeat.`-prefixed layout (`packetbeat.interfaces`, `packetbeat.protocols`,
-//!   `packetbeat.ignore_outgoing`),
+//!   `packetbeat.ignore_outgoing`, `packetbeat.flows`),
 //! - protocols as a list (`- type: http`), at the top level or under `packetbeat.`,
 //! - `agent:` as the old name of `shipper:`, and top-level `name`/`tags` (Beats 5+),
 //! - dotted keys anywhere (`protocols.http.ports: [80]` as one key).
@@ -76,6 +76,7 @@ fn lift_prefixed(out: &mut Node, key: Key, value: Node, ctx: &Ctx) -> Result<(),
                 put(out, &["protocols"], protocols, k.pos)
             }
             "ignore_outgoing" => put(out, &["shipper", "ignore_outgoing"], v, k.pos),
+            "flows" => put(out, &["flows"], v, k.pos),
             _ => {
                 let name = k.name.clone();
                 put(out, &[key.name.as_str(), &name], v, k.pos)

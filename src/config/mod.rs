@@ -38,6 +38,8 @@ pub struct Config {
     pub http: HttpEndpointConfig,
     /// `setup.kibana.*`: where `wirebeat setup --dashboards` imports the dashboards.
     pub kibana: KibanaConfig,
+    /// `flows.*` (`packetbeat.flows.*`): network flow reports.
+    pub flows: FlowsConfig,
 }
 
 const MAX_USIZE: i128 = usize::MAX as i128;
@@ -563,6 +565,36 @@ settings! {
         defrag_timeout: Duration = Duration::from_secs(30) => duration;
     }
     unsupported []
+}
+
+settings! {
+    /// Network flows (`flows:` in the 5.x layout, `packetbeat.flows:` later): on when
+    /// the section is there unless `enabled: false`, off without it (as Packetbeat).
+    pub struct FlowsConfig {
+        enabled: bool = false => bool;
+        /// A flow with no packet for longer than this (packet time) ends with its
+        /// final report; at least 1s.
+        timeout: Duration = Duration::from_secs(30) => custom(convert::flows_timeout, export::flows_timeout);
+        /// Every live flow is reported this often (packet time, at multiples of the
+        /// period); `-1` (or any value <= 0): final reports only. At least 1s.
+        period: Option<Duration> = Some(Duration::from_secs(10)) => custom(convert::flows_period, export::flows_period);
+        /// Each report counts the packets and bytes since the previous one.
+        enable_delta_flow_reports: bool = false => bool;
+        /// Flows are not told apart by their Ethernet addresses (and report none).
+        allow_mismatched_eth: bool = false => bool;
+        /// Flows followed at once by the whole process (shared out among the
+        /// workers); a new flow beyond it ends the least recently active one first,
+        /// with its final report (counted in `netflows_evicted`).
+        max_flows: usize = 65_536 => int(1, MAX_USIZE);
+    }
+    unsupported [
+        "fields",
+        "fields_under_root",
+        "tags",
+        "processors",
+        "keep_null",
+        "index",
+    ]
 }
 
 settings! {

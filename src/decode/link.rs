@@ -120,3 +120,67 @@ pub(crate) fn strip(linktype: LinkType, d: &[u8]) -> L3<'_> {
         _ => L3::NotIp,
     }
 }
+
+/// What a network flow keeps of a frame's link layer (`flows:`): the Ethernet
+/// addresses and up to two 802.1Q / 802.1ad tags, outermost first. Frames of other
+/// link types (Linux cooked, raw IP, loopback) have neither.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct L2 {
+    /// Source then destination address, when the frame is Ethernet.
+    pub macs: Option<([u8; 6], [u8; 6])>,
+    /// VLAN ids, outermost first; `nvlans` of them are set.
+    pub vlans: [u16; 2],
+    pub nvlans: u8,
+}
+
+impl L2 {
+    /// The VLAN ids, outermost first.
+    pub fn vlans(&self) -> &[u16] {
+        &self.vlans[..usize::from(self.nvlans.min(2))]
+    }
+
+    /// The same frame seen from its other end: the addresses swapped.
+    pub fn reversed(&self) -> L2 {
+        L2 {
+            macs: self.macs.map(|(s, d)| (d, s)),
+            ..*self
+        }
+    }
+}
+
+/// The link-layer facts of `data` (see [`L2`]); VLAN tags beyond the second are
+/// not kept (the frame still decodes through them).
+pub fn l2(linktype: LinkType, data: &[u8]) -> L2 {
+    let mut out = L2::default();
+    let (mut off, mut et) = match linktype.0 {
+        1 => match (data.get(0..6), data.get(6..12), be16(data, 12)) {
+            (Some(d), Some(s), Some(et)) => {
+                let mac = |b: &[u8]| [b[0], b[1], b[2], b[3], b[4], b[5]];
+                out.macs = Some((mac(s), mac(d)));
+                (14, et)
+            }
+            _ => return out,
+        },
+        113 => match be16(data, 14) {
+            Some(et) => (16, et),
+            None => return out,
+        },
+        276 => match be16(data, 0) {
+            Some(et) => (20, et),
+            None => return out,
+        },
+        _ => return out,
+    };
+    while matches!(et, 0x8100 | 0x88a8 | 0x9100) {
+        let (Some(tci), Some(next)) = (be16(data, off), be16(data, off + 2)) else {
+            break;
+        };
+        if usize::from(out.nvlans) < 2 {
+            out.vlans[usize::from(out.nvlans)] = tci & 0x0fff;
+            out.nvlans += 1;
+        }
+        et = next;
+        off += 4;
+    }
+    out
+}

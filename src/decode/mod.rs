@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 pub use icmp::{IcmpHeader, IcmpRole};
+pub use link::{L2, l2};
 
 use crate::capture::LinkType;
 use crate::stats::Counters;

@@ -4,12 +4,14 @@
 
 pub mod community_id;
 pub mod direction;
+pub mod flow;
 pub mod json;
 
 use std::net::IpAddr;
 
 use crate::time::Ts;
 use crate::topology::TopologyView;
+pub use flow::{FlowEnd, FlowReport};
 pub use json::{IpText, JsonWriter};
 
 /// ECS version the event layout follows.
@@ -21,7 +23,7 @@ pub const NOTE_UNMATCHED_RESPONSE: &str = "Unmatched response";
 pub const NOTE_LOSS_REQUEST: &str = "Packet loss while capturing the request";
 pub const NOTE_LOSS_RESPONSE: &str = "Packet loss while capturing the response";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Transport {
     Tcp,
     Udp,

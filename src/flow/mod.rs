@@ -4,11 +4,13 @@
 //! packet time. Nothing here is shared between workers.
 
 mod closed;
+pub mod netflow;
 mod ports;
 pub mod reassembly;
 mod table;
 mod udp;
 
+pub use netflow::{FlowRec, NetFlowSettings};
 pub use ports::PortMap;
 pub use table::{Warm, prefetch};
 
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::event::direction::Networks;
-use crate::event::{ConnInfo, Transaction, Transport};
+use crate::event::{ConnInfo, FlowReport, Transaction, Transport};
 use crate::protos::{AppBuffer, Chunk, Ctx, Dir, Parser, Prefetch, Progress, ProtocolFactory};
 use crate::stats::Counters;
 use crate::time::Ts;
@@ -53,15 +55,19 @@ pub struct TcpPacket<'a> {
     pub transport: Transport,
 }
 
-/// Where completed transactions go.
+/// Where completed transactions and network flow reports go.
 pub trait EventSink {
     fn emit(&mut self, conn: &ConnInfo, tx: Transaction);
+    fn emit_flow(&mut self, report: &FlowReport);
 }
 
+/// Transactions only: a table with flows on needs a sink that keeps reports.
 impl EventSink for Vec<(ConnInfo, Transaction)> {
     fn emit(&mut self, conn: &ConnInfo, tx: Transaction) {
         self.push((conn.clone(), tx));
     }
+
+    fn emit_flow(&mut self, _report: &FlowReport) {}
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -416,6 +422,8 @@ pub struct FlowTable {
     udp: udp::UdpFlows,
     /// ICMP messages, by requester, responder and identifier.
     icmp: udp::UdpFlows,
+    /// Network flow accounting (`flows:`), of every packet the reader forwards.
+    netflows: Option<netflow::NetFlows>,
 }
 
 impl FlowTable {
@@ -435,6 +443,28 @@ impl FlowTable {
             networks: Networks::default(),
             udp: udp::UdpFlows::new(limits.max_flows, udp::UDP),
             icmp: udp::UdpFlows::new(limits.max_flows, udp::ICMP),
+            netflows: None,
+        }
+    }
+
+    /// Follows network flows (`flows:`) as `settings` say: see [`FlowTable::account`].
+    pub fn with_netflows(mut self, settings: Option<NetFlowSettings>) -> FlowTable {
+        self.netflows = settings.map(netflow::NetFlows::new);
+        self
+    }
+
+    /// Network flows followed now (0 when flows are off).
+    pub fn netflow_len(&self) -> usize {
+        self.netflows.as_ref().map_or(0, |n| n.len())
+    }
+
+    /// Counts packets into their network flows (`flows:`), reporting the flows whose
+    /// report is due or which ended on the way. Independent of the protocol tables.
+    pub fn account(&mut self, recs: &[FlowRec], sink: &mut dyn EventSink, counters: &mut Counters) {
+        if let Some(n) = &mut self.netflows {
+            for r in recs {
+                n.packet(r, &self.networks, sink, counters);
+            }
         }
     }
 
@@ -757,6 +787,9 @@ impl FlowTable {
 
     /// Moves the packet clock forward and expires idle connections.
     pub fn advance(&mut self, now: Ts, sink: &mut dyn EventSink, counters: &mut Counters) {
+        if let Some(n) = &mut self.netflows {
+            n.advance(now, &self.networks, sink, counters);
+        }
         if now <= self.now {
             return;
         }
@@ -796,6 +829,9 @@ impl FlowTable {
         self.closed.clear();
         self.udp.flush_all(self.now, sink, counters);
         self.icmp.flush_all(self.now, sink, counters);
+        if let Some(n) = &mut self.netflows {
+            n.flush_all(self.now, &self.networks, sink, counters);
+        }
     }
 
     fn close_flow(

@@ -83,6 +83,9 @@ pub struct Rec {
 pub struct Batch {
     pub recs: Vec<Rec>,
     pub data: Vec<u8>,
+    /// With flows on (`flows:`): every IP packet of the batch's flows, those of
+    /// untracked ports too, in capture order.
+    pub flows: Vec<crate::flow::FlowRec>,
 }
 
 pub enum WorkerMsg {

@@ -16,9 +16,9 @@ use crate::capture::dump::PcapWriter;
 use crate::capture::file::FileSource;
 use crate::capture::{CaptureError, LinkType};
 use crate::config::Config;
-use crate::decode::{Decoder, DefragLimits, L4, flow_hash};
+use crate::decode::{Decoder, DefragLimits, IcmpRole, IpPacket, L2, L4, flow_hash};
 use crate::event::Transport;
-use crate::flow::PortMap;
+use crate::flow::{FlowRec, PortMap};
 use crate::stats::{CounterSlot, Counters};
 use crate::time::Ts;
 
@@ -73,6 +73,18 @@ pub(super) struct Reader {
     /// First (shifted) timestamp of the run, for pacing.
     first_ts: Option<Ts>,
     wall_start: Instant,
+    /// Network flows (`flows:`): every IP packet also goes to its worker as a
+    /// [`FlowRec`].
+    flows: bool,
+    /// The flow report period, in nanoseconds; at each multiple of it the readers
+    /// hand the workers everything before it and the time (see [`Reader::push`]).
+    flow_period: Option<u64>,
+    next_boundary: Ts,
+    /// Latest (shifted) packet time.
+    clock: Ts,
+    /// Replay: a tick waits for room in a worker's queue (a file's reports must
+    /// not depend on timing); live capture never waits.
+    blocking_ticks: bool,
 }
 
 impl Reader {
@@ -98,6 +110,7 @@ impl Reader {
             Mode::Replay { top_speed } => (top_speed, false),
             Mode::Live { drop_when_full } => (true, drop_when_full),
         };
+        let flows = cfg.flows.enabled;
         let n = senders.len();
         Reader {
             decoder: Decoder::new(DefragLimits {
@@ -123,6 +136,15 @@ impl Reader {
             pass_last: Ts::ZERO,
             first_ts: None,
             wall_start: Instant::now(),
+            flows,
+            flow_period: cfg
+                .flows
+                .period
+                .filter(|_| flows)
+                .map(|p| (p.as_nanos() as u64).max(1)),
+            next_boundary: Ts::ZERO,
+            clock: Ts::ZERO,
+            blocking_ticks: matches!(mode, Mode::Replay { .. }),
         }
     }
 
@@ -178,10 +200,25 @@ impl Reader {
     }
 
     /// Decodes one frame, keeps it if it is TCP on a configured port, and queues it
-    /// for the worker that owns its flow.
+    /// for the worker that owns its flow. With flows on, every IP packet is also
+    /// queued as a [`FlowRec`]; and when packet time reaches a flow report instant,
+    /// the workers first get every packet before it and the time, so that each
+    /// reports its flows at that instant whether or not it has packets after it
+    /// (the reports of a file are then the same with any number of workers).
     #[inline]
     fn push(&mut self, ts: Ts, linktype: LinkType, data: &[u8], orig_len: u32) {
+        if self.flows {
+            self.clock = self.clock.max(ts);
+            if ts >= self.next_boundary {
+                self.cross_boundary(ts);
+            }
+        }
         {
+            let l2 = if self.flows {
+                crate::decode::l2(linktype, data)
+            } else {
+                L2::default()
+            };
             let Some(ip) = self
                 .decoder
                 .decode(ts, linktype, data, orig_len, &mut self.counters)
@@ -211,6 +248,15 @@ impl Reader {
                 }
                 _ => {
                     self.counters.ignored_ports += 1;
+                    if self.flows {
+                        let rec = flow_rec(ts, &ip, orig_len, l2);
+                        let (sport, dport) = ip.ports();
+                        let w = self.worker_of(&rec, sport, dport);
+                        self.batches[w].flows.push(rec);
+                        if self.batches[w].flows.len() >= self.batch_packets {
+                            self.send(w);
+                        }
+                    }
                     return;
                 }
             };
@@ -221,6 +267,9 @@ impl Reader {
                     % self.senders.len() as u64) as usize
             };
             let b = &mut self.batches[w];
+            if self.flows {
+                b.flows.push(flow_rec(ts, &ip, orig_len, l2));
+            }
             b.recs.push(Rec {
                 ts,
                 src: ip.src,
@@ -236,8 +285,49 @@ impl Reader {
                 len: payload.len() as u32,
             });
             b.data.extend_from_slice(payload);
-            if b.recs.len() >= self.batch_packets || b.data.len() >= 1 << 20 {
+            if b.recs.len() >= self.batch_packets
+                || b.data.len() >= 1 << 20
+                || b.flows.len() >= self.batch_packets
+            {
                 self.send(w);
+            }
+        }
+    }
+
+    /// The worker of a packet that no protocol follows (the same flow hash).
+    fn worker_of(&self, r: &FlowRec, sport: u16, dport: u16) -> usize {
+        if self.senders.len() == 1 {
+            return 0;
+        }
+        let proto = r.transport.ip_proto();
+        (flow_hash(r.src, r.dst, sport, dport, proto, self.seed) % self.senders.len() as u64)
+            as usize
+    }
+
+    /// Packet time reached `ts`, at or past the next flow report instant: every
+    /// worker gets what is batched, then the time.
+    #[cold]
+    fn cross_boundary(&mut self, ts: Ts) {
+        let Some(p) = self.flow_period else {
+            self.next_boundary = Ts(u64::MAX);
+            return;
+        };
+        let first = self.next_boundary == Ts::ZERO;
+        self.next_boundary = Ts((ts.0 / p).saturating_add(1).saturating_mul(p));
+        if first {
+            return;
+        }
+        self.flush_partial();
+        self.tick_all(ts);
+    }
+
+    /// Tells every worker the time: waiting for room in a replay, never live.
+    fn tick_all(&mut self, ts: Ts) {
+        for s in &self.senders {
+            if self.blocking_ticks {
+                let _ = s.send(WorkerMsg::Tick(ts));
+            } else {
+                let _ = s.try_send(WorkerMsg::Tick(ts));
             }
         }
     }
@@ -290,21 +380,25 @@ impl Reader {
     }
 
     fn send(&mut self, w: usize) {
-        if self.batches[w].recs.is_empty() {
+        if self.batches[w].recs.is_empty() && self.batches[w].flows.is_empty() {
             return;
         }
+        let flows = self.flows;
         let fresh = self.recycled.try_recv().unwrap_or_else(|_| Batch {
             recs: Vec::with_capacity(self.batch_packets),
             data: Vec::with_capacity(self.batch_packets * 1024),
+            flows: Vec::with_capacity(if flows { self.batch_packets } else { 0 }),
         });
         let b = std::mem::replace(&mut self.batches[w], fresh);
         if self.drop_when_full {
             match self.senders[w].try_send(WorkerMsg::Packets(b)) {
                 Ok(()) => {}
                 Err(crossbeam_channel::TrySendError::Full(WorkerMsg::Packets(mut b))) => {
-                    self.counters.reader_queue_full_drops += b.recs.len() as u64;
+                    // With flows on, every packet of the batch has a flow record.
+                    self.counters.reader_queue_full_drops += b.recs.len().max(b.flows.len()) as u64;
                     b.recs.clear();
                     b.data.clear();
+                    b.flows.clear();
                     self.batches[w] = b;
                 }
                 Err(_) => {}
@@ -334,6 +428,13 @@ impl Reader {
         self.slot.publish(&self.counters);
         for w in 0..self.batches.len() {
             self.send(w);
+        }
+        if self.flows && self.clock > Ts::ZERO {
+            // Every worker ends its flows at the same time: the last packet's.
+            let clock = self.clock;
+            self.tick_all(clock);
+        }
+        for w in 0..self.batches.len() {
             let _ = self.senders[w].send(WorkerMsg::FlushAll);
         }
     }
@@ -360,6 +461,38 @@ impl Reader {
         self.senders.clear();
         self.slot.publish(&self.counters);
         self.counters
+    }
+}
+
+/// The flow record of packet `ip`, a frame of `wire_len` bytes on the wire.
+fn flow_rec(ts: Ts, ip: &IpPacket<'_>, wire_len: u32, l2: L2) -> FlowRec {
+    let (sport, dport) = ip.ports();
+    let (transport, icmp, icmp_id) = match &ip.l4 {
+        L4::Tcp(_) => (Transport::Tcp, [0, 0], None),
+        L4::Udp(_) => (Transport::Udp, [0, 0], None),
+        L4::Icmp(m) => {
+            let ty_code = [
+                m.data.first().copied().unwrap_or(0),
+                m.data.get(1).copied().unwrap_or(0),
+            ];
+            let id = m
+                .header()
+                .filter(|h| h.role() != IcmpRole::Single)
+                .map(|h| h.id);
+            (Transport::icmp(m.v6), ty_code, id)
+        }
+    };
+    FlowRec {
+        ts,
+        src: ip.src,
+        dst: ip.dst,
+        sport,
+        dport,
+        transport,
+        icmp,
+        icmp_id,
+        wire_len,
+        l2,
     }
 }
 

@@ -8,9 +8,9 @@ use crate::output::queue::{CHUNK_BYTES, ChunkBuf, EventHour};
 
 use super::WorkerMsg;
 use crate::config::Config;
-use crate::event::{ConnInfo, EventEncoder, Transaction};
+use crate::event::{ConnInfo, EventEncoder, FlowReport, Transaction};
 use crate::flow::reassembly::ReasmLimits;
-use crate::flow::{EventSink, FlowLimits, FlowTable, PortMap, TcpPacket};
+use crate::flow::{EventSink, FlowLimits, FlowTable, NetFlowSettings, PortMap, TcpPacket};
 use crate::stats::live::{LiveAgg, LiveLimits};
 use crate::stats::{CounterSlot, Counters, Latencies, LatencySlot, LiveSlot};
 
@@ -88,6 +88,18 @@ impl EventSink for EncodingSink {
             self.ship();
         }
     }
+
+    fn emit_flow(&mut self, report: &FlowReport) {
+        self.published += 1;
+        if !self.publish {
+            return;
+        }
+        self.encoder.encode_flow(report, self.buf.data());
+        self.buf.end_event(EventHour::of(report.at));
+        if self.buf.len() >= CHUNK_BYTES {
+            self.ship();
+        }
+    }
 }
 
 impl Worker {
@@ -115,7 +127,9 @@ impl Worker {
         Worker {
             recycle: None,
             slot: None,
-            table: FlowTable::new(ports, limits).with_internal_networks(networks),
+            table: FlowTable::new(ports, limits)
+                .with_internal_networks(networks)
+                .with_netflows(NetFlowSettings::of(&cfg.flows, workers)),
             sink: EncodingSink::new(encoder, out, publish),
             counters: Counters::default(),
             live: None,
@@ -176,6 +190,10 @@ impl Worker {
             };
             match msg {
                 WorkerMsg::Packets(mut b) => {
+                    if !b.flows.is_empty() {
+                        self.table
+                            .account(&b.flows, &mut self.sink, &mut self.counters);
+                    }
                     let (recs, data) = (&b.recs, &b.data);
                     let packet = |i: usize| {
                         let r = &recs[i];
@@ -203,6 +221,7 @@ impl Worker {
                     if let Some(tx) = &self.recycle {
                         b.recs.clear();
                         b.data.clear();
+                        b.flows.clear();
                         let _ = tx.try_send(b);
                     }
                     limits.check(&self.counters, "worker");

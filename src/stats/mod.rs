@@ -80,6 +80,14 @@ counters! {
         icmp_flows_expired,
         icmp_flows_done,
         icmp_flow_table_full,
+        /// Network flows (`flows:`): packets counted into flows, flows created,
+        /// ended by their timeout, ended early to make room in a full table
+        /// (`flows.max_flows`), and reports (flow events) made.
+        netflow_packets,
+        netflows_created,
+        netflows_expired,
+        netflows_evicted,
+        netflow_reports,
         /// TCP segments fully retransmitted (dropped) and overlaps trimmed.
         tcp_retransmits,
         /// Segments that arrived after their bytes had been reported lost (a hole
@@ -150,6 +158,7 @@ const LIMITS: &[(&str, &str)] = &[
         "icmp_flow_table_full",
         "pipeline.max_flows (ICMP flows, a table of their own)",
     ),
+    ("netflows_evicted", "flows.max_flows"),
     ("tcp_closed_evictions", "pipeline.tcp_max_closed_flows"),
     (
         "tcp_ooo_dropped",
