@@ -10,7 +10,7 @@
 # (namespaces, servers, tcpdump, temp dir) is removed on exit, also on failure.
 #
 # Usage: scripts/capture-fixtures.sh SET[:SCENARIO,...]...
-#   SET is one of: http, mysql, pgsql, redis, thrift, dns, icmp, all
+#   SET is one of: http, mysql, pgsql, redis, thrift, dns, icmp, flows, all
 #   With :SCENARIO,... only those scenarios of the set are recorded anew; the set's
 #   other scenarios are taken from their committed pcaps (tests/pcaps/SET/NAME.pcap)
 #   and summarised and checked exactly as if just recorded, so expected.json, the
@@ -28,7 +28,7 @@
 
 set -euo pipefail
 
-readonly SETS=(http mysql pgsql redis thrift dns icmp)
+readonly SETS=(http mysql pgsql redis thrift dns icmp flows)
 
 readonly NS_PREFIX=${WB_FIXTURE_NS:-wb}
 [[ $NS_PREFIX =~ ^[a-z0-9]{1,8}$ ]] || { echo "WB_FIXTURE_NS must be 1-8 of [a-z0-9]" >&2; exit 2; }
@@ -359,6 +359,8 @@ for path in sorted(glob.glob(os.path.join(src, "*.json"))):
                  "transactions": s["transactions"]}
     if "other_commands" in s:  # requests that are no transactions (MySQL)
         out[name]["other_commands"] = s["other_commands"]
+    if "runs" in s:  # the same capture summarised for several settings (flows)
+        out[name]["runs"] = s["runs"]
 with open(os.path.join(src, "expected.json"), "w") as f:
     json.dump(out, f, indent=2, sort_keys=True)
     f.write("\n")
@@ -1583,6 +1585,139 @@ Community ID. Each `<name>.md` shows one pcap's transactions.
 | unanswered.pcap | echo requests the server ignores, then one answered |
 | unreachable.pcap | a destination unreachable (port) error |
 | v6.pcap | ICMPv6: neighbour discovery, echo, destination unreachable |
+README
+}
+
+# ------------------------------------------------------------------ flows set
+
+readonly FLOW_HTTP_PORT=8000 FLOW_UDP_PORT=9999
+
+ensure_flows_packages() {
+    command -v ping >/dev/null || apt_install iputils-ping
+    command -v curl >/dev/null || apt_install curl
+}
+
+# Python's http.server on a port no protocol follows by default, and a UDP echo
+# server: the flows of ports wirebeat does not parse.
+start_flow_servers() {
+    mkdir -p "$WORK/flows-www"
+    printf 'wirebeat flows fixture\n' >"$WORK/flows-www/index.html"
+    bg flows-http ip netns exec "$NS_SRV" "$PY" -m http.server "$FLOW_HTTP_PORT" \
+        --bind "$ADDR_SRV" --directory "$WORK/flows-www"
+    bg flows-udp ip netns exec "$NS_SRV" "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+while True:
+    data, peer = s.recvfrom(65535)
+    s.sendto(data.upper(), peer)
+' "$ADDR_SRV" "$FLOW_UDP_PORT"
+    wait_until "$WAIT_TIMEOUT" "http.server to listen" listening "$NS_SRV" "$FLOW_HTTP_PORT"
+    wait_until "$WAIT_TIMEOUT" "the UDP echo server" \
+        sh -c "[ -n \"\$(ip netns exec $NS_SRV ss -Hlun 'sport = :$FLOW_UDP_PORT')\" ]"
+}
+
+# udp_echo SPORT MESSAGE...: each MESSAGE (a number is a pause in seconds instead)
+# from source port SPORT to the echo server, waiting for each echo.
+udp_echo() {
+    cli "$PY" - "$ADDR_SRV" "$FLOW_UDP_PORT" "$@" <<'PYUDP'
+import socket, sys, time
+addr, port, sport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("", sport))
+s.settimeout(2)
+for m in sys.argv[4:]:
+    try:
+        time.sleep(float(m))
+        continue
+    except ValueError:
+        pass
+    s.sendto(m.encode(), (addr, port))
+    s.recvfrom(65535)
+PYUDP
+}
+
+flows_mixed() {
+    cli curl -sS -o /dev/null "http://$ADDR_SRV:$FLOW_HTTP_PORT/"
+    cli curl -sS -o /dev/null "http://$ADDR_SRV:$FLOW_HTTP_PORT/missing"
+    # A closed TCP port: the SYN and the RST answering it.
+    cli curl -sS -o /dev/null --max-time 2 "http://$ADDR_SRV:81/" || true
+    udp_echo 40000 one two
+    cli ping -n -c 2 -i 0.2 -W 2 "$ADDR_SRV"
+    udp_probe "$ADDR_SRV"
+    sleep 0.3
+}
+
+flows_slow() {
+    cli ping -n -c 4 -i 1.2 -W 2 "$ADDR_SRV" &
+    local ping=$!
+    # The same five-tuple again after 3 s: with a 2 s timeout, a new flow.
+    udp_echo 40001 first 3 second
+    wait "$ping"
+}
+
+flows_capture() {
+    local name=$1 func=$2 desc=$3
+    local out=$WORK/out/flows pcap
+    mkdir -p "$out"
+    pcap=$out/$name.pcap
+    record flows "$name" "$func" "$pcap" "ip"
+    "$PY" "$HELPERS/flows_summary.py" --json "$pcap" >"$out/$name.json"
+    {
+        printf '# %s.pcap\n\n%s\n\n' "$name" "$desc"
+        # shellcheck disable=SC2016 # literal backticks (markdown)
+        printf 'Recorded by `scripts/capture-fixtures.sh flows`; the table below (the flow reports\n'
+        # shellcheck disable=SC2016
+        printf 'with the default `flows.timeout: 30s`, `period: 10s`) is computed from the pcap by\n`scripts/fixtures/flows_summary.py --markdown`.\n\n'
+        "$PY" "$HELPERS/flows_summary.py" --markdown "$pcap"
+    } >"$out/$name.md"
+}
+
+# check_flows NAME PYTHON-EXPR: fails unless EXPR holds for `e`, the final reports of
+# NAME with a 2 s timeout and only final reports.
+check_flows() {
+    "$PY" - "$WORK/out/flows/$1.json" "$1" "$2" <<'CHECK'
+import json, sys
+path, name, expr = sys.argv[1:4]
+e = json.load(open(path))["runs"]["final_only"]["events"]
+if not eval(expr, {"e": e}):
+    sys.exit("%s: unexpected flows: %s" % (name, json.dumps(e, indent=1)))
+CHECK
+}
+
+set_flows() {
+    ensure_flows_packages
+    start_flow_servers
+    flows_capture mixed flows_mixed \
+        "From 10.77.0.1 to 10.77.0.2: two HTTP requests to Python's http.server on port 8000 (no protocol follows it by default), a connection refused on port 81, two UDP datagrams echoed on port 9999, two pings answered, and a UDP datagram to closed port 9 with its ICMP port unreachable."
+    check_flows mixed 'len(e) == 7 and sum(1 for x in e if x["transport"] == "tcp") == 3 and all(x["final"] for x in e)'
+    flows_capture slow flows_slow \
+        "Four pings 1.2 s apart while a UDP datagram is echoed, then after 3 s another from the same port: the flows span several report periods, and with a 2 s timeout the second datagram starts a new flow."
+    check_flows slow 'len(e) == 3 and sum(1 for x in e if x["transport"] == "udp") == 2'
+    write_flows_readme
+    install_set flows
+}
+
+write_flows_readme() {
+    local out=$WORK/out/flows
+    cat >"$out/README.md" <<'README'
+# Flow fixtures
+
+Recorded by `sudo scripts/capture-fixtures.sh flows` (see ../README.md): curl against
+Python's `http.server`, a UDP echo server, `ping` and a datagram to a closed port,
+between 10.77.0.1 and 10.77.0.2, captured with tcpdump on the client end of the veth
+pair (`ip`: every IPv4 packet), MTU 1500, offloads off.
+
+`expected.json` lists, for each pcap, the flow reports `scripts/fixtures/flows_summary.py`
+derives from it independently of wirebeat, under several settings (`runs`: the `-E`
+settings and the reports): the defaults (timeout 30s, period 10s), a 2 s timeout with
+1 s periods, the same with delta reports, and final reports only. `transactions` are
+the default run's. Each `<name>.md` shows one pcap's default reports.
+
+| pcap | what |
+|---|---|
+| mixed.pcap | TCP (served, refused), UDP echo, ping, ICMP port unreachable |
+| slow.pcap | flows over several seconds; a UDP five-tuple reused after its timeout |
 README
 }
 

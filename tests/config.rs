@@ -447,6 +447,8 @@ fn to_yaml_round_trip() {
          defrag_max_datagrams: 11, defrag_max_bytes: 12}\n\
          logging: {level: warn, metrics_interval: 5s, metrics: {enabled: false}}\n\
          shipper: {ignore_outgoing: true, refresh_topology_freq: 3s, topology_expire: 4s}\nhttp: {enabled: true, host: h, port: 1}\n",
+        "flows: {timeout: 45s, period: -1, enable_delta_flow_reports: true, allow_mismatched_eth: true, max_flows: 9}\n",
+        "packetbeat.flows: {period: 1m}\n",
     ];
     for text in texts {
         let original = load(text).config;
@@ -663,4 +665,57 @@ fn every_setting_refuses_wrong_values_with_one_clear_error() {
     }
     // Most of these are wrong for most settings (a text setting takes a number).
     assert!(refused * 2 > tried, "{refused} of {tried} refused");
+}
+
+#[test]
+fn a_flows_section_turns_flows_on_in_either_layout() {
+    let off = load("").config.flows;
+    assert!(!off.enabled);
+    assert_eq!(off.timeout, Duration::from_secs(30));
+    assert_eq!(off.period, Some(Duration::from_secs(10)));
+    let c = load("flows:\n  timeout: 45s\n").config.flows;
+    assert!(c.enabled);
+    assert_eq!(c.timeout, Duration::from_secs(45));
+    assert_eq!(c.period, Some(Duration::from_secs(10)));
+    // An empty section is a section.
+    assert!(load("flows:\n").config.flows.enabled);
+    let c = load("packetbeat.flows:\n  period: -1\n").config.flows;
+    assert!(c.enabled);
+    assert_eq!(c.period, None);
+    let c = load("packetbeat:\n  flows:\n    enabled: false\n    period: 20s\n")
+        .config
+        .flows;
+    assert!(!c.enabled);
+    assert_eq!(c.period, Some(Duration::from_secs(20)));
+    for off in ["-1s", "0", "\"-1\"", "-5"] {
+        let c = load(&format!("flows:\n  period: {off}\n")).config.flows;
+        assert_eq!(c.period, None, "{off}");
+    }
+    let e = load_e("", &["flows.enabled=true", "flows.max_flows=10"]).unwrap();
+    assert!(e.config.flows.enabled);
+    assert_eq!(e.config.flows.max_flows, 10);
+    // Packetbeat refuses a timeout or a period under a second.
+    assert!(err("flows:\n  timeout: 500ms\n").contains("at least 1s"));
+    assert!(err("flows:\n  period: 999ms\n").contains("at least 1s"));
+    assert!(err("flows:\n  max_flows: 0\n").contains("max_flows"));
+    // Event options of Beats are accepted and reported as not supported.
+    let l = load("flows:\n  fields: {a: b}\n  index: x\n");
+    assert!(l.config.flows.enabled);
+    assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+    assert!(
+        l.warnings.iter().all(|w| w.contains("not supported")),
+        "{:?}",
+        l.warnings
+    );
+}
+
+#[test]
+fn with_flows_on_nothing_is_filtered_unless_a_filter_is_given() {
+    let all = ["http", "mysql", "pgsql", "redis", "thrift", "dns", "icmp"];
+    let c = load("protocols:\n  http: {ports: [80]}\nflows: {}\n").config;
+    assert_eq!(c.bpf_filter(&all), "");
+    let c = load("interfaces: {bpf_filter: \"net 10.0.0.0/8\"}\nflows: {}\n").config;
+    assert_eq!(c.bpf_filter(&all), "net 10.0.0.0/8");
+    let c = load("protocols:\n  http: {ports: [80]}\nflows: {enabled: false}\n").config;
+    assert_eq!(c.bpf_filter(&["http"]), "tcp port 80");
 }
