@@ -125,6 +125,8 @@ fn template_covers_every_emitted_field() {
                 "protocols.dns.include_additionals=true",
                 "-E",
                 "shipper.tags=[t]",
+                "-E",
+                "flows.enabled=true",
             ],
         );
         for ev in run.events() {

@@ -283,6 +283,116 @@ fn icmp_messages(kind: &str) {
 
 const ICMP_TOOLS: &[&str] = &["ping", "python3"];
 
+/// Flows on (`flows:`): ping, a datagram to a closed UDP port and a connection
+/// refused on a TCP port no protocol follows are all counted, reported every second
+/// while the capture runs and once more, final, when it stops.
+fn network_flows(kind: &str) {
+    let pair = Pair::new();
+    let server = pair.server.clone();
+    let client = pair.client.clone();
+    let cfg = format!(
+        "interfaces:\n  device: {}\n  type: {kind}\nprotocols:\n  http:\n    ports: [80]\n\
+         flows:\n  period: 1s\n  timeout: 30s\nshipper:\n  name: live-test\noutput:\n  console: {{}}\n",
+        pair.server_if
+    );
+    let cap = Capture::start(&pair, &server, &cfg, &[]);
+    let o = pair.exec(
+        &client,
+        &["ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", SERVER_IP],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let probe = format!(
+        "import socket\n\
+         socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('{SERVER_IP}', 9))\n\
+         try:\n    socket.create_connection(('{SERVER_IP}', 81), timeout=2)\n\
+         except ConnectionRefusedError:\n    pass\n"
+    );
+    let o = pair.exec(&client, &["python3", "-c", &probe]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Past at least one report instant.
+    std::thread::sleep(Duration::from_millis(2300));
+    let (code, stdout, stderr) = cap.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let all = events(&stdout);
+    let ours = |e: &&Value| {
+        get(e, "type") == "flow"
+            && [CLIENT_IP, SERVER_IP].contains(&get(e, "source.ip").as_str().unwrap_or(""))
+            && [CLIENT_IP, SERVER_IP].contains(&get(e, "destination.ip").as_str().unwrap_or(""))
+    };
+    let describe = |e: &Value| {
+        format!(
+            "{} {}:{} -> {}:{} {}/{}",
+            get(e, "network.transport").as_str().unwrap_or(""),
+            get(e, "source.ip").as_str().unwrap_or(""),
+            get(e, "source.port"),
+            get(e, "destination.ip").as_str().unwrap_or(""),
+            get(e, "destination.port"),
+            get(e, "source.packets"),
+            get(e, "destination.packets"),
+        )
+    };
+    let mut finals: Vec<String> = all
+        .iter()
+        .filter(ours)
+        .filter(|e| get(e, "flow.final") == true)
+        .map(describe)
+        .collect();
+    finals.sort();
+    // The TCP client's port is the kernel's choice: compare without it.
+    let tcp_at = finals
+        .iter()
+        .position(|f| f.starts_with("tcp "))
+        .unwrap_or_else(|| panic!("no TCP flow in {finals:?}\n{stderr}"));
+    let tcp = finals.remove(tcp_at);
+    assert!(
+        tcp.starts_with(&format!("tcp {CLIENT_IP}:"))
+            && tcp.ends_with(&format!(" -> {SERVER_IP}:81 1/1")),
+        "{tcp}"
+    );
+    let udp_at = finals
+        .iter()
+        .position(|f| f.starts_with("udp "))
+        .unwrap_or_else(|| panic!("no UDP flow in {finals:?}\n{stderr}"));
+    let udp = finals.remove(udp_at);
+    assert!(udp.ends_with(&format!(" -> {SERVER_IP}:9 1/null")), "{udp}");
+    let mut want = vec![
+        format!("icmp {CLIENT_IP}:null -> {SERVER_IP}:null 2/2"),
+        format!("icmp {SERVER_IP}:null -> {CLIENT_IP}:null 1/null"),
+    ];
+    want.sort();
+    assert_eq!(finals, want, "{stderr}");
+    let periodic = all
+        .iter()
+        .filter(ours)
+        .filter(|e| get(e, "flow.final") == false)
+        .count();
+    assert!(periodic >= 4, "{periodic} periodic reports\n{stderr}");
+    assert!(counter(&stderr, "netflow_packets") >= 8, "{stderr}");
+    assert_eq!(counter(&stderr, "kernel_drops"), 0, "{stderr}");
+}
+
+#[test]
+fn af_packet_network_flows() {
+    if !netns::prerequisites("af_packet_network_flows", ICMP_TOOLS) {
+        return;
+    }
+    network_flows("af_packet");
+}
+
+#[test]
+fn pcap_network_flows() {
+    if !netns::prerequisites("pcap_network_flows", ICMP_TOOLS) {
+        return;
+    }
+    if !wirebeat::capture::pcap_live::available() {
+        let msg = "pcap_network_flows: needs libpcap (libpcap0.8)";
+        assert!(!netns::required(), "{msg}");
+        eprintln!("SKIPPED {msg}");
+        return;
+    }
+    network_flows("pcap");
+}
+
 #[test]
 fn af_packet_icmp_echo_and_errors() {
     if !netns::prerequisites("af_packet_icmp_echo_and_errors", ICMP_TOOLS) {
