@@ -24,7 +24,7 @@ use crate::capture::file::FileSource;
 use crate::config::Config;
 use crate::decode::{Decoder, DefragLimits, L4, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 use crate::event::{AgentInfo, ConnInfo, EventEncoder, Transaction, Transport};
-use crate::flow::{FlowLimits, FlowTable, TcpPacket};
+use crate::flow::{EventSink, FlowLimits, FlowRec, FlowTable, NetFlowSettings, TcpPacket};
 use crate::protos::{self, Dir};
 use crate::stats::Counters;
 use crate::time::Ts;
@@ -127,8 +127,18 @@ pub fn pcap(data: &[u8]) {
     };
     let mut dec = Decoder::new(DefragLimits::default());
     let mut counters = Counters::default();
-    let mut table = FlowTable::new(protos::enabled(&fuzz_config()), FlowLimits::default());
-    let mut sink = Vec::new();
+    // Network flows too, with short periods and timeouts so that reports and ends
+    // happen inside small inputs, and a small table so that it fills.
+    let mut table = FlowTable::new(protos::enabled(&fuzz_config()), FlowLimits::default())
+        .with_netflows(Some(NetFlowSettings {
+            timeout: std::time::Duration::from_secs(1),
+            period: Some(std::time::Duration::from_secs(1)),
+            max_flows: 64,
+            delta: data.len().is_multiple_of(2),
+            macs: !data.len().is_multiple_of(3),
+        }));
+    let mut sink = FuzzSink::default();
+    let mut flow_recs: Vec<FlowRec> = Vec::new();
     let batch = 1 + data.len() % 37;
     // Segments with their payloads copied out (a batch outlives the packet it came
     // from), as the reader's batches do.
@@ -136,9 +146,12 @@ pub fn pcap(data: &[u8]) {
     let mut bytes: Vec<u8> = Vec::new();
     let flush = |segs: &mut Vec<(TcpPacket<'static>, std::ops::Range<usize>)>,
                  bytes: &mut Vec<u8>,
+                 flow_recs: &mut Vec<FlowRec>,
                  table: &mut FlowTable,
-                 sink: &mut Vec<_>,
+                 sink: &mut FuzzSink,
                  counters: &mut Counters| {
+        table.account(flow_recs, sink, counters);
+        flow_recs.clear();
         let (s, b) = (&*segs, &*bytes);
         table.process_batch(
             s.len(),
@@ -153,9 +166,11 @@ pub fn pcap(data: &[u8]) {
         bytes.clear();
     };
     while let Ok(Some(p)) = src.next_packet() {
+        let l2 = crate::decode::l2(p.linktype, p.data);
         let Some(ip) = dec.decode(p.ts, p.linktype, p.data, p.orig_len, &mut counters) else {
             continue;
         };
+        flow_recs.push(FlowRec::of(p.ts, &ip, p.orig_len, l2));
         let seg = match &ip.l4 {
             L4::Tcp(t) if table.wants_ports(t.src_port, t.dst_port) => TcpPacket {
                 ts: p.ts,
@@ -201,14 +216,57 @@ pub fn pcap(data: &[u8]) {
         let at = bytes.len();
         bytes.extend_from_slice(ip.payload());
         segs.push((seg, at..bytes.len()));
-        if segs.len() >= batch {
-            flush(&mut segs, &mut bytes, &mut table, &mut sink, &mut counters);
+        if segs.len() >= batch || flow_recs.len() >= batch {
+            let (s, b, f, t) = (&mut segs, &mut bytes, &mut flow_recs, &mut table);
+            flush(s, b, f, t, &mut sink, &mut counters);
         }
     }
-    flush(&mut segs, &mut bytes, &mut table, &mut sink, &mut counters);
+    flush(
+        &mut segs,
+        &mut bytes,
+        &mut flow_recs,
+        &mut table,
+        &mut sink,
+        &mut counters,
+    );
     std::hint::black_box(src.packets_read());
     table.flush_all(&mut sink, &mut counters);
-    encode_all(&sink);
+    assert!(table.netflow_len() == 0);
+    encode_all(&sink.events);
+    encode_flows(&sink.flows);
+}
+
+/// Transactions and flow reports, kept for encoding.
+#[derive(Default)]
+struct FuzzSink {
+    events: Vec<(ConnInfo, Transaction)>,
+    flows: Vec<crate::event::FlowReport>,
+}
+
+impl EventSink for FuzzSink {
+    fn emit(&mut self, conn: &ConnInfo, tx: Transaction) {
+        self.events.push((conn.clone(), tx));
+    }
+
+    fn emit_flow(&mut self, report: &crate::event::FlowReport) {
+        self.flows.push(report.clone());
+    }
+}
+
+/// Encodes every flow report; each must be one valid JSON document.
+fn encode_flows(reports: &[crate::event::FlowReport]) {
+    let enc = EventEncoder::new(AgentInfo::new("fuzz".into(), vec![]));
+    let mut out = Vec::new();
+    for r in reports {
+        out.clear();
+        enc.encode_flow(r, &mut out);
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&out) {
+            panic!(
+                "flow event is not valid JSON ({e}): {}",
+                String::from_utf8_lossy(&out)
+            );
+        }
+    }
 }
 
 /// The default configuration with PostgreSQL on 5432 (it has no default port).

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use super::{EventSink, addr_bytes};
 use crate::config::FlowsConfig;
-use crate::decode::L2;
+use crate::decode::{IcmpRole, IpPacket, L2, L4};
 use crate::event::direction::Networks;
 use crate::event::{FlowEnd, FlowReport, Transport};
 use crate::stats::Counters;
@@ -47,6 +47,41 @@ pub struct FlowRec {
     /// The frame's length on the wire.
     pub wire_len: u32,
     pub l2: L2,
+}
+
+impl FlowRec {
+    /// The record of packet `ip`, a frame of `wire_len` bytes on the wire with
+    /// link-layer facts `l2`.
+    pub fn of(ts: Ts, ip: &IpPacket<'_>, wire_len: u32, l2: L2) -> FlowRec {
+        let (sport, dport) = ip.ports();
+        let (transport, icmp, icmp_id) = match &ip.l4 {
+            L4::Tcp(_) => (Transport::Tcp, [0, 0], None),
+            L4::Udp(_) => (Transport::Udp, [0, 0], None),
+            L4::Icmp(m) => {
+                let ty_code = [
+                    m.data.first().copied().unwrap_or(0),
+                    m.data.get(1).copied().unwrap_or(0),
+                ];
+                let id = m
+                    .header()
+                    .filter(|h| h.role() != IcmpRole::Single)
+                    .map(|h| h.id);
+                (Transport::icmp(m.v6), ty_code, id)
+            }
+        };
+        FlowRec {
+            ts,
+            src: ip.src,
+            dst: ip.dst,
+            sport,
+            dport,
+            transport,
+            icmp,
+            icmp_id,
+            wire_len,
+            l2,
+        }
+    }
 }
 
 /// How flows are followed (from `flows.*`).

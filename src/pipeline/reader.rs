@@ -16,7 +16,7 @@ use crate::capture::dump::PcapWriter;
 use crate::capture::file::FileSource;
 use crate::capture::{CaptureError, LinkType};
 use crate::config::Config;
-use crate::decode::{Decoder, DefragLimits, IcmpRole, IpPacket, L2, L4, flow_hash};
+use crate::decode::{Decoder, DefragLimits, L2, L4, flow_hash};
 use crate::event::Transport;
 use crate::flow::{FlowRec, PortMap};
 use crate::stats::{CounterSlot, Counters};
@@ -249,7 +249,7 @@ impl Reader {
                 _ => {
                     self.counters.ignored_ports += 1;
                     if self.flows {
-                        let rec = flow_rec(ts, &ip, orig_len, l2);
+                        let rec = FlowRec::of(ts, &ip, orig_len, l2);
                         let (sport, dport) = ip.ports();
                         let w = self.worker_of(&rec, sport, dport);
                         self.batches[w].flows.push(rec);
@@ -268,7 +268,7 @@ impl Reader {
             };
             let b = &mut self.batches[w];
             if self.flows {
-                b.flows.push(flow_rec(ts, &ip, orig_len, l2));
+                b.flows.push(FlowRec::of(ts, &ip, orig_len, l2));
             }
             b.recs.push(Rec {
                 ts,
@@ -461,38 +461,6 @@ impl Reader {
         self.senders.clear();
         self.slot.publish(&self.counters);
         self.counters
-    }
-}
-
-/// The flow record of packet `ip`, a frame of `wire_len` bytes on the wire.
-fn flow_rec(ts: Ts, ip: &IpPacket<'_>, wire_len: u32, l2: L2) -> FlowRec {
-    let (sport, dport) = ip.ports();
-    let (transport, icmp, icmp_id) = match &ip.l4 {
-        L4::Tcp(_) => (Transport::Tcp, [0, 0], None),
-        L4::Udp(_) => (Transport::Udp, [0, 0], None),
-        L4::Icmp(m) => {
-            let ty_code = [
-                m.data.first().copied().unwrap_or(0),
-                m.data.get(1).copied().unwrap_or(0),
-            ];
-            let id = m
-                .header()
-                .filter(|h| h.role() != IcmpRole::Single)
-                .map(|h| h.id);
-            (Transport::icmp(m.v6), ty_code, id)
-        }
-    };
-    FlowRec {
-        ts,
-        src: ip.src,
-        dst: ip.dst,
-        sport,
-        dport,
-        transport,
-        icmp,
-        icmp_id,
-        wire_len,
-        l2,
     }
 }
 
