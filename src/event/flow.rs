@@ -59,6 +59,13 @@ impl FlowReport {
     /// each end (address, port, Ethernet address) in the order of their bytes, then
     /// the ICMP identifier.
     pub fn flow_id(&self) -> String {
+        let mut buf = [0u8; FLOW_ID_MAX];
+        let n = self.write_flow_id(&mut buf);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// Writes [`FlowReport::flow_id`] into `out`; returns its length.
+    fn write_flow_id(&self, out: &mut [u8; FLOW_ID_MAX]) -> usize {
         let ends = [&self.source, &self.destination];
         let mut key: Vec<[u8; 24]> = ends
             .iter()
@@ -76,26 +83,36 @@ impl FlowReport {
         key.sort_unstable();
         let v6 = self.source.ip.is_ipv6();
         let macs = self.source.mac.is_some();
-        let mut raw = Vec::with_capacity(64);
-        raw.push(u8::from(v6) | u8::from(macs) << 1 | (self.vlans.len().min(3) as u8) << 2);
-        raw.push(self.transport.ip_proto());
-        for v in &self.vlans {
-            raw.extend_from_slice(&v.to_be_bytes());
+        let mut raw = [0u8; FLOW_KEY_MAX];
+        let mut n = 0;
+        let mut put = |b: &[u8]| {
+            raw[n..n + b.len()].copy_from_slice(b);
+            n += b.len();
+        };
+        let vlans = &self.vlans[..self.vlans.len().min(2)];
+        put(&[
+            u8::from(v6) | u8::from(macs) << 1 | (vlans.len() as u8) << 2,
+            self.transport.ip_proto(),
+        ]);
+        for v in vlans {
+            put(&v.to_be_bytes());
         }
         let addr = if v6 { 0..16 } else { 12..16 };
         for k in &key {
-            raw.extend_from_slice(&k[addr.clone()]);
+            put(&k[addr.clone()]);
             if !self.transport.is_icmp() {
-                raw.extend_from_slice(&k[16..18]);
+                put(&k[16..18]);
             }
             if macs {
-                raw.extend_from_slice(&k[18..24]);
+                put(&k[18..24]);
             }
         }
         if let Some(id) = self.icmp_id {
-            raw.extend_from_slice(&id.to_be_bytes());
+            put(&id.to_be_bytes());
         }
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode_slice(&raw[..n], &mut out[..])
+            .unwrap_or(0)
     }
 
     /// `network.community_id`, from the source to the destination.
@@ -123,16 +140,21 @@ impl FlowReport {
     }
 }
 
-/// Writes the Ethernet address as ECS wants it: `AA-BB-CC-DD-EE-FF`.
-fn mac_text(m: &[u8; 6]) -> String {
-    let mut s = String::with_capacity(17);
+/// The key's bytes at most: layout, protocol, two VLANs, two ends of (IPv6, port,
+/// Ethernet address), the ICMP identifier.
+const FLOW_KEY_MAX: usize = 2 + 4 + 2 * (16 + 2 + 6) + 2;
+/// Its base64 (no padding).
+const FLOW_ID_MAX: usize = FLOW_KEY_MAX.div_ceil(3) * 4;
+
+/// The Ethernet address as ECS wants it, quoted: `"AA-BB-CC-DD-EE-FF"`.
+fn mac_json(m: &[u8; 6]) -> [u8; 19] {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut s = [b'-'; 19];
+    s[0] = b'"';
+    s[18] = b'"';
     for (i, b) in m.iter().enumerate() {
-        if i > 0 {
-            s.push('-');
-        }
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        s.push(HEX[usize::from(b >> 4)] as char);
-        s.push(HEX[usize::from(b & 15)] as char);
+        s[1 + 3 * i] = HEX[usize::from(b >> 4)];
+        s[2 + 3 * i] = HEX[usize::from(b & 15)];
     }
     s
 }
@@ -144,7 +166,7 @@ fn flow_end(w: &mut JsonWriter<'_>, name: &'static str, ip: &IpText, e: &FlowEnd
     }
     w.key("ip").raw(ip.as_bytes());
     if let Some(m) = &e.mac {
-        w.kv_str("mac", &mac_text(m));
+        w.key("mac").raw(&mac_json(m));
     }
     if e.seen {
         w.kv_u64("packets", e.packets);
@@ -183,7 +205,12 @@ impl EventEncoder {
         w.end_object();
         w.object("flow");
         w.key("final").bool(r.is_final);
-        w.kv_str("id", &r.flow_id());
+        // Base64 needs no escaping.
+        let mut id = [0u8; FLOW_ID_MAX];
+        let n = r.write_flow_id(&mut id);
+        let mut quoted = [b'"'; FLOW_ID_MAX + 2];
+        quoted[1..=n].copy_from_slice(&id[..n]);
+        w.key("id").raw(&quoted[..n + 2]);
         match r.vlans.as_slice() {
             [] => {}
             [v] => {

@@ -207,14 +207,30 @@ impl Reader {
     /// (the reports of a file are then the same with any number of workers).
     #[inline]
     fn push(&mut self, ts: Ts, linktype: LinkType, data: &[u8], orig_len: u32) {
+        // Two copies of the loop body: without flows, none of their work is there.
         if self.flows {
+            self.push_as::<true>(ts, linktype, data, orig_len)
+        } else {
+            self.push_as::<false>(ts, linktype, data, orig_len)
+        }
+    }
+
+    #[inline(always)]
+    fn push_as<const FLOWS: bool>(
+        &mut self,
+        ts: Ts,
+        linktype: LinkType,
+        data: &[u8],
+        orig_len: u32,
+    ) {
+        if FLOWS {
             self.clock = self.clock.max(ts);
             if ts >= self.next_boundary {
                 self.cross_boundary(ts);
             }
         }
         {
-            let l2 = if self.flows {
+            let l2 = if FLOWS {
                 crate::decode::l2(linktype, data)
             } else {
                 L2::default()
@@ -248,7 +264,7 @@ impl Reader {
                 }
                 _ => {
                     self.counters.ignored_ports += 1;
-                    if self.flows {
+                    if FLOWS {
                         let rec = FlowRec::of(ts, &ip, orig_len, l2);
                         let (sport, dport) = ip.ports();
                         let w = self.worker_of(&rec, sport, dport);
@@ -267,7 +283,7 @@ impl Reader {
                     % self.senders.len() as u64) as usize
             };
             let b = &mut self.batches[w];
-            if self.flows {
+            if FLOWS {
                 b.flows.push(FlowRec::of(ts, &ip, orig_len, l2));
             }
             b.recs.push(Rec {
@@ -287,7 +303,7 @@ impl Reader {
             b.data.extend_from_slice(payload);
             if b.recs.len() >= self.batch_packets
                 || b.data.len() >= 1 << 20
-                || b.flows.len() >= self.batch_packets
+                || (FLOWS && b.flows.len() >= self.batch_packets)
             {
                 self.send(w);
             }
